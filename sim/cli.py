@@ -1,0 +1,189 @@
+"""The ``portsim`` command: run, check, presets, plot.  No model logic lives here.
+
+Exit codes: 0 the command completed (failed connections are results), 2 bad scenario or
+usage (one line per problem, no traceback, nothing written), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sim.scenario import ScenarioError, load_scenario
+from sim.verdict import key_figures, verdict
+from sim.version import VERSION
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portsim",
+        description="Simulate ephemeral port allocation and exhaustion (SimPy).",
+    )
+    parser.add_argument("--version", action="version", version=f"portsim {VERSION}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario file and write results")
+    run.add_argument("scenario", help="scenario file (TOML)")
+    run.add_argument("--out", help="output directory (default: results/<scenario name>/)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a scenario key, e.g. load[0].arrival.rate=400")
+    run.add_argument("--seed", type=int, help="random seed (overrides the scenario's)")
+    run.add_argument("--events", action="store_true", help="also write events.csv (one row per action)")
+    run.add_argument("--no-plots", action="store_true", help="do not write pressure.png")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, only the verdict line")
+
+    check = sub.add_parser("check", help="validate a scenario file without running it")
+    check.add_argument("scenario")
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("presets", help="list operating-system presets")
+
+    plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
+    plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
+    plot.add_argument("--out", help="PNG file (default: pressure.png in the run's directory, "
+                      "or comparison.png in the current directory for several runs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its usage line
+        return int(exc.code or 0)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "presets":
+            return _presets()
+        return _plot(args)
+    except ScenarioError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("portsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into head & co: not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    sc = load_scenario(args.scenario, args.overrides)
+    from sim.scenario import estimated_events
+
+    print(f"{args.scenario}: ok: {sc.name}, {len(sc.hosts)} host(s), {len(sc.destinations)} "
+          f"destination(s), {len(sc.load)} load(s), about {estimated_events(sc):.3g} events")
+    return 0
+
+
+class _Progress:
+    """A tqdm bar on a terminal, shown only once a run has taken more than ~2 s."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.bar: Any = None
+
+    def __call__(self, fraction: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 2.0:
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, unit="%", desc="simulating", leave=False, file=sys.stderr)
+        self.bar.n = round(100 * fraction)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sim.engine import run
+    from sim.result import summary_json, write_text
+
+    sc = load_scenario(args.scenario, args.overrides)
+    out = Path(args.out) if args.out else Path("results") / sc.name
+    if out.exists() and not out.is_dir():
+        raise ScenarioError([f"--out {out}: exists and is not a directory"])
+    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    seed = sc.seed if args.seed is None else args.seed
+    try:
+        result = run(sc, seed=seed, events=args.events, progress=progress)
+    except Exception as exc:  # a model bug: record it whole, say so, exit 1
+        progress.close()
+        out.mkdir(parents=True, exist_ok=True)
+        failure = {"scenario": sc.name, "seed": seed, "version": f"portsim {VERSION}",
+                   "error": f"{type(exc).__name__}: {exc}", "duration_s": sc.duration,
+                   "traceback": traceback.format_exc()}
+        write_text(out / "summary.json", summary_json(failure))
+        print(f"portsim: internal error: {type(exc).__name__}: {exc} (details in {out}/summary.json)",
+              file=sys.stderr)
+        return 1
+    progress.close()
+    result.save(out, plots=not args.no_plots)
+    print(verdict(result.summary))
+    if not args.quiet:
+        for line in key_figures(result.summary):
+            print(f"  {line}")
+        print(f"  results: {out}/")
+    return 0
+
+
+def _presets() -> int:
+    from sim.ports.linux import kernel_profile
+    from sim.presets import PRESETS
+
+    rows = [("preset", "range", "TIME_WAIT", "policy", "scope", "source")]
+    for p in PRESETS.values():
+        prof = kernel_profile(p.kernel or "6.18")
+        lo, hi = prof.default_range
+        rows.append((p.name, f"{lo}-{hi}", f"{p.time_wait_s:g} s", f"linux {prof.generation}",
+                     "4tuple", p.source))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from sim.plots import overlay_figure, pressure_figure, save_figure
+    from sim.result import Result
+
+    results, problems = [], []
+    for name in args.results:
+        path = Path(name)
+        if not (path / "summary.json").is_file() or not (path / "series.csv").is_file():
+            problems.append(f"{name}: not a result directory (no summary.json and series.csv)")
+            continue
+        try:
+            results.append(Result.load(path))
+        except (OSError, ValueError, json.JSONDecodeError) as exc:
+            problems.append(f"{name}: cannot read results: {exc}")
+    if problems:
+        raise ScenarioError(problems)
+    if len(results) == 1:
+        out = Path(args.out) if args.out else Path(args.results[0]) / "pressure.png"
+        save_figure(pressure_figure(results[0]), out)
+    else:
+        out = Path(args.out) if args.out else Path("comparison.png")
+        names = [str(r.summary.get("scenario") or n) for r, n in zip(results, args.results, strict=True)]
+        if len(set(names)) < len(names):
+            names = list(args.results)
+        save_figure(overlay_figure(results, names), out)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,109 @@
+"""Figures of pool pressure.  Every function returns a matplotlib ``Figure``.
+
+Figures are built without pyplot, so they render the same from the CLI (no display) and
+in notebooks, and never leak global state between runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from sim.result import Result
+
+COLORS = {"established": "#4C72B0", "time_wait": "#DD8452", "other": "#8C8C8C", "fail": "#C44E52"}
+
+
+def _time_axis(series) -> tuple[np.ndarray, str, float]:  # noqa: ANN001 - a DataFrame
+    t_end = float(series["t_end_s"].iloc[-1]) if len(series) else 0.0
+    scale, unit = (60.0, "min") if t_end > 1200 else (1.0, "s")
+    if t_end > 7200 * 4:
+        scale, unit = 3600.0, "h"
+    mid = (series["t_start_s"].to_numpy() + series["t_end_s"].to_numpy()) / 2 / scale
+    return mid, unit, scale
+
+
+def pressure_figure(result: Result) -> Figure:
+    """Ports held for the worst destination over time, failures, and connect() cost."""
+    s = result.series
+    summ = result.summary
+    pressure = summ.get("pressure", {})
+    dest = pressure.get("worst_destination") or "(none)"
+    size = pressure.get("range_ports") or (summ.get("hosts") or [{}])[0].get("range_ports", 0)
+    t, unit, _ = _time_axis(s)
+    fig = Figure(figsize=(10, 8.5), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
+
+    est = s["worst_established"].to_numpy()
+    tw = s["worst_time_wait"].to_numpy()
+    other = np.clip(s["worst_unusable"].to_numpy() - est - tw, 0, None)
+    ax1.stackplot(
+        t,
+        est,
+        tw,
+        other,
+        labels=["established", "TIME_WAIT", "bound / reserved / other"],
+        colors=[COLORS["established"], COLORS["time_wait"], COLORS["other"]],
+        alpha=0.85,
+        step="mid",
+    )
+    if size:
+        ax1.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
+    failed = s["failures"].to_numpy() > 0
+    if failed.any():
+        ax1.plot(t[failed], np.full(failed.sum(), size or 1), "|", color=COLORS["fail"],
+                 markersize=12, label="bins with failed connects")
+    ax1.set_ylabel("ports unusable for\na new connect()")
+    ax1.set_title(f"{summ.get('scenario', '')}: pool pressure to {dest}")
+    ax1.legend(loc="lower right", fontsize=8)
+    ax1.set_ylim(0, (size or max(1, s["worst_unusable"].max())) * 1.08)
+
+    width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
+    width = np.where(width > 0, width, 1.0)
+    ax2.plot(t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1,
+             label="attempts")
+    ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
+    ax2.set_ylabel("per second")
+    ax2.legend(loc="upper left", fontsize=8)
+
+    ax3.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
+    ax3.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
+    ax3.set_ylabel("ports probed\nper connect()")
+    ax3.set_yscale("symlog", linthresh=10)
+    ax3.legend(loc="upper left", fontsize=8)
+    ax3.set_xlabel(f"simulated time ({unit})")
+    return fig
+
+
+def overlay_figure(results: list[Result], names: list[str]) -> Figure:
+    """Several saved runs on one figure: worst-destination pressure and cumulative failures."""
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    unit = "s"
+    for result, name in zip(results, names, strict=True):
+        s = result.series
+        t, unit, _ = _time_axis(s)
+        ax1.plot(t, 100 * s["pressure_worst"], lw=1.2, label=name)
+        ax2.plot(t, s["failures"].cumsum(), lw=1.2, label=name)
+    ax1.set_ylabel("worst-destination\npressure (%)")
+    ax1.set_ylim(0, 105)
+    ax1.set_title("pool pressure compared")
+    ax1.legend(fontsize=8)
+    ax2.set_ylabel("failed connects\n(cumulative)")
+    ax2.set_xlabel(f"simulated time ({unit})")
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path) -> None:
+    """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
+    import io
+
+    from sim.result import write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    write_bytes(Path(path), buffer.getvalue())

@@ -1,0 +1,297 @@
+"""Who holds which port: occupancy maps that answer "next usable port" at C speed.
+
+Every map is a ``bytearray`` with one cell per port of the host's range, stored in *parity
+layout*: the ports whose offset from ``lo`` is even come first, then the odd ones.  A kernel
+scan that steps by two over one parity is then a contiguous run of cells, so "next usable
+port of this parity at or after offset j, circularly" is one or two ``bytearray.find(0)``
+calls (memchr) and never a Python loop over ports.  A cell is 0 when the port is usable.
+
+This module knows no OS policy; ``sim.ports.linux`` and friends express their scan orders
+with :func:`find_ring` and :func:`find_natural`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Parity layout of a range of ``size`` ports: cell of offset k = (k & 1) * evens + k >> 1."""
+
+    size: int
+
+    @property
+    def evens(self) -> int:
+        return (self.size + 1) // 2
+
+    def cell(self, k: int) -> int:
+        return (k & 1) * ((self.size + 1) >> 1) + (k >> 1)
+
+    def offset(self, cell: int) -> int:
+        evens = (self.size + 1) >> 1
+        return 2 * cell if cell < evens else 2 * (cell - evens) + 1
+
+    def segment(self, first_offset: int) -> int:
+        """Cell index where the parity run containing ``first_offset`` starts its j = k >> 1."""
+        return (first_offset & 1) * ((self.size + 1) >> 1)
+
+
+def find_ring(cells: bytearray, base: int, t0: int, lo: int, hi: int) -> int:
+    """Scan cells ``base+t`` for t in [t0, hi) then [lo, t0); return the scan distance or -1.
+
+    This is one pass of a kernel scan that steps by two: ``base`` is the cell of t = 0, the
+    ring [lo, hi) is the set of steps the pass can visit.  The distance is the number of
+    cells examined before the usable one, so probes = distance + 1.
+    """
+    found = cells.find(0, base + t0, base + hi)
+    if found >= 0:
+        return found - base - t0
+    if t0 > lo:
+        found = cells.find(0, base + lo, base + t0)
+        if found >= 0:
+            return (hi - t0) + (found - base - lo)
+    return -1
+
+
+def find_natural(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
+    """First usable offset in natural (step 1) circular order over [a, b) from k0, or -1.
+
+    Used by step-1 scans (old kernels, Linux's per-socket range, BSD-style sequential
+    policies): the next usable port is the nearer of the next usable even and odd offsets.
+    """
+    best = _next_natural(cells, layout, k0, b)
+    if best < 0 and k0 > a:
+        best = _next_natural(cells, layout, a, k0)
+    return best
+
+
+def _next_natural(cells: bytearray, layout: Layout, start: int, stop: int) -> int:
+    """Smallest usable offset in [start, stop) without wrapping, or -1."""
+    if start >= stop:
+        return -1
+    evens = (layout.size + 1) >> 1
+    best = -1
+    # even offsets 2j with start <= 2j < stop
+    j_lo, j_hi = (start + 1) >> 1, (stop + 1) >> 1
+    if j_lo < j_hi:
+        found = cells.find(0, j_lo, j_hi)
+        if found >= 0:
+            best = 2 * found
+    # odd offsets 2j + 1 with start <= 2j + 1 < stop
+    j_lo, j_hi = start >> 1, stop >> 1
+    if j_lo < j_hi:
+        found = cells.find(0, evens + j_lo, evens + j_hi)
+        if found >= 0:
+            k = 2 * (found - evens) + 1
+            if best < 0 or k < best:
+                best = k
+    return best
+
+
+class OccupancyMap:
+    """A per-port map with a count of unusable cells, updated in O(1).
+
+    Each cell is a small bit set, so that several reasons (busy to this destination, blocked
+    by an explicit bind, reserved) can hold one port at once and be released independently.
+    """
+
+    __slots__ = ("cells", "layout", "unusable")
+
+    def __init__(self, layout: Layout, template: bytearray | None = None) -> None:
+        self.layout = layout
+        self.cells = bytearray(template) if template is not None else bytearray(layout.size)
+        self.unusable = layout.size - self.cells.count(0)
+
+    def set_bits(self, cell: int, bits: int) -> None:
+        old = self.cells[cell]
+        if not old:
+            self.unusable += 1
+        self.cells[cell] = old | bits
+
+    def clear_bits(self, cell: int, bits: int) -> None:
+        old = self.cells[cell]
+        new = old & ~bits
+        self.cells[cell] = new
+        if old and not new:
+            self.unusable -= 1
+
+    def usable_offsets(self) -> list[int]:
+        """All usable offsets (for tests and diagnostics, not the hot path)."""
+        return sorted(self.layout.offset(c) for c, v in enumerate(self.cells) if not v)
+
+
+BUSY = 1  # the 4-tuple to this destination is established, or in TIME_WAIT and not reusable
+BLOCKED = 2  # the port is reserved, listening, or its bind bucket holds an explicit binder
+OWNED = 1  # (bind pool) the port has at least one owner on this local address
+
+
+class Pool(OccupancyMap):
+    """An occupancy map that also integrates its unusable count over time.
+
+    One pool per destination 4-tuple prefix for connect() autoselect, one per local address
+    for bind(0) and one for UDP.  ``area`` / elapsed time gives the time-weighted mean.
+    """
+
+    __slots__ = (
+        "area",
+        "established",
+        "label",
+        "max_ever",
+        "max_time",
+        "peak",
+        "t_last",
+        "time_wait",
+        "tw_reusable",
+    )
+
+    def __init__(self, layout: Layout, label: str, template: bytearray | None = None) -> None:
+        super().__init__(layout, template)
+        self.label = label
+        self.established = 0
+        self.time_wait = 0
+        self.area = 0.0
+        self.t_last = 0.0
+        self.tw_reusable: dict[int, object] = {}
+        self.peak = self.unusable  # highest unusable count in the current time bin
+        self.max_ever = self.unusable
+        self.max_time = 0.0
+
+    def take(self, cell: int, bits: int, now: float) -> None:
+        old = self.cells[cell]
+        if not old:
+            u = self.unusable
+            self.area += u * (now - self.t_last)
+            self.t_last = now
+            u += 1
+            self.unusable = u
+            if u > self.peak:
+                self.peak = u
+                if u > self.max_ever:
+                    self.max_ever = u
+                    self.max_time = now
+        self.cells[cell] = old | bits
+
+    def give(self, cell: int, bits: int, now: float) -> None:
+        old = self.cells[cell]
+        new = old & ~bits
+        self.cells[cell] = new
+        if old and not new:
+            self.area += self.unusable * (now - self.t_last)
+            self.t_last = now
+            self.unusable -= 1
+
+    def mean_unusable(self, now: float) -> float:
+        if now <= 0:
+            return float(self.unusable)
+        return (self.area + self.unusable * (now - self.t_last)) / now
+
+
+class PortTable:
+    """One host's (network namespace's) ports: owners, bind buckets, per-destination pools.
+
+    * ``owners[k]``: sockets holding port lo+k (connections, TIME_WAIT entries, explicit
+      binders), shared across destinations under 4-tuple uniqueness (linux.md §1.2).
+    * ``explicit[k]``: owners that came from bind(); while a bucket holds one, connect()
+      autoselect skips the port on every destination (linux.md §1.2, E7).  Kernels before
+      6.18 keep the bucket blocked until *all* owners are gone; 6.18 unblocks it when only
+      connect-autobound owners remain (linux.md §2.6, E8): ``reset_on_release``.
+    * one :class:`Pool` per destination key (local address, remote address, remote port)
+      for connect(); one bind pool (ports with any owner) for bind(0).
+    """
+
+    def __init__(
+        self,
+        lo: int,
+        hi: int,
+        *,
+        reserved: frozenset[int] = frozenset(),
+        listening: frozenset[int] = frozenset(),
+        reset_on_release: bool = True,
+    ) -> None:
+        if not 1 <= lo <= hi <= 65535:
+            raise ValueError(f"bad port range {lo}-{hi}")
+        self.lo, self.hi = lo, hi
+        self.size = hi - lo + 1
+        self.layout = Layout(self.size)
+        self.reset_on_release = reset_on_release
+        self.owners = [0] * self.size
+        self.explicit = [0] * self.size
+        self.static = bytearray(self.size)  # reserved or listening, by cell
+        for port in reserved | listening:
+            if lo <= port <= hi:
+                self.static[self.layout.cell(port - lo)] = 1
+        self.listening = frozenset(listening)
+        self.reserved = frozenset(reserved)
+        self.blocked = bytearray(BLOCKED if v else 0 for v in self.static)  # connect template
+        self.pools: dict[object, Pool] = {}
+        self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
+        self.bind_pool = Pool(self.layout, "bind", bytearray(2 if v else 0 for v in self.static))
+
+    # -- pools ---------------------------------------------------------------------------
+    def pool(self, key: object, label: str) -> Pool:
+        """The connect() pool for a destination key, created from the blocked template."""
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = Pool(self.layout, label, self.blocked)
+        return pool
+
+    # -- ownership -----------------------------------------------------------------------
+    def take(self, k: int, now: float) -> int:
+        """A connect-autobound owner joins port lo+k; returns its cell."""
+        cell = self.layout.cell(k)
+        n = self.owners[k]
+        self.owners[k] = n + 1
+        if not n:
+            self.bind_pool.take(cell, OWNED, now)
+        return cell
+
+    def release(self, k: int, now: float) -> None:
+        """A connect-autobound owner leaves port lo+k."""
+        n = self.owners[k] - 1
+        self.owners[k] = n
+        if not n:
+            cell = self.layout.cell(k)
+            self.bind_pool.give(cell, OWNED, now)
+            if self.blocked[cell] and not self.static[cell]:
+                self._unblock(cell, now)  # pre-6.18 bucket kept its flags until empty
+
+    def take_explicit(self, k: int, now: float) -> int:
+        """An explicit binder joins port lo+k: the bucket now blocks connect() autoselect."""
+        cell = self.take(k, now)
+        self.explicit[k] += 1
+        if not self.blocked[cell]:
+            self._block(cell, now)
+        return cell
+
+    def release_explicit(self, k: int, now: float) -> None:
+        self.explicit[k] -= 1
+        cell = self.layout.cell(k)
+        if (
+            self.reset_on_release
+            and not self.explicit[k]
+            and self.owners[k] > 1
+            and not self.static[cell]
+        ):
+            self._unblock(cell, now)
+        self.release(k, now)
+
+    def _block(self, cell: int, now: float) -> None:
+        # A loop over destinations (not ports): explicit binds are rare next to connects.
+        self.blocked[cell] = BLOCKED
+        self.dynamic_blocked += 1
+        for pool in self.pools.values():
+            pool.take(cell, BLOCKED, now)
+
+    def _unblock(self, cell: int, now: float) -> None:
+        self.blocked[cell] = 0
+        self.dynamic_blocked -= 1
+        for pool in self.pools.values():
+            pool.give(cell, BLOCKED, now)
+
+    # -- queries (tests, diagnostics) ----------------------------------------------------
+    def usable_for_connect(self, key: object) -> int:
+        pool = self.pools.get(key)
+        if pool is None:
+            return self.size - self.blocked.count(BLOCKED)
+        return self.size - pool.unusable

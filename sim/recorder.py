@@ -1,0 +1,137 @@
+"""Streaming metrics: fixed-width time bins, counters, a probe histogram, per-pool tracks.
+
+Memory grows with bins and pools, never with the number of connections (the optional
+event log aside).  Within a bin, counts (attempts, successes, failures, probes) are sums;
+levels (established, TIME_WAIT, bound) are the state at the bin's end; pressures are the
+bin's peak, because a pool that filled for a moment refused connections in that moment.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import TYPE_CHECKING
+
+from simpy.core import URGENT
+from simpy.events import Event
+
+if TYPE_CHECKING:
+    from simpy import Environment
+
+    from sim.ports.table import Pool
+    from sim.stack import Host
+
+SERIES_COLUMNS = (
+    "t_start_s",
+    "t_end_s",
+    "established",
+    "time_wait",
+    "bound",
+    "pressure_worst",
+    "pressure_global",
+    "attempts",
+    "successes",
+    "failures",
+    "probes_mean",
+    "probes_max",
+)
+
+
+class _Tick(Event):
+    """A bin boundary, scheduled URGENT so it precedes any attempt at the same instant."""
+
+    def __init__(self, env: Environment, delay: float) -> None:
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        env.schedule(self, URGENT, delay)
+
+
+class PoolTrack:
+    """Per-bin history of one pool: peak and end-of-bin unusable, established, TIME_WAIT."""
+
+    __slots__ = ("established", "first_bin", "host", "peak", "pool", "time_wait", "unusable")
+
+    def __init__(self, host: Host, pool: Pool, first_bin: int) -> None:
+        self.host = host
+        self.pool = pool
+        self.first_bin = first_bin
+        self.peak = array("i")
+        self.unusable = array("i")
+        self.established = array("i")
+        self.time_wait = array("i")
+
+
+class Recorder:
+    def __init__(self, env: Environment, bin_width: float, duration: float) -> None:
+        self.env = env
+        self.bin_width = bin_width
+        self.duration = duration
+        self.n_bins = max(1, math.ceil(duration / bin_width - 1e-9))
+        self.hosts: list[Host] = []
+        self.successes = 0
+        self.failures = 0
+        self.probe_sum = 0
+        self.bin_probe_max = 0
+        self.probe_hist: dict[int, int] = {}
+        self.first_failure: float | None = None
+        self.rows: list[tuple] = []
+        self.tracks: dict[int, PoolTrack] = {}
+        self._last = (0, 0, 0)  # successes, failures, probe_sum at the previous boundary
+
+    def start(self) -> None:
+        if self.n_bins > 1:
+            _Tick(self.env, self.bin_width).callbacks.append(self._on_tick)
+
+    def _on_tick(self, event: Event) -> None:
+        self.close_bin()
+        if len(self.rows) < self.n_bins - 1:
+            _Tick(self.env, self.bin_width).callbacks.append(self._on_tick)
+
+    def close_bin(self) -> None:
+        """Append the current bin's row and start the next bin."""
+        index = len(self.rows)
+        t_start = index * self.bin_width
+        t_end = min((index + 1) * self.bin_width, self.duration)
+        established = time_wait = bound = 0
+        worst = glob = 0.0
+        for host in self.hosts:
+            established += host.established
+            time_wait += host.tw_count
+            bound += host.table.dynamic_blocked
+            size = host.size
+            bind_pool = host.table.bind_pool
+            glob = max(glob, bind_pool.peak / size)
+            for pool in host.pools():
+                track = self.tracks.get(id(pool))
+                if track is None:
+                    track = self.tracks[id(pool)] = PoolTrack(host, pool, index)
+                track.peak.append(pool.peak)
+                track.unusable.append(pool.unusable)
+                track.established.append(pool.established)
+                track.time_wait.append(pool.time_wait)
+                worst = max(worst, pool.peak / size)
+                pool.peak = pool.unusable
+            bind_pool.peak = bind_pool.unusable
+        s0, f0, p0 = self._last
+        succ, fail = self.successes - s0, self.failures - f0
+        probes = self.probe_sum - p0
+        self.rows.append(
+            (
+                t_start,
+                t_end,
+                established,
+                time_wait,
+                bound,
+                worst,
+                glob,
+                succ + fail,
+                succ,
+                fail,
+                probes / succ if succ else 0.0,
+                self.bin_probe_max,
+            )
+        )
+        self._last = (self.successes, self.failures, self.probe_sum)
+        self.bin_probe_max = 0

@@ -1,0 +1,279 @@
+"""A run's results: the summary dict, the binned series, the optional event log; saving.
+
+Files are written whole or not at all: each is written to a temporary name in the output
+directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
+from sim.version import VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.engine import Model
+    from sim.scenario import Scenario
+
+EVENT_COLUMNS = (
+    "time_s",
+    "host",
+    "local_address",
+    "event",
+    "protocol",
+    "local_port",
+    "destination",
+    "probes",
+    "error",
+)
+ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
+WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
+
+
+def _errors(counts: dict[str, int]) -> dict[str, int]:
+    out = dict.fromkeys(ERRNOS, 0)
+    out.update(counts)
+    return out
+
+
+def _percentile(hist: dict[int, int], q: float) -> float:
+    total = sum(hist.values())
+    if not total:
+        return 0.0
+    rank = q * total
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return float(value)
+    return float(max(hist))
+
+
+def worst_track(rec: Recorder) -> PoolTrack | None:
+    """The pool that came closest to full: highest peak, then earliest, then by name."""
+    tracks = list(rec.tracks.values())
+    if not tracks:
+        return None
+    return min(
+        tracks,
+        key=lambda t: (-t.pool.max_ever / t.host.size, t.pool.max_time, t.host.name, t.pool.label),
+    )
+
+
+def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
+    sc = model.scenario
+    rec = model.recorder
+    loads = model.loads
+    attempted = sum(ld.attempted for ld in loads)
+    succeeded = sum(ld.succeeded for ld in loads)
+    errors: dict[str, int] = {}
+    for ld in loads:
+        for name, n in ld.failed_by_error.items():
+            errors[name] = errors.get(name, 0) + n
+    worst = worst_track(rec)
+    if worst is not None:
+        size = worst.host.size
+        pressure = {
+            "peak": worst.pool.max_ever / size,
+            "mean": worst.pool.mean_unusable(sc.duration) / size,
+            "peak_time_s": worst.pool.max_time,
+            "worst_destination": worst.pool.label,
+            "worst_host": worst.host.name,
+            "peak_ports": worst.pool.max_ever,
+            "range_ports": size,
+        }
+    else:
+        pressure = {"peak": 0.0, "mean": 0.0, "peak_time_s": 0.0, "worst_destination": None}
+    destinations: dict[str, dict[str, Any]] = {}
+    for track in rec.tracks.values():
+        destinations.setdefault(
+            track.pool.label,
+            {"pressure_peak": 0.0, "pressure_mean": 0.0, "peak_time_s": 0.0, "host": track.host.name},
+        )
+        entry = destinations[track.pool.label]
+        peak = track.pool.max_ever / track.host.size
+        if peak > entry["pressure_peak"]:
+            entry.update(
+                pressure_peak=peak,
+                pressure_mean=track.pool.mean_unusable(sc.duration) / track.host.size,
+                peak_time_s=track.pool.max_time,
+                host=track.host.name,
+            )
+    hosts = []
+    for host in model.hosts.values():
+        hosts.append(
+            {
+                "name": host.name,
+                "os": host.spec.os,
+                "kernel": host.profile.label,
+                "generation": host.profile.generation,
+                "address": host.address,
+                "port_range": [host.lo, host.hi],
+                "range_ports": host.size,
+                "time_wait_s": host.time_wait,
+                "tcp_tw_reuse": host.tw_reuse,
+                "time_wait_recycled": host.tw_recycled,
+                "time_wait_overflow": host.tw_overflow,
+            }
+        )
+    return {
+        "scenario": sc.name,
+        "seed": model.seed,
+        "version": f"portsim {VERSION}",
+        "error": None,
+        "duration_s": sc.duration,
+        "bin_s": sc.bin_width,
+        "connections": {
+            "attempted": attempted,
+            "succeeded": succeeded,
+            "failed": attempted - succeeded,
+            "failed_by_error": _errors(errors),
+        },
+        "pressure": pressure,
+        "probes": {
+            "mean": rec.probe_sum / succeeded if succeeded else 0.0,
+            "p99": _percentile(rec.probe_hist, 0.99),
+            "max": max(rec.probe_hist, default=0),
+        },
+        "first_failure_s": rec.first_failure,
+        "hosts": hosts,
+        "destinations": destinations,
+        "loads": [
+            {
+                "name": ld.name,
+                "host": ld.host.name,
+                "destination": ld.dest.name,
+                "address": ld.label,
+                "protocol": ld.protocol,
+                "socket": ld.socket,
+                "attempted": ld.attempted,
+                "succeeded": ld.succeeded,
+                "failed": ld.failed,
+                "failed_by_error": _errors(ld.failed_by_error),
+                "first_failure_s": ld.first_failure,
+            }
+            for ld in loads
+        ],
+        "run": {"wall_s": round(wall_s, 3)},
+    }
+
+
+class Result:
+    """What a run produced.  ``summary`` is a plain dict; ``series``/``events`` are pandas."""
+
+    def __init__(
+        self,
+        summary: dict[str, Any],
+        recorder: Recorder | None,
+        log: list[tuple] | None,
+        scenario: Scenario | None,
+        *,
+        series_rows: list[tuple] | None = None,
+    ) -> None:
+        self.summary = summary
+        self.scenario = scenario
+        self._log = log
+        self._rows = series_rows if series_rows is not None else _series_rows(recorder)
+        self._series: pd.DataFrame | None = None
+
+    @property
+    def series(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if self._series is None:
+            self._series = pd.DataFrame(self._rows, columns=[*SERIES_COLUMNS, *WORST_COLUMNS])
+        return self._series
+
+    @property
+    def events(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if self._log is None:
+            raise ValueError("this run kept no event log: run with events=True (CLI: --events)")
+        frame = pd.DataFrame(self._log, columns=list(EVENT_COLUMNS))
+        frame["local_port"] = frame["local_port"].astype("Int64")
+        return frame
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.series
+
+    def save(self, out_dir: str | Path, *, plots: bool = True) -> Path:
+        """Write summary.json, series.csv, scenario.json (+ events.csv, pressure.png)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.scenario is not None:
+            write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
+        write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
+        if self._log is not None:
+            write_text(out / "events.csv", self.events.to_csv(index=False, lineterminator="\n"))
+        if plots:
+            from sim.plots import pressure_figure, save_figure
+
+            save_figure(pressure_figure(self), out / "pressure.png")
+        write_text(out / "summary.json", summary_json(self.summary))
+        return out
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> Result:
+        """Read a saved run back (summary and series; events if saved)."""
+        import pandas as pd
+
+        out = Path(out_dir)
+        summary = json.loads((out / "summary.json").read_text())
+        series = pd.read_csv(out / "series.csv")
+        result = cls(summary, None, None, None, series_rows=[])
+        result._series = series
+        events = out / "events.csv"
+        if events.exists():
+            frame = pd.read_csv(events, keep_default_na=False, na_values={"local_port": [""]})
+            result._log = list(frame.itertuples(index=False, name=None))
+        return result
+
+
+def _series_rows(rec: Recorder | None) -> list[tuple]:
+    if rec is None:
+        return []
+    track = worst_track(rec)
+    rows = []
+    for i, row in enumerate(rec.rows):
+        if track is not None and i >= track.first_bin:
+            j = i - track.first_bin
+            extra = (track.established[j], track.time_wait[j], track.unusable[j], track.peak[j])
+        else:
+            extra = (0, 0, 0, 0)
+        rows.append(row + extra)
+    return rows
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2) + "\n"
+
+
+def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
+    data = scenario.model_dump(mode="json")
+    data["resolved"] = {"seed": summary.get("seed"), "bin_s": scenario.bin_width,
+                        "hosts": summary.get("hosts", [])}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory, then rename: whole or not at all."""
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

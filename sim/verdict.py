@@ -1,0 +1,64 @@
+"""The terminal answer: a verdict a user can act on, then the key figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.units import format_duration
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %" if x >= 0.01 or x == 0 else f"{100 * x:.2f} %"
+
+
+def verdict(s: dict[str, Any]) -> str:
+    conn = s["connections"]
+    p = s["pressure"]
+    ports = ""
+    if p.get("range_ports"):
+        ports = f" ({p['peak_ports']:,} of {p['range_ports']:,} ports)"
+    if conn["failed"]:
+        failing = [ld for ld in s["loads"] if ld["failed"]]
+        errors = [name for name, n in conn["failed_by_error"].items() if n]
+        first = s["first_failure_s"]
+        if len({ld["destination"] for ld in failing}) == 1:
+            where = failing[0]["destination"]
+            attempted = sum(ld["attempted"] for ld in s["loads"] if ld["destination"] == where)
+            what = f"{conn['failed']:,} of {attempted:,} connects to {where}"
+        else:
+            what = (f"{conn['failed']:,} of {conn['attempted']:,} connects to "
+                    f"{len({ld['destination'] for ld in failing})} destinations")
+        return (
+            f"Port exhaustion: {what} failed with {'/'.join(errors)}, first at "
+            f"{format_duration(first)}; peak pressure {_pct(p['peak'])}{ports}"
+        )
+    dest = p.get("worst_destination")
+    at = f" to {dest} at {format_duration(p['peak_time_s'])}" if dest else ""
+    return f"No exhaustion: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded"
+
+
+def key_figures(s: dict[str, Any]) -> list[str]:
+    conn = s["connections"]
+    p = s["pressure"]
+    probes = s["probes"]
+    errors = ", ".join(f"{k} {v:,}" for k, v in conn["failed_by_error"].items() if v) or "none"
+    lines = [
+        f"connects: {conn['attempted']:,} attempted, {conn['succeeded']:,} succeeded, "
+        f"{conn['failed']:,} failed ({errors})",
+        f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
+        f"(worst destination {p.get('worst_destination')})",
+        f"ports probed per connect(): mean {probes['mean']:.1f}, p99 {probes['p99']:.0f}, "
+        f"max {probes['max']}",
+    ]
+    if s.get("first_failure_s") is not None:
+        lines.append(f"first failure: {format_duration(s['first_failure_s'])}")
+    for h in s.get("hosts", []):
+        lines.append(
+            f"host {h['name']}: {h['kernel']}, range {h['port_range'][0]}-{h['port_range'][1]} "
+            f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, "
+            f"tcp_tw_reuse={h['tcp_tw_reuse']}"
+        )
+    lines.append(
+        f"simulated {format_duration(s['duration_s'])} in {s['run']['wall_s']:.1f} s (seed {s['seed']})"
+    )
+    return lines

@@ -1,0 +1,1 @@
+"""Connection loads: when attempts arrive and how long connections live."""
