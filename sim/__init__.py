@@ -9,4 +9,12 @@ from sim.result import Result
 from sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from sim.version import VERSION as __version__
 
-__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "parse_scenario", "run"]
+__all__ = [
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "load_scenario",
+    "parse_scenario",
+    "run",
+]

@@ -30,10 +30,18 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario file and write results")
     run.add_argument("scenario", help="scenario file (TOML)")
     run.add_argument("--out", help="output directory (default: results/<scenario name>/)")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="KEY=VALUE", help="override a scenario key, e.g. load[0].arrival.rate=400")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. load[0].arrival.rate=400",
+    )
     run.add_argument("--seed", type=int, help="random seed (overrides the scenario's)")
-    run.add_argument("--events", action="store_true", help="also write events.csv (one row per action)")
+    run.add_argument(
+        "--events", action="store_true", help="also write events.csv (one row per action)"
+    )
     run.add_argument("--no-plots", action="store_true", help="do not write pressure.png")
     run.add_argument("--quiet", action="store_true", help="no progress bar, only the verdict line")
 
@@ -45,8 +53,11 @@ def _parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
-    plot.add_argument("--out", help="PNG file (default: pressure.png in the run's directory, "
-                      "or comparison.png in the current directory for several runs)")
+    plot.add_argument(
+        "--out",
+        help="PNG file (default: pressure.png in the run's directory, "
+        "or comparison.png in the current directory for several runs)",
+    )
     return parser
 
 
@@ -82,8 +93,10 @@ def _check(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario, args.overrides)
     from sim.scenario import estimated_events
 
-    print(f"{args.scenario}: ok: {sc.name}, {len(sc.hosts)} host(s), {len(sc.destinations)} "
-          f"destination(s), {len(sc.load)} load(s), about {estimated_events(sc):.3g} events")
+    print(
+        f"{args.scenario}: ok: {sc.name}, {len(sc.hosts)} host(s), {len(sc.destinations)} "
+        f"destination(s), {len(sc.load)} load(s), about {estimated_events(sc):.3g} events"
+    )
     return 0
 
 
@@ -127,12 +140,19 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a model bug: record it whole, say so, exit 1
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
-        failure = {"scenario": sc.name, "seed": seed, "version": f"portsim {VERSION}",
-                   "error": f"{type(exc).__name__}: {exc}", "duration_s": sc.duration,
-                   "traceback": traceback.format_exc()}
+        failure = {
+            "scenario": sc.name,
+            "seed": seed,
+            "version": f"portsim {VERSION}",
+            "error": f"{type(exc).__name__}: {exc}",
+            "duration_s": sc.duration,
+            "traceback": traceback.format_exc(),
+        }
         write_text(out / "summary.json", summary_json(failure))
-        print(f"portsim: internal error: {type(exc).__name__}: {exc} (details in {out}/summary.json)",
-              file=sys.stderr)
+        print(
+            f"portsim: internal error: {type(exc).__name__}: {exc} (details in {out}/summary.json)",
+            file=sys.stderr,
+        )
         return 1
     progress.close()
     result.save(out, plots=not args.no_plots)
@@ -152,8 +172,16 @@ def _presets() -> int:
     for p in PRESETS.values():
         prof = kernel_profile(p.kernel or "6.18")
         lo, hi = prof.default_range
-        rows.append((p.name, f"{lo}-{hi}", f"{p.time_wait_s:g} s", f"linux {prof.generation}",
-                     "4tuple", p.source))
+        rows.append(
+            (
+                p.name,
+                f"{lo}-{hi}",
+                f"{p.time_wait_s:g} s",
+                f"linux {prof.generation}",
+                "4tuple",
+                p.source,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -181,7 +209,9 @@ def _plot(args: argparse.Namespace) -> int:
         save_figure(pressure_figure(results[0]), out)
     else:
         out = Path(args.out) if args.out else Path("comparison.png")
-        names = [str(r.summary.get("scenario") or n) for r, n in zip(results, args.results, strict=True)]
+        names = [
+            str(r.summary.get("scenario") or n) for r, n in zip(results, args.results, strict=True)
+        ]
         if len(set(names)) < len(names):
             names = list(args.results)
         save_figure(overlay_figure(results, names), out)

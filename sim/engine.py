@@ -74,7 +74,7 @@ class Model:
         return Result(summary, self.recorder, self.log, self.scenario)
 
 
-def _arrivals(env: Environment, load: Load, times: Iterator[float]):  # noqa: ANN202
+def _arrivals(env: Environment, load: Load, times: Iterator[float]):
     timeout = env.timeout
     attempt = load.host.attempt
     for t in times:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 COLORS = {"established": "#4C72B0", "time_wait": "#DD8452", "other": "#8C8C8C", "fail": "#C44E52"}
 
 
-def _time_axis(series) -> tuple[np.ndarray, str, float]:  # noqa: ANN001 - a DataFrame
+def _time_axis(series) -> tuple[np.ndarray, str, float]:
     t_end = float(series["t_end_s"].iloc[-1]) if len(series) else 0.0
     scale, unit = (60.0, "min") if t_end > 1200 else (1.0, "s")
     if t_end > 7200 * 4:
@@ -55,8 +55,14 @@ def pressure_figure(result: Result) -> Figure:
         ax1.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
     failed = s["failures"].to_numpy() > 0
     if failed.any():
-        ax1.plot(t[failed], np.full(failed.sum(), size or 1), "|", color=COLORS["fail"],
-                 markersize=12, label="bins with failed connects")
+        ax1.plot(
+            t[failed],
+            np.full(failed.sum(), size or 1),
+            "|",
+            color=COLORS["fail"],
+            markersize=12,
+            label="bins with failed connects",
+        )
     ax1.set_ylabel("ports unusable for\na new connect()")
     ax1.set_title(f"{summ.get('scenario', '')}: pool pressure to {dest}")
     ax1.legend(loc="lower right", fontsize=8)
@@ -64,8 +70,9 @@ def pressure_figure(result: Result) -> Figure:
 
     width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
     width = np.where(width > 0, width, 1.0)
-    ax2.plot(t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1,
-             label="attempts")
+    ax2.plot(
+        t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label="attempts"
+    )
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     ax2.set_ylabel("per second")
     ax2.legend(loc="upper left", fontsize=8)

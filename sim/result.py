@@ -94,7 +94,12 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
     for track in rec.tracks.values():
         destinations.setdefault(
             track.pool.label,
-            {"pressure_peak": 0.0, "pressure_mean": 0.0, "peak_time_s": 0.0, "host": track.host.name},
+            {
+                "pressure_peak": 0.0,
+                "pressure_mean": 0.0,
+                "peak_time_s": 0.0,
+                "host": track.host.name,
+            },
         )
         entry = destinations[track.pool.label]
         peak = track.pool.max_ever / track.host.size
@@ -257,8 +262,11 @@ def summary_json(summary: dict[str, Any]) -> str:
 
 def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
     data = scenario.model_dump(mode="json")
-    data["resolved"] = {"seed": summary.get("seed"), "bin_s": scenario.bin_width,
-                        "hosts": summary.get("hosts", [])}
+    data["resolved"] = {
+        "seed": summary.get("seed"),
+        "bin_s": scenario.bin_width,
+        "hosts": summary.get("hosts", []),
+    }
     return json.dumps(data, indent=2) + "\n"
 
 

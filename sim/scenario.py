@@ -8,6 +8,7 @@ and exit 2 without a traceback.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
 import re
 import tomllib
@@ -56,18 +57,18 @@ class Model(BaseModel):
 def _port_list(value: Any) -> list[int]:
     """``[40000, "40010-40019"]`` -> the ports; strings are single ports or ranges."""
     if not isinstance(value, list):
-        raise ValueError("expected a list of ports and \"a-b\" ranges")
+        raise ValueError('expected a list of ports and "a-b" ranges')
     ports: list[int] = []
     for item in value:
         if isinstance(item, bool):
-            raise ValueError("expected a port number or an \"a-b\" range")
+            raise ValueError('expected a port number or an "a-b" range')
         if isinstance(item, int):
             lo = hi = item
         elif isinstance(item, str) and re.fullmatch(r"\s*\d+\s*(-\s*\d+\s*)?", item):
             parts = [int(x) for x in item.split("-")]
             lo, hi = parts[0], parts[-1]
         else:
-            raise ValueError("expected a port number or an \"a-b\" range")
+            raise ValueError('expected a port number or an "a-b" range')
         if not 1 <= lo <= hi <= 65535:
             raise ValueError(f"ports must be within 1..65535 and a <= b (got {item!r})")
         ports.extend(range(lo, hi + 1))
@@ -87,10 +88,10 @@ def _address(value: Any) -> str:
 def _endpoint(value: Any) -> str:
     """``"10.0.0.5:443"`` or ``"[::1]:443"``, normalised."""
     if not isinstance(value, str):
-        raise ValueError("expected \"ip:port\" (IPv6 in brackets: \"[::1]:443\")")
+        raise ValueError('expected "ip:port" (IPv6 in brackets: "[::1]:443")')
     match = re.fullmatch(r"\s*(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})\s*", value)
     if not match:
-        raise ValueError("expected \"ip:port\" (IPv6 in brackets: \"[::1]:443\")")
+        raise ValueError('expected "ip:port" (IPv6 in brackets: "[::1]:443")')
     ip = ipaddress.ip_address(match.group(1) or match.group(2))
     port = int(match.group(3))
     if not 1 <= port <= 65535:
@@ -242,7 +243,9 @@ def _format_errors(source: str, error: ValidationError) -> list[str]:
     for item in error.errors(include_url=False):
         msg = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
-        suffix = "" if item["type"] == "missing" or isinstance(got, dict) else f" (got {_short(got)})"
+        suffix = (
+            "" if item["type"] == "missing" or isinstance(got, dict) else f" (got {_short(got)})"
+        )
         lines.append(f"{source}: {_loc(item['loc'])}: {msg}{suffix}")
     return lines
 
@@ -261,7 +264,9 @@ def _cross_checks(source: str, sc: Scenario) -> list[str]:
     for i, host in enumerate(sc.hosts):
         where = f"{source}: hosts[{i}]"
         if host.os not in PRESETS:
-            problems.append(f"{where}.os: unknown preset; one of: {', '.join(PRESETS)} (got {host.os!r})")
+            problems.append(
+                f"{where}.os: unknown preset; one of: {', '.join(PRESETS)} (got {host.os!r})"
+            )
             continue
         if host.kernel is not None:
             try:
@@ -270,20 +275,29 @@ def _cross_checks(source: str, sc: Scenario) -> list[str]:
                 problems.append(f"{where}.kernel: {exc} (got {host.kernel!r})")
                 continue
         if host.port_range is not None and host.port_range[0] > host.port_range[1]:
-            problems.append(f"{where}.port_range: low must be <= high (got {list(host.port_range)})")
+            problems.append(
+                f"{where}.port_range: low must be <= high (got {list(host.port_range)})"
+            )
     for i, load in enumerate(sc.load):
         where = f"{source}: load[{i}]"
         if load.host is None and len(sc.hosts) > 1:
             problems.append(f"{where}.host: required when there are several hosts")
         elif load.host is not None and load.host not in host_names:
-            problems.append(f"{where}.host: no such host; defined: {', '.join(host_names)} (got {load.host!r})")
-        if load.destination not in dest_names:
             problems.append(
-                f"{where}.destination: no such destination; defined: {', '.join(dest_names)} (got {load.destination!r})"
+                f"{where}.host: no such host; defined: {', '.join(host_names)} (got {load.host!r})"
+            )
+        if load.destination not in dest_names:
+            defined = ", ".join(dest_names)
+            problems.append(
+                f"{where}.destination: no such destination; defined: {defined} "
+                f"(got {load.destination!r})"
             )
         if load.stop is not None and load.stop <= load.start:
             problems.append(f"{where}.stop: must be after start (got {load.stop})")
-        if load.local_port_range is not None and load.local_port_range[0] > load.local_port_range[1]:
+        if (
+            load.local_port_range is not None
+            and load.local_port_range[0] > load.local_port_range[1]
+        ):
             problems.append(
                 f"{where}.local_port_range: low must be <= high (got {list(load.local_port_range)})"
             )
@@ -346,7 +360,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if "\x00" in text:
         raise ScenarioError([f"{source}: not a text file (contains NUL bytes)"])
     if not text.strip():
-        raise ScenarioError([f"{source}: the file is empty; a scenario needs name, duration, destinations and load"])
+        raise ScenarioError(
+            [f"{source}: the file is empty; a scenario needs name, duration, destinations and load"]
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -387,7 +403,9 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> None:
+def apply_overrides(
+    data: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str
+) -> None:
     problems = []
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -401,7 +419,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
             problems.append(f"--set {key}: {exc}")
             continue
         node: Any = data
-        for step, nxt in zip(path, path[1:], strict=False):
+        for step, nxt in itertools.pairwise(path):
             if isinstance(step, int):
                 if not isinstance(node, list) or step >= len(node):
                     problems.append(f"--set {key}: no list entry [{step}] in {source}")

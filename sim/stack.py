@@ -289,7 +289,7 @@ class Host:
             self._log(now, "fail", None, load, probes, error)
 
     # -- closing -------------------------------------------------------------------------
-    def _on_close(self, event) -> None:  # noqa: ANN001 - a simpy event
+    def _on_close(self, event) -> None:
         sock: Socket = event._value
         now = self.env.now
         load = sock.load
@@ -323,7 +323,7 @@ class Host:
         whole = math.floor(entry + phase)
         return whole + (1 if rule == "s>0" else 2) - phase
 
-    def _on_reusable(self, event) -> None:  # noqa: ANN001
+    def _on_reusable(self, event) -> None:
         sock: Socket = event._value
         if sock.state != TIME_WAIT:
             return
@@ -333,7 +333,7 @@ class Host:
         pool.give(sock.cell, BUSY, self.env.now)
         pool.tw_reusable[sock.cell] = sock
 
-    def _on_time_wait_end(self, event) -> None:  # noqa: ANN001
+    def _on_time_wait_end(self, event) -> None:
         sock: Socket = event._value
         state = sock.state
         if state == CLOSED:
@@ -361,8 +361,9 @@ class Host:
         else:
             self.table.release(sock.k, now)
 
-    def _log(self, now: float, event: str, port: int | None, load: Load, probes: int,
-             error: str) -> None:
+    def _log(
+        self, now: float, event: str, port: int | None, load: Load, probes: int, error: str
+    ) -> None:
         self.log.append(
             (now, self.name, self.address, event, load.protocol, port, load.label, probes, error)
         )

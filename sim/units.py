@@ -15,7 +15,7 @@ def parse_duration(value: object, *, allow_inf: bool = False) -> float:
     Raises ValueError with a message fit for a scenario error line.
     """
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 60, \"60s\" or \"500ms\"")
+        raise ValueError('expected a duration such as 60, "60s" or "500ms"')
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
@@ -25,12 +25,10 @@ def parse_duration(value: object, *, allow_inf: bool = False) -> float:
         else:
             match = _PATTERN.match(text)
             if not match:
-                raise ValueError(
-                    "expected a duration such as 60, \"60s\", \"500ms\", \"2m\" or \"1h\""
-                )
+                raise ValueError('expected a duration such as 60, "60s", "500ms", "2m" or "1h"')
             seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
-        raise ValueError("expected a duration such as 60, \"60s\" or \"500ms\"")
+        raise ValueError('expected a duration such as 60, "60s" or "500ms"')
     if math.isnan(seconds) or seconds < 0:
         raise ValueError("must be a duration >= 0")
     if math.isinf(seconds) and not allow_inf:

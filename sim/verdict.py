@@ -26,8 +26,10 @@ def verdict(s: dict[str, Any]) -> str:
             attempted = sum(ld["attempted"] for ld in s["loads"] if ld["destination"] == where)
             what = f"{conn['failed']:,} of {attempted:,} connects to {where}"
         else:
-            what = (f"{conn['failed']:,} of {conn['attempted']:,} connects to "
-                    f"{len({ld['destination'] for ld in failing})} destinations")
+            what = (
+                f"{conn['failed']:,} of {conn['attempted']:,} connects to "
+                f"{len({ld['destination'] for ld in failing})} destinations"
+            )
         return (
             f"Port exhaustion: {what} failed with {'/'.join(errors)}, first at "
             f"{format_duration(first)}; peak pressure {_pct(p['peak'])}{ports}"
@@ -58,7 +60,6 @@ def key_figures(s: dict[str, Any]) -> list[str]:
             f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, "
             f"tcp_tw_reuse={h['tcp_tw_reuse']}"
         )
-    lines.append(
-        f"simulated {format_duration(s['duration_s'])} in {s['run']['wall_s']:.1f} s (seed {s['seed']})"
-    )
+    simulated = format_duration(s["duration_s"])
+    lines.append(f"simulated {simulated} in {s['run']['wall_s']:.1f} s (seed {s['seed']})")
     return lines

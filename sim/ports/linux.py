@@ -56,7 +56,7 @@ def parse_kernel(text: str) -> tuple[int, int]:
     """``"6.18"``, ``"6.18.44-fc-v669"``, ``"5.15.0-91-generic"`` -> (major, minor)."""
     match = _VERSION.match(str(text))
     if not match:
-        raise ValueError("not a kernel version such as \"6.18\" or \"5.15.0-91-generic\"")
+        raise ValueError('not a kernel version such as "6.18" or "5.15.0-91-generic"')
     return int(match.group(1)), int(match.group(2))
 
 
@@ -198,10 +198,8 @@ def select_connect(
     idx, addend = state.keyed(key, now)
     if gen in ("G0", "G1"):
         base = (state.hint + addend) & MASK32
-        if gen == "G0":
-            k0 = a + (base + 1) % n  # for i in 1..remaining: lo + (i + offset) % remaining
-        else:
-            k0 = a + (base & ~1) % n
+        # G0: for i in 1..remaining: lo + (i + offset) % remaining; G1: even offset, i from 0
+        k0 = a + (base + 1) % n if gen == "G0" else a + (base & ~1) % n
         k = find_natural(cells, layout, k0, a, b)
         if k < 0:
             return -1, n

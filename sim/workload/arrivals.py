@@ -13,8 +13,9 @@ from sim.randomness import BLOCK, Stream
 from sim.scenario import Burst, Constant, Poisson
 
 
-def attempt_times(spec: Poisson | Constant | Burst, stream: Stream, start: float,
-                  stop: float) -> Iterator[float]:
+def attempt_times(
+    spec: Poisson | Constant | Burst, stream: Stream, start: float, stop: float
+) -> Iterator[float]:
     """Attempt times t with start <= t < stop, in order."""
     if isinstance(spec, Poisson):
         yield from _poisson(spec.rate, stream, start, stop)
