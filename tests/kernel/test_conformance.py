@@ -10,6 +10,7 @@ are not compared: they depend on the kernel's boot-time secret.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -218,7 +219,7 @@ def test_tw_reuse_2_on_loopback_after_the_delay_and_not_before():
 def _gaps(ports: list[Any], size: int) -> list[int]:
     """Gaps between successive ports modulo the range, excluding the 10 s re-salt jumps."""
     ints = successes(ports)
-    gaps = [(b - a) % size for a, b in zip(ints, ints[1:], strict=False)]
+    gaps = [(b - a) % size for a, b in itertools.pairwise(ints)]
     return [g for g in gaps if 2 <= g <= 16]
 
 
