@@ -55,6 +55,7 @@ class Model:
                 spec.local_port_range,
             )
             self.loads.append(load)
+            rec.loads.append(load)
             stop = min(spec.stop if spec.stop is not None else scenario.duration, scenario.duration)
             times = attempt_times(spec.arrival, Stream(_seed(seed, 1, i)), spec.start, stop)
             env.process(_arrivals(env, load, times))
@@ -76,12 +77,12 @@ class Model:
 
 def _arrivals(env: Environment, load: Load, times: Iterator[float]):
     timeout = env.timeout
-    attempt = load.host.attempt
+    attempt = load.attempt
     for t in times:
         delay = t - env.now
         if delay > 0:
             yield timeout(delay)
-        attempt(load)
+        attempt()
 
 
 def run(

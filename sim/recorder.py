@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from simpy import Environment
 
     from sim.ports.table import Pool
-    from sim.stack import Host
+    from sim.stack import Host, Load
 
 SERIES_COLUMNS = (
     "t_start_s",
@@ -70,12 +70,10 @@ class Recorder:
         self.duration = duration
         self.n_bins = max(1, math.ceil(duration / bin_width - 1e-9))
         self.hosts: list[Host] = []
-        self.successes = 0
-        self.failures = 0
+        self.loads: list[Load] = []  # per-bin counts are differences of their counters
         self.probe_sum = 0
         self.bin_probe_max = 0
-        self.probe_hist: dict[int, int] = {}
-        self.first_failure: float | None = None
+        self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}
         self._last = (0, 0, 0)  # successes, failures, probe_sum at the previous boundary
@@ -97,7 +95,7 @@ class Recorder:
         established = time_wait = bound = 0
         worst = glob = 0.0
         for host in self.hosts:
-            established += host.established
+            host.settle(t_end, inclusive=False)
             time_wait += host.tw_count
             bound += host.table.dynamic_blocked
             size = host.size
@@ -111,11 +109,14 @@ class Recorder:
                 track.unusable.append(pool.unusable)
                 track.established.append(pool.established)
                 track.time_wait.append(pool.time_wait)
+                established += pool.established
                 worst = max(worst, pool.peak / size)
                 pool.peak = pool.unusable
             bind_pool.peak = bind_pool.unusable
+        successes = sum(load.succeeded for load in self.loads)
+        failures = sum(load.failed for load in self.loads)
         s0, f0, p0 = self._last
-        succ, fail = self.successes - s0, self.failures - f0
+        succ, fail = successes - s0, failures - f0
         probes = self.probe_sum - p0
         self.rows.append(
             (
@@ -133,5 +134,5 @@ class Recorder:
                 self.bin_probe_max,
             )
         )
-        self._last = (self.successes, self.failures, self.probe_sum)
+        self._last = (successes, failures, self.probe_sum)
         self.bin_probe_max = 0

@@ -42,17 +42,18 @@ def _errors(counts: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def _percentile(hist: dict[int, int], q: float) -> float:
-    total = sum(hist.values())
+def _percentile(hist: list[int], q: float) -> float:
+    """The q-quantile of a histogram indexed by value (nearest rank)."""
+    total = sum(hist)
     if not total:
         return 0.0
     rank = q * total
     seen = 0
-    for value in sorted(hist):
-        seen += hist[value]
-        if seen >= rank:
+    for value, count in enumerate(hist):
+        seen += count
+        if count and seen >= rank:
             return float(value)
-    return float(max(hist))
+    return 0.0
 
 
 def worst_track(rec: Recorder) -> PoolTrack | None:
@@ -144,9 +145,11 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         "probes": {
             "mean": rec.probe_sum / succeeded if succeeded else 0.0,
             "p99": _percentile(rec.probe_hist, 0.99),
-            "max": max(rec.probe_hist, default=0),
+            "max": max((p for p, n in enumerate(rec.probe_hist) if n), default=0),
         },
-        "first_failure_s": rec.first_failure,
+        "first_failure_s": min(
+            (ld.first_failure for ld in loads if ld.first_failure is not None), default=None
+        ),
         "hosts": hosts,
         "destinations": destinations,
         "loads": [

@@ -19,11 +19,19 @@ the pure policies in ``sim.ports``; this module owns the states and their timing
 from __future__ import annotations
 
 import math
+from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING
 
 from simpy import Environment
 
-from sim.ports.linux import ConnectState, kernel_profile, select_bind, select_connect, select_udp
+from sim.ports.linux import (
+    ConnectState,
+    connect_selector,
+    kernel_profile,
+    select_bind,
+    select_udp,
+)
 from sim.ports.table import BUSY, Layout, Pool, PortTable
 from sim.presets import get_preset
 from sim.randomness import Stream
@@ -57,6 +65,7 @@ class Load:
     """A load bound to its host and destination, with its counters."""
 
     __slots__ = (
+        "attempt",
         "attempted",
         "close",
         "dest",
@@ -71,6 +80,7 @@ class Load:
         "pool",
         "protocol",
         "reuse_tw",
+        "select",
         "socket",
         "step1",
         "sub",
@@ -109,6 +119,15 @@ class Load:
             self.pool = host.table.pool(self.key, self.label)  # 4-tuple bookkeeping
         else:
             self.pool = host.table.pool(self.key, self.label)
+        self.select = connect_selector(
+            self.pool.cells, host.layout, host.kernel, self.key, self.sub, self.step1
+        )
+        if protocol == "udp":
+            self.attempt = partial(host.udp_attempt, self)
+        elif socket in ("bind", "bind_reuseaddr"):
+            self.attempt = partial(host.bound_connect, self)
+        else:
+            self.attempt = partial(host.autobind_connect, self)
         tw_reuse = host.tw_reuse
         self.reuse_tw = host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and dest.loopback))
 
@@ -152,9 +171,10 @@ class Host:
         self.rec = recorder
         self.log = log
         self.tw_count = 0
+        self.tw_fifo: deque[tuple[float, Socket]] = deque()  # (expiry, socket), in order
+        self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.tw_overflow = 0
         self.tw_recycled = 0
-        self.established = 0
         self.udp_loads: list[str] = []
         self.udp_hash = spec.udp_hash_size
         self.udp_pool = self._udp_pool(frozenset(spec.reserved_ports))
@@ -192,26 +212,23 @@ class Host:
             out.append(self.udp_pool)
         return out
 
-    # -- attempts ------------------------------------------------------------------------
+    # -- attempts (each load calls the one that fits it: Load.attempt) -------------------
     def attempt(self, load: Load) -> None:
         """One connection attempt of ``load`` at the current time."""
-        load.attempted += 1
-        if load.protocol == "udp":
-            self._udp(load)
-        elif load.socket in ("bind", "bind_reuseaddr"):
-            self._bound_connect(load)
-        else:
-            self._autobind_connect(load)
+        load.attempt()
 
-    def _autobind_connect(self, load: Load) -> None:
+    def autobind_connect(self, load: Load) -> None:
+        """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT."""
+        load.attempted += 1
         now = self.env.now
-        pool = load.pool
-        k, probes = select_connect(
-            pool.cells, self.layout, self.kernel, load.key, now, load.sub, load.step1
-        )
+        tw, reuse = self.tw_fifo, self.reuse_fifo
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now):
+            self.settle(now)
+        k, probes = load.select(now)
         if k < 0:
             self._fail(load, "EADDRNOTAVAIL", probes, now)
             return
+        pool = load.pool
         table = self.table
         cell = table.take(k, now)
         tw = pool.tw_reusable.pop(cell, None) if pool.tw_reusable else None
@@ -225,9 +242,13 @@ class Host:
         pool.take(cell, BUSY, now)
         self._established(load, pool, k, cell, False, probes, now)
 
-    def _bound_connect(self, load: Load) -> None:
+    def bound_connect(self, load: Load) -> None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
+        load.attempted += 1
         now = self.env.now
+        tw, reuse = self.tw_fifo, self.reuse_fifo
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now):
+            self.settle(now)
         k, probes = select_bind(
             self.table.bind_pool.cells,
             self.layout,
@@ -246,7 +267,9 @@ class Host:
         pool.take(cell, BUSY, now)
         self._established(load, pool, k, cell, True, probes, now)
 
-    def _udp(self, load: Load) -> None:
+    def udp_attempt(self, load: Load) -> None:
+        """A connected UDP socket (or bind(0) then connect): autobind, no sharing."""
+        load.attempted += 1
         now = self.env.now
         pool = self.udp_pool
         port, probes = select_udp(pool.cells, self.lo, self.hi, self.stream, self.udp_hash)
@@ -262,11 +285,9 @@ class Host:
     ) -> None:
         load.succeeded += 1
         pool.established += 1
-        self.established += 1
         rec = self.rec
-        rec.successes += 1
         rec.probe_sum += probes
-        rec.probe_hist[probes] = rec.probe_hist.get(probes, 0) + 1
+        rec.probe_hist[probes] += 1
         if probes > rec.bin_probe_max:
             rec.bin_probe_max = probes
         if self.log is not None:
@@ -281,10 +302,6 @@ class Host:
         if load.first_failure is None:
             load.first_failure = now
         load.failed_by_error[error] = load.failed_by_error.get(error, 0) + 1
-        rec = self.rec
-        rec.failures += 1
-        if rec.first_failure is None:
-            rec.first_failure = now
         if self.log is not None:
             self._log(now, "fail", None, load, probes, error)
 
@@ -292,10 +309,12 @@ class Host:
     def _on_close(self, event) -> None:
         sock: Socket = event._value
         now = self.env.now
+        tw, reuse = self.tw_fifo, self.reuse_fifo
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now):
+            self.settle(now)
         load = sock.load
         pool = sock.pool
         pool.established -= 1
-        self.established -= 1
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, load, 0, "")
         if load.protocol == "tcp" and load.close == "client" and self.time_wait > 0:
@@ -303,12 +322,11 @@ class Host:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
                 pool.time_wait += 1
-                env = self.env
-                env.timeout(self.time_wait, sock).callbacks.append(self._on_time_wait_end)
+                self.tw_fifo.append((now + self.time_wait, sock))
                 if load.reuse_tw and not sock.explicit:
                     at = self._reuse_time(now)
                     if at - now < self.time_wait:
-                        env.timeout(at - now, sock).callbacks.append(self._on_reusable)
+                        self.reuse_fifo.append((at, sock))
                 return
             self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
         sock.state = CLOSED
@@ -323,22 +341,39 @@ class Host:
         whole = math.floor(entry + phase)
         return whole + (1 if rule == "s>0" else 2) - phase
 
-    def _on_reusable(self, event) -> None:
-        sock: Socket = event._value
+    def settle(self, now: float, *, inclusive: bool = True) -> None:
+        """Apply every TIME_WAIT transition due by ``now``, in time order.
+
+        TIME_WAIT and the reuse delay are fixed per host, so entries leave in the order they
+        came: two FIFO queues replace a SimPy event per connection.  They are settled before
+        every action on the host and at every bin boundary, so nothing observes a stale
+        state, and each transition is booked at its own time (areas, event log).
+        """
+        tw, reuse = self.tw_fifo, self.reuse_fifo
+        while True:
+            t_tw = tw[0][0] if tw else math.inf
+            t_reuse = reuse[0][0] if reuse else math.inf
+            t = t_tw if t_tw <= t_reuse else t_reuse
+            if t > now or (t == now and not inclusive):
+                return
+            if t_reuse <= t_tw:
+                self._reusable(*reuse.popleft())
+            else:
+                self._time_wait_end(*tw.popleft())
+
+    def _reusable(self, at: float, sock: Socket) -> None:
         if sock.state != TIME_WAIT:
             return
         sock.state = TW_REUSABLE
         pool = sock.pool
         pool.time_wait -= 1
-        pool.give(sock.cell, BUSY, self.env.now)
+        pool.give(sock.cell, BUSY, at)
         pool.tw_reusable[sock.cell] = sock
 
-    def _on_time_wait_end(self, event) -> None:
-        sock: Socket = event._value
+    def _time_wait_end(self, at: float, sock: Socket) -> None:
         state = sock.state
         if state == CLOSED:
             return  # recycled by a new connection
-        now = self.env.now
         pool = sock.pool
         self.tw_count -= 1
         if state == TW_REUSABLE:
@@ -347,8 +382,8 @@ class Host:
             pool.time_wait -= 1
         sock.state = CLOSED
         if self.log is not None:
-            self._log(now, "time_wait_end", self.lo + sock.k, sock.load, 0, "")
-        self._free(sock, now, busy=state != TW_REUSABLE)
+            self._log(at, "time_wait_end", self.lo + sock.k, sock.load, 0, "")
+        self._free(sock, at, busy=state != TW_REUSABLE)
 
     def _free(self, sock: Socket, now: float, *, busy: bool) -> None:
         """Release the socket's hold: its 4-tuple (if still marked) and its port owner."""

@@ -1,8 +1,8 @@
 """Properties of the port table and the Linux policies under random operation sequences.
 
-Ground truth comes from the live sockets themselves: every live socket has a pending SimPy
-event (its close or its TIME_WAIT end), so the test reads them off the event queue and
-recomputes, port by port, what each destination's pool must say.
+Ground truth comes from the live sockets themselves: an open socket has a pending SimPy
+event (its close) and a TIME_WAIT socket sits in its host's TIME_WAIT queue, so the test
+reads them off and recomputes, port by port, what each destination's pool must say.
 """
 
 from __future__ import annotations
@@ -89,17 +89,20 @@ def build(port_range: tuple[int, int], kernel: str = "6.18"):
     return env, host, loads, log
 
 
-def live_sockets(env: Environment) -> list[Socket]:
+def live_sockets(env: Environment, host: Host) -> list[Socket]:
+    """Open sockets wait for their close event; TIME_WAIT ones sit in the host's queue."""
     seen = {}
-    for *_, event in env._queue:
-        sock = getattr(event, "_value", None)
+    pending = [getattr(event, "_value", None) for *_, event in env._queue]
+    pending += [sock for _, sock in host.tw_fifo]
+    for sock in pending:
         if isinstance(sock, Socket) and sock.state != CLOSED:
             seen[id(sock)] = sock
     return list(seen.values())
 
 
 def check_invariants(env: Environment, host: Host) -> None:
-    socks = live_sockets(env)
+    host.settle(env.now)  # what every action and bin boundary does before looking
+    socks = live_sockets(env, host)
     tcp = [s for s in socks if s.load.protocol == "tcp"]
     # 1. no two live sockets share a 4-tuple (TIME_WAIT entries included)
     tuples = [(host.address, s.k, s.load.dest.ip, s.load.dest.port) for s in tcp]

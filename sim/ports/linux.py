@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sim.ports.table import Layout, find_natural, find_ring
 from sim.randomness import Stream
@@ -192,9 +194,11 @@ def select_connect(
     ``sub`` is a per-socket range (IP_LOCAL_PORT_RANGE) as offsets [a, b); ``step1`` is its
     6.8+ behaviour (single pass, step 1, no parity; linux.md §2 G6, E12).
     """
+    gen = state.generation
+    if gen == "G4" and sub is None and not layout.size & 1:
+        return _g4_even_range(cells, layout.size, state, key, now)
     a, b = sub if sub is not None else (0, layout.size)
     n = b - a
-    gen = state.generation
     idx, addend = state.keyed(key, now)
     if gen in ("G0", "G1"):
         base = (state.hint + addend) & MASK32
@@ -234,6 +238,65 @@ def select_connect(
     else:
         i = max(i, 2 * int(state.stream.uniform() * 8))
         state.perturb[idx] = (state.perturb[idx] + i + 2) & MASK32
+    return k, probes
+
+
+def connect_selector(
+    cells: bytearray,
+    layout: Layout,
+    state: ConnectState,
+    key: object,
+    sub: tuple[int, int] | None = None,
+    step1: bool = False,
+) -> Callable[[float], tuple[int, int]]:
+    """``select_connect`` bound to one destination's pool, taking the hot path when it can:
+    called once per load, so the per-connection call skips the dispatch."""
+    if state.generation == "G4" and sub is None and not layout.size & 1:
+        return partial(_g4_even_range, cells, layout.size, state, key)
+    return lambda now: select_connect(cells, layout, state, key, now, sub, step1)
+
+
+def _g4_even_range(
+    cells: bytearray, n: int, state: ConnectState, key: object, now: float
+) -> tuple[int, int]:
+    """The hot path: G4 over a whole even-sized range, both passes inlined.
+
+    The same scan as ``_two_pass`` (checked against it and the kernel loop by the tests):
+    with an even size both parities are clean rings of n/2 cells, evens first.
+    """
+    cached = state._cache.get(key)
+    if cached is not None and cached[0] == int((now + state.phase) // WINDOW_S):
+        idx, addend = cached[1], cached[2]
+    else:
+        idx, addend = state.keyed(key, now)
+    perturb = state.perturb
+    half = n >> 1
+    t0 = (((perturb[idx] + addend) & MASK32) % n) >> 1
+    found = cells.find(0, t0, half)
+    if found >= 0:
+        d = found - t0
+        k = 2 * found
+        probes = d + 1
+    else:
+        found = cells.find(0, 0, t0)
+        if found >= 0:
+            d = half - t0 + found
+            k = 2 * found
+            probes = d + 1
+        else:
+            found = cells.find(0, half + t0, n)
+            if found < 0:
+                found = cells.find(0, half, half + t0)
+                if found < 0:
+                    return -1, n
+                d = (half - t0) + (found - half)
+            else:
+                d = found - half - t0
+            k = 2 * (found - half) + 1
+            probes = half + d + 1
+    i = 2 * d
+    extra = 2 * int(state.stream.uniform() * 8)
+    perturb[idx] = (perturb[idx] + (i if i > extra else extra) + 2) & MASK32
     return k, probes
 
 

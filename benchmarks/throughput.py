@@ -1,0 +1,144 @@
+"""Throughput and memory of the full model against a bare SimPy lifecycle, in one process.
+
+    python benchmarks/throughput.py [--connections 200000] [--rounds 3] [--memory]
+
+Workload (engine-and-ecosystem.md §2.1): Poisson arrivals to one destination, exponential
+lifetime of mean 5 s, then TIME_WAIT 60 s.  Capacity of the default Linux range is
+28,232 / 65 s = 434 connections/s; the loads are 0.5x, 0.99x and 1.05x of it, which put the
+worst destination near 50 %, 99 % and 99.99 % pressure.
+
+The baseline is the same arrivals and lifetimes through a bare SimPy lifecycle: one arrival
+process, each connection a callback chain (lifetime, then 60 s TIME_WAIT, then release), no
+ports, no recorder.  Rounds are interleaved so that drift of the machine hits every variant
+alike; each full-model run is paired with a baseline run right before it, and the median
+over rounds of each pair's ratio is reported (this VM's speed drifts by 2x within minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import simpy
+
+import sim
+
+RANGE = 28232
+HOLD = 5.0 + 60.0
+CAPACITY = RANGE / HOLD
+LOADS = {"50%": 0.5, "99%": 0.99, "99.99%": 1.05}
+
+
+def scenario(rate: float, connections: int) -> sim.Scenario:
+    return sim.parse_scenario(
+        {
+            "name": "throughput",
+            "duration": connections / rate,
+            "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+            "load": [
+                {
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": rate},
+                    "lifetime": {"kind": "exponential", "mean": 5},
+                }
+            ],
+        }
+    )
+
+
+def bare(rate: float, connections: int, seed: int = 1) -> float:
+    """Seconds for the bare lifecycle of ``connections`` arrivals."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1 / rate, connections).tolist()
+    lives = rng.exponential(5.0, connections).tolist()
+    env = simpy.Environment()
+    live = [0]
+
+    def release(event: simpy.events.Event) -> None:
+        live[0] -= 1
+
+    def close(event: simpy.events.Event) -> None:
+        env.timeout(60.0).callbacks.append(release)
+
+    def arrivals():  # noqa: ANN202
+        timeout = env.timeout
+        for gap, life in zip(gaps, lives, strict=True):
+            yield timeout(gap)
+            live[0] += 1
+            timeout(life).callbacks.append(close)
+
+    env.process(arrivals())
+    start = time.perf_counter()
+    env.run()
+    return time.perf_counter() - start
+
+
+def full(rate: float, connections: int) -> tuple[float, dict]:
+    sc = scenario(rate, connections)
+    start = time.perf_counter()
+    result = sim.run(sc)
+    return time.perf_counter() - start, result.summary
+
+
+def memory(connections: int) -> float:
+    """Peak RSS (MB) of a fresh process running ``connections`` at 0.99x capacity."""
+    code = (
+        "import resource, sys; sys.path.insert(0, 'benchmarks');"
+        "import throughput as t, sim;"
+        f"sim.run(t.scenario(t.CAPACITY * 0.99, {connections}));"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--memory", action="store_true", help="also measure a 2,000,000 run")
+    args = parser.parse_args()
+    n = args.connections
+    ratios: dict[str, list[float]] = {k: [] for k in LOADS}
+    rates: dict[str, list[float]] = {k: [] for k in LOADS}
+    bare_rates: list[float] = []
+    pressures: dict[str, tuple[float, float]] = {}
+    for _ in range(args.rounds):
+        for name, factor in LOADS.items():
+            rate = CAPACITY * factor
+            t_bare = bare(rate, n)
+            t_full, summary = full(rate, n)
+            attempts = summary["connections"]["attempted"]
+            bare_rates.append(n / t_bare)
+            rates[name].append(attempts / t_full)
+            ratios[name].append((attempts / t_full) / (n / t_bare))
+            pressures[name] = (summary["pressure"]["peak"], summary["pressure"]["mean"])
+    report = {
+        "connections_per_run": n,
+        "rounds": args.rounds,
+        "bare_lifecycle_conn_per_s": round(statistics.median(bare_rates)),
+        "full_model": {
+            name: {
+                "offered_load": LOADS[name],
+                "peak_pressure": round(pressures[name][0], 5),
+                "mean_pressure": round(pressures[name][1], 5),
+                "conn_per_s": round(statistics.median(rates[name])),
+                "ratio_to_bare": round(statistics.median(ratios[name]), 3),
+            }
+            for name in LOADS
+        },
+    }
+    medians = [statistics.median(rates[k]) for k in LOADS]
+    report["flatness_fastest_over_slowest"] = round(max(medians) / min(medians), 3)
+    if args.memory:
+        report["peak_rss_mb_2M_connections"] = round(memory(2_000_000), 1)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
