@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.presets import PRESETS, get_preset
@@ -70,7 +70,7 @@ def _port_list(value: Any) -> list[int]:
         else:
             raise ValueError('expected a port number or an "a-b" range')
         if not 1 <= lo <= hi <= 65535:
-            raise ValueError(f"ports must be within 1..65535 and a <= b (got {item!r})")
+            raise ValueError(f'{item!r} is not a port in 1..65535 or an "a-b" range with a <= b')
         ports.extend(range(lo, hi + 1))
     return ports
 
@@ -103,6 +103,12 @@ Address = Annotated[str, BeforeValidator(_address)]
 Endpoint = Annotated[str, BeforeValidator(_endpoint)]
 
 
+def _reuse_delay(seconds: float) -> float:
+    if not 0.001 <= seconds <= 60.0:
+        raise ValueError("must be between 1ms and 60s (the sysctl takes 1-60000 ms)")
+    return seconds
+
+
 class Host(Model):
     name: str = "client"
     os: str = "linux"
@@ -112,7 +118,7 @@ class Host(Model):
     port_range: tuple[Port, Port] | None = None
     time_wait: Duration | None = None
     tcp_tw_reuse: Literal[0, 1, 2] | None = None
-    tcp_tw_reuse_delay: Annotated[Duration, Field(ge=0.001, le=60.0)] = 1.0
+    tcp_tw_reuse_delay: Annotated[Duration, AfterValidator(_reuse_delay)] = 1.0
     tcp_max_tw_buckets: Annotated[int, Field(ge=0)] = 131072
     tcp_timestamps: bool = True
     reserved_ports: PortList = ()
@@ -221,15 +227,28 @@ class Scenario(Model):
 # ---- loading ----------------------------------------------------------------------------
 
 
+_TAGS = {"arrival": {"poisson", "constant", "burst"}, "lifetime": {"fixed", "exponential"}}
+
+
+def show(text: object) -> str:
+    """A name as it can stand in a one-line message: itself if plain, else its repr."""
+    text = str(text)
+    plain = text.isprintable() and len(text) <= 60 and text.strip() == text and text
+    return text if plain else _short(text)
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
+    previous: Any = None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("poisson", "constant", "burst", "fixed", "exponential"):
-            continue  # the discriminator's tag: the user wrote kind = ..., not this
+        elif part in _TAGS.get(previous, ()):
+            previous = None
+            continue  # the union's tag: the user wrote kind = ..., not this key
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + show(part)
+        previous = part
     return out or "(top level)"
 
 
@@ -250,69 +269,98 @@ def _format_errors(source: str, error: ValidationError) -> list[str]:
     return lines
 
 
-def _cross_checks(source: str, sc: Scenario) -> list[str]:
-    """Rules that span fields: references, ranges, presets, work estimate."""
+def _table_list(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = raw.get(key)
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def _inverted(rng: Any) -> bool:
+    """A [low, high] pair of integers with low > high."""
+    return (isinstance(rng, list) and len(rng) == 2 and all(type(p) is int for p in rng)) and rng[
+        0
+    ] > rng[1]
+
+
+def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
+    """Rules across tables, checked on the raw document so that they are reported together
+    with field errors: duplicate names, references to hosts and destinations, ranges."""
     problems: list[str] = []
-    host_names = [h.name for h in sc.hosts]
-    dest_names = [d.name for d in sc.destinations]
-    for kind, names in (("hosts", host_names), ("destinations", dest_names)):
+    hosts = _table_list(raw, "hosts") if "hosts" in raw else [{"name": Host().name}]
+    names: dict[str, list[str]] = {}
+    for kind, items in (("hosts", hosts), ("destinations", _table_list(raw, "destinations"))):
+        names[kind] = [x.get("name", Host().name if kind == "hosts" else None) for x in items]
         seen: set[str] = set()
-        for i, name in enumerate(names):
+        for i, name in enumerate(names[kind]):
+            if not isinstance(name, str):
+                continue
             if name in seen:
-                problems.append(f"{source}: {kind}[{i}].name: duplicate name (got {name!r})")
+                problems.append(f"{source}: {kind}[{i}].name: duplicate name (got {_short(name)})")
             seen.add(name)
+    defined = {
+        k: ", ".join(show(n) for n in dict.fromkeys(n for n in v if isinstance(n, str)))
+        for k, v in names.items()
+    }
+    for i, host in enumerate(hosts):
+        if _inverted(host.get("port_range")):
+            rng = host["port_range"]
+            problems.append(f"{source}: hosts[{i}].port_range: low must be <= high (got {rng})")
+    loads = raw.get("load")
+    for i, load in enumerate(loads if isinstance(loads, list) else []):
+        if not isinstance(load, dict):
+            continue
+        where = f"{source}: load[{i}]"
+        host = load.get("host")
+        if host is None and len(hosts) > 1:
+            problems.append(f"{where}.host: required when there are several hosts")
+        elif isinstance(host, str) and host not in names["hosts"]:
+            problems.append(
+                f"{where}.host: no such host; defined: {defined['hosts']} (got {_short(host)})"
+            )
+        dest = load.get("destination")
+        if isinstance(dest, str) and dest not in names["destinations"]:
+            problems.append(
+                f"{where}.destination: no such destination; defined: "
+                f"{defined['destinations'] or '(none)'} (got {_short(dest)})"
+            )
+        try:
+            start, stop = parse_duration(load.get("start", 0)), parse_duration(load["stop"])
+        except (KeyError, ValueError):
+            pass  # no stop, or a bad value that the field check reports
+        else:
+            if stop <= start:
+                problems.append(f"{where}.stop: must be after start (got {load['stop']!r})")
+        if _inverted(load.get("local_port_range")):
+            rng = load["local_port_range"]
+            problems.append(f"{where}.local_port_range: low must be <= high (got {rng})")
+    return problems
+
+
+def _model_checks(source: str, sc: Scenario) -> list[str]:
+    """Rules that need validated values: presets, kernel versions, times, work estimate."""
+    problems: list[str] = []
     for i, host in enumerate(sc.hosts):
         where = f"{source}: hosts[{i}]"
         if host.os not in PRESETS:
             problems.append(
-                f"{where}.os: unknown preset; one of: {', '.join(PRESETS)} (got {host.os!r})"
+                f"{where}.os: unknown preset; one of: {', '.join(PRESETS)} (got {_short(host.os)})"
             )
-            continue
         if host.kernel is not None:
             try:
                 kernel_profile(host.kernel)
             except ValueError as exc:
-                problems.append(f"{where}.kernel: {exc} (got {host.kernel!r})")
-                continue
-        if host.port_range is not None and host.port_range[0] > host.port_range[1]:
-            problems.append(
-                f"{where}.port_range: low must be <= high (got {list(host.port_range)})"
-            )
-    for i, load in enumerate(sc.load):
-        where = f"{source}: load[{i}]"
-        if load.host is None and len(sc.hosts) > 1:
-            problems.append(f"{where}.host: required when there are several hosts")
-        elif load.host is not None and load.host not in host_names:
-            problems.append(
-                f"{where}.host: no such host; defined: {', '.join(host_names)} (got {load.host!r})"
-            )
-        if load.destination not in dest_names:
-            defined = ", ".join(dest_names)
-            problems.append(
-                f"{where}.destination: no such destination; defined: {defined} "
-                f"(got {load.destination!r})"
-            )
-        if load.stop is not None and load.stop <= load.start:
-            problems.append(f"{where}.stop: must be after start (got {load.stop})")
-        if (
-            load.local_port_range is not None
-            and load.local_port_range[0] > load.local_port_range[1]
-        ):
-            problems.append(
-                f"{where}.local_port_range: low must be <= high (got {list(load.local_port_range)})"
-            )
-        if load.protocol == "udp" and load.close != "client":
-            pass  # UDP ignores close (no TIME_WAIT); accepted so a load can flip protocol
+                problems.append(f"{where}.kernel: {exc} (got {_short(host.kernel)})")
     if not problems:
         estimate = estimated_events(sc)
         if estimate > sc.max_events:
+            advice = (
+                f"raise max_events (--set max_events={estimate * 1.1:.2g})"
+                if estimate < 1e15
+                else "shorten duration or lower the rates"
+            )
             problems.append(
                 f"{source}: max_events: the run would take about {estimate:.3g} events, over the "
-                f"limit of {sc.max_events:.3g}; shorten duration or raise max_events "
-                f"(--set max_events={estimate * 1.1:.2g})"
+                f"limit of {sc.max_events:.3g}; {advice}"
             )
-        if len(sc.hosts) * len(sc.destinations) * 65536 > 4e9:
-            problems.append(f"{source}: destinations: too many host x destination pools for memory")
     return problems
 
 
@@ -327,7 +375,7 @@ def estimated_events(sc: Scenario) -> float:
         elif isinstance(arrival, Constant):
             n = active / arrival.interval
         else:
-            n = arrival.count
+            n = float(arrival.count) if arrival.count < 10**300 else math.inf
         total += 3 * n
     return total
 
@@ -336,11 +384,12 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     """Validate a decoded TOML document (a dict) into a Scenario or raise ScenarioError."""
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}: (top level): expected a TOML table"])
+    references = _reference_checks(source, data)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_format_errors(source, exc)) from None
-    problems = _cross_checks(source, sc)
+        raise ScenarioError(_format_errors(source, exc) + references) from None
+    problems = references or _model_checks(source, sc)
     if problems:
         raise ScenarioError(problems)
     return sc
@@ -354,7 +403,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ScenarioError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write
     except UnicodeDecodeError:
         raise ScenarioError([f"{source}: not a text file (not UTF-8)"]) from None
     if "\x00" in text:
@@ -367,6 +416,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"{source}: TOML syntax error: {exc}"]) from None
+    except ValueError as exc:  # tomllib's int(): more than 4300 digits, with no position
+        for number, line in enumerate(text.splitlines(), 1):
+            if re.search(r"\d{4300}", line):
+                key = show(line.split("=", 1)[0].strip()) if "=" in line else "(value)"
+                raise ScenarioError(
+                    [f"{source}: {key}: integer too long, over 4300 digits (line {number})"]
+                ) from None
+        raise ScenarioError([f"{source}: TOML value error: {_short(str(exc))}"]) from None
     except RecursionError:
         raise ScenarioError([f"{source}: TOML nesting too deep"]) from None
 
@@ -398,9 +455,10 @@ def parse_value(text: str) -> Any:
     """A TOML value (``400``, ``"5.12"``, ``[1, 2]``, ``{kind = "poisson", rate = 3}``),
     or the bare text when it is not valid TOML (``--set hosts[0].os=linux-4.6``)."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        parsed = tomllib.loads(f"v = {text}")
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
         return text
+    return parsed["v"] if parsed.keys() == {"v"} else text
 
 
 def apply_overrides(
@@ -411,23 +469,23 @@ def apply_overrides(
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(f"--set {item}: expected KEY=VALUE")
+            problems.append(f"--set {show(item)}: expected KEY=VALUE")
             continue
         try:
             path = _parse_path(key)
         except ValueError as exc:
-            problems.append(f"--set {key}: {exc}")
+            problems.append(f"--set {show(key)}: {exc}")
             continue
         node: Any = data
         for step, nxt in itertools.pairwise(path):
             if isinstance(step, int):
                 if not isinstance(node, list) or step >= len(node):
-                    problems.append(f"--set {key}: no list entry [{step}] in {source}")
+                    problems.append(f"--set {show(key)}: no list entry [{step}] in {source}")
                     break
                 node = node[step]
             else:
                 if not isinstance(node, dict):
-                    problems.append(f"--set {key}: {step} is not a table in {source}")
+                    problems.append(f"--set {show(key)}: {step} is not a table in {source}")
                     break
                 node = node.setdefault(step, [] if isinstance(nxt, int) else {})
         else:
@@ -435,13 +493,13 @@ def apply_overrides(
             value = parse_value(text.strip())
             if isinstance(last, int):
                 if not isinstance(node, list) or last >= len(node):
-                    problems.append(f"--set {key}: no list entry [{last}] in {source}")
+                    problems.append(f"--set {show(key)}: no list entry [{last}] in {source}")
                     continue
                 node[last] = value
             elif isinstance(node, dict):
                 node[last] = value
             else:
-                problems.append(f"--set {key}: cannot set a key inside a non-table")
+                problems.append(f"--set {show(key)}: cannot set a key inside a non-table")
     if problems:
         raise ScenarioError(problems)
 

@@ -17,7 +17,10 @@ def parse_duration(value: object, *, allow_inf: bool = False) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a duration such as 60, "60s" or "500ms"')
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError("must be a duration that fits in a float") from None
     elif isinstance(value, str):
         text = value.strip().lower()
         if text in ("inf", "infinity"):

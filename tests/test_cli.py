@@ -201,3 +201,11 @@ def test_python_dash_m_sim_and_usage_errors():
         [sys.executable, "-m", "sim", "run"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path):
+    """Some Windows editors start UTF-8 files with a BOM; tomllib alone rejects it."""
+    path = tmp_path / "bom.toml"
+    text = (ROOT / "scenarios" / "linux-server-closes-first.toml").read_text()
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert main(["check", str(path)]) == 0
