@@ -65,7 +65,7 @@ def bare(rate: float, connections: int, seed: int = 1) -> float:
     def close(event: simpy.events.Event) -> None:
         env.timeout(60.0).callbacks.append(release)
 
-    def arrivals():  # noqa: ANN202
+    def arrivals():
         timeout = env.timeout
         for gap, life in zip(gaps, lives, strict=True):
             yield timeout(gap)
