@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("presets", help="list operating-system presets")
+    sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
 
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "presets":
             return _presets()
+        if args.command == "schema":
+            from sim.scenario import scenario_json_schema
+
+            print(json.dumps(scenario_json_schema(), indent=2))
+            return 0
         return _plot(args)
     except ScenarioError as exc:
         for line in exc.problems:

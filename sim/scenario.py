@@ -15,7 +15,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.presets import PRESETS, get_preset
@@ -43,8 +51,25 @@ def _lifetime_value(value: Any) -> float:
     return parse_duration(value, allow_inf=True)
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
-LifetimeValue = Annotated[float, BeforeValidator(_lifetime_value)]
+_DURATION_TEXT = r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*(us|ms|s|m|h|d)?\s*$"
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": _DURATION_TEXT},
+    ],
+    "description": 'seconds, or a string with a unit: "100us", "500ms", "60s", "2m", "1h"',
+}
+Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+LifetimeValue = Annotated[
+    float,
+    BeforeValidator(_lifetime_value),
+    WithJsonSchema(
+        {
+            "anyOf": [*_DURATION_SCHEMA["anyOf"], {"const": "inf"}],
+            "description": 'a duration, or "inf" for a connection that never closes',
+        }
+    ),
+]
 
 
 class Model(BaseModel):
@@ -75,7 +100,22 @@ def _port_list(value: Any) -> list[int]:
     return ports
 
 
-PortList = Annotated[tuple[int, ...], BeforeValidator(_port_list)]
+PortList = Annotated[
+    tuple[int, ...],
+    BeforeValidator(_port_list),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": 65535},
+                    {"type": "string", "pattern": r"^\s*\d+\s*(-\s*\d+\s*)?$"},
+                ]
+            },
+            "description": 'port numbers and "a-b" ranges',
+        }
+    ),
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -99,8 +139,14 @@ def _endpoint(value: Any) -> str:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
-Address = Annotated[str, BeforeValidator(_address)]
-Endpoint = Annotated[str, BeforeValidator(_endpoint)]
+Address = Annotated[
+    str, BeforeValidator(_address), WithJsonSchema({"type": "string", "description": "an IP"})
+]
+Endpoint = Annotated[
+    str,
+    BeforeValidator(_endpoint),
+    WithJsonSchema({"type": "string", "description": '"ip:port", IPv6 in brackets: "[::1]:443"'}),
+]
 
 
 def _reuse_delay(seconds: float) -> float:

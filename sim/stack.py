@@ -72,6 +72,7 @@ class Load:
         "failed",
         "failed_by_error",
         "first_failure",
+        "holds_time_wait",
         "host",
         "key",
         "label",
@@ -128,6 +129,7 @@ class Load:
             self.attempt = partial(host.bound_connect, self)
         else:
             self.attempt = partial(host.autobind_connect, self)
+        self.holds_time_wait = protocol == "tcp" and close == "client" and host.time_wait > 0
         tw_reuse = host.tw_reuse
         self.reuse_tw = host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and dest.loopback))
 
@@ -317,7 +319,7 @@ class Host:
         pool.established -= 1
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, load, 0, "")
-        if load.protocol == "tcp" and load.close == "client" and self.time_wait > 0:
+        if load.holds_time_wait:
             if self.tw_count < self.max_tw:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
@@ -350,6 +352,15 @@ class Host:
         state, and each transition is booked at its own time (areas, event log).
         """
         tw, reuse = self.tw_fifo, self.reuse_fifo
+        if not reuse:  # the common case: only expiries, already in time order
+            end = self._time_wait_end
+            if inclusive:
+                while tw and tw[0][0] <= now:
+                    end(*tw.popleft())
+            else:
+                while tw and tw[0][0] < now:
+                    end(*tw.popleft())
+            return
         while True:
             t_tw = tw[0][0] if tw else math.inf
             t_reuse = reuse[0][0] if reuse else math.inf

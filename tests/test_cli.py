@@ -209,3 +209,11 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path):
     text = (ROOT / "scenarios" / "linux-server-closes-first.toml").read_text()
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert main(["check", str(path)]) == 0
+
+
+def test_published_schema_is_current(capsys):
+    """scenarios/schema.json is what `portsim schema` prints (regenerate it with that)."""
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((ROOT / "scenarios" / "schema.json").read_text())
+    assert {"hosts", "destinations", "load", "duration"} <= printed["properties"].keys()

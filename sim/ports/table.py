@@ -214,6 +214,7 @@ class PortTable:
         self.lo, self.hi = lo, hi
         self.size = hi - lo + 1
         self.layout = Layout(self.size)
+        self.evens = self.layout.evens
         self.reset_on_release = reset_on_release
         self.owners = [0] * self.size
         self.explicit = [0] * self.size
@@ -239,7 +240,7 @@ class PortTable:
     # -- ownership -----------------------------------------------------------------------
     def take(self, k: int, now: float) -> int:
         """A connect-autobound owner joins port lo+k; returns its cell."""
-        cell = self.layout.cell(k)
+        cell = (k & 1) * self.evens + (k >> 1)  # Layout.cell, inlined: once per connection
         n = self.owners[k]
         self.owners[k] = n + 1
         if not n:
@@ -251,7 +252,7 @@ class PortTable:
         n = self.owners[k] - 1
         self.owners[k] = n
         if not n:
-            cell = self.layout.cell(k)
+            cell = (k & 1) * self.evens + (k >> 1)
             self.bind_pool.give(cell, OWNED, now)
             if self.blocked[cell] and not self.static[cell]:
                 self._unblock(cell, now)  # pre-6.18 bucket kept its flags until empty
