@@ -18,6 +18,7 @@ the pure policies in ``sim.ports``; this module owns the states and their timing
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import deque
 from functools import partial
@@ -131,7 +132,9 @@ class Load:
             self.attempt = partial(host.autobind_connect, self)
         self.holds_time_wait = protocol == "tcp" and close == "client" and host.time_wait > 0
         tw_reuse = host.tw_reuse
-        self.reuse_tw = host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and dest.loopback))
+        # value 2: loopback only, by either end's address (linux.md §3.3)
+        loopback = dest.loopback or ipaddress.ip_address(host.address).is_loopback
+        self.reuse_tw = host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
 
 
 class Host:

@@ -217,3 +217,28 @@ def test_published_schema_is_current(capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((ROOT / "scenarios" / "schema.json").read_text())
     assert {"hosts", "destinations", "load", "duration"} <= printed["properties"].keys()
+
+
+def test_progress_bar_only_on_a_terminal_after_two_seconds(monkeypatch, capsys):
+    import sim.cli as cli
+
+    clock = iter([0.0, 0.5, 2.5, 3.0])
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
+    bar = cli._Progress(enabled=True)  # started at t = 0
+    bar(0.1)  # 0.5 s: too early for a bar
+    assert bar.bar is None
+    bar(0.5)  # 2.5 s: the bar appears at 50 %
+    assert bar.bar is not None and bar.bar.n == 50
+    bar.close()
+    quiet = cli._Progress(enabled=False)
+    quiet(1.0)
+    assert quiet.bar is None
+
+
+def test_readme_names_every_scenario_and_ci_runs_its_commands():
+    readme = (ROOT / "README.md").read_text()
+    for path in SCENARIOS:
+        assert path.name in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "readme-run" in ci and "readme-test" in ci
+    assert "<!-- readme-run -->" in readme and "<!-- readme-test -->" in readme
