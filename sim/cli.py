@@ -176,18 +176,19 @@ def _presets() -> int:
 
     rows = [("preset", "range", "TIME_WAIT", "policy", "scope", "source")]
     for p in PRESETS.values():
-        prof = kernel_profile(p.kernel or "6.18")
-        lo, hi = prof.default_range
-        rows.append(
-            (
-                p.name,
-                f"{lo}-{hi}",
-                f"{p.time_wait_s:g} s",
-                f"linux {prof.generation}",
-                "4tuple",
-                p.source,
-            )
-        )
+        if p.policy == "linux":
+            prof = kernel_profile(p.kernel or "6.18")
+            (lo, hi), policy = prof.default_range, f"linux {prof.generation}"
+        else:
+            (lo, hi), policy = p.port_range or (0, 0), p.policy
+            if p.udp_policy:
+                policy += f" (udp {p.udp_policy})"
+        tw = f"{p.time_wait_s:g} s"
+        if p.time_wait_local_s is not None or p.time_wait_loopback_s is not None:
+            local = p.time_wait_local_s if p.time_wait_local_s is not None else p.time_wait_s
+            loop = p.time_wait_loopback_s if p.time_wait_loopback_s is not None else local
+            tw += f" ({local:g} local, {loop:g} loopback)"
+        rows.append((p.name, f"{lo}-{hi}", tw, policy, p.scope, p.source))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])

@@ -117,8 +117,10 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             {
                 "name": host.name,
                 "os": host.spec.os,
-                "kernel": host.profile.label,
-                "generation": host.profile.generation,
+                "kernel": host.profile.label if host.profile else host.preset.description,
+                "generation": host.profile.generation if host.profile else None,
+                "policy": host.spec.policy or host.preset.policy,
+                "scope": host.scope,
                 "address": host.address,
                 "port_range": [host.lo, host.hi],
                 "range_ports": host.size,
@@ -128,6 +130,8 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
                 "time_wait_overflow": host.tw_overflow,
             }
         )
+        if host.preset.family == "windows":
+            hosts[-1]["windows_events"] = dict(host.windows_events)
     return {
         "scenario": sc.name,
         "seed": model.seed,

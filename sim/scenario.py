@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from sim.ports.linux import GENERATIONS, kernel_profile
+from sim.ports.policy import POLICIES
 from sim.presets import PRESETS, get_preset
 from sim.units import parse_duration
 
@@ -139,6 +140,15 @@ def _endpoint(value: Any) -> str:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
+def _network(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('expected a network such as "192.0.2.0/24"')
+    return str(ipaddress.ip_network(value.strip(), strict=False))
+
+
+Network = Annotated[
+    str, BeforeValidator(_network), WithJsonSchema({"type": "string", "description": "a CIDR"})
+]
 Address = Annotated[
     str, BeforeValidator(_address), WithJsonSchema({"type": "string", "description": "an IP"})
 ]
@@ -170,6 +180,18 @@ class Host(Model):
     reserved_ports: PortList = ()
     listening_ports: PortList = ()
     udp_hash_size: Literal[256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] = 16384
+    # beyond Linux (issue 4): every preset field can be overridden
+    policy: Literal[POLICIES] | None = None  # type: ignore[valid-type]
+    udp_policy: Literal[POLICIES] | None = None  # type: ignore[valid-type]
+    scope: Literal["port", "local_address", "4tuple"] | None = None
+    time_wait_local: Duration | None = None
+    time_wait_loopback: Duration | None = None
+    local_network: Network | None = None
+    table_size: Annotated[int, Field(ge=1, le=65536)] = 10
+    increment_max: Annotated[int, Field(ge=1, le=65536)] = 500
+    randomcps: Annotated[int, Field(ge=0)] = 10
+    randomtime: Annotated[int, Field(ge=0)] = 45
+    forced_reuse: bool | None = None
 
 
 # ---- destinations -----------------------------------------------------------------------
@@ -395,6 +417,18 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 kernel_profile(host.kernel)
             except ValueError as exc:
                 problems.append(f"{where}.kernel: {exc} (got {_short(host.kernel)})")
+    linux_hosts = {
+        h.name
+        for h in sc.hosts
+        if (h.policy or (PRESETS[h.os].policy if h.os in PRESETS else "linux")) == "linux"
+    }
+    for i, load in enumerate(sc.load):
+        host = load.host or sc.hosts[0].name
+        if load.local_port_range is not None and host not in linux_hosts:
+            problems.append(
+                f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE is modelled for "
+                f"Linux hosts only (host {show(host)} uses another policy)"
+            )
     if not problems:
         estimate = estimated_events(sc)
         if estimate > sc.max_events:

@@ -33,6 +33,7 @@ from sim.ports.linux import (
     select_bind,
     select_udp,
 )
+from sim.ports.policy import make_policy
 from sim.ports.table import BUSY, Layout, Pool, PortTable
 from sim.presets import get_preset
 from sim.randomness import Stream
@@ -46,6 +47,12 @@ if TYPE_CHECKING:
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
 UDP_STATIC = 2
+TW_BIT = 4  # in a destination's pool: the 4-tuple is in TIME_WAIT (Windows forced reuse)
+
+
+def _first(*values):
+    """The first value that is not None (scenario, then preset, then default)."""
+    return next(v for v in values if v is not None)
 
 
 class Socket:
@@ -70,6 +77,7 @@ class Load:
         "attempted",
         "close",
         "dest",
+        "dest_pool",
         "failed",
         "failed_by_error",
         "first_failure",
@@ -87,6 +95,8 @@ class Load:
         "step1",
         "sub",
         "succeeded",
+        "tw_len",
+        "tw_queue",
     )
 
     def __init__(
@@ -113,28 +123,41 @@ class Load:
         self.failed_by_error: dict[str, int] = {}
         self.first_failure: float | None = None
         self.sub = host.sub_range(local_port_range)
-        self.step1 = self.sub is not None and host.profile.per_socket_step1
+        self.step1 = self.sub is not None and host.linux and host.profile.per_socket_step1
+        bind = socket in ("bind", "bind_reuseaddr")
         if protocol == "udp":
-            self.pool = host.udp_pool
+            self.pool = self.dest_pool = host.udp_pool
             host.udp_loads.append(self.label)
-        elif socket in ("bind", "bind_reuseaddr"):
-            self.pool = host.table.pool(self.key, self.label)  # 4-tuple bookkeeping
-        else:
-            self.pool = host.table.pool(self.key, self.label)
-        self.select = connect_selector(
-            self.pool.cells, host.layout, host.kernel, self.key, self.sub, self.step1
-        )
-        if protocol == "udp":
             self.attempt = partial(host.udp_attempt, self)
-        elif socket in ("bind", "bind_reuseaddr"):
-            self.attempt = partial(host.bound_connect, self)
         else:
-            self.attempt = partial(host.autobind_connect, self)
-        self.holds_time_wait = protocol == "tcp" and close == "client" and host.time_wait > 0
+            # the 4-tuple bookkeeping is per destination; what connect() may not use is that
+            # pool under 4-tuple scope, or the host's port space under the others
+            self.dest_pool = host.table.pool(self.key, self.label)
+            self.pool = self.dest_pool if host.scope == "4tuple" else host.table.bind_pool
+            if host.scope != "4tuple":
+                host.shared_labels.setdefault(self.label, None)
+            if bind:
+                self.attempt = partial(host.bound_connect, self)
+            elif host.linux:
+                self.attempt = partial(host.autobind_connect, self)
+            else:
+                self.attempt = partial(host.policy_connect, self)
+        self.select = (
+            connect_selector(
+                self.pool.cells, host.layout, host.kernel, self.key, self.sub, self.step1
+            )
+            if host.linux and protocol == "tcp"
+            else None
+        )
+        loopback = dest.loopback or host.loopback
+        self.tw_len = host.time_wait_for(dest)
+        self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
+        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else None
         tw_reuse = host.tw_reuse
         # value 2: loopback only, by either end's address (linux.md §3.3)
-        loopback = dest.loopback or ipaddress.ip_address(host.address).is_loopback
-        self.reuse_tw = host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
+        self.reuse_tw = (
+            host.linux and host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
+        )
 
 
 class Host:
@@ -151,41 +174,82 @@ class Host:
         preset = get_preset(spec.os)
         self.env = env
         self.spec = spec
+        self.preset = preset
         self.name = spec.name
         self.address = spec.address
-        self.profile = kernel_profile(spec.kernel or preset.kernel or "6.18", spec.linux_generation)
-        self.lo, self.hi = spec.port_range or self.profile.default_range
+        self.loopback = ipaddress.ip_address(spec.address).is_loopback
+        self.local_network = ipaddress.ip_network(
+            spec.local_network or f"{spec.address}/24", strict=False
+        )
+        policy = spec.policy or preset.policy
+        self.linux = policy == "linux"
+        self.scope = spec.scope or preset.scope
+        self.profile = (
+            kernel_profile(spec.kernel or preset.kernel or "6.18", spec.linux_generation)
+            if self.linux
+            else None
+        )
+        default_range = self.profile.default_range if self.profile else preset.port_range
+        self.lo, self.hi = spec.port_range or default_range
         self.size = self.hi - self.lo + 1
         self.time_wait = spec.time_wait if spec.time_wait is not None else preset.time_wait_s
-        self.tw_reuse = (
-            spec.tcp_tw_reuse if spec.tcp_tw_reuse is not None else self.profile.default_tw_reuse
+        self.time_wait_local = _first(
+            spec.time_wait_local, preset.time_wait_local_s, self.time_wait
         )
+        self.time_wait_loopback = _first(
+            spec.time_wait_loopback, preset.time_wait_loopback_s, self.time_wait_local
+        )
+        self.tw_reuse = 0
+        if self.profile:
+            self.tw_reuse = _first(spec.tcp_tw_reuse, self.profile.default_tw_reuse)
         self.tw_reuse_delay = spec.tcp_tw_reuse_delay
         self.max_tw = spec.tcp_max_tw_buckets
         self.timestamps = spec.tcp_timestamps
+        reserved = frozenset(spec.reserved_ports)
         self.table = PortTable(
             self.lo,
             self.hi,
-            reserved=frozenset(spec.reserved_ports),
+            reserved=reserved | frozenset(preset.skip_tcp),
             listening=frozenset(spec.listening_ports),
-            reset_on_release=self.profile.bucket_reset,
+            reset_on_release=self.profile.bucket_reset if self.profile else True,
         )
         self.layout = self.table.layout
-        self.kernel = ConnectState(self.profile.generation, stream)
+        self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
         self.stream = stream
         self.rec = recorder
         self.log = log
         self.tw_count = 0
-        self.tw_fifo: deque[tuple[float, Socket]] = deque()  # (expiry, socket), in order
-        self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.tw_overflow = 0
         self.tw_recycled = 0
+        self.tw_queues: dict[float, deque[tuple[float, Socket]]] = {}
+        self.several_tw = False  # set when loads hold TIME_WAITs of different lengths
+        self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
+        self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
+        self.shared_labels: dict[str, None] = {}
         self.udp_hash = spec.udp_hash_size
-        self.udp_pool = self._udp_pool(frozenset(spec.reserved_ports))
+        self.forced_reuse = _first(spec.forced_reuse, preset.forced_reuse)
+        self.windows_events = {"4227": 0, "4231": 0}
+        if self.linux:
+            self.udp_pool = self._linux_udp_pool(reserved)
+            self.tcp_policy = self.udp_policy = None
+        else:
+            self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
+            params = {
+                "table_size": spec.table_size,
+                "increment_max": spec.increment_max,
+                "randomcps": spec.randomcps,
+                "randomtime": spec.randomtime,
+            }
+            self.tcp_policy = make_policy(policy, stream, self.size, **params)
+            udp_policy = spec.udp_policy or (policy if spec.policy else preset.udp_policy or policy)
+            shared = preset.shared_counter and udp_policy == policy
+            self.udp_policy = (
+                self.tcp_policy if shared else make_policy(udp_policy, stream, self.size, **params)
+            )
 
     # -- setup helpers -------------------------------------------------------------------
-    def _udp_pool(self, reserved: frozenset[int]) -> Pool:
+    def _linux_udp_pool(self, reserved: frozenset[int]) -> Pool:
         cells = bytearray([UDP_STATIC]) * 65536
         cells[self.lo : self.hi + 1] = bytes(self.size)
         for port in reserved:
@@ -194,6 +258,29 @@ class Host:
         pool = Pool(Layout(65536), f"udp {self.address}", cells)
         pool.unusable = pool.peak = pool.max_ever = self.size - cells.count(0)
         return pool
+
+    def _udp_pool(self, reserved: frozenset[int]) -> Pool:
+        """UDP ports for the generic policies: the same parity layout as TCP's maps."""
+        cells = bytearray(self.size)
+        for port in reserved:
+            if self.lo <= port <= self.hi:
+                cells[self.layout.cell(port - self.lo)] = UDP_STATIC
+        return Pool(self.layout, f"udp {self.address}", cells)
+
+    def time_wait_for(self, dest: Destination) -> float:
+        """TIME_WAIT length towards a peer: some systems shorten it for local peers
+        (NetBSD's MSL classes, FreeBSD's nolocaltimewait; other-systems.md §6, §4.1)."""
+        if dest.loopback or self.loopback:
+            return self.time_wait_loopback
+        if ipaddress.ip_address(dest.ip) in self.local_network:
+            return self.time_wait_local
+        return self.time_wait
+
+    def tw_queue(self, length: float) -> deque[tuple[float, Socket]]:
+        """The FIFO of TIME_WAIT sockets of one length: entries leave in arrival order."""
+        queue = self.tw_queues.setdefault(length, deque())
+        self.several_tw = len(self.tw_queues) > 1
+        return queue
 
     def sub_range(self, rng: tuple[int, int] | None) -> tuple[int, int] | None:
         """IP_LOCAL_PORT_RANGE as offsets [a, b): each bound is used only if inside the
@@ -207,12 +294,20 @@ class Host:
         return lo - self.lo, hi - self.lo + 1
 
     def pools(self) -> list[Pool]:
-        """Pools whose pressure is reported: one per destination for connect(), UDP if used.
+        """Pools whose pressure is reported: one per destination for connect() under 4-tuple
+        scope, the host's port space under the others, UDP if used.
 
         Ports taken by bind(0) show in every destination's pool as blocked, so a
         bind-before-connect load's pressure is its destination's pool too.
         """
-        out = list(self.table.pools.values())
+        if self.scope == "4tuple":
+            out = list(self.table.pools.values())
+        else:
+            shared = self.table.bind_pool
+            shared.label = ", ".join(self.shared_labels) or f"{self.address} (every port)"
+            shared.established = sum(p.established for p in self.table.pools.values())
+            shared.time_wait = sum(p.time_wait for p in self.table.pools.values())
+            out = [shared]
         if self.udp_loads:
             out.append(self.udp_pool)
         return out
@@ -227,7 +322,7 @@ class Host:
         load.attempted += 1
         now = self.env.now
         tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now):
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
             self.settle(now)
         k, probes = load.select(now)
         if k < 0:
@@ -252,38 +347,86 @@ class Host:
         load.attempted += 1
         now = self.env.now
         tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now):
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
             self.settle(now)
-        k, probes = select_bind(
-            self.table.bind_pool.cells,
-            self.layout,
-            self.stream,
-            load.socket == "bind_reuseaddr",
-            load.sub,
-        )
+        if self.linux:
+            k, probes = select_bind(
+                self.table.bind_pool.cells,
+                self.layout,
+                self.stream,
+                load.socket == "bind_reuseaddr",
+                load.sub,
+            )
+        else:  # BSD and others: the same generator as connect(), over the port space
+            k, probes = self.tcp_policy.select(self.table.bind_pool.cells, self.layout, None, now)
         if k < 0:
             self._fail(load, "EADDRINUSE", probes, now)
             return
         cell = self.table.take_explicit(k, now)
         if self.log is not None:
             self._log(now, "bind", self.lo + k, load, probes, "")
-        pool = load.pool
+        pool = load.dest_pool
         # bind(0) never picks a port with an owner on this address, so the 4-tuple is free
         pool.take(cell, BUSY, now)
         self._established(load, pool, k, cell, True, probes, now)
+
+    def policy_connect(self, load: Load) -> None:
+        """connect() on a host whose policy is not Linux's: the policy scans the map of the
+        host's scope; Windows shares a port across destinations once exhausted."""
+        load.attempted += 1
+        now = self.env.now
+        tw, reuse = self.tw_fifo, self.reuse_fifo
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+            self.settle(now)
+        policy = self.tcp_policy
+        k, probes = policy.select(load.pool.cells, self.layout, load.key, now)
+        if k < 0:
+            k, error = self._exhausted(load, policy.error)
+            if k < 0:
+                self._fail(load, error, probes, now)
+                return
+        cell = self.table.take(k, now)
+        pool = load.dest_pool
+        pool.take(cell, BUSY, now)
+        self._established(load, pool, k, cell, False, probes, now)
+
+    def _exhausted(self, load: Load, error: str) -> tuple[int, str]:
+        """What happens when the policy finds nothing.  Windows logs event 4231 (the global
+        TCP port space is exhausted); with forced reuse it first takes a port that has no
+        connection to this destination, and logs 4227 when only TIME_WAIT ones are left
+        (other-systems.md §8.2, inferred from the events' texts)."""
+        if self.preset.family != "windows":
+            return -1, error
+        cells = load.dest_pool.cells
+        if self.forced_reuse:
+            cell = cells.find(0)
+            if cell >= 0:
+                return self.layout.offset(cell), ""
+            if cells.find(BUSY | TW_BIT) >= 0:
+                self.windows_events["4227"] += 1
+                return -1, "WSAEADDRINUSE"
+        self.windows_events["4231"] += 1
+        return -1, "WSAENOBUFS"
 
     def udp_attempt(self, load: Load) -> None:
         """A connected UDP socket (or bind(0) then connect): autobind, no sharing."""
         load.attempted += 1
         now = self.env.now
         pool = self.udp_pool
-        port, probes = select_udp(pool.cells, self.lo, self.hi, self.stream, self.udp_hash)
-        if port < 0:
-            error = "EAGAIN" if load.socket in ("connect", "bind_no_port") else "EADDRINUSE"
+        bind = load.socket in ("bind", "bind_reuseaddr")
+        if self.linux:
+            port, probes = select_udp(pool.cells, self.lo, self.hi, self.stream, self.udp_hash)
+            k, cell = port - self.lo, port
+            error = "EADDRINUSE" if bind else "EAGAIN"
+        else:
+            k, probes = self.udp_policy.select(pool.cells, self.layout, load.key, now)
+            cell = self.layout.cell(k) if k >= 0 else -1
+            error = "EADDRINUSE" if bind else self.udp_policy.error
+        if k < 0:
             self._fail(load, error, probes, now)
             return
-        pool.take(port, BUSY, now)
-        self._established(load, pool, port - self.lo, port, False, probes, now)
+        pool.take(cell, BUSY, now)
+        self._established(load, pool, k, cell, False, probes, now)
 
     def _established(
         self, load: Load, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
@@ -315,7 +458,7 @@ class Host:
         sock: Socket = event._value
         now = self.env.now
         tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now):
+        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
             self.settle(now)
         load = sock.load
         pool = sock.pool
@@ -327,10 +470,12 @@ class Host:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
                 pool.time_wait += 1
-                self.tw_fifo.append((now + self.time_wait, sock))
+                load.tw_queue.append((now + load.tw_len, sock))
+                if self.forced_reuse:
+                    pool.cells[sock.cell] |= TW_BIT
                 if load.reuse_tw and not sock.explicit:
                     at = self._reuse_time(now)
-                    if at - now < self.time_wait:
+                    if at - now < load.tw_len:
                         self.reuse_fifo.append((at, sock))
                 return
             self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
@@ -355,6 +500,9 @@ class Host:
         state, and each transition is booked at its own time (areas, event log).
         """
         tw, reuse = self.tw_fifo, self.reuse_fifo
+        if self.several_tw:  # TIME_WAIT lengths by locality: merge their queues
+            self._settle_merged(now, inclusive)
+            return
         if not reuse:  # the common case: only expiries, already in time order
             end = self._time_wait_end
             if inclusive:
@@ -374,6 +522,22 @@ class Host:
                 self._reusable(*reuse.popleft())
             else:
                 self._time_wait_end(*tw.popleft())
+
+    def _settle_merged(self, now: float, inclusive: bool) -> None:
+        queues = [q for q in self.tw_queues.values() if q]
+        if self.reuse_fifo:
+            queues.append(self.reuse_fifo)
+        while queues:
+            head = min(queues, key=lambda q: q[0][0])
+            t = head[0][0]
+            if t > now or (t == now and not inclusive):
+                return
+            if head is self.reuse_fifo:
+                self._reusable(*head.popleft())
+            else:
+                self._time_wait_end(*head.popleft())
+            if not head:
+                queues.remove(head)
 
     def _reusable(self, at: float, sock: Socket) -> None:
         if sock.state != TIME_WAIT:
@@ -402,7 +566,7 @@ class Host:
     def _free(self, sock: Socket, now: float, *, busy: bool) -> None:
         """Release the socket's hold: its 4-tuple (if still marked) and its port owner."""
         if busy:
-            sock.pool.give(sock.cell, BUSY, now)
+            sock.pool.give(sock.cell, BUSY | TW_BIT, now)
         if sock.load.protocol == "udp":
             return
         if sock.explicit:

@@ -296,3 +296,40 @@ class PortTable:
         if pool is None:
             return self.size - self.blocked.count(BLOCKED)
         return self.size - pool.unusable
+
+
+def find_down(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
+    """First usable offset in descending circular order over [a, b) from k0, or -1."""
+    best = _prev_natural(cells, layout, a, k0 + 1)
+    if best < 0 and k0 + 1 < b:
+        best = _prev_natural(cells, layout, k0 + 1, b)
+    return best
+
+
+def _prev_natural(cells: bytearray, layout: Layout, start: int, stop: int) -> int:
+    """Largest usable offset in [start, stop), or -1."""
+    if start >= stop:
+        return -1
+    evens = (layout.size + 1) >> 1
+    best = -1
+    j_lo, j_hi = (start + 1) >> 1, (stop + 1) >> 1
+    if j_lo < j_hi:
+        found = cells.rfind(0, j_lo, j_hi)
+        if found >= 0:
+            best = 2 * found
+    j_lo, j_hi = start >> 1, stop >> 1
+    if j_lo < j_hi:
+        found = cells.rfind(0, evens + j_lo, evens + j_hi)
+        if found >= 0:
+            best = max(best, 2 * (found - evens) + 1)
+    return best
+
+
+def usable_offsets_array(cells: bytearray, layout: Layout):
+    """Offsets of all usable cells, ascending (numpy, C speed): for uniform draws over them."""
+    import numpy as np
+
+    free_cells = np.flatnonzero(np.frombuffer(cells, dtype=np.uint8) == 0)
+    evens = (layout.size + 1) >> 1
+    offsets = np.where(free_cells < evens, 2 * free_cells, 2 * (free_cells - evens) + 1)
+    return np.sort(offsets)

@@ -1,0 +1,82 @@
+"""BSD-family random starts: FreeBSD, OpenBSD and XNU's UDP, and FreeBSD's old throttle.
+
+Sources (other-systems.md): §4.2 FreeBSD ``in_pcb_lport_dest``: a fresh random start in
+[first, last - 1] on every call, the first probe is start + 1 (so ``first`` is reached only
+by wrapping), last - first + 1 probes, the cursor saved on success; §5 OpenBSD
+``in_pcbpickport``, the same shape with its "bad dynamic" ports skipped (they are reserved
+cells here, so they still cost a probe, as ``count`` does there); §7 XNU, the same for UDP.
+§4.3 the throttle of FreeBSD 4.11-12: a 1 Hz callout sets ``stoprandom = randomtime`` when
+more than ``randomcps`` allocations happened in the last second, else counts it down; while
+it is non-zero TCP allocation is sequential from the cursor.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.ports.table import Layout, find_natural
+from sim.randomness import Stream
+
+
+class BsdRandom:
+    name = "bsd-random"
+    error = "EADDRNOTAVAIL"
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.cursor = 0
+
+    def _scan(self, cells: bytearray, layout: Layout, start: int) -> tuple[int, int]:
+        n = layout.size
+        k0 = (start + 1) % n
+        k = find_natural(cells, layout, k0, 0, n)
+        if k < 0:
+            return -1, n
+        self.cursor = k
+        return k, (k - k0) % n + 1
+
+    def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
+        n = layout.size
+        start = self.stream.below(n - 1) if n > 1 else 0  # uniform in [first, last - 1]
+        return self._scan(cells, layout, start)
+
+
+class FreeBsdThrottle(BsdRandom):
+    """Random starts, sequential while the allocation rate is above ``randomcps``/s."""
+
+    name = "freebsd-throttle"
+
+    def __init__(self, stream: Stream, randomcps: int, randomtime: int) -> None:
+        super().__init__(stream)
+        self.randomcps = randomcps
+        self.randomtime = randomtime
+        self.stoprandom = 0
+        self.tick = 0  # the last 1 Hz callout applied (callouts at whole seconds)
+        self.allocs = 0  # allocations since that callout
+        self.sequential_allocs = 0  # how many allocations were made while throttled
+
+    def _callouts(self, now: float) -> None:
+        """Apply the callouts due by ``now`` lazily: the first sees the allocations of the
+        past second, the rest saw none."""
+        due = math.floor(now)
+        if due <= self.tick:
+            return
+        if self.allocs > self.randomcps:
+            self.stoprandom = self.randomtime
+        else:
+            self.stoprandom = max(0, self.stoprandom - 1)
+        self.stoprandom = max(0, self.stoprandom - (due - self.tick - 1))
+        self.tick = due
+        self.allocs = 0
+
+    @property
+    def throttled(self) -> bool:
+        return self.stoprandom > 0
+
+    def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
+        self._callouts(now)
+        self.allocs += 1  # counted per attempt, as tcpallocs is
+        if self.stoprandom:
+            self.sequential_allocs += 1
+            return self._scan(cells, layout, self.cursor)
+        return super().select(cells, layout, key, now)
