@@ -56,6 +56,15 @@ def _percentile(hist: list[int], q: float) -> float:
     return 0.0
 
 
+def _windows_events(model: Model) -> dict[str, int]:
+    """Events 4227 and 4231 as Windows would have logged them, summed over its hosts."""
+    total = {"4227": 0, "4231": 0}
+    for host in model.hosts.values():
+        for event, n in host.windows_events.items():
+            total[event] += n
+    return total
+
+
 def worst_track(rec: Recorder) -> PoolTrack | None:
     """The pool that came closest to full: highest peak, then earliest, then by name."""
     tracks = list(rec.tracks.values())
@@ -117,7 +126,8 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             {
                 "name": host.name,
                 "os": host.spec.os,
-                "kernel": host.profile.label if host.profile else host.preset.description,
+                "kernel": host.profile.label if host.profile else None,
+                "description": host.preset.description,
                 "generation": host.profile.generation if host.profile else None,
                 "policy": host.spec.policy or host.preset.policy,
                 "scope": host.scope,
@@ -151,6 +161,11 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             "p99": _percentile(rec.probe_hist, 0.99),
             "max": max((p for p, n in enumerate(rec.probe_hist) if n), default=0),
         },
+        **(
+            {"windows_events": _windows_events(model)}
+            if any(h.preset.family == "windows" for h in model.hosts.values())
+            else {}
+        ),
         "first_failure_s": min(
             (ld.first_failure for ld in loads if ld.first_failure is not None), default=None
         ),

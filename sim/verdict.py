@@ -55,10 +55,24 @@ def key_figures(s: dict[str, Any]) -> list[str]:
     if s.get("first_failure_s") is not None:
         lines.append(f"first failure: {format_duration(s['first_failure_s'])}")
     for h in s.get("hosts", []):
-        lines.append(
-            f"host {h['name']}: {h['kernel']}, range {h['port_range'][0]}-{h['port_range'][1]} "
-            f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, "
+        loads = [ld for ld in s.get("loads", []) if ld["host"] == h["name"]]
+        attempted = sum(ld["attempted"] for ld in loads)
+        failed = sum(ld["failed"] for ld in loads)
+        tuning = (
             f"tcp_tw_reuse={h['tcp_tw_reuse']}"
+            if h.get("generation")
+            else f"policy {h['policy']}, scope {h['scope']}"
+        )
+        events = h.get("windows_events")
+        logged = (
+            ", events " + ", ".join(f"{k}: {v:,}" for k, v in events.items() if v)
+            if events and any(events.values())
+            else ""
+        )
+        lines.append(
+            f"host {h['name']} ({h['kernel'] if h.get('generation') else h['os']}): range {h['port_range'][0]}-{h['port_range'][1]} "
+            f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, {tuning}; "
+            f"{failed:,} of {attempted:,} connects failed{logged}"
         )
     simulated = format_duration(s["duration_s"])
     lines.append(f"simulated {simulated} in {s['run']['wall_s']:.1f} s (seed {s['seed']})")

