@@ -69,8 +69,10 @@ def key_figures(s: dict[str, Any]) -> list[str]:
             if events and any(events.values())
             else ""
         )
+        system = h["kernel"] if h.get("generation") else h["os"]
+        lo, hi = h["port_range"]
         lines.append(
-            f"host {h['name']} ({h['kernel'] if h.get('generation') else h['os']}): range {h['port_range'][0]}-{h['port_range'][1]} "
+            f"host {h['name']} ({system}): range {lo}-{hi} "
             f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, {tuning}; "
             f"{failed:,} of {attempted:,} connects failed{logged}"
         )
