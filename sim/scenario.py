@@ -192,6 +192,7 @@ class Host(Model):
     randomcps: Annotated[int, Field(ge=0)] = 10
     randomtime: Annotated[int, Field(ge=0)] = 45
     forced_reuse: bool | None = None
+    auto_reuse_range: tuple[Port, Port] | None = None
 
 
 # ---- destinations -----------------------------------------------------------------------
@@ -417,6 +418,22 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 kernel_profile(host.kernel)
             except ValueError as exc:
                 problems.append(f"{where}.kernel: {exc} (got {_short(host.kernel)})")
+    for i, host in enumerate(sc.hosts):
+        if host.auto_reuse_range is None or host.os not in PRESETS:
+            continue
+        preset = PRESETS[host.os]
+        lo, hi = host.port_range or preset.port_range or (32768, 60999)
+        a, b = host.auto_reuse_range
+        if (host.policy or preset.policy) == "linux":
+            problems.append(
+                f"{source}: hosts[{i}].auto_reuse_range: a Windows setting; this host runs the "
+                "Linux policy"
+            )
+        elif not lo <= a <= b <= hi:
+            problems.append(
+                f"{source}: hosts[{i}].auto_reuse_range: must lie within the port range "
+                f"{lo}-{hi} (got {[a, b]})"
+            )
     linux_hosts = {
         h.name
         for h in sc.hosts

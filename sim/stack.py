@@ -34,7 +34,7 @@ from sim.ports.linux import (
     select_udp,
 )
 from sim.ports.policy import make_policy
-from sim.ports.table import BUSY, Layout, Pool, PortTable
+from sim.ports.table import BUSY, Layout, Pool, PortTable, find_natural
 from sim.presets import get_preset
 from sim.randomness import Stream
 
@@ -229,6 +229,11 @@ class Host:
         self.shared_labels: dict[str, None] = {}
         self.udp_hash = spec.udp_hash_size
         self.forced_reuse = _first(spec.forced_reuse, preset.forced_reuse)
+        self.auto_reuse = self.sub_range(spec.auto_reuse_range) if spec.auto_reuse_range else None
+        self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
+        if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
+            for k in range(*self.auto_reuse):  # setup, once: not a hot path
+                self.table.bind_pool.set_bits(self.layout.cell(k), 2)
         self.windows_events = {"4227": 0, "4231": 0}
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)
@@ -379,7 +384,12 @@ class Host:
         if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
             self.settle(now)
         policy = self.tcp_policy
-        k, probes = policy.select(load.pool.cells, self.layout, load.key, now)
+        k = probes = -1
+        if self.auto_reuse is not None and load.socket != "bind_no_port":
+            k, probes = self._auto_reuse(load)
+        if k < 0:
+            k, more = policy.select(load.pool.cells, self.layout, load.key, now)
+            probes = more if probes < 0 else probes + more
         if k < 0:
             k, error = self._exhausted(load, policy.error)
             if k < 0:
@@ -389,6 +399,20 @@ class Host:
         pool = load.dest_pool
         pool.take(cell, BUSY, now)
         self._established(load, pool, k, cell, False, probes, now)
+
+    def _auto_reuse(self, load: Load) -> tuple[int, int]:
+        """Windows' auto-reuse port range (``Set-NetTCPSetting -AutoReusePortRange*``): plain
+        connect() takes ports from it with 4-tuple uniqueness, so they serve many
+        destinations; a sequential cursor of its own (other-systems.md §8.2).  When nothing
+        in it is free for this destination, the dynamic range is used (inferred)."""
+        a, b = self.auto_reuse
+        n = b - a
+        k0 = a + (self.auto_reuse_cursor + 1 - a) % n
+        k = find_natural(load.dest_pool.cells, self.layout, k0, a, b)
+        if k < 0:
+            return -1, n
+        self.auto_reuse_cursor = k
+        return k, (k - k0) % n + 1
 
     def _exhausted(self, load: Load, error: str) -> tuple[int, str]:
         """What happens when the policy finds nothing.  Windows logs event 4231 (the global
