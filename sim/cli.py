@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import traceback
@@ -52,6 +53,27 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list operating-system presets")
     sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
 
+    port = sub.add_parser("port", help="the lives of one port in a run saved with --events")
+    port.add_argument("results", help="a result directory written by 'portsim run --events'")
+    port.add_argument("port", type=int, help="local port number")
+    port.add_argument("--out", help="timeline PNG (default: port-PORT.png in the directory)")
+
+    cap = sub.add_parser(
+        "capacity",
+        help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination",
+    )
+    cap.add_argument("--range", default="32768-60999", help="port range LOW-HIGH (Linux default)")
+    cap.add_argument("--time-wait", default="60s", help="hold after close (TIME_WAIT)")
+    cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
+    cap.add_argument("--rate", type=float, required=True, help="new connections per second")
+    cap.add_argument(
+        "--target-blocking",
+        type=float,
+        default=0.001,
+        help="refusal probability for the sustainable rate (default 0.001)",
+    )
+    cap.add_argument("--json", action="store_true", help="print JSON")
+
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
     plot.add_argument(
@@ -75,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "presets":
             return _presets()
+        if args.command == "capacity":
+            return _capacity(args)
+        if args.command == "port":
+            return _port(args)
         if args.command == "schema":
             from sim.scenario import scenario_json_schema
 
@@ -192,6 +218,67 @@ def _presets() -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
+def _port(args: argparse.Namespace) -> int:
+    from sim.plots import port_timeline_figure, save_figure
+    from sim.port_history import describe
+    from sim.result import Result
+
+    path = Path(args.results)
+    if not (path / "events.csv").is_file():
+        raise ScenarioError(
+            [f"{args.results}: no events.csv: run the scenario with --events to keep port lives"]
+        )
+    if not 1 <= args.port <= 65535:
+        raise ScenarioError([f"port: must be within 1..65535 (got {args.port})"])
+    lives = Result.load(path).port_history(args.port)
+    for line in describe(lives, args.port):
+        print(line)
+    out = Path(args.out) if args.out else path / f"port-{args.port}.png"
+    save_figure(port_timeline_figure(lives, args.port), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    import re
+
+    from sim.analytic import capacity
+    from sim.units import parse_duration
+
+    problems = []
+    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", args.range)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)) <= 65535:
+        problems.append(f"--range: expected LOW-HIGH within 1-65535 (got {args.range!r})")
+    times = {}
+    for flag, value in (("--time-wait", args.time_wait), ("--lifetime", args.lifetime)):
+        try:
+            times[flag] = parse_duration(value)
+        except ValueError as exc:
+            problems.append(f"{flag}: {exc} (got {value!r})")
+    if not (args.rate >= 0 and math.isfinite(args.rate)):
+        problems.append(f"--rate: must be a finite number >= 0 (got {args.rate})")
+    if not 0 < args.target_blocking < 1:
+        problems.append(f"--target-blocking: must be between 0 and 1 (got {args.target_blocking})")
+    if problems:
+        raise ScenarioError(problems)
+    ports = int(match.group(2)) - int(match.group(1)) + 1
+    result = capacity(
+        ports, args.rate, times["--lifetime"], times["--time-wait"], args.target_blocking
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(f"pool: {ports:,} ports; each held {result.holding_s:g} s (lifetime + TIME_WAIT)")
+    print(f"offered load: {result.offered_load:,.1f} erlangs at {args.rate:g} connections/s")
+    print(
+        f"expected pressure: {100 * result.pressure:.1f} % ({result.mean_in_use:,.0f} ports in use)"
+    )
+    print(f"refusal probability (Erlang B): {result.blocking:.3g}")
+    target = args.target_blocking
+    print(f"sustainable rate at {target:g} refusal: {result.max_rate:,.1f} connections/s")
     return 0
 
 

@@ -8,6 +8,7 @@ load does not change the random numbers of the others.
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -15,7 +16,7 @@ from simpy import Environment
 
 from sim.randomness import Stream
 from sim.recorder import Recorder
-from sim.result import Result, build_summary
+from sim.result import Result, build_summary, histograms
 from sim.scenario import Scenario
 from sim.stack import Host, Load
 from sim.workload.arrivals import attempt_times
@@ -54,8 +55,11 @@ class Model:
                 spec.protocol,
                 spec.local_port_range,
             )
+            load.spec = spec
             self.loads.append(load)
             rec.loads.append(load)
+            rec.load_attempted.append(array("q"))
+            rec.load_failed.append(array("q"))
             stop = min(spec.stop if spec.stop is not None else scenario.duration, scenario.duration)
             times = attempt_times(spec.arrival, Stream(_seed(seed, 1, i)), spec.start, stop)
             env.process(_arrivals(env, load, times))
@@ -72,7 +76,7 @@ class Model:
         self.recorder.close_bin()
         wall = time.perf_counter() - wall
         summary = build_summary(self, wall)
-        return Result(summary, self.recorder, self.log, self.scenario)
+        return Result(summary, self.recorder, self.log, self.scenario, histograms=histograms(self))
 
 
 def _arrivals(env: Environment, load: Load, times: Iterator[float]):

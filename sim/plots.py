@@ -105,6 +105,27 @@ def overlay_figure(results: list[Result], names: list[str]) -> Figure:
     return fig
 
 
+def port_timeline_figure(lives, port: int, title: str = "") -> Figure:
+    """Each life of one port as a bar: established, then TIME_WAIT; one row per holder."""
+    fig = Figure(
+        figsize=(10, 1.6 + 0.35 * max(1, lives["destination"].nunique())), layout="constrained"
+    )
+    ax = fig.subplots()
+    holders = sorted(lives["destination"].unique()) if len(lives) else []
+    rows = {d: i for i, d in enumerate(holders)}
+    end = max([*lives["released_s"].dropna().tolist(), *lives["taken_s"].tolist(), 1.0])
+    for life in lives.itertuples(index=False):
+        y = rows[life.destination]
+        held = life.established_s if life.established_s is not None else end - life.taken_s
+        ax.barh(y, held, left=life.taken_s, color=COLORS["established"], height=0.6)
+        if life.time_wait_s:
+            ax.barh(y, life.time_wait_s, left=life.closed_s, color=COLORS["time_wait"], height=0.6)
+    ax.set_yticks(range(len(holders)), holders)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_title(title or f"the lives of port {port}: established (blue), TIME_WAIT (orange)")
+    return fig
+
+
 def save_figure(fig: Figure, path: str | Path) -> None:
     """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
     import io

@@ -71,9 +71,13 @@ class Recorder:
         self.n_bins = max(1, math.ceil(duration / bin_width - 1e-9))
         self.hosts: list[Host] = []
         self.loads: list[Load] = []  # per-bin counts are differences of their counters
+        self.load_attempted: list[array] = []  # per load: cumulative attempts at bin ends
+        self.load_failed: list[array] = []
         self.probe_sum = 0
         self.bin_probe_max = 0
         self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
+        # Linux connect() attempts by the pass that ended the scan (failures: the second)
+        self.pass_hist = ([0] * (2 * 65536 + 2), [0] * (2 * 65536 + 2))
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}
         self._last = (0, 0, 0)  # successes, failures, probe_sum at the previous boundary
@@ -115,6 +119,9 @@ class Recorder:
             bind_pool.peak = bind_pool.unusable
         successes = sum(load.succeeded for load in self.loads)
         failures = sum(load.failed for load in self.loads)
+        for i, load in enumerate(self.loads):  # cumulative per load, for steady-state figures
+            self.load_attempted[i].append(load.attempted)
+            self.load_failed[i].append(load.failed)
         s0, f0, p0 = self._last
         succ, fail = successes - s0, failures - f0
         probes = self.probe_sum - p0

@@ -12,7 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim import metrics
+from sim.metrics import PortUse
 from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
+from sim.steady_state import analytic, steady_state
 from sim.version import VERSION
 
 if TYPE_CHECKING:
@@ -54,6 +57,49 @@ def _percentile(hist: list[int], q: float) -> float:
         if count and seen >= rank:
             return float(value)
     return 0.0
+
+
+def _hist_stats(hist: list[int]) -> dict[str, float]:
+    """Count, mean and p99 of a histogram indexed by value."""
+    count = sum(hist)
+    mean = sum(v * n for v, n in enumerate(hist) if n) / count if count else 0.0
+    return {"count": count, "mean": mean, "p99": _percentile(hist, 0.99)}
+
+
+def _reuse(uses: list[PortUse]) -> dict[str, Any]:
+    """Reuse, predictability and collisions over every destination."""
+    total = sum(u.uses for u in uses)
+    pairs = sum(max(u.uses - 1, 0) for u in uses)
+    merged = PortUse(1)
+    merged.distance_hist = metrics.merge([u.distance_hist for u in uses])
+    merged.interval_hist = metrics.merge([u.interval_hist for u in uses])
+    merged.uses = total
+    merged.predictable = sum(u.predictable for u in uses)
+    merged.collisions = sum(u.collisions for u in uses)
+    out = merged.summary()
+    out["predictable_fraction"] = merged.predictable / pairs if pairs else None
+    out["predictable_window"] = metrics.PREDICTABLE_WINDOW
+    return out
+
+
+def histograms(model: Model) -> dict[str, list[list[float]]]:
+    """The distributions behind the CDF plots (histograms.json)."""
+    rec = model.recorder
+    uses = [
+        pool.use
+        for host in model.hosts.values()
+        for pool in host.table.pools.values()
+        if pool.use is not None
+    ]
+    return {
+        "probes_pass1": [[v, n] for v, n in enumerate(rec.pass_hist[0]) if n],
+        "probes_pass2": [[v, n] for v, n in enumerate(rec.pass_hist[1]) if n],
+        "probes_all": [[v, n] for v, n in enumerate(rec.probe_hist) if n],
+        "reuse_distance": metrics.hist_rows(metrics.merge([u.distance_hist for u in uses])),
+        "reuse_interval_s": metrics.hist_rows(
+            metrics.merge([u.interval_hist for u in uses]), 1 / 1000
+        ),
+    }
 
 
 def _windows_events(model: Model) -> dict[str, int]:
@@ -120,6 +166,12 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
                 peak_time_s=track.pool.max_time,
                 host=track.host.name,
             )
+    uses = {}
+    for host in model.hosts.values():
+        for pool in host.table.pools.values():
+            if pool.use is not None and pool.use.uses:
+                uses[pool.label] = pool.use
+                destinations.setdefault(pool.label, {"host": host.name}).update(pool.use.summary())
     hosts = []
     for host in model.hosts.values():
         hosts.append(
@@ -160,7 +212,11 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             "mean": rec.probe_sum / succeeded if succeeded else 0.0,
             "p99": _percentile(rec.probe_hist, 0.99),
             "max": max((p for p, n in enumerate(rec.probe_hist) if n), default=0),
+            **{f"pass{i + 1}": _hist_stats(rec.pass_hist[i]) for i in (0, 1)},
         },
+        "reuse": _reuse(list(uses.values())),
+        "steady_state": steady_state(model),
+        "analytic": analytic(model),
         **(
             {"windows_events": _windows_events(model)}
             if any(h.preset.family == "windows" for h in model.hosts.values())
@@ -202,8 +258,10 @@ class Result:
         scenario: Scenario | None,
         *,
         series_rows: list[tuple] | None = None,
+        histograms: dict[str, list[list[float]]] | None = None,
     ) -> None:
         self.summary = summary
+        self.histograms = histograms or {}
         self.scenario = scenario
         self._log = log
         self._rows = series_rows if series_rows is not None else _series_rows(recorder)
@@ -227,6 +285,12 @@ class Result:
         frame["local_port"] = frame["local_port"].astype("Int64")
         return frame
 
+    def port_history(self, port: int) -> pd.DataFrame:
+        """The lives of one local port (needs the event log: events=True / --events)."""
+        from sim.port_history import port_lives
+
+        return port_lives(self.events, port, self.summary.get("duration_s"))
+
     def to_pandas(self) -> pd.DataFrame:
         return self.series
 
@@ -237,6 +301,7 @@ class Result:
         if self.scenario is not None:
             write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
         write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
+        write_text(out / "histograms.json", json.dumps(self.histograms) + "\n")
         if self._log is not None:
             write_text(out / "events.csv", self.events.to_csv(index=False, lineterminator="\n"))
         if plots:
@@ -254,7 +319,9 @@ class Result:
         out = Path(out_dir)
         summary = json.loads((out / "summary.json").read_text())
         series = pd.read_csv(out / "series.csv")
-        result = cls(summary, None, None, None, series_rows=[])
+        hist_path = out / "histograms.json"
+        hists = json.loads(hist_path.read_text()) if hist_path.exists() else {}
+        result = cls(summary, None, None, None, series_rows=[], histograms=hists)
         result._series = series
         events = out / "events.csv"
         if events.exists():

@@ -201,6 +201,7 @@ class Host(Model):
 class Destination(Model):
     name: str
     address: Endpoint
+    time_wait: Duration = 60.0  # the server's TIME_WAIT when it closes first (collisions)
 
     @property
     def ip(self) -> str:
@@ -277,6 +278,7 @@ class Scenario(Model):
     duration: Annotated[Duration, Field(gt=0)]
     bin: Annotated[Duration, Field(gt=0)] | None = None
     max_events: Annotated[float, Field(gt=0)] = DEFAULT_MAX_EVENTS
+    warmup: Duration | None = None
     hosts: Annotated[list[Host], Field(min_length=1)] = [Host()]
     destinations: Annotated[list[Destination], Field(min_length=1)]
     load: Annotated[list[Load], Field(min_length=1)]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from simpy import Environment
 
+from sim.metrics import PortUse
 from sim.ports.linux import (
     ConnectState,
     connect_selector,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from sim.recorder import Recorder
     from sim.scenario import Destination
     from sim.scenario import Host as HostSpec
+    from sim.scenario import Load as LoadSpec
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
 UDP_STATIC = 2
@@ -87,11 +89,13 @@ class Load:
         "label",
         "lifetime",
         "name",
+        "pass1_probes",
         "pool",
         "protocol",
         "reuse_tw",
         "select",
         "socket",
+        "spec",
         "step1",
         "sub",
         "succeeded",
@@ -111,6 +115,7 @@ class Load:
         local_port_range: tuple[int, int] | None,
     ) -> None:
         self.name = name
+        self.spec: LoadSpec | None = None  # the scenario's table, for analytics
         self.host = host
         self.dest = dest
         self.label = dest.address
@@ -125,6 +130,9 @@ class Load:
         self.sub = host.sub_range(local_port_range)
         self.step1 = self.sub is not None and host.linux and host.profile.per_socket_step1
         bind = socket in ("bind", "bind_reuseaddr")
+        span = self.sub[1] - self.sub[0] if self.sub else host.size
+        # probes of a full first pass: half the (even-forced) range, or all of it at step 1
+        self.pass1_probes = span if self.step1 or span == 1 else span // 2
         if protocol == "udp":
             self.pool = self.dest_pool = host.udp_pool
             host.udp_loads.append(self.label)
@@ -133,6 +141,8 @@ class Load:
             # the 4-tuple bookkeeping is per destination; what connect() may not use is that
             # pool under 4-tuple scope, or the host's port space under the others
             self.dest_pool = host.table.pool(self.key, self.label)
+            if self.dest_pool.use is None:
+                self.dest_pool.use = PortUse(host.size)
             self.pool = self.dest_pool if host.scope == "4tuple" else host.table.bind_pool
             if host.scope != "4tuple":
                 host.shared_labels.setdefault(self.label, None)
@@ -330,6 +340,7 @@ class Host:
         if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
             self.settle(now)
         k, probes = load.select(now)
+        self.rec.pass_hist[probes > load.pass1_probes][probes] += 1
         if k < 0:
             self._fail(load, "EADDRNOTAVAIL", probes, now)
             return
@@ -464,6 +475,9 @@ class Host:
             rec.bin_probe_max = probes
         if self.log is not None:
             self._log(now, "connect", self.lo + k, load, probes, "")
+        use = pool.use
+        if use is not None:
+            use.record(k, now)
         life = load.lifetime()
         if life != math.inf:
             sock = Socket(load, pool, k, cell, explicit)
@@ -489,12 +503,16 @@ class Host:
         pool.established -= 1
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, load, 0, "")
+        if load.close == "server" and pool.use is not None:
+            pool.use.server_closed(sock.k, now + load.dest.time_wait)
         if load.holds_time_wait:
             if self.tw_count < self.max_tw:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
                 pool.time_wait += 1
                 load.tw_queue.append((now + load.tw_len, sock))
+                if self.log is not None:
+                    self._log(now, "time_wait", self.lo + sock.k, load, 0, "")
                 if self.forced_reuse:
                     pool.cells[sock.cell] |= TW_BIT
                 if load.reuse_tw and not sock.explicit:

@@ -143,6 +143,7 @@ class Pool(OccupancyMap):
         "t_last",
         "time_wait",
         "tw_reusable",
+        "use",
     )
 
     def __init__(self, layout: Layout, label: str, template: bytearray | None = None) -> None:
@@ -153,6 +154,7 @@ class Pool(OccupancyMap):
         self.area = 0.0
         self.t_last = 0.0
         self.tw_reusable: dict[int, object] = {}
+        self.use = None  # sim.metrics.PortUse for destination pools
         self.peak = self.unusable  # highest unusable count in the current time bin
         self.max_ever = self.unusable
         self.max_time = 0.0

@@ -1,0 +1,103 @@
+"""Capacity formulas: the port pool to one destination as an Erlang loss system.
+
+Connections to one destination need distinct local ports from a pool of N; each holds its
+port for its lifetime plus the hold after close (TIME_WAIT on the side that closes first).
+With Poisson arrivals an attempt that finds every port busy fails and is not queued: an
+M/G/N/N loss system, whose refusal probability is Erlang's B formula at offered load
+A = rate x mean holding time, whatever the holding-time distribution (insensitivity;
+engine-and-ecosystem.md §4).  It applies when the kernel scans the whole range (any free
+port is found), which holds for Linux with an even-sized range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+def erlang_b(servers: int, load: float) -> float:
+    """Erlang's loss formula B(N, A), by the stable recursion
+    B(k) = A B(k-1) / (k + A B(k-1)): no factorials, no overflow, O(N)."""
+    if servers < 0 or load < 0:
+        raise ValueError("servers and load must be >= 0")
+    if load == 0:
+        return 0.0 if servers > 0 else 1.0
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return b
+
+
+def erlang_b_log(servers: int, load: float) -> float:
+    """B(N, A) = (A^N / N!) / sum_k A^k / k!, evaluated in log space (a cross-check)."""
+    if load == 0:
+        return 0.0 if servers > 0 else 1.0
+    terms = [k * math.log(load) - math.lgamma(k + 1) for k in range(servers + 1)]
+    top = max(terms)
+    return math.exp(terms[-1] - top - math.log(sum(math.exp(t - top) for t in terms)))
+
+
+def offered_load(rate: float, lifetime_s: float, hold_after_close_s: float) -> float:
+    """A = rate x (mean lifetime + hold after close), in erlangs (ports busy on average
+    without a limit)."""
+    return rate * (lifetime_s + hold_after_close_s)
+
+
+def load_for_blocking(servers: int, target: float) -> float:
+    """The offered load A at which B(N, A) equals ``target``, by bisection (B grows with A)."""
+    if not 0 < target < 1:
+        raise ValueError("target blocking must be between 0 and 1")
+    lo, hi = 0.0, max(1.0, 2.0 * servers)
+    while erlang_b(servers, hi) < target:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if erlang_b(servers, mid) < target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-9 * hi:
+            break
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class Capacity:
+    ports: int
+    rate: float
+    holding_s: float
+    offered_load: float
+    blocking: float
+    mean_in_use: float
+    pressure: float
+    target_blocking: float
+    max_rate: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def capacity(
+    ports: int,
+    rate: float,
+    lifetime_s: float,
+    hold_after_close_s: float,
+    target_blocking: float = 0.001,
+) -> Capacity:
+    """Expected refusal, ports in use (Little: A(1 - B)) and the sustainable rate."""
+    holding = lifetime_s + hold_after_close_s
+    a = offered_load(rate, lifetime_s, hold_after_close_s)
+    b = erlang_b(ports, a)
+    in_use = a * (1 - b)
+    max_rate = load_for_blocking(ports, target_blocking) / holding if holding > 0 else math.inf
+    return Capacity(
+        ports=ports,
+        rate=rate,
+        holding_s=holding,
+        offered_load=a,
+        blocking=b,
+        mean_in_use=in_use,
+        pressure=in_use / ports if ports else 1.0,
+        target_blocking=target_blocking,
+        max_rate=max_rate,
+    )

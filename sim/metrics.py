@@ -1,0 +1,131 @@
+"""Per-destination port-use metrics: reuse, predictability, collisions with the peer's
+TIME_WAIT.  Streaming: histograms and a few numbers per port, never a record per connection.
+
+* reuse distance: connections to the destination between two uses of the same local port,
+  and reuse interval: the seconds between them (Tarreau's figures for Linux: worst 1764,
+  mean 3137 connections; linux.md §9);
+* predictability: how often the next port to a destination falls within ``window`` ports
+  after the previous one (the signal the 2022 hardening blurred; linux.md §2.4, §9);
+* collisions: a new connection on a 4-tuple whose earlier incarnation the *server* still
+  holds in TIME_WAIT because it closed first (Allman 2009's metric, RFC 6056 §3.1;
+  other-systems.md §3, §11.3).
+"""
+
+from __future__ import annotations
+
+import math
+
+PREDICTABLE_WINDOW = 16  # ports; Linux G4 steps 2..16 within one 10 s window (linux.md §2.4)
+SUB_BUCKETS = 8  # log-histogram resolution: 8 buckets per doubling
+
+
+BUCKETS = 1 + SUB_BUCKETS * 64  # values up to 2^64
+_log2 = math.log2
+
+
+def log_bucket(x: float) -> int:
+    """Bucket of a positive value in a log2 histogram with SUB_BUCKETS per doubling."""
+    return 0 if x < 1 else 1 + int(SUB_BUCKETS * _log2(x))
+
+
+def bucket_floor(bucket: int) -> float:
+    """The smallest value of a bucket (inverse of log_bucket)."""
+    return 0.0 if bucket == 0 else 2 ** ((bucket - 1) / SUB_BUCKETS)
+
+
+class PortUse:
+    """The use history of one destination pool's ports."""
+
+    __slots__ = (
+        "collisions",
+        "distance_hist",
+        "interval_hist",
+        "last_index",
+        "last_port",
+        "last_time",
+        "predictable",
+        "server_tw_until",
+        "size",
+        "uses",
+    )
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.uses = 0
+        self.last_index = [-1] * size  # lists: faster to index than arrays on the hot path
+        self.last_time = [0.0] * size
+        self.last_port = -1
+        self.predictable = 0
+        self.collisions = 0
+        self.server_tw_until: list[float] | None = None  # allocated when a server closes first
+        self.distance_hist = [0] * BUCKETS
+        self.interval_hist = [0] * BUCKETS  # of milliseconds
+
+    def record(self, k: int, now: float) -> None:
+        """A new connection to the destination on offset ``k`` at ``now``."""
+        index = self.uses
+        self.uses = index + 1
+        last = self.last_index[k]
+        if last >= 0:  # log_bucket, inlined: once per connection
+            self.distance_hist[1 + int(SUB_BUCKETS * _log2(index - last))] += 1
+            ms = 1000.0 * (now - self.last_time[k])
+            self.interval_hist[1 + int(SUB_BUCKETS * _log2(ms)) if ms >= 1 else 0] += 1
+        self.last_index[k] = index
+        self.last_time[k] = now
+        previous = self.last_port
+        if previous >= 0 and 0 < (k - previous) % self.size <= PREDICTABLE_WINDOW:
+            self.predictable += 1
+        self.last_port = k
+        tw = self.server_tw_until
+        if tw is not None and tw[k] > now:
+            self.collisions += 1
+
+    def server_closed(self, k: int, until: float) -> None:
+        """The server closed first: it holds the 4-tuple in TIME_WAIT until ``until``."""
+        if self.server_tw_until is None:
+            self.server_tw_until = [0.0] * self.size
+        self.server_tw_until[k] = until
+
+    def summary(self) -> dict[str, float | int | None]:
+        pairs = max(self.uses - 1, 0)
+        return {
+            "uses": self.uses,
+            "reuse_distance_median": _hist_quantile(self.distance_hist, 0.5),
+            "reuse_distance_p01": _hist_quantile(self.distance_hist, 0.01),
+            "reuse_interval_median_s": _ms(_hist_quantile(self.interval_hist, 0.5)),
+            "reuse_interval_p01_s": _ms(_hist_quantile(self.interval_hist, 0.01)),
+            "predictable_fraction": self.predictable / pairs if pairs else None,
+            "collisions": self.collisions,
+            "collision_fraction": self.collisions / self.uses if self.uses else None,
+        }
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else value / 1000.0
+
+
+def merge(hists: list[list[int]]) -> list[int]:
+    out = [0] * BUCKETS
+    for hist in hists:
+        for b, n in enumerate(hist):
+            if n:
+                out[b] += n
+    return out
+
+
+def _hist_quantile(hist: list[int], q: float) -> float | None:
+    """The lower edge of the bucket holding the q-quantile (a log-bucketed estimate)."""
+    total = sum(hist)
+    if not total:
+        return None
+    seen = 0
+    for b, n in enumerate(hist):
+        seen += n
+        if n and seen >= q * total:
+            return bucket_floor(b)
+    return None
+
+
+def hist_rows(hist: list[int], scale: float = 1.0) -> list[list[float]]:
+    """[[bucket lower edge, count], ...] ascending, for histograms.json and the CDF plots."""
+    return [[bucket_floor(b) * scale, n] for b, n in enumerate(hist) if n]

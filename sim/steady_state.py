@@ -1,0 +1,141 @@
+"""Steady-state figures after a warm-up, and the Erlang-B prediction beside them.
+
+A run starts with an empty pool, so the first TIME_WAIT's worth of time says little about
+the long run: the pool fills, and with a fixed TIME_WAIT the first wave of releases comes
+all at once.  Steady-state statistics skip a ``warmup`` (a scenario key; by default one
+TIME_WAIT plus three mean lifetimes, at most half the run) and are reported beside the
+whole-run figures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from sim.analytic import capacity
+from sim.scenario import Poisson
+
+if TYPE_CHECKING:
+    from sim.engine import Model
+    from sim.ports.table import Pool
+    from sim.stack import Load
+
+WARMUP_LIFETIMES = 3
+
+
+def default_warmup(model: Model) -> float:
+    sc = model.scenario
+    if sc.warmup is not None:
+        return min(sc.warmup, sc.duration)
+    longest = 0.0
+    for load in model.loads:
+        life = load.spec.lifetime.mean if load.spec else 0.0
+        hold = load.tw_len if load.holds_time_wait else 0.0
+        if math.isfinite(life):
+            longest = max(longest, hold + WARMUP_LIFETIMES * life)
+    return min(longest, sc.duration / 2)
+
+
+def _first_bin(model: Model, warmup: float) -> int:
+    return min(math.ceil(warmup / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
+
+
+def _counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
+    """Attempts and failures of ``loads`` from bin ``first_bin`` to the end."""
+    rec = model.recorder
+    attempted = failed = 0
+    for load in loads:
+        i = rec.loads.index(load)
+        before_a = rec.load_attempted[i][first_bin - 1] if first_bin > 0 else 0
+        before_f = rec.load_failed[i][first_bin - 1] if first_bin > 0 else 0
+        attempted += rec.load_attempted[i][-1] - before_a
+        failed += rec.load_failed[i][-1] - before_f
+    return attempted, failed
+
+
+def _pressure_mean(model: Model, pool: Pool, size: int, first_bin: int) -> float | None:
+    """Mean of the pool's end-of-bin pressure over the steady-state bins."""
+    track = model.recorder.tracks.get(id(pool))
+    if track is None:
+        return None
+    start = max(0, first_bin - track.first_bin)
+    values = track.unusable[start:]
+    return sum(values) / len(values) / size if values else None
+
+
+def steady_state(model: Model) -> dict[str, Any]:
+    from sim.result import worst_track
+
+    warmup = default_warmup(model)
+    first = _first_bin(model, warmup)
+    attempted, failed = _counts_since(model, model.loads, first)
+    worst = worst_track(model.recorder)
+    pressure = (
+        _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
+    )
+    return {
+        "warmup_s": warmup,
+        "attempted": attempted,
+        "failed": failed,
+        "blocking": failed / attempted if attempted else 0.0,
+        "pressure_mean": pressure,
+    }
+
+
+def _applies(load: Load) -> bool:
+    """Erlang B holds for Poisson TCP connects that scan the whole pool and never reuse
+    a TIME_WAIT early."""
+    host = load.host
+    spec = load.spec
+    if spec is None or load.protocol != "tcp" or load.socket not in ("connect", "bind_no_port"):
+        return False
+    if not isinstance(spec.arrival, Poisson) or not math.isfinite(spec.lifetime.mean):
+        return False
+    if load.reuse_tw or load.sub is not None:
+        return False
+    policy = host.spec.policy or host.preset.policy
+    if policy == "rfc6056-2" or (host.linux and host.size % 2):
+        return False  # may refuse with a port free (random draws; odd-range geometry)
+    return not any(ld.socket in ("bind", "bind_reuseaddr") for ld in host_loads(load))
+
+
+def host_loads(load: Load) -> list[Load]:
+    return [ld for ld in load.host.rec.loads if ld.host is load.host]
+
+
+def analytic(model: Model) -> dict[str, Any]:
+    """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
+    groups: dict[int, list[Load]] = {}
+    for load in model.loads:
+        groups.setdefault(id(load.pool), []).append(load)
+    warmup = default_warmup(model)
+    first = _first_bin(model, warmup)
+    out: dict[str, Any] = {}
+    for loads in groups.values():
+        if not all(_applies(ld) for ld in loads):
+            continue
+        host, pool = loads[0].host, loads[0].pool
+        ports = host.size - host.table.static.count(1)
+        rate = sum(ld.spec.arrival.rate for ld in loads)  # type: ignore[union-attr]
+        load_erlangs = sum(
+            ld.spec.arrival.rate
+            * (ld.spec.lifetime.mean + (ld.tw_len if ld.holds_time_wait else 0))
+            for ld in loads
+        )
+        holding = load_erlangs / rate
+        cap = capacity(ports, rate, holding, 0.0)
+        attempted, failed = _counts_since(model, loads, first)
+        out[pool.label if host.scope == "4tuple" else ", ".join(host.shared_labels)] = {
+            "host": host.name,
+            "ports": ports,
+            "offered_load": cap.offered_load,
+            "blocking": cap.blocking,
+            "mean_in_use": cap.mean_in_use,
+            "pressure": cap.pressure,
+            "max_rate_at_0.001": cap.max_rate,
+            "simulated_blocking": failed / attempted if attempted else 0.0,
+            "simulated_pressure_mean": _pressure_mean(model, pool, host.size, first),
+            "static_ports": host.size - ports,
+            "warmup_s": warmup,
+        }
+    return out
