@@ -30,6 +30,7 @@ class Preset:
     time_wait_loopback_s: float | None = None  # loopback peers; None: time_wait_local
     kernel: str | None = None
     shared_counter: bool = False  # one cursor for TCP and UDP (Windows up to 2003)
+    first_offset: int = 1  # sequential: offset of the first port handed out (BSD: lo + 1)
     forced_reuse: bool = False  # Windows: share a port across destinations when exhausted
     skip_tcp: tuple[int, ...] = ()
     skip_udp: tuple[int, ...] = ()
@@ -151,7 +152,11 @@ PRESETS: dict[str, Preset] = {
             "port",
             "other-systems.md §8.1 (MaxUserPort, KB314053, HSC ephemeral port notes)",
             shared_counter=True,
-            uncertain=("TIME_WAIT 120 s is XP/2003 IPv4; Windows 2000 used 240 s",),
+            first_offset=0,  # "after TCP gets 1025, the next UDP request gets 1026" (§8.1)
+            uncertain=(
+                "TIME_WAIT 120 s is XP/2003 IPv4; Windows 2000 used 240 s",
+                "the first port 1025 comes from one example in the HSC notes",
+            ),
         ),
         Preset(
             "ns3",

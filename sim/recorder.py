@@ -12,6 +12,7 @@ import math
 from array import array
 from typing import TYPE_CHECKING
 
+import numpy as np
 from simpy.core import URGENT
 from simpy.events import Event
 
@@ -51,9 +52,20 @@ class _Tick(Event):
 class PoolTrack:
     """Per-bin history of one pool: peak and end-of-bin unusable, established, TIME_WAIT."""
 
-    __slots__ = ("established", "first_bin", "host", "peak", "pool", "time_wait", "unusable")
+    __slots__ = (
+        "established",
+        "first_bin",
+        "host",
+        "order",
+        "peak",
+        "pool",
+        "raster",
+        "raster_times",
+        "time_wait",
+        "unusable",
+    )
 
-    def __init__(self, host: Host, pool: Pool, first_bin: int) -> None:
+    def __init__(self, host: Host, pool: Pool, first_bin: int, raster: bool) -> None:
         self.host = host
         self.pool = pool
         self.first_bin = first_bin
@@ -61,6 +73,29 @@ class PoolTrack:
         self.unusable = array("i")
         self.established = array("i")
         self.time_wait = array("i")
+        self.raster: list[bytes] | None = [] if raster else None
+        self.raster_times: list[float] = []
+        self.order = _natural_order(host, pool) if raster else None
+
+    def snapshot_raster(self, t: float) -> None:
+        """Occupancy of RASTER_ROWS port groups (in port order), as 0..255: one column."""
+        cells = np.frombuffer(self.pool.cells, dtype=np.uint8)[self.order] != 0
+        groups = np.array_split(cells, RASTER_ROWS)
+        self.raster.append(bytes(int(255 * g.mean()) if len(g) else 0 for g in groups))
+        self.raster_times.append(t)
+
+
+RASTER_ROWS = 128  # port groups in the occupancy raster
+RASTER_COLUMNS = 400  # time columns at most
+RASTER_POOLS = 8  # pools with a raster at most (the first ones created)
+
+
+def _natural_order(host: Host, pool: Pool) -> np.ndarray:
+    """Cells of a pool in port order: parity layout (TCP), or by port number (Linux UDP)."""
+    if len(pool.cells) == 65536 and host.size != 65536:
+        return np.arange(host.lo, host.hi + 1)
+    k = np.arange(host.size)
+    return (k & 1) * ((host.size + 1) >> 1) + (k >> 1)
 
 
 class Recorder:
@@ -69,6 +104,7 @@ class Recorder:
         self.bin_width = bin_width
         self.duration = duration
         self.n_bins = max(1, math.ceil(duration / bin_width - 1e-9))
+        self.raster_stride = max(1, math.ceil(self.n_bins / RASTER_COLUMNS))
         self.hosts: list[Host] = []
         self.loads: list[Load] = []  # per-bin counts are differences of their counters
         self.load_attempted: list[array] = []  # per load: cumulative attempts at bin ends
@@ -94,6 +130,7 @@ class Recorder:
     def close_bin(self) -> None:
         """Append the current bin's row and start the next bin."""
         index = len(self.rows)
+        last = index == self.n_bins - 1
         t_start = index * self.bin_width
         t_end = min((index + 1) * self.bin_width, self.duration)
         established = time_wait = bound = 0
@@ -108,7 +145,10 @@ class Recorder:
             for pool in host.pools():
                 track = self.tracks.get(id(pool))
                 if track is None:
-                    track = self.tracks[id(pool)] = PoolTrack(host, pool, index)
+                    raster = len(self.tracks) < RASTER_POOLS
+                    track = self.tracks[id(pool)] = PoolTrack(host, pool, index, raster)
+                if track.raster is not None and (index % self.raster_stride == 0 or last):
+                    track.snapshot_raster(t_end)
                 track.peak.append(pool.peak)
                 track.unusable.append(pool.unusable)
                 track.established.append(pool.established)

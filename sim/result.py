@@ -6,11 +6,14 @@ directory and renamed into place.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sim import metrics
 from sim.metrics import PortUse
@@ -259,9 +262,11 @@ class Result:
         *,
         series_rows: list[tuple] | None = None,
         histograms: dict[str, list[list[float]]] | None = None,
+        raster: dict[str, Any] | None = None,
     ) -> None:
         self.summary = summary
         self.histograms = histograms or {}
+        self.raster = raster if raster is not None else _raster(recorder)
         self.scenario = scenario
         self._log = log
         self._rows = series_rows if series_rows is not None else _series_rows(recorder)
@@ -302,6 +307,10 @@ class Result:
             write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
         write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
         write_text(out / "histograms.json", json.dumps(self.histograms) + "\n")
+        if self.raster:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in self.raster.items()})
+            write_bytes(out / "raster.npz", buffer.getvalue())
         if self._log is not None:
             write_text(out / "events.csv", self.events.to_csv(index=False, lineterminator="\n"))
         if plots:
@@ -321,13 +330,34 @@ class Result:
         series = pd.read_csv(out / "series.csv")
         hist_path = out / "histograms.json"
         hists = json.loads(hist_path.read_text()) if hist_path.exists() else {}
-        result = cls(summary, None, None, None, series_rows=[], histograms=hists)
+        raster = None
+        if (out / "raster.npz").exists():
+            with np.load(out / "raster.npz") as data:
+                raster = {k: data[k].item() if data[k].ndim == 0 else data[k] for k in data.files}
+        result = cls(
+            summary, None, None, None, series_rows=[], histograms=hists, raster=raster or {}
+        )
         result._series = series
         events = out / "events.csv"
         if events.exists():
             frame = pd.read_csv(events, keep_default_na=False, na_values={"local_port": [""]})
             result._log = list(frame.itertuples(index=False, name=None))
         return result
+
+
+def _raster(rec: Recorder | None) -> dict[str, Any]:
+    """The worst pool's occupancy raster: port groups x time, 0..255 each."""
+    track = worst_track(rec) if rec is not None else None
+    if track is None or not track.raster:
+        return {}
+    matrix = np.frombuffer(b"".join(track.raster), dtype=np.uint8).reshape(len(track.raster), -1)
+    return {
+        "times_s": np.asarray(track.raster_times),
+        "occupancy": matrix.T.copy(),
+        "lo": track.host.lo,
+        "hi": track.host.hi,
+        "label": track.pool.label,
+    }
 
 
 def _series_rows(rec: Recorder | None) -> list[tuple]:

@@ -421,7 +421,20 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
             except ValueError as exc:
                 problems.append(f"{where}.kernel: {exc} (got {_short(host.kernel)})")
     for i, host in enumerate(sc.hosts):
-        if host.auto_reuse_range is None or host.os not in PRESETS:
+        if host.os not in PRESETS:
+            continue
+        preset = PRESETS[host.os]
+        linux = (host.policy or preset.policy) == "linux"
+        if linux and host.scope not in (None, "4tuple"):
+            problems.append(
+                f"{source}: hosts[{i}].scope: the Linux policy keeps 4-tuple uniqueness for "
+                f"connect() (got {host.scope!r})"
+            )
+        if host.forced_reuse and not preset.name.startswith("windows"):
+            problems.append(
+                f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"
+            )
+        if host.auto_reuse_range is None:
             continue
         preset = PRESETS[host.os]
         lo, hi = host.port_range or preset.port_range or (32768, 60999)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from simpy import Environment
 
 from sim.metrics import PortUse
+from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.linux import (
     ConnectState,
     connect_selector,
@@ -238,7 +239,9 @@ class Host:
         self.udp_loads: list[str] = []
         self.shared_labels: dict[str, None] = {}
         self.udp_hash = spec.udp_hash_size
-        self.forced_reuse = _first(spec.forced_reuse, preset.forced_reuse)
+        self.forced_reuse = preset.family == "windows" and _first(
+            spec.forced_reuse, preset.forced_reuse
+        )
         self.auto_reuse = self.sub_range(spec.auto_reuse_range) if spec.auto_reuse_range else None
         self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
         if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
@@ -251,6 +254,7 @@ class Host:
         else:
             self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
             params = {
+                "first": preset.first_offset,
                 "table_size": spec.table_size,
                 "increment_max": spec.increment_max,
                 "randomcps": spec.randomcps,
@@ -259,9 +263,12 @@ class Host:
             self.tcp_policy = make_policy(policy, stream, self.size, **params)
             udp_policy = spec.udp_policy or (policy if spec.policy else preset.udp_policy or policy)
             shared = preset.shared_counter and udp_policy == policy
-            self.udp_policy = (
-                self.tcp_policy if shared else make_policy(udp_policy, stream, self.size, **params)
-            )
+            if shared:
+                self.udp_policy = self.tcp_policy
+            elif udp_policy == "freebsd-throttle" and isinstance(self.tcp_policy, FreeBsdThrottle):
+                self.udp_policy = FreeBsdThrottledUdp(stream, self.tcp_policy)
+            else:
+                self.udp_policy = make_policy(udp_policy, stream, self.size, **params)
 
     # -- setup helpers -------------------------------------------------------------------
     def _linux_udp_pool(self, reserved: frozenset[int]) -> Pool:

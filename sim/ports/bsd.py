@@ -80,3 +80,19 @@ class FreeBsdThrottle(BsdRandom):
             self.sequential_allocs += 1
             return self._scan(cells, layout, self.cursor)
         return super().select(cells, layout, key, now)
+
+
+class FreeBsdThrottledUdp(BsdRandom):
+    """UDP beside the throttle: always random (``dorandom`` is true for UDP), but counted in
+    ``tcpallocs`` all the same, a quirk of the 12-era code (other-systems.md §4.3)."""
+
+    name = "freebsd-throttle"
+
+    def __init__(self, stream: Stream, throttle: FreeBsdThrottle) -> None:
+        super().__init__(stream)
+        self.throttle = throttle
+
+    def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
+        self.throttle._callouts(now)
+        self.throttle.allocs += 1
+        return super().select(cells, layout, key, now)

@@ -48,12 +48,13 @@ def make_policy(
     randomcps: int = 10,
     randomtime: int = 45,
     error: str | None = None,
+    first: int = 1,
 ) -> Policy:
     """A fresh policy instance (one per host and protocol) for a range of ``size`` ports."""
     from sim.ports import bsd, rfc6056, sequential
 
     if name == "sequential":
-        policy: Policy = sequential.SequentialUp()
+        policy: Policy = sequential.SequentialUp(first)
     elif name == "sequential-down":
         policy = sequential.SequentialDown(size)
     elif name == "bsd-random":

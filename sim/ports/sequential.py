@@ -18,8 +18,8 @@ class SequentialUp:
     name = "sequential"
     error = "EADDRNOTAVAIL"
 
-    def __init__(self) -> None:
-        self.cursor = 0  # offset of the last port handed out; the range's first port at start
+    def __init__(self, first: int = 1) -> None:
+        self.cursor = first - 1  # the last port handed out: the first probe is cursor + 1
 
     def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
         n = layout.size
