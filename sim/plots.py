@@ -135,3 +135,123 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     write_bytes(Path(path), buffer.getvalue())
+
+
+def occupancy_raster_figure(result: Result) -> Figure:
+    """Port x time: which parts of the worst pool are held, as the run goes (needs a run of
+    this version; saved as raster.npz)."""
+    raster = result.raster
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.subplots()
+    if not raster:
+        ax.set_title("no occupancy raster in this result")
+        return fig
+    times = np.asarray(raster["times_s"])
+    occupancy = np.asarray(raster["occupancy"]) / 255.0
+    t, unit, _ = _time_axis_values(times)
+    image = ax.imshow(
+        occupancy,
+        aspect="auto",
+        origin="lower",
+        cmap="magma",
+        vmin=0,
+        vmax=1,
+        extent=(0, t[-1] if len(t) else 1, raster["lo"], raster["hi"]),
+        interpolation="nearest",
+    )
+    fig.colorbar(image, ax=ax, label="fraction of the ports held")
+    ax.set_xlabel(f"simulated time ({unit})")
+    ax.set_ylabel("local port")
+    ax.set_title(
+        f"{result.summary.get('scenario', '')}: occupancy of the pool to {raster['label']}"
+    )
+    return fig
+
+
+def _time_axis_values(times: np.ndarray) -> tuple[np.ndarray, str, float]:
+    end = float(times[-1]) if len(times) else 0.0
+    scale, unit = (60.0, "min") if end > 1200 else (1.0, "s")
+    if end > 7200 * 4:
+        scale, unit = 3600.0, "h"
+    return times / scale, unit, scale
+
+
+def _cdf(rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        return np.array([]), np.array([])
+    values = np.array([r[0] for r in rows], dtype=float)
+    counts = np.array([r[1] for r in rows], dtype=float)
+    return values, np.cumsum(counts) / counts.sum()
+
+
+def reuse_cdf_figure(results: list[Result], names: list[str]) -> Figure:
+    """CDFs of the reuse distance (connections) and interval (seconds) per run."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for result, name in zip(results, names, strict=True):
+        for ax, key in ((ax1, "reuse_distance"), (ax2, "reuse_interval_s")):
+            x, y = _cdf(result.histograms.get(key, []))
+            if len(x):
+                ax.step(x, y, where="post", label=name)
+    ax1.set_xscale("log")
+    ax1.set_xlabel("connections to the destination between two uses of a port")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("seconds between two uses of a port")
+    for ax in (ax1, ax2):
+        ax.set_ylabel("fraction of reuses")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+    fig.suptitle("port reuse")
+    return fig
+
+
+def probes_cdf_figure(result: Result) -> Figure:
+    """CDF of ports probed per connect(), split by the pass that ended the scan."""
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    for key, label in (
+        ("probes_pass1", "found in pass 1 (same parity as lo)"),
+        ("probes_pass2", "pass 2 (the other parity) or refused"),
+    ):
+        x, y = _cdf(result.histograms.get(key, []))
+        if len(x):
+            ax.step(x, y, where="post", label=label)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("ports probed by one connect()")
+    ax.set_ylabel("fraction of connect() calls")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{result.summary.get('scenario', '')}: the cost of connect()")
+    return fig
+
+
+def refusal_vs_rate_figure(table, ports: int, holding_s: float) -> Figure:
+    """Simulated refusal probability against the rate (mean and 95 % interval per rate,
+    from ``sim.studies.rate_sweep``), with the Erlang-B curve for ``ports`` and the mean
+    holding time."""
+    from sim.analytic import erlang_b
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    rates = np.linspace(max(1e-9, table["rate"].min() * 0.8), table["rate"].max() * 1.1, 80)
+    ax.plot(
+        rates,
+        [erlang_b(ports, r * holding_s) for r in rates],
+        color="black",
+        lw=1.2,
+        label=f"Erlang B, N = {ports:,}, holding {holding_s:g} s",
+    )
+    ax.errorbar(
+        table["rate"],
+        table["blocking_mean"],
+        yerr=table["blocking_ci95"],
+        fmt="o",
+        color=COLORS["fail"],
+        capsize=3,
+        label="simulated (mean, 95 % interval)",
+    )
+    ax.set_xlabel("new connections per second")
+    ax.set_ylabel("refused connect() (steady state)")
+    ax.legend(fontsize=8)
+    ax.set_title("refusal against rate: simulation and the loss formula")
+    return fig
