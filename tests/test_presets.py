@@ -18,11 +18,9 @@ from hypothesis import strategies as st
 from simpy import Environment
 
 import sim
-from sim.randomness import Stream
-from sim.recorder import Recorder
 from sim.scenario import parse_scenario
-from sim.stack import CLOSED, Host, Load, Socket
-from sim.workload.lifetimes import sampler
+from sim.stack import Host, Load
+from tests.hosts import host_from_scenario, live_sockets
 
 REMOTE = "10.0.0.1:443"
 REMOTE2 = "10.0.0.2:443"
@@ -637,39 +635,7 @@ def build_host(
             ],
         }
     )
-    env = Environment()
-    rec = Recorder(env, 1.0, 1e6)
-    log: list[tuple] = []
-    host = Host(env, sc.hosts[0], Stream(np.random.SeedSequence(1)), rec, log)
-    rec.hosts = [host]
-    dests = {d.name: d for d in sc.destinations}
-    loads = [
-        Load(
-            f"l{i}",
-            host,
-            dests[d],
-            sampler(sc.load[i].lifetime, Stream(np.random.SeedSequence(2 + i))),
-            c,
-            s,
-            p,
-            None,
-        )
-        for i, (d, s, c, p) in enumerate(PROP_LOADS)
-    ]
-    return env, host, loads, log
-
-
-def live_sockets(env: Environment, host: Host) -> list[Socket]:
-    """Open sockets wait for their close event; TIME_WAIT ones sit in one of the host's
-    TIME_WAIT queues (one per length)."""
-    seen: dict[int, Socket] = {}
-    pending = [getattr(event, "_value", None) for *_, event in env._queue]
-    for queue in host.tw_queues.values():
-        pending += [sock for _, sock in queue]
-    for sock in pending:
-        if isinstance(sock, Socket) and sock.state != CLOSED:
-            seen[id(sock)] = sock
-    return list(seen.values())
+    return host_from_scenario(sc)
 
 
 def check_invariants(env: Environment, host: Host) -> None:

@@ -68,25 +68,30 @@ def find_natural(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> i
 
 def _next_natural(cells: bytearray, layout: Layout, start: int, stop: int) -> int:
     """Smallest usable offset in [start, stop) without wrapping, or -1."""
+    return _edge_natural(cells, layout, start, stop, last=False)
+
+
+def _edge_natural(cells: bytearray, layout: Layout, start: int, stop: int, *, last: bool) -> int:
+    """Smallest (or, with ``last``, largest) usable offset in [start, stop), or -1: one
+    find per parity run, even offsets 2j and odd offsets 2j + 1 in range."""
     if start >= stop:
         return -1
     evens = (layout.size + 1) >> 1
-    best = -1
-    # even offsets 2j with start <= 2j < stop
+    find = cells.rfind if last else cells.find
+    candidates = []
     j_lo, j_hi = (start + 1) >> 1, (stop + 1) >> 1
     if j_lo < j_hi:
-        found = cells.find(0, j_lo, j_hi)
+        found = find(0, j_lo, j_hi)
         if found >= 0:
-            best = 2 * found
-    # odd offsets 2j + 1 with start <= 2j + 1 < stop
+            candidates.append(2 * found)
     j_lo, j_hi = start >> 1, stop >> 1
     if j_lo < j_hi:
-        found = cells.find(0, evens + j_lo, evens + j_hi)
+        found = find(0, evens + j_lo, evens + j_hi)
         if found >= 0:
-            k = 2 * (found - evens) + 1
-            if best < 0 or k < best:
-                best = k
-    return best
+            candidates.append(2 * (found - evens) + 1)
+    if not candidates:
+        return -1
+    return max(candidates) if last else min(candidates)
 
 
 class OccupancyMap:
@@ -302,36 +307,7 @@ class PortTable:
 
 def find_down(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
     """First usable offset in descending circular order over [a, b) from k0, or -1."""
-    best = _prev_natural(cells, layout, a, k0 + 1)
+    best = _edge_natural(cells, layout, a, k0 + 1, last=True)
     if best < 0 and k0 + 1 < b:
-        best = _prev_natural(cells, layout, k0 + 1, b)
+        best = _edge_natural(cells, layout, k0 + 1, b, last=True)
     return best
-
-
-def _prev_natural(cells: bytearray, layout: Layout, start: int, stop: int) -> int:
-    """Largest usable offset in [start, stop), or -1."""
-    if start >= stop:
-        return -1
-    evens = (layout.size + 1) >> 1
-    best = -1
-    j_lo, j_hi = (start + 1) >> 1, (stop + 1) >> 1
-    if j_lo < j_hi:
-        found = cells.rfind(0, j_lo, j_hi)
-        if found >= 0:
-            best = 2 * found
-    j_lo, j_hi = start >> 1, stop >> 1
-    if j_lo < j_hi:
-        found = cells.rfind(0, evens + j_lo, evens + j_hi)
-        if found >= 0:
-            best = max(best, 2 * (found - evens) + 1)
-    return best
-
-
-def usable_offsets_array(cells: bytearray, layout: Layout):
-    """Offsets of all usable cells, ascending (numpy, C speed): for uniform draws over them."""
-    import numpy as np
-
-    free_cells = np.flatnonzero(np.frombuffer(cells, dtype=np.uint8) == 0)
-    evens = (layout.size + 1) >> 1
-    offsets = np.where(free_cells < evens, 2 * free_cells, 2 * (free_cells - evens) + 1)
-    return np.sort(offsets)
