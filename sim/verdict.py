@@ -8,7 +8,10 @@ from sim.units import format_duration
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %" if x >= 0.01 or x == 0 else f"{100 * x:.2f} %"
+    """Percent with the digits that matter: 41 %, 6.4 %, 0.12 %."""
+    if x >= 0.1 or x == 0:
+        return f"{100 * x:.0f} %"
+    return f"{100 * x:.1f} %" if x >= 0.01 else f"{100 * x:.2f} %"
 
 
 def verdict(s: dict[str, Any]) -> str:
@@ -54,6 +57,19 @@ def key_figures(s: dict[str, Any]) -> list[str]:
     ]
     if s.get("first_failure_s") is not None:
         lines.append(f"first failure: {format_duration(s['first_failure_s'])}")
+    steady = s.get("steady_state")
+    if steady and steady["attempted"]:
+        pressure = _pct(steady["pressure_mean"] or 0)
+        lines.append(
+            f"steady state (after {format_duration(steady['warmup_s'])}): "
+            f"{_pct(steady['blocking'])} refused, mean pressure {pressure}"
+        )
+    for dest, a in (s.get("analytic") or {}).items():
+        lines.append(
+            f"Erlang B for {dest}: {a['offered_load']:,.0f} erlangs on {a['ports']:,} ports, "
+            f"{_pct(a['blocking'])} refused (simulated {_pct(a['simulated_blocking'])}); "
+            f"sustainable {a['max_rate_at_0.001']:,.0f}/s at 0.1 % refused"
+        )
     for h in s.get("hosts", []):
         loads = [ld for ld in s.get("loads", []) if ld["host"] == h["name"]]
         attempted = sum(ld["attempted"] for ld in loads)
