@@ -191,8 +191,8 @@ def reuse_cdf_figure(results: list[Result], names: list[str]) -> Figure:
     for result, name in zip(results, names, strict=True):
         for ax, key in ((ax1, "reuse_distance"), (ax2, "reuse_interval_s")):
             x, y = _cdf(result.histograms.get(key, []))
-            if len(x):
-                ax.step(x, y, where="post", label=name)
+            if len(x):  # markers: a sequential allocator's distribution is a single point
+                ax.step(x, y, where="post", label=name, marker=".")
     ax1.set_xscale("log")
     ax1.set_xlabel("connections to the destination between two uses of a port")
     ax2.set_xscale("log")
@@ -218,14 +218,19 @@ def probes_cdf_figure(result: Result) -> Figure:
             ax.step(x, y, where="post", label=label)
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("ports probed by one connect()")
-    ax.set_ylabel("fraction of connect() calls")
+    ax.set_ylabel("fraction of the calls ending in that pass")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     ax.set_title(f"{result.summary.get('scenario', '')}: the cost of connect()")
     return fig
 
 
-def refusal_vs_rate_figure(table, ports: int, holding_s: float) -> Figure:
+def refusal_vs_rate_figure(
+    table,
+    ports: int,
+    holding_s: float,
+    label: str = "simulated (mean, 95 % interval)",
+) -> Figure:
     """Simulated refusal probability against the rate (mean and 95 % interval per rate,
     from ``sim.studies.rate_sweep``), with the Erlang-B curve for ``ports`` and the mean
     holding time."""
@@ -248,7 +253,7 @@ def refusal_vs_rate_figure(table, ports: int, holding_s: float) -> Figure:
         fmt="o",
         color=COLORS["fail"],
         capsize=3,
-        label="simulated (mean, 95 % interval)",
+        label=label,
     )
     ax.set_xlabel("new connections per second")
     ax.set_ylabel("refused connect() (steady state)")

@@ -55,6 +55,8 @@ class PoolTrack:
     __slots__ = (
         "established",
         "first_bin",
+        "group_sizes",
+        "group_starts",
         "host",
         "order",
         "peak",
@@ -76,12 +78,16 @@ class PoolTrack:
         self.raster: list[bytes] | None = [] if raster else None
         self.raster_times: list[float] = []
         self.order = _natural_order(host, pool) if raster else None
+        # RASTER_ROWS groups of consecutive ports (fewer when the range is smaller)
+        edges = np.linspace(0, host.size, min(RASTER_ROWS, host.size) + 1).astype(np.int64)
+        self.group_starts = edges[:-1]
+        self.group_sizes = np.diff(edges)
 
     def snapshot_raster(self, t: float) -> None:
         """Occupancy of RASTER_ROWS port groups (in port order), as 0..255: one column."""
-        cells = np.frombuffer(self.pool.cells, dtype=np.uint8)[self.order] != 0
-        groups = np.array_split(cells, RASTER_ROWS)
-        self.raster.append(bytes(int(255 * g.mean()) if len(g) else 0 for g in groups))
+        held = np.frombuffer(self.pool.cells, dtype=np.uint8)[self.order] != 0
+        counts = np.add.reduceat(held.astype(np.uint32), self.group_starts)
+        self.raster.append((255 * counts // self.group_sizes).astype(np.uint8).tobytes())
         self.raster_times.append(t)
 
 
@@ -112,7 +118,8 @@ class Recorder:
         self.probe_sum = 0
         self.bin_probe_max = 0
         self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
-        # Linux connect() attempts by the pass that ended the scan (failures: the second)
+        # Linux connect() attempts by the pass that ended the scan, refusals included (a
+        # refusal ends the last pass; one-pass scans count everything as pass 1)
         self.pass_hist = ([0] * (2 * 65536 + 2), [0] * (2 * 65536 + 2))
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}

@@ -132,8 +132,12 @@ class Load:
         self.step1 = self.sub is not None and host.linux and host.profile.per_socket_step1
         bind = socket in ("bind", "bind_reuseaddr")
         span = self.sub[1] - self.sub[0] if self.sub else host.size
-        # probes of a full first pass: half the (even-forced) range, or all of it at step 1
-        self.pass1_probes = span if self.step1 or span == 1 else span // 2
+        # probes of a full first pass: half the (even-forced) range, or all of it for the
+        # one-pass step-1 scans (6.8+ per-socket range, kernels up to 4.5)
+        one_pass = self.step1 or (
+            host.profile is not None and host.profile.generation in ("G0", "G1")
+        )
+        self.pass1_probes = span if one_pass or span == 1 else span // 2
         if protocol == "udp":
             self.pool = self.dest_pool = host.udp_pool
             host.udp_loads.append(self.label)
