@@ -44,9 +44,29 @@ def offered_load(rate: float, lifetime_s: float, hold_after_close_s: float) -> f
 
 
 def load_for_blocking(servers: int, target: float) -> float:
-    """The offered load A at which B(N, A) equals ``target``, by bisection (B grows with A)."""
+    """The offered load A at which B(N, A) equals ``target``.
+
+    Newton's method on ln B, whose derivative is N/A - 1 + B, converges in a few steps from
+    A = N (each step is one O(N) recursion); bisection takes over if it strays."""
     if not 0 < target < 1:
         raise ValueError("target blocking must be between 0 and 1")
+    a = float(max(servers, 1))
+    for _ in range(30):
+        b = erlang_b(servers, a)
+        if b <= 0 or not math.isfinite(b):
+            break
+        error = math.log(b) - math.log(target)
+        if abs(error) < 1e-10:
+            return a
+        slope = servers / a - 1 + b
+        step = error / slope if slope > 0 else 0.0
+        if not 0 < a - step < 4 * max(servers, 1) or step == 0:
+            break
+        a -= step
+    return _bisect_load(servers, target)
+
+
+def _bisect_load(servers: int, target: float) -> float:
     lo, hi = 0.0, max(1.0, 2.0 * servers)
     while erlang_b(servers, hi) < target:
         hi *= 2

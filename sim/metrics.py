@@ -14,18 +14,27 @@ TIME_WAIT.  Streaming: histograms and a few numbers per port, never a record per
 from __future__ import annotations
 
 import math
+from array import array
+
+import numpy as np
 
 PREDICTABLE_WINDOW = 16  # ports; Linux G4 steps 2..16 within one 10 s window (linux.md §2.4)
 SUB_BUCKETS = 8  # log-histogram resolution: 8 buckets per doubling
 
 
 BUCKETS = 1 + SUB_BUCKETS * 64  # values up to 2^64
-_log2 = math.log2
+FLUSH = 1 << 16  # pending reuses bucketed at once
+
+
+def _buckets(values: np.ndarray) -> np.ndarray:
+    """log_bucket for an array (values < 1 go to bucket 0)."""
+    safe = np.maximum(values, 1)
+    return np.where(values >= 1, 1 + (SUB_BUCKETS * np.log2(safe)).astype(np.int64), 0)
 
 
 def log_bucket(x: float) -> int:
     """Bucket of a positive value in a log2 histogram with SUB_BUCKETS per doubling."""
-    return 0 if x < 1 else 1 + int(SUB_BUCKETS * _log2(x))
+    return 0 if x < 1 else 1 + int(SUB_BUCKETS * math.log2(x))
 
 
 def bucket_floor(bucket: int) -> float:
@@ -37,9 +46,11 @@ class PortUse:
     """The use history of one destination pool's ports."""
 
     __slots__ = (
+        "_distance_hist",
+        "_distances",
+        "_interval_hist",
+        "_intervals",
         "collisions",
-        "distance_hist",
-        "interval_hist",
         "last_index",
         "last_port",
         "last_time",
@@ -58,18 +69,51 @@ class PortUse:
         self.predictable = 0
         self.collisions = 0
         self.server_tw_until: list[float] | None = None  # allocated when a server closes first
-        self.distance_hist = [0] * BUCKETS
-        self.interval_hist = [0] * BUCKETS  # of milliseconds
+        self._distance_hist = np.zeros(BUCKETS, dtype=np.int64)
+        self._interval_hist = np.zeros(BUCKETS, dtype=np.int64)  # of milliseconds
+        # reuses waiting to be bucketed: appended per connection, bucketed in bulk
+        self._distances = array("q")
+        self._intervals = array("d")
+
+    @property
+    def distance_hist(self) -> list[int]:
+        self._flush()
+        return self._distance_hist.tolist()
+
+    @distance_hist.setter
+    def distance_hist(self, hist: list[int]) -> None:
+        self._distance_hist = np.asarray(hist, dtype=np.int64)
+
+    @property
+    def interval_hist(self) -> list[int]:
+        self._flush()
+        return self._interval_hist.tolist()
+
+    @interval_hist.setter
+    def interval_hist(self, hist: list[int]) -> None:
+        self._interval_hist = np.asarray(hist, dtype=np.int64)
+
+    def _flush(self) -> None:
+        """Bucket the pending reuses with numpy: memory stays bounded, the per-connection
+        cost is two appends."""
+        if self._distances:
+            d = np.frombuffer(self._distances, dtype=np.int64)
+            self._distance_hist += np.bincount(_buckets(d), minlength=BUCKETS)[:BUCKETS]
+            ms = np.frombuffer(self._intervals, dtype=np.float64) * 1000.0
+            self._interval_hist += np.bincount(_buckets(ms), minlength=BUCKETS)[:BUCKETS]
+            self._distances = array("q")
+            self._intervals = array("d")
 
     def record(self, k: int, now: float) -> None:
         """A new connection to the destination on offset ``k`` at ``now``."""
         index = self.uses
         self.uses = index + 1
         last = self.last_index[k]
-        if last >= 0:  # log_bucket, inlined: once per connection
-            self.distance_hist[1 + int(SUB_BUCKETS * _log2(index - last))] += 1
-            ms = 1000.0 * (now - self.last_time[k])
-            self.interval_hist[1 + int(SUB_BUCKETS * _log2(ms)) if ms >= 1 else 0] += 1
+        if last >= 0:
+            self._distances.append(index - last)
+            self._intervals.append(now - self.last_time[k])
+            if len(self._distances) >= FLUSH:
+                self._flush()
         self.last_index[k] = index
         self.last_time[k] = now
         previous = self.last_port

@@ -56,7 +56,6 @@ class PoolTrack:
         "established",
         "first_bin",
         "group_sizes",
-        "group_starts",
         "host",
         "order",
         "peak",
@@ -77,16 +76,17 @@ class PoolTrack:
         self.time_wait = array("i")
         self.raster: list[bytes] | None = [] if raster else None
         self.raster_times: list[float] = []
-        self.order = _natural_order(host, pool) if raster else None
         # RASTER_ROWS groups of consecutive ports (fewer when the range is smaller)
         edges = np.linspace(0, host.size, min(RASTER_ROWS, host.size) + 1).astype(np.int64)
-        self.group_starts = edges[:-1]
         self.group_sizes = np.diff(edges)
+        self.order = _group_bounds(host, pool, edges) if raster else None
 
     def snapshot_raster(self, t: float) -> None:
         """Occupancy of RASTER_ROWS port groups (in port order), as 0..255: one column."""
-        held = np.frombuffer(self.pool.cells, dtype=np.uint8)[self.order] != 0
-        counts = np.add.reduceat(held.astype(np.uint32), self.group_starts)
+        held = np.frombuffer(self.pool.cells, dtype=np.uint8) != 0
+        cum = np.concatenate(([0], np.cumsum(held, dtype=np.int64)))
+        a, b = self.order  # cell bounds of each group: counts are differences of the cumsum
+        counts = cum[b].sum(axis=0) - cum[a].sum(axis=0)
         self.raster.append((255 * counts // self.group_sizes).astype(np.uint8).tobytes())
         self.raster_times.append(t)
 
@@ -96,12 +96,18 @@ RASTER_COLUMNS = 400  # time columns at most
 RASTER_POOLS = 8  # pools with a raster at most (the first ones created)
 
 
-def _natural_order(host: Host, pool: Pool) -> np.ndarray:
-    """Cells of a pool in port order: parity layout (TCP), or by port number (Linux UDP)."""
+def _group_bounds(host: Host, pool: Pool, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For groups of offsets [e_i, e_i+1): the cell runs holding them, as (starts, ends) of
+    shape (runs, groups), so a group's held count is a sum of cumsum differences.  In the
+    parity layout a group is two runs (its even and its odd offsets); Linux's UDP map is by
+    port number, one run."""
+    lo, hi = edges[:-1], edges[1:]
     if len(pool.cells) == 65536 and host.size != 65536:
-        return np.arange(host.lo, host.hi + 1)
-    k = np.arange(host.size)
-    return (k & 1) * ((host.size + 1) >> 1) + (k >> 1)
+        return (lo + host.lo)[None, :], (hi + host.lo)[None, :]
+    evens = (host.size + 1) >> 1
+    starts = np.stack([(lo + 1) >> 1, evens + (lo >> 1)])
+    ends = np.stack([(hi + 1) >> 1, evens + (hi >> 1)])
+    return starts, ends
 
 
 class Recorder:

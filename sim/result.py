@@ -50,23 +50,26 @@ def _errors(counts: dict[str, int]) -> dict[str, int]:
 
 def _percentile(hist: list[int], q: float) -> float:
     """The q-quantile of a histogram indexed by value (nearest rank)."""
-    total = sum(hist)
+    counts = np.asarray(hist, dtype=np.int64)
+    total = int(counts.sum())
     if not total:
         return 0.0
-    rank = q * total
-    seen = 0
-    for value, count in enumerate(hist):
-        seen += count
-        if count and seen >= rank:
-            return float(value)
-    return 0.0
+    return float(np.searchsorted(np.cumsum(counts), q * total))
 
 
 def _hist_stats(hist: list[int]) -> dict[str, float]:
     """Count, mean and p99 of a histogram indexed by value."""
-    count = sum(hist)
-    mean = sum(v * n for v, n in enumerate(hist) if n) / count if count else 0.0
+    counts = np.asarray(hist, dtype=np.int64)
+    count = int(counts.sum())
+    mean = float(counts @ np.arange(len(counts))) / count if count else 0.0
     return {"count": count, "mean": mean, "p99": _percentile(hist, 0.99)}
+
+
+def _nonzero_rows(hist: list[int]) -> list[list[int]]:
+    """[[value, count], ...] of a histogram indexed by value."""
+    counts = np.asarray(hist, dtype=np.int64)
+    values = np.flatnonzero(counts)
+    return [[int(v), int(counts[v])] for v in values]
 
 
 def _reuse(uses: list[PortUse]) -> dict[str, Any]:
@@ -95,9 +98,9 @@ def histograms(model: Model) -> dict[str, list[list[float]]]:
         if pool.use is not None
     ]
     return {
-        "probes_pass1": [[v, n] for v, n in enumerate(rec.pass_hist[0]) if n],
-        "probes_pass2": [[v, n] for v, n in enumerate(rec.pass_hist[1]) if n],
-        "probes_all": [[v, n] for v, n in enumerate(rec.probe_hist) if n],
+        "probes_pass1": _nonzero_rows(rec.pass_hist[0]),
+        "probes_pass2": _nonzero_rows(rec.pass_hist[1]),
+        "probes_all": _nonzero_rows(rec.probe_hist),
         "reuse_distance": metrics.hist_rows(metrics.merge([u.distance_hist for u in uses])),
         "reuse_interval_s": metrics.hist_rows(
             metrics.merge([u.interval_hist for u in uses]), 1 / 1000
@@ -214,7 +217,7 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         "probes": {
             "mean": rec.probe_sum / succeeded if succeeded else 0.0,
             "p99": _percentile(rec.probe_hist, 0.99),
-            "max": max((p for p, n in enumerate(rec.probe_hist) if n), default=0),
+            "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
             **{f"pass{i + 1}": _hist_stats(rec.pass_hist[i]) for i in (0, 1)},
         },
         "reuse": _reuse(list(uses.values())),

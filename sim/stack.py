@@ -59,17 +59,22 @@ def _first(*values):
 
 
 class Socket:
-    """One connection's state; lives from a successful attempt to the end of TIME_WAIT."""
+    """One connection's state; lives from a successful attempt to the end of TIME_WAIT.
+
+    Created with ``object.__new__`` and its slots set in ``Host._established`` (half the
+    cost of an ``__init__`` call, once per connection)."""
 
     __slots__ = ("cell", "explicit", "k", "load", "pool", "state")
 
-    def __init__(self, load: Load, pool: Pool, k: int, cell: int, explicit: bool) -> None:
-        self.load = load
-        self.pool = pool
-        self.k = k
-        self.cell = cell
-        self.explicit = explicit
-        self.state = ESTABLISHED
+    cell: int
+    explicit: bool
+    k: int
+    load: Load
+    pool: Pool
+    state: int
+
+
+_new_socket = object.__new__
 
 
 class Load:
@@ -351,7 +356,8 @@ class Host:
         if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
             self.settle(now)
         k, probes = load.select(now)
-        self.rec.pass_hist[probes > load.pass1_probes][probes] += 1
+        rec = self.rec
+        rec.pass_hist[probes > load.pass1_probes][probes] += 1
         if k < 0:
             self._fail(load, "EADDRNOTAVAIL", probes, now)
             return
@@ -491,7 +497,13 @@ class Host:
             use.record(k, now)
         life = load.lifetime()
         if life != math.inf:
-            sock = Socket(load, pool, k, cell, explicit)
+            sock = _new_socket(Socket)  # Socket.__init__ without the call: per connection
+            sock.load = load
+            sock.pool = pool
+            sock.k = k
+            sock.cell = cell
+            sock.explicit = explicit
+            sock.state = ESTABLISHED
             self.env.timeout(life, sock).callbacks.append(self._on_close)
 
     def _fail(self, load: Load, error: str, probes: int, now: float) -> None:
@@ -614,7 +626,12 @@ class Host:
         sock.state = CLOSED
         if self.log is not None:
             self._log(at, "time_wait_end", self.lo + sock.k, sock.load, 0, "")
-        self._free(sock, at, busy=state != TW_REUSABLE)
+        if state != TW_REUSABLE:
+            pool.give(sock.cell, BUSY | TW_BIT, at)
+        if sock.explicit:  # _free, inlined: once per connection (TIME_WAIT is TCP only)
+            self.table.release_explicit(sock.k, at)
+        else:
+            self.table.release(sock.k, at)
 
     def _free(self, sock: Socket, now: float, *, busy: bool) -> None:
         """Release the socket's hold: its 4-tuple (if still marked) and its port owner."""

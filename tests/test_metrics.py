@@ -188,3 +188,27 @@ def test_study_figures_have_their_content(tmp_path: Path):
     curve = plots.refusal_vs_rate_figure(table, 28232, 61.0)
     erlang = curve.axes[0].lines[0].get_ydata()
     assert erlang[0] < 0.01 < erlang[-1]
+
+
+@pytest.mark.parametrize("size", [7, 128, 131, 1000])
+def test_raster_column_counts_each_port_group(size: int):
+    """A raster column is, per group of consecutive ports, the fraction held (x255),
+    computed from the parity-layout map without walking ports: check against a walk."""
+    from types import SimpleNamespace
+
+    from sim.ports.table import Layout, Pool
+    from sim.recorder import RASTER_ROWS, PoolTrack
+
+    rng = np.random.default_rng(size)
+    layout = Layout(size)
+    pool = Pool(layout, "x")
+    held = rng.random(size) < 0.4
+    for k in np.flatnonzero(held):
+        pool.cells[layout.cell(int(k))] = 1
+    host = SimpleNamespace(size=size, lo=LO, hi=LO + size - 1)
+    track = PoolTrack(host, pool, 0, raster=True)
+    track.snapshot_raster(1.0)
+    column = np.frombuffer(track.raster[0], dtype=np.uint8)
+    edges = np.linspace(0, size, min(RASTER_ROWS, size) + 1).astype(int)
+    expected = [255 * int(held[a:b].sum()) // (b - a) for a, b in zip(edges, edges[1:])]
+    assert column.tolist() == expected
