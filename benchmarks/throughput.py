@@ -10,8 +10,9 @@ worst destination near 50 %, 99 % and 99.99 % pressure.
 The baseline is the same arrivals and lifetimes through a bare SimPy lifecycle: one arrival
 process, each connection a callback chain (lifetime, then 60 s TIME_WAIT, then release), no
 ports, no recorder.  Rounds are interleaved so that drift of the machine hits every variant
-alike; each full-model run is paired with a baseline run right before it, and the median
-over rounds of each pair's ratio is reported (this VM's speed drifts by 2x within minutes).
+alike; within a round each load runs bare, full, full, bare (so a linear drift of the
+machine's speed cancels in the ratio), and the median over rounds of those ratios is
+reported (this VM's speed drifts by 2x within minutes).
 """
 
 from __future__ import annotations
@@ -111,12 +112,17 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, factor in LOADS.items():
             rate = CAPACITY * factor
+            # bare, full, full, bare: a drift of the machine's speed during the four runs
+            # cancels to first order in the ratio of the sums
             t_bare = bare(rate, n)
             t_full, summary = full(rate, n)
-            attempts = summary["connections"]["attempted"]
-            bare_rates.append(n / t_bare)
+            t_full2, _ = full(rate, n)
+            t_bare += bare(rate, n)
+            t_full += t_full2
+            attempts = 2 * summary["connections"]["attempted"]
+            bare_rates.append(2 * n / t_bare)
             rates[name].append(attempts / t_full)
-            ratios[name].append((attempts / t_full) / (n / t_bare))
+            ratios[name].append((attempts / t_full) / (2 * n / t_bare))
             pressures[name] = (summary["pressure"]["peak"], summary["pressure"]["mean"])
     report = {
         "connections_per_run": n,

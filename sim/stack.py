@@ -373,7 +373,26 @@ class Host:
             if self.log is not None:
                 self._log(now, "time_wait_reused", self.lo + k, load, 0, "")
         pool.take(cell, BUSY, now)
-        self._established(load, pool, k, cell, False, probes, now)
+        # _established, inlined for the hottest path (every connect() of a Linux host)
+        load.succeeded += 1
+        pool.established += 1
+        rec.probe_sum += probes
+        rec.probe_hist[probes] += 1
+        if probes > rec.bin_probe_max:
+            rec.bin_probe_max = probes
+        if self.log is not None:
+            self._log(now, "connect", self.lo + k, load, probes, "")
+        pool.use.record(k, now)
+        life = load.lifetime()
+        if life != math.inf:
+            sock = _new_socket(Socket)
+            sock.load = load
+            sock.pool = pool
+            sock.k = k
+            sock.cell = cell
+            sock.explicit = False
+            sock.state = ESTABLISHED
+            self.env.timeout(life, sock).callbacks.append(self._on_close)
 
     def bound_connect(self, load: Load) -> None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
