@@ -3,6 +3,7 @@ by pass, warmup, the lives of a port, and the files and figures built from them.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -210,5 +211,5 @@ def test_raster_column_counts_each_port_group(size: int):
     track.snapshot_raster(1.0)
     column = np.frombuffer(track.raster[0], dtype=np.uint8)
     edges = np.linspace(0, size, min(RASTER_ROWS, size) + 1).astype(int)
-    expected = [255 * int(held[a:b].sum()) // (b - a) for a, b in zip(edges, edges[1:])]
+    expected = [255 * int(held[a:b].sum()) // (b - a) for a, b in itertools.pairwise(edges)]
     assert column.tolist() == expected
