@@ -285,7 +285,7 @@ class Scenario(Model):
 
     @property
     def bin_width(self) -> float:
-        """The ``bin`` given, or a round width that keeps a run under ~10,000 bins."""
+        """The ``bin`` given, or a round width that keeps a run under ~2,000 bins."""
         if self.bin is not None:
             return self.bin
         raw = self.duration / MAX_BINS
@@ -477,7 +477,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
 
 
 def estimated_events(sc: Scenario) -> float:
-    """About three SimPy events per connection (arrival, close, TIME_WAIT end) plus bins."""
+    """About three units of work per connection (arrival, close, TIME_WAIT end) plus bins."""
     total = sc.duration / sc.bin_width
     for load in sc.load:
         active = max(0.0, min(load.stop or sc.duration, sc.duration) - load.start)
