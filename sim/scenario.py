@@ -27,7 +27,7 @@ from pydantic import (
 
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
-from sim.presets import PRESETS, get_preset
+from sim.presets import PRESETS
 from sim.units import parse_duration
 
 DEFAULT_SEED = 20261126
@@ -621,12 +621,6 @@ def scenario_json_schema() -> dict[str, Any]:
     schema = Scenario.model_json_schema()
     schema["title"] = "portsim scenario"
     return schema
-
-
-def describe_kernel(host: Host) -> str:
-    preset = get_preset(host.os)
-    kernel = host.kernel or preset.kernel or "6.18"
-    return kernel_profile(kernel, host.linux_generation).label
 
 
 __all__ = [

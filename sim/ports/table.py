@@ -114,17 +114,6 @@ class OccupancyMap:
             self.unusable += 1
         self.cells[cell] = old | bits
 
-    def clear_bits(self, cell: int, bits: int) -> None:
-        old = self.cells[cell]
-        new = old & ~bits
-        self.cells[cell] = new
-        if old and not new:
-            self.unusable -= 1
-
-    def usable_offsets(self) -> list[int]:
-        """All usable offsets (for tests and diagnostics, not the hot path)."""
-        return sorted(self.layout.offset(c) for c, v in enumerate(self.cells) if not v)
-
 
 BUSY = 1  # the 4-tuple to this destination is established, or in TIME_WAIT and not reusable
 BLOCKED = 2  # the port is reserved, listening, or its bind bucket holds an explicit binder
@@ -296,13 +285,6 @@ class PortTable:
         self.dynamic_blocked -= 1
         for pool in self.pools.values():
             pool.give(cell, BLOCKED, now)
-
-    # -- queries (tests, diagnostics) ----------------------------------------------------
-    def usable_for_connect(self, key: object) -> int:
-        pool = self.pools.get(key)
-        if pool is None:
-            return self.size - self.blocked.count(BLOCKED)
-        return self.size - pool.unusable
 
 
 def find_down(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:

@@ -39,13 +39,3 @@ def _poisson(rate: float, stream: Stream, start: float, stop: float) -> Iterator
             if t >= stop:
                 return
             yield t
-
-
-def mean_rate(spec: Poisson | Constant | Burst, start: float, stop: float) -> float:
-    """Attempts per second averaged over the load's window."""
-    if isinstance(spec, Poisson):
-        return spec.rate
-    if isinstance(spec, Constant):
-        return 1.0 / spec.interval
-    span = stop - start
-    return spec.count / span if span > 0 and start <= spec.at < stop else 0.0

@@ -31,7 +31,3 @@ class _Buffered:
             buf = self._buf = self._draw()
             buf.reverse()
         return buf.pop()
-
-
-def mean_lifetime(spec: Fixed | Exponential) -> float:
-    return spec.mean
