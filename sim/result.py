@@ -18,7 +18,7 @@ import numpy as np
 from sim import metrics
 from sim.metrics import PortUse
 from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
-from sim.steady_state import analytic, steady_state
+from sim.steady_state import analytic, pool_key, steady_state
 from sim.version import VERSION
 
 if TYPE_CHECKING:
@@ -152,32 +152,23 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         }
     else:
         pressure = {"peak": 0.0, "mean": 0.0, "peak_time_s": 0.0, "worst_destination": None}
+    several_hosts = len(model.hosts) > 1
     destinations: dict[str, dict[str, Any]] = {}
     for track in rec.tracks.values():
-        destinations.setdefault(
-            track.pool.label,
-            {
-                "pressure_peak": 0.0,
-                "pressure_mean": 0.0,
-                "peak_time_s": 0.0,
-                "host": track.host.name,
-            },
-        )
-        entry = destinations[track.pool.label]
-        peak = track.pool.max_ever / track.host.size
-        if peak > entry["pressure_peak"]:
-            entry.update(
-                pressure_peak=peak,
-                pressure_mean=track.pool.mean_unusable(sc.duration) / track.host.size,
-                peak_time_s=track.pool.max_time,
-                host=track.host.name,
-            )
-    uses = {}
+        size = track.host.size
+        destinations[pool_key(track.host.name, track.pool.label, several_hosts)] = {
+            "host": track.host.name,
+            "pressure_peak": track.pool.max_ever / size,
+            "pressure_mean": track.pool.mean_unusable(sc.duration) / size,
+            "peak_time_s": track.pool.max_time,
+        }
+    uses = []
     for host in model.hosts.values():
         for pool in host.table.pools.values():
             if pool.use is not None and pool.use.uses:
-                uses[pool.label] = pool.use
-                destinations.setdefault(pool.label, {"host": host.name}).update(pool.use.summary())
+                uses.append(pool.use)
+                key = pool_key(host.name, pool.label, several_hosts)
+                destinations.setdefault(key, {"host": host.name}).update(pool.use.summary())
     hosts = []
     for host in model.hosts.values():
         hosts.append(
@@ -220,7 +211,7 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
             **{f"pass{i + 1}": _hist_stats(rec.pass_hist[i]) for i in (0, 1)},
         },
-        "reuse": _reuse(list(uses.values())),
+        "reuse": _reuse(uses),
         "steady_state": steady_state(model),
         "analytic": analytic(model),
         **(

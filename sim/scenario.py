@@ -406,6 +406,13 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _kernel_before(kernel: str, version: tuple[int, int]) -> bool:
+    try:
+        return kernel_profile(kernel).version < version
+    except ValueError:
+        return False  # reported as a bad kernel string
+
+
 def _model_checks(source: str, sc: Scenario) -> list[str]:
     """Rules that need validated values: presets, kernel versions, times, work estimate."""
     problems: list[str] = []
@@ -454,8 +461,26 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         for h in sc.hosts
         if (h.policy or (PRESETS[h.os].policy if h.os in PRESETS else "linux")) == "linux"
     }
+    kernels = {
+        h.name: h.kernel or PRESETS[h.os].kernel or "6.18" for h in sc.hosts if h.os in PRESETS
+    }
     for i, load in enumerate(sc.load):
         host = load.host or sc.hosts[0].name
+        if load.local_port_range is not None and load.protocol == "udp":
+            problems.append(
+                f"{source}: load[{i}].local_port_range: modelled for TCP only (UDP autobind "
+                "scans the host's range here)"
+            )
+        elif (
+            load.local_port_range is not None
+            and host in linux_hosts
+            and host in kernels
+            and _kernel_before(kernels[host], (6, 3))
+        ):
+            problems.append(
+                f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE exists from Linux "
+                f"6.3 (host {show(host)} runs {kernels[host]})"
+            )
         if load.local_port_range is not None and host not in linux_hosts:
             problems.append(
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE is modelled for "

@@ -255,7 +255,7 @@ class Host:
         self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
         if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
             for k in range(*self.auto_reuse):  # setup, once: not a hot path
-                self.table.bind_pool.set_bits(self.layout.cell(k), 2)
+                self.table.bind_pool.take(self.layout.cell(k), 2, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)

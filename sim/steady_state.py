@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 WARMUP_LIFETIMES = 3
 
 
+def pool_key(host: str, label: str, several_hosts: bool) -> str:
+    """How summaries name a pool: its destination, prefixed by the host when there are
+    several (hosts often share destinations)."""
+    return f"{host}/{label}" if several_hosts else label
+
+
 def default_warmup(model: Model) -> float:
     sc = model.scenario
     if sc.warmup is not None:
@@ -96,6 +102,8 @@ def _applies(load: Load) -> bool:
     policy = host.spec.policy or host.preset.policy
     if policy == "rfc6056-2" or (host.linux and host.size % 2):
         return False  # may refuse with a port free (random draws; odd-range geometry)
+    if host.forced_reuse or host.auto_reuse or host.tw_overflow:
+        return False  # ports shared across destinations, or TIME_WAITs cut short
     return not any(ld.socket in ("bind", "bind_reuseaddr") for ld in host_loads(load))
 
 
@@ -125,7 +133,10 @@ def analytic(model: Model) -> dict[str, Any]:
         holding = load_erlangs / rate
         cap = capacity(ports, rate, holding, 0.0)
         attempted, failed = _counts_since(model, loads, first)
-        out[pool.label if host.scope == "4tuple" else ", ".join(host.shared_labels)] = {
+        label = pool.label if host.scope == "4tuple" else ", ".join(host.shared_labels)
+        static = host.size - ports
+        simulated = _pressure_mean(model, pool, host.size, first)
+        out[pool_key(host.name, label, len(model.hosts) > 1)] = {
             "host": host.name,
             "ports": ports,
             "offered_load": cap.offered_load,
@@ -134,8 +145,11 @@ def analytic(model: Model) -> dict[str, Any]:
             "pressure": cap.pressure,
             "max_rate_at_0.001": cap.max_rate,
             "simulated_blocking": failed / attempted if attempted else 0.0,
-            "simulated_pressure_mean": _pressure_mean(model, pool, host.size, first),
-            "static_ports": host.size - ports,
+            # both pressures over the ports the loss model has: reserved/listening ones out
+            "simulated_pressure_mean": (
+                None if simulated is None else (simulated * host.size - static) / ports
+            ),
+            "static_ports": static,
             "warmup_s": warmup,
         }
     return out

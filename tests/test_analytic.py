@@ -167,3 +167,42 @@ def test_analytic_section_only_where_the_loss_model_applies():
         data = json.loads(json.dumps(base))
         data["load"][0].update(change)
         assert sim.run(sim.parse_scenario(data)).summary["analytic"] == {}, change
+
+
+def test_several_hosts_sharing_destinations_keep_their_own_figures():
+    """compare-os-one-backend: four hosts, the same two backends.  Summaries name pools by
+    host and destination, the reuse totals cover every host, and Erlang B is given for the
+    hosts it fits (Linux, FreeBSD, macOS) but not Windows (forced reuse shares ports)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "compare-os-one-backend.toml"
+    sc = sim.load_scenario(path, ["duration=40"])
+    s = sim.run(sc).summary
+    assert s["reuse"]["uses"] == s["connections"]["succeeded"]
+    assert {"linux/10.0.0.10:443", "freebsd/10.0.0.10:443"} <= s["destinations"].keys()
+    assert s["destinations"]["linux/10.0.0.10:443"]["host"] == "linux"
+    hosts = {key.split("/")[0] for key in s["analytic"]}
+    assert hosts == {"linux", "freebsd", "macos"}
+
+
+def test_analytic_and_simulated_pressure_exclude_reserved_ports_alike():
+    sc = sim.parse_scenario(
+        {
+            "name": "reserved",
+            "duration": 600,
+            "warmup": 100,
+            "hosts": [{"port_range": [40000, 40999], "reserved_ports": ["40000-40499"]}],
+            "destinations": [{"name": "d", "address": "10.0.0.1:80"}],
+            "load": [
+                {
+                    "destination": "d",
+                    "arrival": {"kind": "poisson", "rate": 5},
+                    "lifetime": {"kind": "exponential", "mean": 60},
+                    "close": "reset",
+                }
+            ],
+        }
+    )
+    a = sim.run(sc).summary["analytic"]["10.0.0.1:80"]
+    assert a["ports"] == 500 and a["static_ports"] == 500
+    assert a["simulated_pressure_mean"] == pytest.approx(a["pressure"], abs=0.08)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import sim
 
 REMOTE = "10.0.0.1:443"
@@ -261,3 +263,13 @@ def test_infinite_lifetime_stays_open_and_counts_in_the_last_bin():
     r = sim.run(sc)
     assert r.series.established.iloc[-1] == 4
     assert r.series.pressure_worst.iloc[-1] == 0.4
+
+
+def test_local_port_range_is_refused_where_the_kernel_has_none():
+    """IP_LOCAL_PORT_RANGE exists from 6.3 (linux.md §2 G6); portsim models it for TCP."""
+    with pytest.raises(sim.ScenarioError) as info:
+        scenario([burst("remote", 1, 0, local_port_range=[40000, 40004])], kernel="4.6")
+    assert any("load[0].local_port_range" in p and "6.3" in p for p in info.value.problems)
+    with pytest.raises(sim.ScenarioError) as info:
+        scenario([burst("remote", 1, 0, protocol="udp", local_port_range=[40000, 40004])])
+    assert any("TCP only" in p for p in info.value.problems)

@@ -292,7 +292,7 @@ max_events = 1e8
 [[hosts]]
 name = "client"
 os = "linux-5.12"
-kernel = "5.15.0-91-generic"
+kernel = "6.8.0-31-generic"
 linux_generation = "G3"
 address = "10.0.0.2"
 port_range = [32768, 60999]
