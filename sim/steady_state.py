@@ -42,8 +42,30 @@ def default_warmup(model: Model) -> float:
     return min(longest, sc.duration / 2)
 
 
+def window_start(model: Model, warmup: float) -> float:
+    """Where the steady-state window starts: after the warmup, and a whole number of
+    holding periods before the end when at least one fits.  With a fixed TIME_WAIT the
+    pool empties and refills in waves one holding time apart (the first fill releases all
+    at once), so a window cut mid-wave over- or under-counts refusals; whole periods
+    average the waves out (measured: 5.8 % refused from 63 s to 180 s at 500/s, 7.6 % over
+    the last full 61 s period, 7.5 % by Erlang B)."""
+    duration = model.scenario.duration
+    period = max(
+        (
+            ld.tw_len + ld.spec.lifetime.mean
+            for ld in model.loads
+            if ld.holds_time_wait and ld.spec is not None and math.isfinite(ld.spec.lifetime.mean)
+        ),
+        default=0.0,
+    )
+    if period <= 0 or duration - warmup < period:
+        return warmup
+    return duration - math.floor((duration - warmup) / period) * period
+
+
 def _first_bin(model: Model, warmup: float) -> int:
-    return min(math.ceil(warmup / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
+    start = window_start(model, warmup)
+    return min(math.ceil(start / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
 
 
 def _counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
@@ -81,6 +103,7 @@ def steady_state(model: Model) -> dict[str, Any]:
     )
     return {
         "warmup_s": warmup,
+        "window_s": [first * model.recorder.bin_width, model.scenario.duration],
         "attempted": attempted,
         "failed": failed,
         "blocking": failed / attempted if attempted else 0.0,

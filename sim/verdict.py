@@ -61,7 +61,7 @@ def key_figures(s: dict[str, Any]) -> list[str]:
     if steady and steady["attempted"]:
         pressure = _pct(steady["pressure_mean"] or 0)
         lines.append(
-            f"steady state (after {format_duration(steady['warmup_s'])}): "
+            f"steady state (from {format_duration(steady['window_s'][0])}): "
             f"{_pct(steady['blocking'])} refused, mean pressure {pressure}"
         )
     for dest, a in (s.get("analytic") or {}).items():

@@ -206,3 +206,17 @@ def test_analytic_and_simulated_pressure_exclude_reserved_ports_alike():
     a = sim.run(sc).summary["analytic"]["10.0.0.1:80"]
     assert a["ports"] == 500 and a["static_ports"] == 500
     assert a["simulated_pressure_mean"] == pytest.approx(a["pressure"], abs=0.08)
+
+
+def test_steady_state_window_spans_whole_holding_periods():
+    """linux-one-backend-500rps (3 min): refusals come in waves one holding time (61 s)
+    apart, so the window is the last whole period, [119 s, 180 s), not [63 s, 180 s); over
+    it the simulated refusal is within half a point of Erlang B's 7.5 % (over [63, 180) it
+    was 5.8 %)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "linux-one-backend-500rps.toml"
+    s = sim.run(sim.load_scenario(path)).summary
+    assert s["steady_state"]["window_s"] == [119.0, 180.0]
+    a = s["analytic"]["10.0.0.10:443"]
+    assert abs(a["simulated_blocking"] - a["blocking"]) < 0.005
