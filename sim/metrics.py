@@ -80,18 +80,10 @@ class PortUse:
         self._flush()
         return self._distance_hist.tolist()
 
-    @distance_hist.setter
-    def distance_hist(self, hist: list[int]) -> None:
-        self._distance_hist = np.asarray(hist, dtype=np.int64)
-
     @property
     def interval_hist(self) -> list[int]:
         self._flush()
         return self._interval_hist.tolist()
-
-    @interval_hist.setter
-    def interval_hist(self, hist: list[int]) -> None:
-        self._interval_hist = np.asarray(hist, dtype=np.int64)
 
     def _flush(self) -> None:
         """Bucket the pending reuses with numpy: memory stays bounded, the per-connection
@@ -131,17 +123,27 @@ class PortUse:
         self.server_tw_until[k] = until
 
     def summary(self) -> dict[str, float | int | None]:
-        pairs = max(self.uses - 1, 0)
-        return {
-            "uses": self.uses,
-            "reuse_distance_median": _hist_quantile(self.distance_hist, 0.5),
-            "reuse_distance_p01": _hist_quantile(self.distance_hist, 0.01),
-            "reuse_interval_median_s": _ms(_hist_quantile(self.interval_hist, 0.5)),
-            "reuse_interval_p01_s": _ms(_hist_quantile(self.interval_hist, 0.01)),
-            "predictable_fraction": self.predictable / pairs if pairs else None,
-            "collisions": self.collisions,
-            "collision_fraction": self.collisions / self.uses if self.uses else None,
-        }
+        return summarise([self])
+
+
+def summarise(uses: list[PortUse]) -> dict[str, float | int | None]:
+    """Reuse, predictability and collisions over one or several destination pools."""
+    total = sum(u.uses for u in uses)
+    pairs = sum(max(u.uses - 1, 0) for u in uses)
+    predictable = sum(u.predictable for u in uses)
+    collisions = sum(u.collisions for u in uses)
+    distance = merge([u.distance_hist for u in uses])
+    interval = merge([u.interval_hist for u in uses])
+    return {
+        "uses": total,
+        "reuse_distance_median": _hist_quantile(distance, 0.5),
+        "reuse_distance_p01": _hist_quantile(distance, 0.01),
+        "reuse_interval_median_s": _ms(_hist_quantile(interval, 0.5)),
+        "reuse_interval_p01_s": _ms(_hist_quantile(interval, 0.01)),
+        "predictable_fraction": predictable / pairs if pairs else None,
+        "collisions": collisions,
+        "collision_fraction": collisions / total if total else None,
+    }
 
 
 def _ms(value: float | None) -> float | None:

@@ -9,8 +9,6 @@ scenario does not shift the random numbers of another (common random numbers).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 BLOCK = 4096
@@ -37,13 +35,3 @@ class Stream:
     def below(self, n: int) -> int:
         """A uniform integer in [0, n) (n small enough for float resolution, n <= 2**32)."""
         return int(self.uniform() * n)
-
-    def exponential(self, mean: float) -> float:
-        # inverse transform; 1 - u is in (0, 1] so the log is finite
-        return -mean * math.log(1.0 - self.uniform()) if mean > 0 else 0.0
-
-
-def spawn(seed: int, names: list[str]) -> dict[str, np.random.SeedSequence]:
-    """Children of the root seed, one per named consumer, in a stable order."""
-    root = np.random.SeedSequence(seed)
-    return dict(zip(names, root.spawn(len(names)), strict=True))

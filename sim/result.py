@@ -74,16 +74,7 @@ def _nonzero_rows(hist: list[int]) -> list[list[int]]:
 
 def _reuse(uses: list[PortUse]) -> dict[str, Any]:
     """Reuse, predictability and collisions over every destination."""
-    total = sum(u.uses for u in uses)
-    pairs = sum(max(u.uses - 1, 0) for u in uses)
-    merged = PortUse(1)
-    merged.distance_hist = metrics.merge([u.distance_hist for u in uses])
-    merged.interval_hist = metrics.merge([u.interval_hist for u in uses])
-    merged.uses = total
-    merged.predictable = sum(u.predictable for u in uses)
-    merged.collisions = sum(u.collisions for u in uses)
-    out = merged.summary()
-    out["predictable_fraction"] = merged.predictable / pairs if pairs else None
+    out = metrics.summarise(uses)
     out["predictable_window"] = metrics.PREDICTABLE_WINDOW
     return out
 

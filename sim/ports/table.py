@@ -108,12 +108,6 @@ class OccupancyMap:
         self.cells = bytearray(template) if template is not None else bytearray(layout.size)
         self.unusable = layout.size - self.cells.count(0)
 
-    def set_bits(self, cell: int, bits: int) -> None:
-        old = self.cells[cell]
-        if not old:
-            self.unusable += 1
-        self.cells[cell] = old | bits
-
 
 BUSY = 1  # the 4-tuple to this destination is established, or in TIME_WAIT and not reusable
 BLOCKED = 2  # the port is reserved, listening, or its bind bucket holds an explicit binder
