@@ -1,25 +1,30 @@
 """Build a SimPy model from a Scenario and run it: thin, no file I/O.
 
 One SimPy process per load (its arrival stream); everything per connection is callbacks
-(``sim.stack``).  Random streams come from the run's seed with stable spawn keys, so adding a
-load does not change the random numbers of the others.
+(``sim.stack``, ``sim.workload``).  Random streams come from the run's seed with stable
+spawn keys (per load: 1 arrivals, 2 lifetimes, 3 destination choice, 4 retry jitter), so
+adding a load or a feature does not change the random numbers of the others.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from array import array
 from collections.abc import Callable, Iterator
 
 import numpy as np
 from simpy import Environment
 
-from sim.randomness import Stream
+from sim.randomness import BLOCK, Stream
 from sim.recorder import Recorder
 from sim.result import Result, build_summary, histograms
-from sim.scenario import Scenario
+from sim.scenario import Destination, Scenario, TraceArrival
+from sim.scenario import Load as LoadSpec
 from sim.stack import Host, Load
-from sim.workload.arrivals import attempt_times
+from sim.workload.arrivals import attempt_times, trace_window
+from sim.workload.destinations import spread
+from sim.workload.flow import Flow
+from sim.workload.lifetimes import Constant as ConstantLifetime
 from sim.workload.lifetimes import sampler
 
 
@@ -28,7 +33,11 @@ def _seed(seed: int, *key: int) -> np.random.SeedSequence:
 
 
 class Model:
-    """A built model: environment, hosts, loads and recorder, ready to run."""
+    """A built model: environment, hosts, loads and recorder, ready to run.
+
+    Each ``[[load]]`` becomes a :class:`Flow` over channels (``sim.stack.Load``: one host,
+    source address and destination each); ``loads`` lists the channels, ``flows`` the loads.
+    """
 
     def __init__(self, scenario: Scenario, seed: int, events: bool) -> None:
         self.scenario = scenario
@@ -41,29 +50,70 @@ class Model:
             for i, spec in enumerate(scenario.hosts)
         }
         rec.hosts = list(self.hosts.values())
-        dests = {d.name: d for d in scenario.destinations}
         self.loads: list[Load] = []
+        self.flows: list[Flow] = []
         for i, spec in enumerate(scenario.load):
-            host = self.hosts[spec.host] if spec.host else rec.hosts[0]
-            load = Load(
-                spec.name or f"load{i}",
-                host,
-                dests[spec.destination],
-                sampler(spec.lifetime, Stream(_seed(seed, 2, i))),
-                spec.close,
-                spec.socket,
-                spec.protocol,
-                spec.local_port_range,
-            )
-            load.spec = spec
-            self.loads.append(load)
-            rec.loads.append(load)
-            rec.load_attempted.append(array("q"))
-            rec.load_failed.append(array("q"))
-            stop = min(spec.stop if spec.stop is not None else scenario.duration, scenario.duration)
-            times = attempt_times(spec.arrival, Stream(_seed(seed, 1, i)), spec.start, stop)
-            env.process(_arrivals(env, load, times))
+            self._build_load(i, spec)
+        rec.flows = self.flows
         rec.start()
+
+    def _build_load(self, i: int, spec: LoadSpec) -> None:
+        env, sc = self.env, self.scenario
+        name = spec.name or f"load{i}"
+        host = self.hosts[spec.host] if spec.host else self.recorder.hosts[0]
+        lifetimes = sampler(spec.lifetime, Stream(_seed(self.seed, 2, i))) if spec.lifetime else None
+        stop = min(spec.stop if spec.stop is not None else sc.duration, sc.duration)
+        trace = spec.arrival if isinstance(spec.arrival, TraceArrival) else None
+        if trace is not None:
+            pairs, rows = _trace_targets(sc, trace, self.hosts, host, spec.start, stop)
+            probabilities = None
+        else:
+            members, probabilities = spread(spec, sc)
+            pairs = [(host, m) for m in members]
+        targets = []
+        for t, (target_host, member) in enumerate(pairs):
+            sources = target_host.source_addresses if spec.protocol == "tcp" else [None]
+            channels = []
+            for source in sources:
+                ch = Load(
+                    name,
+                    target_host,
+                    member,
+                    lifetimes,
+                    spec.close,
+                    spec.socket,
+                    spec.protocol,
+                    spec.local_port_range,
+                    source,
+                )
+                ch.spec = spec
+                if probabilities is not None:
+                    ch.share = float(probabilities[t]) / len(sources)
+                channels.append(ch)
+            targets.append(channels)
+        flow = Flow(
+            env,
+            spec,
+            targets,
+            probabilities,
+            lifetimes,
+            Stream(_seed(self.seed, 3, i)),
+            Stream(_seed(self.seed, 4, i)),
+        )
+        for ch in flow.channels:
+            if spec.keepalive is not None:
+                ch.lifetime = NEVER  # the pool closes its connections
+            elif trace is not None and trace.trace.lifetimes is not None:
+                ch.lifetime = flow.row_lifetime
+            self.loads.append(ch)
+            self.recorder.add_load(ch)
+        self.flows.append(flow)
+        if trace is not None:
+            env.process(_replay(env, flow, *rows))
+            return
+        times = attempt_times(spec.arrival, Stream(_seed(self.seed, 1, i)), spec.start, stop)
+        direct = len(flow.channels) == 1 and flow.backoff is None and flow.requests is None
+        env.process(_arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times))
 
     def run(self, progress: Callable[[float], None] | None = None) -> Result:
         wall = time.perf_counter()
@@ -79,14 +129,59 @@ class Model:
         return Result(summary, self.recorder, self.log, self.scenario, histograms=histograms(self))
 
 
-def _arrivals(env: Environment, load: Load, times: Iterator[float]):
+NEVER = ConstantLifetime(math.inf)
+
+
+def _arrivals(env: Environment, arrive: Callable[[], object], times: Iterator[float]):
     timeout = env.timeout
-    attempt = load.attempt
     for t in times:
         delay = t - env.now
         if delay > 0:
             yield timeout(delay)
-        attempt()
+        arrive()
+
+
+def _trace_targets(
+    sc: Scenario,
+    spec: TraceArrival,
+    hosts: dict[str, Host],
+    default: Host,
+    start: float,
+    stop: float,
+) -> tuple[list[tuple[Host, Destination]], tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """The (host, destination) pairs a trace's rows in [start, stop) name, and the rows:
+    times, target index per row, lifetimes (or None)."""
+    trace = spec.trace
+    i, j = trace_window(spec, start, stop)
+    named = sc.trace_targets()
+    dest_codes = trace.destination_codes[i:j]
+    host_codes = (
+        trace.host_codes[i:j] if trace.host_codes is not None else np.zeros(j - i, np.int32)
+    )
+    host_list = [hosts[h] for h in trace.hosts] if trace.hosts is not None else [default]
+    combined = host_codes.astype(np.int64) * len(trace.destinations) + dest_codes
+    used, target_of_row = np.unique(combined, return_inverse=True)
+    pairs = [
+        (host_list[int(c) // len(trace.destinations)], named[trace.destinations[int(c) % len(trace.destinations)]])
+        for c in used
+    ]
+    lives = trace.lifetimes[i:j] if trace.lifetimes is not None else None
+    return pairs, (trace.times[i:j], target_of_row, lives)
+
+
+def _replay(env: Environment, flow: Flow, times, targets, lives):
+    """Replay trace rows exactly, in chunks so a long trace costs no Python list at once."""
+    timeout = env.timeout
+    dispatch = flow.dispatch
+    for a in range(0, len(times), BLOCK):
+        t_chunk = times[a : a + BLOCK].tolist()
+        g_chunk = targets[a : a + BLOCK].tolist()
+        l_chunk = lives[a : a + BLOCK].tolist() if lives is not None else [None] * len(t_chunk)
+        for t, target, life in zip(t_chunk, g_chunk, l_chunk, strict=True):
+            delay = t - env.now
+            if delay > 0:
+                yield timeout(delay)
+            dispatch(target, life)
 
 
 def run(

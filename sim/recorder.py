@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from sim.ports.table import Pool
     from sim.stack import Host, Load
+    from sim.workload.flow import Flow
 
 SERIES_COLUMNS = (
     "t_start_s",
@@ -35,6 +36,11 @@ SERIES_COLUMNS = (
     "failures",
     "probes_mean",
     "probes_max",
+    "retries",
+    "gave_up",
+    "requests",
+    "requests_failed",
+    "requests_waiting",
 )
 
 
@@ -119,6 +125,7 @@ class Recorder:
         self.raster_stride = max(1, math.ceil(self.n_bins / RASTER_COLUMNS))
         self.hosts: list[Host] = []
         self.loads: list[Load] = []  # per-bin counts are differences of their counters
+        self.flows: list[Flow] = []  # retries and keep-alive requests
         self.load_attempted: list[array] = []  # per load: cumulative attempts at bin ends
         self.load_failed: list[array] = []
         self.probe_sum = 0
@@ -130,6 +137,12 @@ class Recorder:
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}
         self._last = (0, 0, 0)  # successes, failures, probe_sum at the previous boundary
+        self._last_flows = (0, 0, 0, 0)  # retries, gave_up, requests, requests failed
+
+    def add_load(self, load: Load) -> None:
+        self.loads.append(load)
+        self.load_attempted.append(array("q"))
+        self.load_failed.append(array("q"))
 
     def start(self) -> None:
         if self.n_bins > 1:
@@ -178,6 +191,12 @@ class Recorder:
         s0, f0, p0 = self._last
         succ, fail = successes - s0, failures - f0
         probes = self.probe_sum - p0
+        flows = self._flow_counts()
+        retries, gave_up, requests, requests_failed = (
+            a - b for a, b in zip(flows, self._last_flows, strict=True)
+        )
+        self._last_flows = flows
+        waiting = sum(f.requests.waiting for f in self.flows if f.requests is not None)
         self.rows.append(
             (
                 t_start,
@@ -192,7 +211,23 @@ class Recorder:
                 fail,
                 probes / succ if succ else 0.0,
                 self.bin_probe_max,
+                retries,
+                gave_up,
+                requests,
+                requests_failed,
+                waiting,
             )
         )
         self._last = (successes, failures, self.probe_sum)
         self.bin_probe_max = 0
+
+    def _flow_counts(self) -> tuple[int, int, int, int]:
+        """Cumulative retries, give-ups, requests and failed requests over every load."""
+        retries = gave_up = requests = failed = 0
+        for flow in self.flows:
+            retries += flow.retries
+            gave_up += flow.gave_up
+            if flow.requests is not None:
+                requests += flow.requests.attempted
+                failed += flow.requests.failed
+        return retries, gave_up, requests, failed

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from sim.engine import Model
     from sim.scenario import Scenario
+    from sim.workload.flow import Flow
 
 EVENT_COLUMNS = (
     "time_s",
@@ -55,6 +56,17 @@ def _percentile(hist: list[int], q: float) -> float:
     if not total:
         return 0.0
     return float(np.searchsorted(np.cumsum(counts), q * total))
+
+
+def _sparse_percentile(counts: dict[int, int], q: float) -> float:
+    """The q-quantile (nearest rank) of a {value: count} histogram."""
+    total = sum(counts.values())
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= q * total:
+            return float(value)
+    return 0.0
 
 
 def _hist_stats(hist: list[int]) -> dict[str, float]:
@@ -153,6 +165,13 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             "pressure_mean": track.pool.mean_unusable(sc.duration) / size,
             "peak_time_s": track.pool.max_time,
         }
+    for ld in loads:  # connects per destination (with its source address, if several)
+        entry = destinations.setdefault(
+            pool_key(ld.host.name, ld.label, several_hosts), {"host": ld.host.name}
+        )
+        entry.setdefault("name", ld.dest.name)
+        for key in ("attempted", "succeeded", "failed"):
+            entry[key] = entry.get(key, 0) + getattr(ld, key)
     uses = []
     for host in model.hosts.values():
         for pool in host.table.pools.values():
@@ -215,24 +234,91 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         ),
         "hosts": hosts,
         "destinations": destinations,
-        "loads": [
-            {
-                "name": ld.name,
-                "host": ld.host.name,
-                "destination": ld.dest.name,
-                "address": ld.label,
-                "protocol": ld.protocol,
-                "socket": ld.socket,
-                "attempted": ld.attempted,
-                "succeeded": ld.succeeded,
-                "failed": ld.failed,
-                "failed_by_error": _errors(ld.failed_by_error),
-                "first_failure_s": ld.first_failure,
-            }
-            for ld in loads
-        ],
+        "loads": [_load_summary(flow) for flow in model.flows],
+        **_workload_sections(model),
         "run": {"wall_s": round(wall_s, 3)},
     }
+
+
+def _load_summary(flow: Flow) -> dict[str, Any]:
+    """One scenario load: its connects over every destination and source address."""
+    spec = flow.spec
+    channels = flow.channels
+    errors: dict[str, int] = {}
+    for ch in channels:
+        for name, n in ch.failed_by_error.items():
+            errors[name] = errors.get(name, 0) + n
+    first = [ch.first_failure for ch in channels if ch.first_failure is not None]
+    names = spec.destination_names
+    out: dict[str, Any] = {
+        "name": channels[0].name if channels else spec.name,
+        "host": channels[0].host.name if channels else spec.host,
+        "destination": names[0] if len(names) == 1 else None,
+        "destinations": names or sorted({ch.dest.name for ch in channels}),
+        "members": len(flow.targets),
+        "protocol": spec.protocol,
+        "socket": spec.socket,
+        "attempted": sum(ch.attempted for ch in channels),
+        "succeeded": sum(ch.succeeded for ch in channels),
+        "failed": sum(ch.failed for ch in channels),
+        "failed_by_error": _errors(errors),
+        "first_failure_s": min(first, default=None),
+    }
+    if flow.backoff is not None:
+        out["retries"] = _retry_counts([flow])
+    if flow.requests is not None:
+        out["requests"] = _request_counts([flow])
+    return out
+
+
+def _retry_counts(flows: list[Flow]) -> dict[str, int]:
+    return {
+        "retries": sum(f.retries for f in flows),
+        "gave_up": sum(f.gave_up for f in flows),
+        "recovered": sum(f.recovered for f in flows),
+    }
+
+
+def _request_counts(flows: list[Flow]) -> dict[str, Any]:
+    """Keep-alive requests: how many, how they fared, connections opened, waits."""
+    stats = [f.requests for f in flows if f.requests is not None]
+    succeeded = sum(r.succeeded for r in stats)
+    connections = sum(r.connections for r in stats)
+    waits: dict[int, int] = {}
+    for r in stats:
+        for ms, n in r.wait_ms.items():
+            waits[ms] = waits.get(ms, 0) + n
+    served_after_wait = sum(waits.values())
+    failed_by = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
+    for r in stats:
+        for reason, n in r.failed_by.items():
+            failed_by[reason] += n
+    return {
+        "attempted": sum(r.attempted for r in stats),
+        "succeeded": succeeded,
+        "failed": sum(r.failed for r in stats),
+        "failed_by_reason": failed_by,
+        "waited": sum(r.waited for r in stats),
+        "waiting_at_end": sum(r.waiting for r in stats),
+        "connections": connections,
+        "connections_per_request": connections / succeeded if succeeded else 0.0,
+        "requests_per_connection": succeeded / connections if connections else 0.0,
+        "wait_s": {
+            "mean": sum(r.wait_sum for r in stats) / served_after_wait if served_after_wait else 0.0,
+            "p99": _sparse_percentile(waits, 0.99) / 1000,
+            "max": max((r.wait_max for r in stats), default=0.0),
+        },
+    }
+
+
+def _workload_sections(model: Model) -> dict[str, Any]:
+    """``retries`` and ``requests``, present when some load retries or keeps alive."""
+    out: dict[str, Any] = {}
+    if any(f.backoff is not None for f in model.flows):
+        out["retries"] = _retry_counts(model.flows)
+    if any(f.requests is not None for f in model.flows):
+        out["requests"] = _request_counts(model.flows)
+    return out
 
 
 class Result:

@@ -22,13 +22,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
+    model_validator,
 )
 
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
 from sim.units import parse_duration
+from sim.workload import files
 
 DEFAULT_SEED = 20261126
 DEFAULT_ADDRESS = "192.0.2.1"
@@ -193,15 +197,93 @@ class Host(Model):
     randomtime: Annotated[int, Field(ge=0)] = 45
     forced_reuse: bool | None = None
     auto_reuse_range: tuple[Port, Port] | None = None
+    # several source addresses: connect() keeps 4-tuples per source address (issue 5)
+    addresses: Annotated[list[Address], Field(min_length=1)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_address(cls, data: Any) -> Any:
+        """``addresses`` without ``address``: the first one is the primary (logs, UDP)."""
+        if isinstance(data, dict) and "address" not in data:
+            extra = data.get("addresses")
+            if isinstance(extra, list) and extra and isinstance(extra[0], str):
+                data = {**data, "address": extra[0]}
+        return data
+
+    @field_validator("addresses")
+    @classmethod
+    def _distinct(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return value
+        if len(set(value)) != len(value):
+            raise ValueError("addresses must be distinct")
+        primary = info.data.get("address")
+        if primary is not None and primary not in value:
+            raise ValueError(f"must include the host's address {primary}")
+        if len({ipaddress.ip_address(a).version for a in value}) > 1:
+            raise ValueError("mixes IPv4 and IPv6 addresses")
+        return value
+
+    @property
+    def source_addresses(self) -> tuple[str, ...]:
+        """Local addresses connections leave from, the primary first."""
+        if not self.addresses:
+            return (self.address,)
+        return (self.address, *(a for a in self.addresses if a != self.address))
 
 
 # ---- destinations -----------------------------------------------------------------------
 
 
 class Destination(Model):
+    """One destination ``ip:port``, or a generated set of ``count`` of them (``address`` is
+    then a network and ``ports`` their ports) whose members are named ``ip:port``."""
+
     name: str
-    address: Endpoint
+    count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    address: str
+    ports: PortList | None = None
+    popularity: Literal["uniform", "zipf"] = "uniform"
+    zipf_s: Annotated[float, Field(gt=0, le=10)] = 1.0
     time_wait: Duration = 60.0  # the server's TIME_WAIT when it closes first (collisions)
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: Any, info: ValidationInfo) -> str:
+        if info.data.get("count") is None:
+            if "count" not in info.data:  # an invalid count (reported): accept either form
+                try:
+                    return _network(value)
+                except ValueError:
+                    pass
+            return _endpoint(value)
+        return _network(value)
+
+    @model_validator(mode="after")
+    def _set_fields(self) -> Destination:
+        if self.count is None:
+            if self.ports is not None or self.popularity != "uniform":
+                raise ValueError("ports and popularity belong to a generated set (with count)")
+            return self
+        if not self.ports:
+            raise ValueError("a generated set (with count) needs ports, e.g. ports = [443]")
+        if len(set(self.ports)) != len(self.ports):
+            raise ValueError("ports must be distinct")
+        room = _host_count(self.network) * len(self.ports)
+        if self.count > room:
+            raise ValueError(
+                f"count {self.count} is more than {self.address} x {len(self.ports)} port(s) "
+                f"holds ({room})"
+            )
+        return self
+
+    @property
+    def generated(self) -> bool:
+        return self.count is not None
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.address)
 
     @property
     def ip(self) -> str:
@@ -215,10 +297,65 @@ class Destination(Model):
     def loopback(self) -> bool:
         return ipaddress.ip_address(self.ip).is_loopback
 
+    def members(self) -> list[Destination]:
+        """The single destination itself, or the set's members in popularity order: the
+        network's host addresses in order, each with every port in turn."""
+        if self.count is None:
+            return [self]
+        ports = self.ports or ()
+        hosts = itertools.islice(_hosts(self.network), math.ceil(self.count / len(ports)))
+        out: list[Destination] = []
+        for ip in hosts:
+            for port in ports:
+                address = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+                out.append(Destination(name=address, address=address, time_wait=self.time_wait))
+                if len(out) == self.count:
+                    return out
+        return out
+
+    def member_weights(self) -> list[float]:
+        """Relative popularity of ``members()``: equal, or Zipf's 1 / rank**s."""
+        n = self.count or 1
+        if self.popularity == "uniform":
+            return [1.0] * n
+        return [1.0 / (rank**self.zipf_s) for rank in range(1, n + 1)]
+
+
+def _hosts(network: ipaddress.IPv4Network | ipaddress.IPv6Network):
+    """Usable host addresses (a /32 or /128 is its one address)."""
+    if network.num_addresses <= 2:
+        return iter(network)
+    return network.hosts()
+
+
+def _host_count(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
+    n = network.num_addresses
+    if n <= 2:
+        return n
+    return n - 2 if network.version == 4 else n - 1
+
 
 # ---- load -------------------------------------------------------------------------------
 
 PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+def _data_file(value: Any, info: ValidationInfo) -> str:
+    """A data file's path, relative to the scenario file's directory (the context's
+    ``base``), kept absolute so the resolved scenario can be run from anywhere."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a file path (relative to the scenario file)")
+    base = Path((info.context or {}).get("base") or ".")
+    return str((base / value.strip()).resolve())
+
+
+DataFile = Annotated[
+    str,
+    BeforeValidator(_data_file),
+    WithJsonSchema({"type": "string", "description": "a CSV file, relative to the scenario"}),
+]
 
 
 class Poisson(Model):
@@ -228,7 +365,7 @@ class Poisson(Model):
 
 class Constant(Model):
     kind: Literal["constant"]
-    interval: Annotated[Duration, Field(gt=0)]
+    interval: PositiveDuration
 
 
 class Burst(Model):
@@ -237,7 +374,66 @@ class Burst(Model):
     at: Duration = 0.0
 
 
-Arrival = Annotated[Poisson | Constant | Burst, Field(discriminator="kind")]
+class OnOff(Model):
+    """Poisson at ``rate`` for ``on``, silent for ``off``, repeating from the load's start."""
+
+    kind: Literal["onoff"]
+    rate: PositiveRate
+    on: PositiveDuration
+    off: PositiveDuration
+
+
+def _increasing(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    times = [t for t, _ in points]
+    if any(b <= a for a, b in itertools.pairwise(times)):
+        raise ValueError("times must increase from point to point")
+    return points
+
+
+class Schedule(Model):
+    """A Poisson process whose rate follows ``points = [[time, rate], ...]`` (absolute
+    times): held from point to point (``shape = "step"``) or ramped linearly between them
+    (``"linear"``).  Zero before the first point; the last rate holds after the last."""
+
+    kind: Literal["schedule"]
+    points: Annotated[
+        list[tuple[Duration, Rate]], Field(min_length=1), AfterValidator(_increasing)
+    ]
+    shape: Literal["step", "linear"] = "step"
+
+
+class Diurnal(Model):
+    """A Poisson process with rate ``mean * (1 + amplitude * cos(2 pi (t - peak) / period))``:
+    a day's swing, highest at ``peak`` (default half a period in: midnight to noon)."""
+
+    kind: Literal["diurnal"]
+    mean: PositiveRate
+    amplitude: Annotated[float, Field(ge=0, le=1)] = 0.5
+    period: PositiveDuration = 86400.0
+    peak: Duration | None = None
+
+
+class TraceArrival(Model):
+    """Replay a CSV trace exactly: ``time_s, destination[, lifetime_s][, host]``."""
+
+    kind: Literal["trace"]
+    file: DataFile
+
+    @field_validator("file")
+    @classmethod
+    def _readable(cls, path: str) -> str:
+        files.read_trace(path)  # raises DataFileError (a ValueError) naming the line
+        return path
+
+    @property
+    def trace(self) -> files.Trace:
+        return files.read_trace(self.file)
+
+
+Arrival = Annotated[
+    Poisson | Constant | Burst | OnOff | Schedule | Diurnal | TraceArrival,
+    Field(discriminator="kind"),
+]
 
 
 class Fixed(Model):
@@ -251,24 +447,175 @@ class Fixed(Model):
 
 class Exponential(Model):
     kind: Literal["exponential"]
-    mean: Annotated[Duration, Field(gt=0)]
+    mean: PositiveDuration
 
 
-Lifetime = Annotated[Fixed | Exponential, Field(discriminator="kind")]
+Z99 = 2.3263478740408408  # the standard normal's 99th percentile
+
+
+class LogNormal(Model):
+    """By ``mean`` and ``p99`` (seconds), or by ``mu`` and ``sigma`` (of log-seconds).
+
+    From mean and p99: ``ln p99 - ln mean = z sigma - sigma^2 / 2`` (z = 2.326), of which
+    the smaller root is taken; it exists when ``mean < p99 <= e^(z^2/2) mean`` (~15x).
+    After validation all four are set, so the resolved scenario shows both forms."""
+
+    kind: Literal["lognormal"]
+    mean: PositiveDuration | None = None
+    p99: PositiveDuration | None = None
+    mu: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    sigma: Annotated[float, Field(gt=0, le=10)] | None = None
+
+    @model_validator(mode="after")
+    def _solve(self) -> LogNormal:
+        if self.mu is not None and self.sigma is not None:
+            mean = math.exp(self.mu + self.sigma**2 / 2)
+            p99 = math.exp(self.mu + Z99 * self.sigma)
+            for name, given, value in (("mean", self.mean, mean), ("p99", self.p99, p99)):
+                if given is not None and not math.isclose(given, value, rel_tol=1e-6):
+                    raise ValueError(f"give mean and p99, or mu and sigma; {name} disagrees")
+        elif self.mean is not None and self.p99 is not None and self.mu is None:
+            gap = math.log(self.p99 / self.mean)
+            if not 0 < gap <= Z99**2 / 2:
+                raise ValueError(
+                    "p99 must be above mean and at most ~15x it for a lognormal "
+                    f"(got mean {self.mean:g} s, p99 {self.p99:g} s)"
+                )
+            sigma = Z99 - math.sqrt(Z99**2 - 2 * gap)
+            mu = math.log(self.mean) - sigma**2 / 2
+            object.__setattr__(self, "mu", mu)
+            object.__setattr__(self, "sigma", sigma)
+            mean, p99 = self.mean, self.p99
+        else:
+            raise ValueError("give mean and p99, or mu and sigma")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "p99", p99)
+        return self
+
+
+class Pareto(Model):
+    """Pareto (Lomax-free, classic): ``P(X > x) = (scale / x)^shape`` for x >= scale.
+    Give ``scale`` (the minimum) or ``mean``; shape > 1 so the mean (offered load) is finite."""
+
+    kind: Literal["pareto"]
+    shape: Annotated[float, Field(gt=1, le=100)]
+    scale: PositiveDuration | None = None
+    mean: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _solve(self) -> Pareto:
+        ratio = self.shape / (self.shape - 1)
+        if self.scale is not None:
+            mean = self.scale * ratio
+            if self.mean is not None and not math.isclose(self.mean, mean, rel_tol=1e-6):
+                raise ValueError("give scale or mean, not both (they disagree)")
+            object.__setattr__(self, "mean", mean)
+        elif self.mean is not None:
+            object.__setattr__(self, "scale", self.mean / ratio)
+        else:
+            raise ValueError("give scale (the minimum) or mean")
+        return self
+
+
+class Uniform(Model):
+    kind: Literal["uniform"]
+    low: Duration
+    high: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high <= self.low:
+            raise ValueError(f"high must be above low (got {self.low:g}, {self.high:g})")
+        return self
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+
+class Empirical(Model):
+    """Lifetimes drawn with replacement from samples in a CSV file (one column, seconds)."""
+
+    kind: Literal["empirical"]
+    file: DataFile
+
+    @field_validator("file")
+    @classmethod
+    def _readable(cls, path: str) -> str:
+        files.read_samples(path)
+        return path
+
+    @property
+    def samples(self) -> Any:
+        return files.read_samples(self.file)
+
+    @property
+    def mean(self) -> float:
+        return float(self.samples.mean())
+
+
+Lifetime = Annotated[
+    Fixed | Exponential | LogNormal | Pareto | Uniform | Empirical, Field(discriminator="kind")
+]
+
+
+class KeepAlive(Model):
+    """A connection pool per destination: arrivals are requests that borrow a connection.
+
+    Defaults follow Go's net/http Transport (idle connections closed after 90 s, no limit
+    on requests or age); ``max_connections`` is required (Go's MaxConnsPerHost)."""
+
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)]
+    idle_timeout: PositiveDuration = 90.0
+    max_requests: Annotated[int, Field(ge=1)] | None = None
+    max_lifetime: PositiveDuration | None = None
+    on_full: Literal["wait", "fail"] = "wait"
+    wait_timeout: PositiveDuration | None = None
+
+
+class Retry(Model):
+    """Retries after a refused connect(): ``max_attempts`` counts the first attempt.
+
+    ``exponential`` waits ``base * factor**(n-1)`` before retry n, at most ``max_delay``;
+    ``jitter`` draws the wait uniformly in [0, that] ("full jitter", AWS Architecture Blog,
+    "Exponential Backoff and Jitter", 2015)."""
+
+    kind: Literal["none", "fixed", "exponential"] = "none"
+    base: PositiveDuration = 0.1
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 5
+    factor: Annotated[float, Field(ge=1, le=100)] = 2.0
+    max_delay: PositiveDuration | None = None
+    jitter: bool = True
+
+    @property
+    def attempts(self) -> int:
+        return 1 if self.kind == "none" else self.max_attempts
 
 
 class Load(Model):
     name: str | None = None
     host: str | None = None
-    destination: str
+    destination: str | None = None
+    destinations: Annotated[list[str], Field(min_length=1)] | None = None
+    weights: Annotated[list[PositiveRate], Field(min_length=1)] | None = None
     arrival: Arrival
-    lifetime: Lifetime
+    lifetime: Lifetime | None = None
     close: Literal["client", "server", "reset"] = "client"
     socket: Literal["connect", "bind", "bind_reuseaddr", "bind_no_port"] = "connect"
     protocol: Literal["tcp", "udp"] = "tcp"
     start: Duration = 0.0
     stop: Duration | None = None
     local_port_range: tuple[Port, Port] | None = None
+    keepalive: KeepAlive | None = None
+    retry: Retry | None = None
+
+    @property
+    def destination_names(self) -> list[str]:
+        """The destinations named by ``destination`` or ``destinations`` (none for a trace,
+        whose rows name them)."""
+        if self.destinations is not None:
+            return list(self.destinations)
+        return [self.destination] if self.destination is not None else []
 
 
 class Scenario(Model):
@@ -282,6 +629,23 @@ class Scenario(Model):
     hosts: Annotated[list[Host], Field(min_length=1)] = [Host()]
     destinations: Annotated[list[Destination], Field(min_length=1)]
     load: Annotated[list[Load], Field(min_length=1)]
+
+    def destination(self, name: str) -> Destination:
+        return next(d for d in self.destinations if d.name == name)
+
+    def trace_targets(self) -> dict[str, Destination]:
+        """What a trace row may name: a single destination by name, or any destination
+        (a set's member included) by its ``ip:port``."""
+        out: dict[str, Destination] = {}
+        for dest in self.destinations:
+            for member in dest.members():
+                out.setdefault(member.address, member)
+            if not dest.generated:
+                out[dest.name] = dest
+        return out
+
+    def member_names(self) -> set[str]:
+        return set(self.trace_targets())
 
     @property
     def bin_width(self) -> float:
@@ -298,7 +662,10 @@ class Scenario(Model):
 # ---- loading ----------------------------------------------------------------------------
 
 
-_TAGS = {"arrival": {"poisson", "constant", "burst"}, "lifetime": {"fixed", "exponential"}}
+_TAGS = {
+    "arrival": {"poisson", "constant", "burst", "onoff", "schedule", "diurnal", "trace"},
+    "lifetime": {"fixed", "exponential", "lognormal", "pareto", "uniform", "empirical"},
+}
 
 
 def show(text: object) -> str:
@@ -387,12 +754,7 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
             problems.append(
                 f"{where}.host: no such host; defined: {defined['hosts']} (got {_short(host)})"
             )
-        dest = load.get("destination")
-        if isinstance(dest, str) and dest not in names["destinations"]:
-            problems.append(
-                f"{where}.destination: no such destination; defined: "
-                f"{defined['destinations'] or '(none)'} (got {_short(dest)})"
-            )
+        problems += _destination_checks(where, load, names["destinations"], defined)
         try:
             start, stop = parse_duration(load.get("start", 0)), parse_duration(load["stop"])
         except (KeyError, ValueError):
@@ -403,6 +765,47 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
         if _inverted(load.get("local_port_range")):
             rng = load["local_port_range"]
             problems.append(f"{where}.local_port_range: low must be <= high (got {rng})")
+    return problems
+
+
+def _destination_checks(
+    where: str, load: dict[str, Any], names: list[str], defined: dict[str, str]
+) -> list[str]:
+    """``destination`` or ``destinations`` (with ``weights``), or neither for a trace."""
+    problems = []
+    single, several = load.get("destination"), load.get("destinations")
+    arrival = load.get("arrival")
+    trace = isinstance(arrival, dict) and arrival.get("kind") == "trace"
+    if single is not None and several is not None:
+        problems.append(f"{where}: give destination or destinations, not both")
+    elif single is None and several is None and not trace:
+        problems.append(f"{where}.destination: required (or destinations = [...])")
+    elif trace and (single is not None or several is not None):
+        key = "destination" if single is not None else "destinations"
+        problems.append(f"{where}.{key}: a trace names each request's destination itself")
+    if "lifetime" not in load and not trace:
+        problems.append(f"{where}.lifetime: required")
+    listed = [(f"{where}.destination", single)] if single is not None else []
+    if isinstance(several, list):
+        listed += [(f"{where}.destinations[{j}]", d) for j, d in enumerate(several)]
+        if len({d for d in several if isinstance(d, str)}) != len(several):
+            problems.append(f"{where}.destinations: names must be distinct")
+    for key, dest in listed:
+        if isinstance(dest, str) and dest not in names:
+            problems.append(
+                f"{key}: no such destination; defined: "
+                f"{defined['destinations'] or '(none)'} (got {_short(dest)})"
+            )
+    weights = load.get("weights")
+    if weights is not None:
+        if several is None:
+            problems.append(f"{where}.weights: weights go with destinations = [...]")
+        elif isinstance(weights, list) and isinstance(several, list):
+            if len(weights) != len(several):
+                problems.append(
+                    f"{where}.weights: one weight per destination ({len(several)}) "
+                    f"(got {len(weights)})"
+                )
     return problems
 
 
@@ -464,6 +867,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
     kernels = {
         h.name: h.kernel or PRESETS[h.os].kernel or "6.18" for h in sc.hosts if h.os in PRESETS
     }
+    problems += _workload_checks(source, sc)
     for i, load in enumerate(sc.load):
         host = load.host or sc.hosts[0].name
         if load.local_port_range is not None and load.protocol == "udp":
@@ -501,29 +905,69 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
     return problems
 
 
+def _workload_checks(source: str, sc: Scenario) -> list[str]:
+    """Lifetimes, traces, keep-alive: rules that need the validated load."""
+    problems: list[str] = []
+    hosts = {h.name for h in sc.hosts}
+    members = sc.member_names()
+    for i, load in enumerate(sc.load):
+        where = f"{source}: load[{i}]"
+        trace = load.arrival.trace if isinstance(load.arrival, TraceArrival) else None
+        if load.lifetime is None and trace is not None and trace.lifetimes is None:
+            problems.append(
+                f"{where}.lifetime: required (the trace has no lifetime_s column)"
+            )
+        if trace is not None:
+            unknown = [d for d in trace.destinations if d not in members]
+            if unknown:
+                problems.append(
+                    f"{where}.arrival.file: destination {show(unknown[0])} is not a destination"
+                    f" name or a member ip:port ({len(unknown)} unknown)"
+                )
+            if trace.hosts is not None:
+                stray = [h for h in trace.hosts if h not in hosts]
+                if stray:
+                    problems.append(f"{where}.arrival.file: no such host {show(stray[0])}")
+        if load.keepalive is not None and load.protocol != "tcp":
+            problems.append(f"{where}.keepalive: keep-alive pools are for TCP loads")
+        if load.keepalive is not None and load.lifetime is not None:
+            if not math.isfinite(load.lifetime.mean):
+                problems.append(
+                    f"{where}.lifetime: with keepalive it is each request's duration; "
+                    "it must be finite"
+                )
+    return problems
+
+
 def estimated_events(sc: Scenario) -> float:
     """About three units of work per connection (arrival, close, TIME_WAIT end) plus bins."""
     total = sc.duration / sc.bin_width
     for load in sc.load:
-        active = max(0.0, min(load.stop or sc.duration, sc.duration) - load.start)
-        arrival = load.arrival
-        if isinstance(arrival, Poisson):
-            n = arrival.rate * active
-        elif isinstance(arrival, Constant):
-            n = active / arrival.interval
-        else:
-            n = float(arrival.count) if arrival.count < 10**300 else math.inf
-        total += 3 * n
+        stop = min(load.stop or sc.duration, sc.duration)
+        n = expected_arrivals(load.arrival, load.start, stop)
+        total += 3 * n * (load.retry.attempts if load.retry else 1)
     return total
 
 
-def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
-    """Validate a decoded TOML document (a dict) into a Scenario or raise ScenarioError."""
+def expected_arrivals(arrival: Any, start: float, stop: float) -> float:
+    """The expected number of arrivals in [start, stop) (exact for a trace)."""
+    from sim.workload.arrivals import expected_count  # arrivals build on this module
+
+    return expected_count(arrival, start, stop)
+
+
+def parse_scenario(
+    data: Any, source: str = "<scenario>", base: str | Path | None = None
+) -> Scenario:
+    """Validate a decoded TOML document (a dict) into a Scenario or raise ScenarioError.
+
+    Data files (traces, lifetime samples) are found relative to ``base`` (the scenario
+    file's directory; the working directory when not given)."""
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}: (top level): expected a TOML table"])
     references = _reference_checks(source, data)
     try:
-        sc = Scenario.model_validate(data)
+        sc = Scenario.model_validate(data, context={"base": str(base or ".")})
     except ValidationError as exc:
         raise ScenarioError(_format_errors(source, exc) + references) from None
     problems = references or _model_checks(source, sc)
@@ -569,7 +1013,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Load, apply ``--set key=value`` overrides, validate.  Raises ScenarioError only."""
     data = read_toml(path)
     apply_overrides(data, overrides, str(path))
-    return parse_scenario(data, str(path))
+    return parse_scenario(data, str(path), Path(path).parent)
 
 
 # ---- --set overrides --------------------------------------------------------------------

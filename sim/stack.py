@@ -36,7 +36,7 @@ from sim.ports.linux import (
     select_udp,
 )
 from sim.ports.policy import make_policy
-from sim.ports.table import BUSY, Layout, Pool, PortTable, find_natural
+from sim.ports.table import BUSY, Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
 
@@ -98,9 +98,12 @@ class Load:
         "pass1_probes",
         "pool",
         "protocol",
+        "source",
+        "addr",
         "reuse_tw",
         "select",
         "socket",
+        "share",
         "spec",
         "step1",
         "sub",
@@ -119,17 +122,22 @@ class Load:
         socket: str,
         protocol: str,
         local_port_range: tuple[int, int] | None,
+        source: str | None = None,
     ) -> None:
         self.name = name
         self.spec: LoadSpec | None = None  # the scenario's table, for analytics
+        self.share = 1.0  # this channel's part of its load's arrivals (Erlang B)
         self.host = host
         self.dest = dest
-        self.label = dest.address
+        self.source = source = source or host.address
+        self.addr = host.source_addresses.index(source)
+        several = len(host.source_addresses) > 1 and protocol == "tcp"
+        self.label = f"{source}->{dest.address}" if several else dest.address
         self.lifetime = lifetime
         self.close = close
         self.socket = socket
         self.protocol = protocol
-        self.key = (host.address, dest.ip, dest.port)
+        self.key = (source, dest.ip, dest.port)
         self.attempted = self.succeeded = self.failed = 0
         self.failed_by_error: dict[str, int] = {}
         self.first_failure: float | None = None
@@ -153,7 +161,12 @@ class Load:
             self.dest_pool = host.table.pool(self.key, self.label)
             if self.dest_pool.use is None:
                 self.dest_pool.use = PortUse(host.size)
-            self.pool = self.dest_pool if host.scope == "4tuple" else host.table.bind_pool
+            if host.scope == "4tuple":
+                self.pool = self.dest_pool
+            elif host.scope == "local_address":
+                self.pool = host.table.addr_pools[self.addr]
+            else:
+                self.pool = host.table.bind_pool
             if host.scope != "4tuple":
                 host.shared_labels.setdefault(self.label, None)
             if bind:
@@ -197,6 +210,7 @@ class Host:
         self.preset = preset
         self.name = spec.name
         self.address = spec.address
+        self.source_addresses = spec.source_addresses
         self.loopback = ipaddress.ip_address(spec.address).is_loopback
         self.local_network = ipaddress.ip_network(
             spec.local_network or f"{spec.address}/24", strict=False
@@ -226,12 +240,13 @@ class Host:
         self.max_tw = spec.tcp_max_tw_buckets
         self.timestamps = spec.tcp_timestamps
         reserved = frozenset(spec.reserved_ports)
-        self.table = PortTable(
+        self.table = port_table(
             self.lo,
             self.hi,
             reserved=reserved | frozenset(preset.skip_tcp),
             listening=frozenset(spec.listening_ports),
             reset_on_release=self.profile.bucket_reset if self.profile else True,
+            addresses=len(self.source_addresses),
         )
         self.layout = self.table.layout
         self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
@@ -254,8 +269,10 @@ class Host:
         self.auto_reuse = self.sub_range(spec.auto_reuse_range) if spec.auto_reuse_range else None
         self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
         if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
+            spaces = {id(p): p for p in (self.table.bind_pool, *self.table.addr_pools)}
             for k in range(*self.auto_reuse):  # setup, once: not a hot path
-                self.table.bind_pool.take(self.layout.cell(k), 2, 0.0)
+                for space in spaces.values():
+                    space.take(self.layout.cell(k), 2, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)
@@ -333,22 +350,32 @@ class Host:
         """
         if self.scope == "4tuple":
             out = list(self.table.pools.values())
+        elif self.scope == "local_address" and len(self.source_addresses) > 1:
+            out = [self._shared(p, a) for a, p in zip(self.source_addresses, self.table.addr_pools)]
         else:
-            shared = self.table.bind_pool
-            shared.label = ", ".join(self.shared_labels) or f"{self.address} (every port)"
-            shared.established = sum(p.established for p in self.table.pools.values())
-            shared.time_wait = sum(p.time_wait for p in self.table.pools.values())
-            out = [shared]
+            out = [self._shared(self.table.bind_pool, None)]
         if self.udp_loads:
             out.append(self.udp_pool)
         return out
 
-    # -- attempts (each load calls the one that fits it: Load.attempt) -------------------
-    def attempt(self, load: Load) -> None:
-        """One connection attempt of ``load`` at the current time."""
-        load.attempt()
+    def _shared(self, pool: Pool, address: str | None) -> Pool:
+        """A port space shared by destinations (scope port or local_address), labelled by
+        them, with their established and TIME_WAIT counts summed."""
+        dests = [p for key, p in self.table.pools.items() if address in (None, key[0])]
+        labels = [lbl for lbl in self.shared_labels if address is None or lbl.startswith(address)]
+        pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
+        pool.established = sum(p.established for p in dests)
+        pool.time_wait = sum(p.time_wait for p in dests)
+        return pool
 
-    def autobind_connect(self, load: Load) -> None:
+    # -- attempts (each load calls the one that fits it: Load.attempt) -------------------
+    # Each returns the new Socket, or None when refused (retries and keep-alive pools
+    # need to know).
+    def attempt(self, load: Load) -> Socket | None:
+        """One connection attempt of ``load`` at the current time."""
+        return load.attempt()
+
+    def autobind_connect(self, load: Load) -> Socket | None:
         """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT."""
         load.attempted += 1
         now = self.env.now
@@ -360,14 +387,14 @@ class Host:
         rec.pass_hist[probes > load.pass1_probes][probes] += 1
         if k < 0:
             self._fail(load, "EADDRNOTAVAIL", probes, now)
-            return
+            return None
         pool = load.pool
         table = self.table
-        cell = table.take(k, now)
+        cell = table.take(k, now, load.addr)
         tw = pool.tw_reusable.pop(cell, None) if pool.tw_reusable else None
         if tw is not None:  # recycle the TIME_WAIT entry of this 4-tuple (TWRecycled)
             tw.state = CLOSED
-            table.release(k, now)
+            table.release(k, now, load.addr)
             self.tw_count -= 1
             self.tw_recycled += 1
             if self.log is not None:
@@ -383,18 +410,19 @@ class Host:
         if self.log is not None:
             self._log(now, "connect", self.lo + k, load, probes, "")
         pool.use.record(k, now)
+        sock = _new_socket(Socket)
+        sock.load = load
+        sock.pool = pool
+        sock.k = k
+        sock.cell = cell
+        sock.explicit = False
+        sock.state = ESTABLISHED
         life = load.lifetime()
         if life != math.inf:
-            sock = _new_socket(Socket)
-            sock.load = load
-            sock.pool = pool
-            sock.k = k
-            sock.cell = cell
-            sock.explicit = False
-            sock.state = ESTABLISHED
             self.env.timeout(life, sock).callbacks.append(self._on_close)
+        return sock
 
-    def bound_connect(self, load: Load) -> None:
+    def bound_connect(self, load: Load) -> Socket | None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
         load.attempted += 1
         now = self.env.now
@@ -403,26 +431,27 @@ class Host:
             self.settle(now)
         if self.linux:
             k, probes = select_bind(
-                self.table.bind_pool.cells,
+                self.table.addr_pools[load.addr].cells,
                 self.layout,
                 self.stream,
                 load.socket == "bind_reuseaddr",
                 load.sub,
             )
         else:  # BSD and others: the same generator as connect(), over the port space
-            k, probes = self.tcp_policy.select(self.table.bind_pool.cells, self.layout, None, now)
+            cells = self.table.addr_pools[load.addr].cells
+            k, probes = self.tcp_policy.select(cells, self.layout, None, now)
         if k < 0:
             self._fail(load, "EADDRINUSE", probes, now)
-            return
-        cell = self.table.take_explicit(k, now)
+            return None
+        cell = self.table.take_explicit(k, now, load.addr)
         if self.log is not None:
             self._log(now, "bind", self.lo + k, load, probes, "")
         pool = load.dest_pool
         # bind(0) never picks a port with an owner on this address, so the 4-tuple is free
         pool.take(cell, BUSY, now)
-        self._established(load, pool, k, cell, True, probes, now)
+        return self._established(load, pool, k, cell, True, probes, now)
 
-    def policy_connect(self, load: Load) -> None:
+    def policy_connect(self, load: Load) -> Socket | None:
         """connect() on a host whose policy is not Linux's: the policy scans the map of the
         host's scope; Windows shares a port across destinations once exhausted."""
         load.attempted += 1
@@ -441,11 +470,11 @@ class Host:
             k, error = self._exhausted(load, policy.error)
             if k < 0:
                 self._fail(load, error, probes, now)
-                return
-        cell = self.table.take(k, now)
+                return None
+        cell = self.table.take(k, now, load.addr)
         pool = load.dest_pool
         pool.take(cell, BUSY, now)
-        self._established(load, pool, k, cell, False, probes, now)
+        return self._established(load, pool, k, cell, False, probes, now)
 
     def _auto_reuse(self, load: Load) -> tuple[int, int]:
         """Windows' auto-reuse port range (``Set-NetTCPSetting -AutoReusePortRange*``): plain
@@ -479,7 +508,7 @@ class Host:
         self.windows_events["4231"] += 1
         return -1, "WSAENOBUFS"
 
-    def udp_attempt(self, load: Load) -> None:
+    def udp_attempt(self, load: Load) -> Socket | None:
         """A connected UDP socket (or bind(0) then connect): autobind, no sharing."""
         load.attempted += 1
         now = self.env.now
@@ -495,13 +524,13 @@ class Host:
             error = "EADDRINUSE" if bind else self.udp_policy.error
         if k < 0:
             self._fail(load, error, probes, now)
-            return
+            return None
         pool.take(cell, BUSY, now)
-        self._established(load, pool, k, cell, False, probes, now)
+        return self._established(load, pool, k, cell, False, probes, now)
 
     def _established(
         self, load: Load, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
-    ) -> None:
+    ) -> Socket:
         load.succeeded += 1
         pool.established += 1
         rec = self.rec
@@ -514,16 +543,17 @@ class Host:
         use = pool.use
         if use is not None:
             use.record(k, now)
+        sock = _new_socket(Socket)  # Socket.__init__ without the call: per connection
+        sock.load = load
+        sock.pool = pool
+        sock.k = k
+        sock.cell = cell
+        sock.explicit = explicit
+        sock.state = ESTABLISHED
         life = load.lifetime()
         if life != math.inf:
-            sock = _new_socket(Socket)  # Socket.__init__ without the call: per connection
-            sock.load = load
-            sock.pool = pool
-            sock.k = k
-            sock.cell = cell
-            sock.explicit = explicit
-            sock.state = ESTABLISHED
             self.env.timeout(life, sock).callbacks.append(self._on_close)
+        return sock
 
     def _fail(self, load: Load, error: str, probes: int, now: float) -> None:
         load.failed += 1
@@ -535,7 +565,10 @@ class Host:
 
     # -- closing -------------------------------------------------------------------------
     def _on_close(self, event) -> None:
-        sock: Socket = event._value
+        self.close(event._value)
+
+    def close(self, sock: Socket) -> None:
+        """The application closes the socket now (its lifetime ended, or its pool let it go)."""
         now = self.env.now
         tw, reuse = self.tw_fifo, self.reuse_fifo
         if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
@@ -648,9 +681,9 @@ class Host:
         if state != TW_REUSABLE:
             pool.give(sock.cell, BUSY | TW_BIT, at)
         if sock.explicit:  # _free, inlined: once per connection (TIME_WAIT is TCP only)
-            self.table.release_explicit(sock.k, at)
+            self.table.release_explicit(sock.k, at, sock.load.addr)
         else:
-            self.table.release(sock.k, at)
+            self.table.release(sock.k, at, sock.load.addr)
 
     def _free(self, sock: Socket, now: float, *, busy: bool) -> None:
         """Release the socket's hold: its 4-tuple (if still marked) and its port owner."""
@@ -659,13 +692,13 @@ class Host:
         if sock.load.protocol == "udp":
             return
         if sock.explicit:
-            self.table.release_explicit(sock.k, now)
+            self.table.release_explicit(sock.k, now, sock.load.addr)
         else:
-            self.table.release(sock.k, now)
+            self.table.release(sock.k, now, sock.load.addr)
 
     def _log(
         self, now: float, event: str, port: int | None, load: Load, probes: int, error: str
     ) -> None:
         self.log.append(
-            (now, self.name, self.address, event, load.protocol, port, load.label, probes, error)
+            (now, self.name, load.source, event, load.protocol, port, load.dest.address, probes, error)
         )

@@ -29,13 +29,24 @@ def pool_key(host: str, label: str, several_hosts: bool) -> str:
     return f"{host}/{label}" if several_hosts else label
 
 
+def mean_life(load: Load) -> float | None:
+    """A channel's mean connection lifetime where the scenario says it (not for a trace,
+    whose rows say; for a keep-alive pool, a request plus the idle timeout bounds it)."""
+    spec = load.spec
+    if spec is None or spec.lifetime is None:
+        return None
+    if spec.keepalive is not None:
+        return spec.lifetime.mean + spec.keepalive.idle_timeout
+    return spec.lifetime.mean
+
+
 def default_warmup(model: Model) -> float:
     sc = model.scenario
     if sc.warmup is not None:
         return min(sc.warmup, sc.duration)
     longest = 0.0
     for load in model.loads:
-        life = load.spec.lifetime.mean if load.spec else 0.0
+        life = mean_life(load) or 0.0
         hold = load.tw_len if load.holds_time_wait else 0.0
         if math.isfinite(life):
             longest = max(longest, hold + WARMUP_LIFETIMES * life)
@@ -52,9 +63,9 @@ def window_start(model: Model, warmup: float) -> float:
     duration = model.scenario.duration
     period = max(
         (
-            ld.tw_len + ld.spec.lifetime.mean
+            ld.tw_len + life
             for ld in model.loads
-            if ld.holds_time_wait and ld.spec is not None and math.isfinite(ld.spec.lifetime.mean)
+            if ld.holds_time_wait and (life := mean_life(ld)) is not None and math.isfinite(life)
         ),
         default=0.0,
     )
@@ -118,8 +129,12 @@ def _applies(load: Load) -> bool:
     spec = load.spec
     if spec is None or load.protocol != "tcp" or load.socket not in ("connect", "bind_no_port"):
         return False
-    if not isinstance(spec.arrival, Poisson) or not math.isfinite(spec.lifetime.mean):
+    if not isinstance(spec.arrival, Poisson) or spec.keepalive is not None:
         return False
+    if spec.lifetime is None or not math.isfinite(spec.lifetime.mean):
+        return False
+    if spec.retry is not None and spec.retry.attempts > 1:
+        return False  # refused attempts come back: not a loss system
     if load.reuse_tw or load.sub is not None:
         return False
     policy = host.spec.policy or host.preset.policy
@@ -147,9 +162,10 @@ def analytic(model: Model) -> dict[str, Any]:
             continue
         host, pool = loads[0].host, loads[0].pool
         ports = host.size - host.table.static.count(1)
-        rate = sum(ld.spec.arrival.rate for ld in loads)  # type: ignore[union-attr]
+        rate = sum(ld.spec.arrival.rate * ld.share for ld in loads)  # type: ignore[union-attr]
         load_erlangs = sum(
             ld.spec.arrival.rate
+            * ld.share
             * (ld.spec.lifetime.mean + (ld.tw_len if ld.holds_time_wait else 0))
             for ld in loads
         )

@@ -21,17 +21,17 @@ def verdict(s: dict[str, Any]) -> str:
     if p.get("range_ports"):
         ports = f" ({p['peak_ports']:,} of {p['range_ports']:,} ports)"
     if conn["failed"]:
-        failing = [ld for ld in s["loads"] if ld["failed"]]
+        failing = {k: d for k, d in s["destinations"].items() if d.get("failed")}
         errors = [name for name, n in conn["failed_by_error"].items() if n]
         first = s["first_failure_s"]
-        if len({ld["destination"] for ld in failing}) == 1:
-            where = failing[0]["destination"]
-            attempted = sum(ld["attempted"] for ld in s["loads"] if ld["destination"] == where)
-            what = f"{conn['failed']:,} of {attempted:,} connects to {where}"
+        if len(failing) == 1:
+            key, dest = next(iter(failing.items()))
+            where = dest.get("name", key)
+            what = f"{conn['failed']:,} of {dest['attempted']:,} connects to {where}"
         else:
             what = (
                 f"{conn['failed']:,} of {conn['attempted']:,} connects to "
-                f"{len({ld['destination'] for ld in failing})} destinations"
+                f"{len(failing)} destinations"
             )
         return (
             f"Port exhaustion: {what} failed with {'/'.join(errors)}, first at "
@@ -69,6 +69,20 @@ def key_figures(s: dict[str, Any]) -> list[str]:
             f"Erlang B for {dest}: {a['offered_load']:,.0f} erlangs on {a['ports']:,} ports, "
             f"{_pct(a['blocking'])} refused (simulated {_pct(a['simulated_blocking'])}); "
             f"sustainable {a['max_rate_at_0.001']:,.0f}/s at 0.1 % refused"
+        )
+    retries = s.get("retries")
+    if retries:
+        lines.append(
+            f"retries: {retries['retries']:,} retried connects, {retries['recovered']:,} "
+            f"succeeded after retrying, {retries['gave_up']:,} gave up"
+        )
+    requests = s.get("requests")
+    if requests:
+        lines.append(
+            f"requests: {requests['attempted']:,} attempted, {requests['succeeded']:,} served, "
+            f"{requests['failed']:,} failed, {requests['waited']:,} waited for a connection; "
+            f"{requests['connections']:,} connections opened "
+            f"({requests['requests_per_connection']:.1f} requests each)"
         )
     for h in s.get("hosts", []):
         loads = [ld for ld in s.get("loads", []) if ld["host"] == h["name"]]

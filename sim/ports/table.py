@@ -218,6 +218,7 @@ class PortTable:
         self.pools: dict[object, Pool] = {}
         self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
         self.bind_pool = Pool(self.layout, "bind", bytearray(2 if v else 0 for v in self.static))
+        self.addr_pools = [self.bind_pool]  # per local address: ports with an owner on it
 
     # -- pools ---------------------------------------------------------------------------
     def pool(self, key: object, label: str) -> Pool:
@@ -228,8 +229,9 @@ class PortTable:
         return pool
 
     # -- ownership -----------------------------------------------------------------------
-    def take(self, k: int, now: float) -> int:
-        """A connect-autobound owner joins port lo+k; returns its cell."""
+    def take(self, k: int, now: float, addr: int = 0) -> int:
+        """A connect-autobound owner joins port lo+k (from local address number ``addr``);
+        returns its cell."""
         cell = (k & 1) * self.evens + (k >> 1)  # Layout.cell, inlined: once per connection
         n = self.owners[k]
         self.owners[k] = n + 1
@@ -237,7 +239,7 @@ class PortTable:
             self.bind_pool.take(cell, OWNED, now)
         return cell
 
-    def release(self, k: int, now: float) -> None:
+    def release(self, k: int, now: float, addr: int = 0) -> None:
         """A connect-autobound owner leaves port lo+k."""
         n = self.owners[k] - 1
         self.owners[k] = n
@@ -247,15 +249,16 @@ class PortTable:
             if self.blocked[cell] and not self.static[cell]:
                 self._unblock(cell, now)  # pre-6.18 bucket kept its flags until empty
 
-    def take_explicit(self, k: int, now: float) -> int:
-        """An explicit binder joins port lo+k: the bucket now blocks connect() autoselect."""
-        cell = self.take(k, now)
+    def take_explicit(self, k: int, now: float, addr: int = 0) -> int:
+        """An explicit binder joins port lo+k: the bucket now blocks connect() autoselect
+        from every local address (the bucket is per port, linux.md §1.2)."""
+        cell = self.take(k, now, addr)
         self.explicit[k] += 1
         if not self.blocked[cell]:
             self._block(cell, now)
         return cell
 
-    def release_explicit(self, k: int, now: float) -> None:
+    def release_explicit(self, k: int, now: float, addr: int = 0) -> None:
         self.explicit[k] -= 1
         cell = self.layout.cell(k)
         if (
@@ -265,7 +268,7 @@ class PortTable:
             and not self.static[cell]
         ):
             self._unblock(cell, now)
-        self.release(k, now)
+        self.release(k, now, addr)
 
     def _block(self, cell: int, now: float) -> None:
         # A loop over destinations (not ports): explicit binds are rare next to connects.
@@ -279,6 +282,43 @@ class PortTable:
         self.dynamic_blocked -= 1
         for pool in self.pools.values():
             pool.give(cell, BLOCKED, now)
+
+
+class MultiAddressTable(PortTable):
+    """A host with several local addresses.  The bind bucket (owners, explicit binders) is
+    per port as before; what bind(addr, 0) must avoid is per address: a port owned only
+    from another local address does not conflict (linux.md §4, E6b), and systems whose
+    uniqueness scope is the local address share a port across their addresses."""
+
+    def __init__(self, lo: int, hi: int, *, addresses: int, **options) -> None:
+        super().__init__(lo, hi, **options)
+        template = self.bind_pool.cells
+        self.addr_pools = [Pool(self.layout, f"bind {i}", template) for i in range(addresses)]
+        self.addr_owners = [[0] * self.size for _ in range(addresses)]
+
+    def take(self, k: int, now: float, addr: int = 0) -> int:
+        cell = super().take(k, now)
+        owners = self.addr_owners[addr]
+        n = owners[k]
+        owners[k] = n + 1
+        if not n:
+            self.addr_pools[addr].take(cell, OWNED, now)
+        return cell
+
+    def release(self, k: int, now: float, addr: int = 0) -> None:
+        owners = self.addr_owners[addr]
+        n = owners[k] - 1
+        owners[k] = n
+        if not n:
+            self.addr_pools[addr].give(self.layout.cell(k), OWNED, now)
+        super().release(k, now)
+
+
+def port_table(lo: int, hi: int, *, addresses: int = 1, **options) -> PortTable:
+    """The port table of a host with ``addresses`` local addresses."""
+    if addresses > 1:
+        return MultiAddressTable(lo, hi, addresses=addresses, **options)
+    return PortTable(lo, hi, **options)
 
 
 def find_down(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:

@@ -1,0 +1,106 @@
+"""A load as the application drives it: each arrival picks a destination and a source
+address, then connects (with retries) or borrows a keep-alive connection.
+
+The connect() itself is a channel's (``sim.stack.Load``: one host, one source address,
+one destination).  A load with one channel, no retries and no keep-alive skips this layer:
+its arrivals call the channel directly, the hot path of the plain model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sim.workload.destinations import Chooser
+from sim.workload.keepalive import KeepAlivePool, Requests
+from sim.workload.retry import Backoff
+
+if TYPE_CHECKING:
+    import numpy as np
+    from simpy import Environment
+
+    from sim.randomness import Stream
+    from sim.scenario import Load as LoadSpec
+    from sim.stack import Load as Channel
+    from sim.stack import Socket
+
+    Then = Callable[[Socket | None], None]
+
+
+class Flow:
+    """One ``[[load]]``: its targets (a list of channels each, one per source address),
+    their probabilities, its request durations or lifetimes, its retries and pools."""
+
+    def __init__(
+        self,
+        env: Environment,
+        spec: LoadSpec,
+        targets: list[list[Channel]],
+        probabilities: np.ndarray | None,
+        durations: Callable[[], float] | None,
+        choice: Stream,
+        jitter: Stream,
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.targets = targets
+        self.channels = [ch for target in targets for ch in target]
+        self.pick = Chooser(probabilities, choice) if len(targets) > 1 else None
+        self.durations = durations
+        self.turn = 0  # round robin over source addresses
+        retry = spec.retry
+        self.backoff = Backoff(retry, jitter) if retry is not None and retry.attempts > 1 else None
+        self.retries = self.gave_up = self.recovered = 0
+        self.trace_life = 0.0  # the current trace row's lifetime, read by the channel
+        self.requests = Requests() if spec.keepalive is not None else None
+        self.pools: dict[int, KeepAlivePool] = {}
+        if spec.keepalive is not None:
+            for ch in self.channels:
+                self.pools[id(ch)] = KeepAlivePool(env, spec.keepalive, ch, self)
+
+    def row_lifetime(self) -> float:
+        return self.trace_life
+
+    # -- arrivals ------------------------------------------------------------------------
+    def arrive(self) -> None:
+        """An arrival of a generated process: a destination by popularity."""
+        self.dispatch(self.pick() if self.pick is not None else 0, None)
+
+    def dispatch(self, target: int, life: float | None) -> None:
+        """An arrival to ``targets[target]``; ``life`` is a trace row's lifetime if any."""
+        channels = self.targets[target]
+        if len(channels) == 1:
+            ch = channels[0]
+        else:
+            ch = channels[self.turn % len(channels)]
+            self.turn += 1
+        if self.requests is not None:
+            duration = life if life is not None else self.durations()
+            self.pools[id(ch)].request(duration)
+        else:
+            self.connect(ch, life, 1, None)
+
+    # -- connect with retries ------------------------------------------------------------
+    def connect(self, ch: Channel, life: float | None, n: int, then: Then | None) -> None:
+        """Attempt ``n`` of a connect() on ``ch``; ``then(socket or None)`` once settled."""
+        if life is not None:
+            self.trace_life = life
+        sock = ch.attempt()
+        if sock is None and self.backoff is not None:
+            if n < self.backoff.attempts:
+                wait = self.backoff.delay(n)
+                if math.isfinite(wait):
+                    event = self.env.timeout(wait, (ch, life, n + 1, then))
+                    event.callbacks.append(self._retry)
+                return
+            self.gave_up += 1
+        elif sock is not None and n > 1:
+            self.recovered += 1
+        if then is not None:
+            then(sock)
+
+    def _retry(self, event) -> None:
+        ch, life, n, then = event._value
+        self.retries += 1
+        self.connect(ch, life, n, then)
