@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 
 def erlang_b(servers: int, load: float) -> float:
@@ -25,6 +26,8 @@ def erlang_b(servers: int, load: float) -> float:
     b = 1.0
     for k in range(1, servers + 1):
         b = load * b / (k + load * b)
+        if b == 0.0:  # underflowed: it stays zero (light load on a large pool)
+            return 0.0
     return b
 
 
@@ -43,6 +46,7 @@ def offered_load(rate: float, lifetime_s: float, hold_after_close_s: float) -> f
     return rate * (lifetime_s + hold_after_close_s)
 
 
+@lru_cache(maxsize=256)  # one per pool size: many destinations share it
 def load_for_blocking(servers: int, target: float) -> float:
     """The offered load A at which B(N, A) equals ``target``.
 

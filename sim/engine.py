@@ -61,7 +61,9 @@ class Model:
         env, sc = self.env, self.scenario
         name = spec.name or f"load{i}"
         host = self.hosts[spec.host] if spec.host else self.recorder.hosts[0]
-        lifetimes = sampler(spec.lifetime, Stream(_seed(self.seed, 2, i))) if spec.lifetime else None
+        lifetimes = (
+            sampler(spec.lifetime, Stream(_seed(self.seed, 2, i))) if spec.lifetime else None
+        )
         stop = min(spec.stop if spec.stop is not None else sc.duration, sc.duration)
         trace = spec.arrival if isinstance(spec.arrival, TraceArrival) else None
         if trace is not None:
@@ -162,7 +164,10 @@ def _trace_targets(
     combined = host_codes.astype(np.int64) * len(trace.destinations) + dest_codes
     used, target_of_row = np.unique(combined, return_inverse=True)
     pairs = [
-        (host_list[int(c) // len(trace.destinations)], named[trace.destinations[int(c) % len(trace.destinations)]])
+        (
+            host_list[int(c) // len(trace.destinations)],
+            named[trace.destinations[int(c) % len(trace.destinations)]],
+        )
         for c in used
     ]
     lives = trace.lifetimes[i:j] if trace.lifetimes is not None else None

@@ -74,6 +74,7 @@ def pressure_figure(result: Result) -> Figure:
         t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label="attempts"
     )
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
+    _workload_lines(ax2, s, t, width)
     ax2.set_ylabel("per second")
     ax2.legend(loc="upper left", fontsize=8)
 
@@ -84,6 +85,44 @@ def pressure_figure(result: Result) -> Figure:
     ax3.legend(loc="upper left", fontsize=8)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
+
+
+def _workload_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
+    """The retry storm (retried connects per second: the attempts a refusal brought back)
+    and keep-alive requests (served per second, failed, and a queue on its own axis)."""
+    if "retries" in s and s["retries"].any():
+        ax.plot(
+            t,
+            s["retries"].to_numpy() / width,
+            color=COLORS["time_wait"],
+            lw=1,
+            ls="--",
+            label="retries (in attempts)",
+        )
+    if "gave_up" in s and s["gave_up"].any():
+        ax.plot(t, s["gave_up"].to_numpy() / width, color="black", lw=1, ls=":", label="gave up")
+    if "requests" in s and s["requests"].any():
+        ax.plot(t, s["requests"].to_numpy() / width, color="#55A868", lw=1, label="requests")
+        if s["requests_failed"].any():
+            ax.plot(
+                t,
+                s["requests_failed"].to_numpy() / width,
+                color="#8172B3",
+                lw=1,
+                label="requests failed",
+            )
+        if s["requests_waiting"].any():
+            queue = ax.twinx()
+            queue.plot(
+                t,
+                s["requests_waiting"],
+                color=COLORS["other"],
+                lw=1,
+                ls="-.",
+                label="requests waiting",
+            )
+            queue.set_ylabel("waiting\n(at bin end)")
+            queue.legend(loc="upper right", fontsize=8)
 
 
 def overlay_figure(results: list[Result], names: list[str]) -> Figure:

@@ -304,7 +304,9 @@ def _request_counts(flows: list[Flow]) -> dict[str, Any]:
         "connections_per_request": connections / succeeded if succeeded else 0.0,
         "requests_per_connection": succeeded / connections if connections else 0.0,
         "wait_s": {
-            "mean": sum(r.wait_sum for r in stats) / served_after_wait if served_after_wait else 0.0,
+            "mean": sum(r.wait_sum for r in stats) / served_after_wait
+            if served_after_wait
+            else 0.0,
             "p99": _sparse_percentile(waits, 0.99) / 1000,
             "max": max((r.wait_max for r in stats), default=0.0),
         },

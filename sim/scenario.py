@@ -38,6 +38,7 @@ DEFAULT_SEED = 20261126
 DEFAULT_ADDRESS = "192.0.2.1"
 MAX_BINS = 2_000  # default bins per run: enough points for any plot, few ticks to pay
 DEFAULT_MAX_EVENTS = 1e9
+MAX_SET = 4096  # members of a generated destination set: each has a pool (~60 KB a run)
 
 
 class ScenarioError(Exception):
@@ -240,7 +241,7 @@ class Destination(Model):
     then a network and ``ports`` their ports) whose members are named ``ip:port``."""
 
     name: str
-    count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    count: Annotated[int, Field(ge=1, le=MAX_SET)] | None = None
     address: str
     ports: PortList | None = None
     popularity: Literal["uniform", "zipf"] = "uniform"
@@ -396,9 +397,7 @@ class Schedule(Model):
     (``"linear"``).  Zero before the first point; the last rate holds after the last."""
 
     kind: Literal["schedule"]
-    points: Annotated[
-        list[tuple[Duration, Rate]], Field(min_length=1), AfterValidator(_increasing)
-    ]
+    points: Annotated[list[tuple[Duration, Rate]], Field(min_length=1), AfterValidator(_increasing)]
     shape: Literal["step", "linear"] = "step"
 
 
@@ -494,7 +493,7 @@ class LogNormal(Model):
 
 
 class Pareto(Model):
-    """Pareto (Lomax-free, classic): ``P(X > x) = (scale / x)^shape`` for x >= scale.
+    """Pareto type I: ``P(X > x) = (scale / x)^shape`` for x >= scale.
     Give ``scale`` (the minimum) or ``mean``; shape > 1 so the mean (offered load) is finite."""
 
     kind: Literal["pareto"]
@@ -800,12 +799,12 @@ def _destination_checks(
     if weights is not None:
         if several is None:
             problems.append(f"{where}.weights: weights go with destinations = [...]")
-        elif isinstance(weights, list) and isinstance(several, list):
-            if len(weights) != len(several):
-                problems.append(
-                    f"{where}.weights: one weight per destination ({len(several)}) "
-                    f"(got {len(weights)})"
-                )
+        elif (
+            isinstance(weights, list) and isinstance(several, list) and len(weights) != len(several)
+        ):
+            problems.append(
+                f"{where}.weights: one weight per destination ({len(several)}) (got {len(weights)})"
+            )
     return problems
 
 
@@ -914,9 +913,7 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
         where = f"{source}: load[{i}]"
         trace = load.arrival.trace if isinstance(load.arrival, TraceArrival) else None
         if load.lifetime is None and trace is not None and trace.lifetimes is None:
-            problems.append(
-                f"{where}.lifetime: required (the trace has no lifetime_s column)"
-            )
+            problems.append(f"{where}.lifetime: required (the trace has no lifetime_s column)")
         if trace is not None:
             unknown = [d for d in trace.destinations if d not in members]
             if unknown:
@@ -930,12 +927,11 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
                     problems.append(f"{where}.arrival.file: no such host {show(stray[0])}")
         if load.keepalive is not None and load.protocol != "tcp":
             problems.append(f"{where}.keepalive: keep-alive pools are for TCP loads")
-        if load.keepalive is not None and load.lifetime is not None:
-            if not math.isfinite(load.lifetime.mean):
-                problems.append(
-                    f"{where}.lifetime: with keepalive it is each request's duration; "
-                    "it must be finite"
-                )
+        ka_life = load.lifetime.mean if load.keepalive and load.lifetime else 0.0
+        if not math.isfinite(ka_life):
+            problems.append(
+                f"{where}.lifetime: with keepalive it is each request's duration; it must be finite"
+            )
     return problems
 
 

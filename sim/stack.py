@@ -81,6 +81,7 @@ class Load:
     """A load bound to its host and destination, with its counters."""
 
     __slots__ = (
+        "addr",
         "attempt",
         "attempted",
         "close",
@@ -98,12 +99,11 @@ class Load:
         "pass1_probes",
         "pool",
         "protocol",
-        "source",
-        "addr",
         "reuse_tw",
         "select",
-        "socket",
         "share",
+        "socket",
+        "source",
         "spec",
         "step1",
         "sub",
@@ -351,7 +351,8 @@ class Host:
         if self.scope == "4tuple":
             out = list(self.table.pools.values())
         elif self.scope == "local_address" and len(self.source_addresses) > 1:
-            out = [self._shared(p, a) for a, p in zip(self.source_addresses, self.table.addr_pools)]
+            pairs = zip(self.source_addresses, self.table.addr_pools, strict=True)
+            out = [self._shared(pool, address) for address, pool in pairs]
         else:
             out = [self._shared(self.table.bind_pool, None)]
         if self.udp_loads:
@@ -700,5 +701,15 @@ class Host:
         self, now: float, event: str, port: int | None, load: Load, probes: int, error: str
     ) -> None:
         self.log.append(
-            (now, self.name, load.source, event, load.protocol, port, load.dest.address, probes, error)
+            (
+                now,
+                self.name,
+                load.source,
+                event,
+                load.protocol,
+                port,
+                load.dest.address,
+                probes,
+                error,
+            )
         )
