@@ -88,13 +88,11 @@ class Flow:
             self.trace_life = life
         sock = ch.attempt()
         if sock is None and self.backoff is not None:
-            if n < self.backoff.attempts:
-                wait = self.backoff.delay(n)
-                if math.isfinite(wait):
-                    event = self.env.timeout(wait, (ch, life, n + 1, then))
-                    event.callbacks.append(self._retry)
+            wait = self.backoff.delay(n) if n < self.backoff.attempts else math.inf
+            if math.isfinite(wait):
+                self.env.timeout(wait, (ch, life, n + 1, then)).callbacks.append(self._retry)
                 return
-            self.gave_up += 1
+            self.gave_up += 1  # the last attempt, or a wait past any float (no retry)
         elif sock is not None and n > 1:
             self.recovered += 1
         if then is not None:
