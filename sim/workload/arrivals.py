@@ -26,9 +26,8 @@ def attempt_times(spec, stream: Stream, start: float, stop: float) -> Iterator[f
     if isinstance(spec, Poisson):
         yield from _poisson(spec.rate, stream, start, stop)
     elif isinstance(spec, Constant):
-        n = max(0, math.ceil((stop - start) / spec.interval))
-        for i in range(n):  # multiply, not accumulate, so times carry no drift
-            yield start + i * spec.interval
+        for i in range(_constant_count(spec.interval, start, stop)):
+            yield start + i * spec.interval  # multiply, not accumulate: no drift
     elif isinstance(spec, Burst):
         if start <= spec.at < stop:
             for _ in range(spec.count):
@@ -58,7 +57,7 @@ def expected_count(spec, start: float, stop: float) -> float:
     if isinstance(spec, Poisson):
         return spec.rate * span
     if isinstance(spec, Constant):
-        return float(max(0, math.ceil(span / spec.interval)))
+        return float(_constant_count(spec.interval, start, stop))
     if isinstance(spec, Burst):
         inside = start <= spec.at < stop
         return (float(spec.count) if spec.count < 10**300 else math.inf) if inside else 0.0
@@ -84,6 +83,17 @@ def rate_at(spec, t: float) -> float:
     if isinstance(spec, Diurnal):
         return _diurnal_rate(spec, np.array([t]))[0]
     raise TypeError(f"{spec.kind} has no instantaneous rate")
+
+
+def _constant_count(interval: float, start: float, stop: float) -> int:
+    """How many of start + i * interval fall before stop, as computed in floating point
+    (the quotient alone can round either way: 0.1 + 3 * 0.1 > 0.4)."""
+    n = max(0, math.ceil((stop - start) / interval))
+    while n > 0 and start + (n - 1) * interval >= stop:
+        n -= 1
+    while start + n * interval < stop:
+        n += 1
+    return n
 
 
 def _poisson(rate: float, stream: Stream, start: float, stop: float) -> Iterator[float]:
