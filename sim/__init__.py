@@ -1,12 +1,14 @@
 """portsim: a SimPy model of how operating systems hand out, hold and exhaust ephemeral ports.
 
 Python API (see README): ``load_scenario(path)``, ``run(scenario, seed=None, events=False)``
-returning a :class:`Result` with ``summary``, ``series`` and ``events``.
+returning a :class:`Result` with ``summary``, ``series`` and ``events``; ``sweep(base, grid)``
+returning one row per run of a grid x replications (``sim.sweeps``).
 """
 
 from sim.engine import run
 from sim.result import Result
 from sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from sim.sweeps import sweep
 from sim.version import VERSION as __version__
 
 __all__ = [
@@ -17,4 +19,5 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "run",
+    "sweep",
 ]

@@ -26,7 +26,7 @@ def erlang_b(servers: int, load: float) -> float:
     b = 1.0
     for k in range(1, servers + 1):
         b = load * b / (k + load * b)
-        if b == 0.0:  # underflowed: it stays zero (light load on a large pool)
+        if b < 1e-300:  # underflowing: it only shrinks from here (light load, large pool)
             return 0.0
     return b
 

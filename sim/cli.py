@@ -50,6 +50,39 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("scenario")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    sweep = sub.add_parser(
+        "sweep", help="run a grid of scenario variants x replications, with 95 % intervals"
+    )
+    sweep.add_argument("sweep", help="sweep file (with base = ...), or a scenario file")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="a swept key and its values, e.g. load[0].arrival.rate=100,200,400",
+    )
+    sweep.add_argument("--replications", type=int, help="runs per grid point (default 3)")
+    sweep.add_argument("--seed", type=int, help="root seed of the replications (default 1)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sweep.add_argument(
+        "--workers", type=int, help="local worker processes (default: the number of cores)"
+    )
+    sweep.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a dask.distributed scheduler at ADDRESS, or 'local' for a LocalCluster",
+    )
+    sweep.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        metavar="KEY",
+        help="summary figure to plot (repeatable), e.g. steady_state.blocking",
+    )
+    sweep.add_argument("--out", help="output directory (default: results/<sweep name>/)")
+    sweep.add_argument("--no-plots", action="store_true")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
     sub.add_parser("presets", help="list operating-system presets")
     sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
 
@@ -97,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "presets":
             return _presets()
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "capacity":
             return _capacity(args)
         if args.command == "port":
@@ -194,6 +229,68 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {line}")
         print(f"  results: {out}/")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sim import sweeps
+
+    spec = sweeps.load_sweep(args.sweep, args.grid, args.replications, args.seed, args.overrides)
+    problems = []
+    if args.workers is not None and args.workers < 1:
+        problems.append(f"--workers: must be >= 1 (got {args.workers})")
+    for metric in args.metrics or []:
+        if metric not in sweeps.METRICS:
+            problems.append(f"--metric {metric}: unknown; one of: {', '.join(sweeps.METRICS)}")
+    out = Path(args.out) if args.out else Path("results") / spec.name
+    if out.exists() and not out.is_dir():
+        problems.append(f"--out {out}: exists and is not a directory")
+    if problems:
+        raise ScenarioError(problems)
+    if args.metrics:
+        spec.metrics = args.metrics
+    workers = args.workers or sweeps.default_workers()
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="run", desc=spec.name, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        runs = sweeps.execute(spec, out, workers=workers, dask=args.dask, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.no_plots:
+        sweeps.write_plots(spec, runs, out)
+    failed = int((runs["error"].fillna("") != "").sum()) if len(runs) else 0
+    points = len(spec.points())
+    print(
+        f"{spec.name}: {len(runs)} runs ({points} grid point(s) x {spec.replications} "
+        f"replication(s)), {failed} failed; results: {out}/"
+    )
+    for line in _sweep_table(sweeps.summarise(runs, spec), list(spec.grid), spec.metrics):
+        print(f"  {line}")
+    return 0
+
+
+def _sweep_table(table, keys: list[str], metrics: list[str]) -> list[str]:
+    """Each grid point's chosen metrics as mean [95 % CI]."""
+    lines = []
+    for row in table.to_dict("records"):
+        point = ", ".join(f"{k}={row[k]}" for k in keys) or "base"
+        figures = "; ".join(
+            f"{m} {row[f'{m}.mean']:.4g} [{row[f'{m}.ci_low']:.4g}, {row[f'{m}.ci_high']:.4g}]"
+            for m in metrics
+        )
+        failed = f" ({row['failed_runs']} failed)" if row["failed_runs"] else ""
+        lines.append(f"{point}: {figures}{failed}")
+    return lines
 
 
 def _presets() -> int:

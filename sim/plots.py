@@ -165,6 +165,41 @@ def port_timeline_figure(lives, port: int, title: str = "") -> Figure:
     return fig
 
 
+def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure:
+    """A metric's mean against the first grid key, one line per value of the other keys,
+    with its 95 % confidence band; Erlang B's prediction dashed beside refusals."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    x_key, others = keys[0], keys[1:]
+    groups = table.groupby(others, sort=False) if others else [((), table)]
+    numeric = all(isinstance(v, int | float) for v in table[x_key])
+    for i, (values, group) in enumerate(groups):
+        values = values if isinstance(values, tuple) else (values,)
+        label = ", ".join(f"{k}={v}" for k, v in zip(others, values, strict=True)) or metric
+        x = group[x_key].to_numpy() if numeric else np.arange(len(group))
+        color = f"C{i % 10}"
+        ax.plot(x, group[f"{metric}.mean"], "o-", color=color, lw=1.4, label=label)
+        ax.fill_between(
+            x, group[f"{metric}.ci_low"], group[f"{metric}.ci_high"], color=color, alpha=0.2
+        )
+        if metric == "steady_state.blocking" and group["analytic.blocking.mean"].notna().any():
+            ax.plot(
+                x,
+                group["analytic.blocking.mean"],
+                "--",
+                color=color,
+                lw=1,
+                label=f"Erlang B ({label})" if others else "Erlang B",
+            )
+        if not numeric:
+            ax.set_xticks(x, [str(v) for v in group[x_key]])
+    ax.set_xlabel(x_key)
+    ax.set_ylabel(f"{metric}\n(mean, 95 % CI)")
+    ax.set_title(title or metric)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def save_figure(fig: Figure, path: str | Path) -> None:
     """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
     import io

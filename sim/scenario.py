@@ -1041,6 +1041,7 @@ def parse_value(text: str) -> Any:
 def apply_overrides(
     data: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str
 ) -> None:
+    """Apply ``--set KEY=VALUE`` texts (values parsed as TOML) to a decoded scenario."""
     problems = []
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -1048,37 +1049,40 @@ def apply_overrides(
         if not sep or not key:
             problems.append(f"--set {show(item)}: expected KEY=VALUE")
             continue
-        try:
-            path = _parse_path(key)
-        except ValueError as exc:
-            problems.append(f"--set {show(key)}: {exc}")
-            continue
-        node: Any = data
-        for step, nxt in itertools.pairwise(path):
-            if isinstance(step, int):
-                if not isinstance(node, list) or step >= len(node):
-                    problems.append(f"--set {show(key)}: no list entry [{step}] in {source}")
-                    break
-                node = node[step]
-            else:
-                if not isinstance(node, dict):
-                    problems.append(f"--set {show(key)}: {step} is not a table in {source}")
-                    break
-                node = node.setdefault(step, [] if isinstance(nxt, int) else {})
-        else:
-            last = path[-1]
-            value = parse_value(text.strip())
-            if isinstance(last, int):
-                if not isinstance(node, list) or last >= len(node):
-                    problems.append(f"--set {show(key)}: no list entry [{last}] in {source}")
-                    continue
-                node[last] = value
-            elif isinstance(node, dict):
-                node[last] = value
-            else:
-                problems.append(f"--set {show(key)}: cannot set a key inside a non-table")
+        problem = assign(data, key, parse_value(text.strip()), source)
+        if problem:
+            problems.append(f"--set {problem}")
     if problems:
         raise ScenarioError(problems)
+
+
+def assign(data: dict[str, Any], key: str, value: Any, source: str) -> str | None:
+    """Set the dotted ``key`` (``load[0].arrival.rate``) to ``value``, creating tables on
+    the way; returns a problem (``key: why``) instead of raising."""
+    try:
+        path = _parse_path(key)
+    except ValueError as exc:
+        return f"{show(key)}: {exc}"
+    node: Any = data
+    for step, nxt in itertools.pairwise(path):
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return f"{show(key)}: no list entry [{step}] in {source}"
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                return f"{show(key)}: {step} is not a table in {source}"
+            node = node.setdefault(step, [] if isinstance(nxt, int) else {})
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            return f"{show(key)}: no list entry [{last}] in {source}"
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        return f"{show(key)}: cannot set a key inside a non-table"
+    return None
 
 
 def scenario_json_schema() -> dict[str, Any]:

@@ -1,0 +1,536 @@
+"""Sweeps: a grid of scenario variants x replications, on local processes or a Dask cluster.
+
+Every grid point is validated before any run starts.  Replication r of every grid point
+runs with the same seed, derived from the r-th ``SeedSequence.spawn`` child of the sweep's
+root seed (common random numbers: differences between grid points are not drowned by seed
+noise; engine-and-ecosystem.md §3.6).  A run is keyed by its resolved scenario and seed, so
+an interrupted sweep resumes without redoing finished runs, and the results are the same
+whatever the backend or the number of workers.  ``runs.csv`` is rewritten whole (temporary
+file, then rename) as runs finish, so an interruption loses at most the last second.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.scenario import (
+    ScenarioError,
+    assign,
+    parse_scenario,
+    parse_value,
+    read_toml,
+    show,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.scenario import Scenario
+
+METRICS = (  # summary figures in runs.csv, dotted as in summary.json
+    "connections.attempted",
+    "connections.succeeded",
+    "connections.failed",
+    "connections.failed_fraction",
+    "pressure.peak",
+    "pressure.mean",
+    "first_failure_s",
+    "probes.mean",
+    "probes.p99",
+    "steady_state.blocking",
+    "steady_state.pressure_mean",
+    "analytic.blocking",
+    "requests.attempted",
+    "requests.succeeded",
+    "requests.failed",
+    "requests.waited",
+    "requests.connections",
+    "requests.requests_per_connection",
+    "retries.retries",
+    "retries.gave_up",
+)
+DEFAULT_PLOTS = ("pressure.peak", "steady_state.blocking")
+SWEEP_KEYS = {"name", "base", "replications", "seed", "grid", "set", "metrics"}
+DEFAULT_SWEEP_SEED = 1
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: the base scenario's document, the grid and the replications."""
+
+    name: str
+    base: dict[str, Any]  # the base scenario as decoded TOML (before grid values)
+    base_dir: Path  # data files in the base scenario are relative to it
+    grid: dict[str, list[Any]]
+    replications: int = 3
+    seed: int = DEFAULT_SWEEP_SEED
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_PLOTS))
+    source: str = "<sweep>"
+
+    def points(self) -> list[dict[str, Any]]:
+        """Grid points in order: the first key varies slowest."""
+        keys = list(self.grid)
+        return [dict(zip(keys, values, strict=True)) for values in _product(self.grid)]
+
+    def seeds(self) -> list[int]:
+        return replication_seeds(self.seed, self.replications)
+
+    def scenarios(self) -> list[Scenario]:
+        """Every grid point's scenario, validated; ScenarioError lists every problem."""
+        problems: list[str] = []
+        out: list[Scenario] = []
+        for i, point in enumerate(self.points()):
+            where = f"{self.source} grid point {i} ({_describe(point)})"
+            data = copy.deepcopy(self.base)
+            assigned = [assign(data, key, value, self.source) for key, value in point.items()]
+            bad = [f"{where}: grid {p}" for p in assigned if p]
+            if bad:
+                problems += bad
+                continue
+            try:
+                out.append(parse_scenario(data, where, self.base_dir))
+            except ScenarioError as exc:
+                problems += exc.problems
+        if problems:
+            raise ScenarioError(problems)
+        return out
+
+
+def _product(grid: dict[str, list[Any]]) -> Iterator[tuple[Any, ...]]:
+    return itertools.product(*grid.values()) if grid else iter([()])
+
+
+def _describe(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_cell(v)}" for k, v in point.items()) or "base"
+
+
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def replication_seeds(seed: int, replications: int) -> list[int]:
+    """Run seed of each replication: 63 bits from the r-th spawn child of the root.
+
+    An integer, so that ``portsim run BASE --seed N`` reproduces any run of a sweep."""
+    children = np.random.SeedSequence(seed).spawn(replications)
+    return [
+        int.from_bytes(c.generate_state(2, np.uint32).tobytes(), "little") & (2**63 - 1)
+        for c in children
+    ]
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def load_sweep(
+    path: str | Path,
+    grid: list[str] | tuple[str, ...] = (),
+    replications: int | None = None,
+    seed: int | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Sweep:
+    """A sweep from a sweep file (``base = ...``), or from a scenario file plus ``--grid``.
+
+    Command-line ``--grid KEY=V1,V2`` entries add to (or replace) the file's grid."""
+    source = str(path)
+    raw = read_toml(path)
+    problems: list[str] = []
+    if "base" in raw:
+        unknown = sorted(set(raw) - SWEEP_KEYS)
+        problems += [f"{source}: {show(k)}: not a sweep key" for k in unknown]
+        base_path = raw["base"]
+        if not isinstance(base_path, str):
+            problems.append(f"{source}: base: expected a scenario file path")
+            raise ScenarioError(problems)
+        base_file = Path(path).parent / base_path
+        base = read_toml(base_file)
+        base_dir = base_file.parent
+        name = raw.get("name", f"{Path(base_path).stem}-sweep")
+        file_grid = raw.get("grid", {})
+        if not isinstance(file_grid, dict):
+            problems.append(f"{source}: grid: expected a table of dotted keys and value lists")
+            file_grid = {}
+        fixed = raw.get("set", {})
+        if not isinstance(fixed, dict):
+            problems.append(f"{source}: set: expected a table of dotted keys and values")
+            fixed = {}
+        for key, value in fixed.items():
+            problem = assign(base, key, value, str(base_file))
+            if problem:
+                problems.append(f"{source}: set.{problem}")
+    else:
+        base, base_dir, file_grid, name = raw, Path(path).parent, {}, None
+        raw = {}
+    full_grid: dict[str, list[Any]] = {}
+    for key, values in file_grid.items():
+        if not isinstance(values, list) or not values:
+            problems.append(f"{source}: grid.{show(key)}: expected a non-empty list of values")
+            continue
+        full_grid[key] = values
+    for item in grid:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            problems.append(f"--grid {show(item)}: expected KEY=V1,V2,...")
+            continue
+        full_grid[key.strip()] = _grid_values(text)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        problem = assign(base, key.strip(), parse_value(text.strip()), source) if sep else "x"
+        if problem:
+            problems.append(f"--set {show(item)}: expected KEY=VALUE of the base scenario")
+    reps = replications if replications is not None else raw.get("replications", 3)
+    if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= 10_000:
+        problems.append(f"{source}: replications: must be an integer in 1..10000 (got {reps!r})")
+    root = seed if seed is not None else raw.get("seed", DEFAULT_SWEEP_SEED)
+    if not isinstance(root, int) or isinstance(root, bool) or root < 0:
+        problems.append(f"{source}: seed: must be an integer >= 0 (got {root!r})")
+    metrics = raw.get("metrics", list(DEFAULT_PLOTS))
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        problems.append(f"{source}: metrics: expected a list of summary keys")
+        metrics = list(DEFAULT_PLOTS)
+    unknown_metrics = [m for m in metrics if m not in METRICS]
+    if unknown_metrics:
+        problems.append(
+            f"{source}: metrics: unknown {show(unknown_metrics[0])}; one of: {', '.join(METRICS)}"
+        )
+    if problems:
+        raise ScenarioError(problems)
+    if name is None:
+        name = f"{base.get('name', Path(path).stem)}-sweep"
+    sweep = Sweep(str(name), base, base_dir, full_grid, reps, root, metrics, source)
+    sweep.scenarios()  # every grid point validated before any run
+    return sweep
+
+
+def _grid_values(text: str) -> list[Any]:
+    """``100,200,400`` or a TOML array ``[[1, 2], [3, 4]]``; each item parsed as TOML."""
+    text = text.strip()
+    if text.startswith("["):
+        value = parse_value(text)
+        if isinstance(value, list):
+            return value
+    return [parse_value(part.strip()) for part in text.split(",")]
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+def run_key(scenario: dict[str, Any], seed: int) -> str:
+    """A run's identity: its resolved scenario and its seed."""
+    text = json.dumps([scenario, seed], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def run_one(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one scenario (as a JSON-able dict) with one seed; never raises: an error is
+    recorded in the row.  Top level and plain data in and out, so it can be shipped to a
+    process or a Dask worker."""
+    from sim.engine import run
+
+    start = time.perf_counter()
+    row: dict[str, Any] = {"key": task["key"]}
+    try:
+        scenario = parse_scenario(task["scenario"], task["source"])
+        summary = run(scenario, seed=task["seed"]).summary
+        row.update(metrics_of(summary))
+        row["error"] = ""
+    except Exception as exc:  # recorded, and the sweep goes on
+        row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    row["wall_s"] = round(time.perf_counter() - start, 3)
+    return row
+
+
+def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for metric in METRICS:
+        if metric == "connections.failed_fraction":
+            conn = summary["connections"]
+            out[metric] = conn["failed"] / conn["attempted"] if conn["attempted"] else 0.0
+        elif metric == "analytic.blocking":
+            pools = summary.get("analytic") or {}
+            out[metric] = next(iter(pools.values()))["blocking"] if len(pools) == 1 else None
+        else:
+            node: Any = summary
+            for part in metric.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            out[metric] = node if isinstance(node, int | float) else None
+    return out
+
+
+Backend = Callable[[list[dict[str, Any]]], Iterator[dict[str, Any]]]
+
+
+def _serial(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        yield run_one(task)
+
+
+def _processes(workers: int) -> Backend:
+    def backend(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run_one, task) for task in tasks]
+            for future in as_completed(futures):
+                yield future.result()
+
+    return backend
+
+
+def _dask(address: str, workers: int) -> Backend:
+    def backend(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        try:
+            from dask.distributed import Client, LocalCluster
+            from dask.distributed import as_completed as dask_completed
+        except ImportError:
+            raise ScenarioError(
+                ["--dask: dask is not installed; pip install 'portsim[dask]'"]
+            ) from None
+        if address == "local":
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
+        else:
+            cluster = None
+            client = Client(address)
+        try:
+            # pure=False: identical submissions must not collapse into one task
+            futures = client.map(run_one, tasks, pure=False)
+            for future in dask_completed(futures):
+                yield future.result()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    return backend
+
+
+def execute(
+    sweep: Sweep,
+    out: str | Path | None = None,
+    workers: int = 1,
+    dask: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Run every (grid point, replication) not already in ``out/runs.csv``; return runs."""
+    import pandas as pd
+
+    scenarios = sweep.scenarios()
+    points = sweep.points()
+    seeds = sweep.seeds()
+    tasks: list[dict[str, Any]] = []
+    meta: list[dict[str, Any]] = []
+    for p, (point, scenario) in enumerate(zip(points, scenarios, strict=True)):
+        dumped = scenario.model_dump(mode="json")
+        for r, seed in enumerate(seeds):
+            key = run_key(dumped, seed)
+            meta.append({"key": key, "point": p, **point, "replication": r, "seed": seed})
+            tasks.append({"key": key, "scenario": dumped, "seed": seed, "source": sweep.source})
+    out_dir = Path(out) if out is not None else None
+    done = _finished(out_dir)
+    todo = [t for t in tasks if t["key"] not in done]
+    rows = {key: row for key, row in done.items() if key in {t["key"] for t in tasks}}
+    if dask is not None:
+        backend = _dask(dask, workers)
+    elif workers > 1 and len(todo) > 1:
+        backend = _processes(workers)
+    else:
+        backend = _serial
+    last_write = time.monotonic()
+    if progress:
+        progress(len(rows), len(tasks))
+    try:
+        for row in backend(todo):
+            rows[row["key"]] = row
+            if progress:
+                progress(len(rows), len(tasks))
+            if out_dir is not None and time.monotonic() - last_write > 1.0:
+                _write_runs(out_dir, _frame(meta, rows, pd))
+                last_write = time.monotonic()
+    finally:  # interrupted or not, what finished is kept (whole file, then rename)
+        if out_dir is not None and rows:
+            _write_runs(out_dir, _frame(meta, rows, pd))
+    frame = _frame(meta, rows, pd)
+    if out_dir is not None:
+        from sim.result import write_text
+
+        write_text(out_dir / "summary.csv", summarise(frame, sweep).to_csv(index=False))
+        write_text(out_dir / "sweep.json", json.dumps(_describe_sweep(sweep), indent=2) + "\n")
+    return frame
+
+
+def _frame(meta: list[dict[str, Any]], rows: dict[str, dict[str, Any]], pd) -> pd.DataFrame:
+    """Runs in grid order (not completion order): the same table from any backend."""
+    records = [{**m, **rows[m["key"]]} for m in meta if m["key"] in rows]
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return frame
+    columns = [c for c in frame.columns if c not in ("wall_s", "error")] + ["wall_s", "error"]
+    return frame[columns]
+
+
+def _finished(out_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """Rows of a previous attempt that completed without error, by run key."""
+    import pandas as pd
+
+    if out_dir is None or not (out_dir / "runs.csv").exists():
+        return {}
+    try:
+        old = pd.read_csv(out_dir / "runs.csv", keep_default_na=False, na_values=[""])
+    except (ValueError, OSError):
+        return {}  # unreadable: start again (it is rewritten whole)
+    if "key" not in old.columns or "error" not in old.columns:
+        return {}
+    done = old[old["error"].isna() | (old["error"] == "")]
+    keep = ["key", *[m for m in METRICS if m in old.columns], "wall_s", "error"]
+    records = done[keep].to_dict("records")
+    for record in records:
+        record["error"] = ""
+        for metric in METRICS:
+            value = record.get(metric)
+            if isinstance(value, float) and math.isnan(value):
+                record[metric] = None
+    return {str(r["key"]): r for r in records}
+
+
+def _write_runs(out_dir: Path, frame: pd.DataFrame) -> None:
+    from sim.result import write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "runs.csv", frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _describe_sweep(sweep: Sweep) -> dict[str, Any]:
+    return {
+        "name": sweep.name,
+        "source": sweep.source,
+        "grid": sweep.grid,
+        "replications": sweep.replications,
+        "seed": sweep.seed,
+        "replication_seeds": sweep.seeds(),
+        "metrics": sweep.metrics,
+    }
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+# two-sided 95 % Student t quantiles, t_{0.975, df}, df = 1..30 (standard tables)
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t975(df: int) -> float:
+    """Student's t 97.5 % point: the table to 30, then Cornish-Fisher (error < 1e-3)."""
+    if df < 1:
+        return math.nan
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def summarise(runs: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
+    """Per grid point: runs, failed runs, and each metric's mean with a 95 % confidence
+    interval (Student t over the replications that produced it)."""
+    import pandas as pd
+
+    keys = list(sweep.grid)
+    rows = []
+    for p, point in enumerate(sweep.points()):
+        group = runs[runs["point"] == p] if "point" in runs else runs.iloc[0:0]
+        ok = group[group["error"].fillna("") == ""] if "error" in group else group
+        row: dict[str, Any] = {"point": p, **point, "runs": len(group), "failed_runs": 0}
+        row["failed_runs"] = len(group) - len(ok)
+        for metric in METRICS:
+            values = ok[metric].dropna().astype(float) if metric in ok else pd.Series([])
+            n = len(values)
+            mean = float(values.mean()) if n else math.nan
+            half = t975(n - 1) * float(values.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+            row[f"{metric}.mean"] = mean
+            row[f"{metric}.ci_low"] = mean - half
+            row[f"{metric}.ci_high"] = mean + half
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame[["point", *keys, *[c for c in frame.columns if c not in ("point", *keys)]]]
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def sweep(
+    base: str | Path | Scenario,
+    grid: dict[str, list[Any]] | None = None,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    dask: str | None = None,
+    out: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    plots: bool = True,
+) -> pd.DataFrame:
+    """Run a sweep from Python (notebooks): one row per run, in grid order.
+
+    ``base`` is a sweep file, a scenario file or a Scenario; ``grid`` maps dotted keys to
+    value lists (added to a sweep file's grid).  With ``out`` the files of ``portsim
+    sweep`` are written there and finished runs found there are not run again."""
+    from sim.scenario import Scenario as ScenarioModel
+
+    if isinstance(base, ScenarioModel):
+        data = base.model_dump(mode="json")
+        for item in overrides:
+            key, _, text = item.partition("=")
+            problem = assign(data, key.strip(), parse_value(text.strip()), base.name)
+            if problem:
+                raise ScenarioError([f"--set {problem}"])
+        spec = Sweep(
+            f"{base.name}-sweep",
+            data,
+            Path.cwd(),
+            dict(grid or {}),
+            3 if replications is None else replications,
+            DEFAULT_SWEEP_SEED if seed is None else seed,
+            source=base.name,
+        )
+        spec.scenarios()
+    else:
+        spec = load_sweep(base, (), replications, seed, overrides)
+        if grid:
+            spec.grid.update(grid)
+            spec.scenarios()
+    runs = execute(spec, out, workers=workers, dask=dask)
+    if out is not None and plots:
+        write_plots(spec, runs, Path(out))
+    return runs
+
+
+def write_plots(spec: Sweep, runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """One PNG per chosen metric against the first grid key, with 95 % bands."""
+    from sim.plots import save_figure, sweep_figure
+
+    if not spec.grid or runs.empty:
+        return []
+    table = summarise(runs, spec)
+    paths = []
+    for metric in spec.metrics:
+        path = out_dir / f"sweep-{metric.replace('.', '-')}.png"
+        save_figure(sweep_figure(table, list(spec.grid), metric, spec.name), path)
+        paths.append(path)
+    return paths

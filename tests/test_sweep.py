@@ -1,0 +1,231 @@
+"""Sweeps: grid x replications, identical on every backend, resumable, failures recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+import sim.engine
+from sim import sweeps
+from sim.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE = """
+name = "small"
+duration = "40s"
+[[hosts]]
+name = "client"
+port_range = [40000, 40999]
+time_wait = "10s"
+[[destinations]]
+name = "api"
+address = "10.0.0.10:443"
+[[load]]
+destination = "api"
+arrival = { kind = "poisson", rate = 80 }
+lifetime = { kind = "exponential", mean = "1s" }
+"""
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    path = tmp_path / "base.toml"
+    path.write_text(BASE)
+    return path
+
+
+def numbers(runs: pd.DataFrame) -> pd.DataFrame:
+    """Everything but the wall-clock time."""
+    return runs.drop(columns=["wall_s"]).reset_index(drop=True)
+
+
+GRID = {"load[0].arrival.rate": [60, 100, 140]}
+
+
+def test_serial_two_workers_and_dask_local_cluster_agree(base: Path) -> None:
+    """The same sweep on every backend: identical rows in the same (grid) order."""
+    serial = sweeps.sweep(base, GRID, replications=2, workers=1)
+    pooled = sweeps.sweep(base, GRID, replications=2, workers=2)
+    pytest.importorskip("dask.distributed")
+    dask = sweeps.sweep(base, GRID, replications=2, workers=2, dask="local")
+    assert len(serial) == 6 and (serial["error"] == "").all()
+    pd.testing.assert_frame_equal(numbers(serial), numbers(pooled))
+    pd.testing.assert_frame_equal(numbers(serial), numbers(dask))
+    # refusals rise with the rate (1,000 ports held ~11 s each: 90/s is the capacity)
+    blocking = serial.groupby("load[0].arrival.rate")["steady_state.blocking"].mean()
+    assert blocking[60] < blocking[100] < blocking[140]
+
+
+def test_replications_share_seeds_across_grid_points_and_reproduce_alone(base: Path) -> None:
+    """Replication r of every grid point runs with the r-th spawn child's seed (common
+    random numbers), and `portsim run --seed` on that point reproduces the run."""
+    runs = sweeps.sweep(base, GRID, replications=3, seed=7)
+    children = np.random.SeedSequence(7).spawn(3)
+    expected = [
+        int.from_bytes(c.generate_state(2, np.uint32).tobytes(), "little") & (2**63 - 1)
+        for c in children
+    ]
+    for _, group in runs.groupby("point"):
+        assert group["seed"].tolist() == expected
+    assert len(set(expected)) == 3
+    row = runs.iloc[4]  # point 1 (rate 100), replication 1
+    alone = sim.run(
+        sim.load_scenario(base, ["load[0].arrival.rate=100"]), seed=int(row["seed"])
+    ).summary
+    assert alone["connections"]["attempted"] == row["connections.attempted"]
+    assert alone["steady_state"]["blocking"] == row["steady_state.blocking"]
+
+
+def test_every_grid_point_is_validated_before_any_run(base: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(sim.ScenarioError) as err:
+        sweeps.sweep(base, {"load[0].arrival.rate": [50, -1, "x"]}, out=out)
+    text = "\n".join(err.value.problems)
+    assert "grid point 1 (load[0].arrival.rate=-1)" in text
+    assert "grid point 2" in text and "load[0].arrival.rate" in text
+    assert "grid point 0" not in text
+    assert not out.exists()
+
+
+def test_resume_redoes_nothing_finished(base: Path, tmp_path: Path, monkeypatch) -> None:
+    """Interrupt a serial sweep after 4 of 6 runs: runs.csv keeps the 4; the next
+    invocation runs only the 2 others and the table equals an uninterrupted sweep's."""
+    out = tmp_path / "out"
+    calls: list[str] = []
+    real = sweeps.run_one
+
+    def counting(task):
+        calls.append(task["key"])
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(sweeps, "run_one", counting)
+    with pytest.raises(KeyboardInterrupt):
+        sweeps.sweep(base, GRID, replications=2, out=out)
+    assert len(pd.read_csv(out / "runs.csv")) == 4
+    first = list(calls[:4])
+    calls.clear()
+    resumed = sweeps.sweep(base, GRID, replications=2, out=out)
+    assert len(calls) == 2 and not set(calls) & set(first)
+    monkeypatch.setattr(sweeps, "run_one", real)
+    fresh = sweeps.sweep(base, GRID, replications=2)
+    pd.testing.assert_frame_equal(numbers(resumed), numbers(fresh))
+    again = sweeps.sweep(base, GRID, replications=2, out=out)
+    assert len(again) == 6 and len(calls) == 2  # nothing left to run
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_grid_point_is_recorded_and_the_others_complete(
+    base: Path, tmp_path: Path, monkeypatch, workers: int
+) -> None:
+    """A run that raises (here: the engine, for rate 100) is a row with its error; the
+    other points run; summary.csv counts the failed runs.  Forked workers inherit the
+    patch."""
+    real = sim.engine.run
+
+    def fragile(scenario, *args, **kwargs):
+        if scenario.load[0].arrival.rate == 100:
+            raise RuntimeError("boom at rate 100")
+        return real(scenario, *args, **kwargs)
+
+    monkeypatch.setattr(sim.engine, "run", fragile)
+    out = tmp_path / "out"
+    runs = sweeps.sweep(base, GRID, replications=2, out=out, workers=workers)
+    failed = runs[runs["error"] != ""]
+    assert failed["load[0].arrival.rate"].tolist() == [100, 100]
+    assert failed["error"].str.contains("RuntimeError: boom at rate 100").all()
+    assert runs.loc[runs["error"] == "", "connections.attempted"].gt(0).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["failed_runs"].tolist() == [0, 2, 0]
+    assert summary["steady_state.blocking.mean"].isna().tolist() == [False, True, False]
+    # on resume, failed runs are tried again (and succeed once the cause is gone)
+    monkeypatch.setattr(sim.engine, "run", real)
+    rerun = sweeps.sweep(base, GRID, replications=2, out=out, workers=workers)
+    assert (rerun["error"] == "").all()
+
+
+def test_confidence_intervals_use_student_t() -> None:
+    """Values 1, 2, 3, 4: mean 2.5, sd 1.291, t(3) = 3.182, half width 2.054."""
+    spec = sweeps.Sweep("t", {}, Path("."), {"x": [1]}, replications=4)
+    runs = pd.DataFrame({"point": 0, "x": 1, "pressure.peak": [1.0, 2.0, 3.0, 4.0], "error": ""})
+    row = sweeps.summarise(runs, spec).iloc[0]
+    assert row["pressure.peak.mean"] == pytest.approx(2.5)
+    half = 3.182 * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert row["pressure.peak.ci_low"] == pytest.approx(2.5 - half)
+    assert row["pressure.peak.ci_high"] == pytest.approx(2.5 + half)
+    assert sweeps.t975(1) == 12.706 and sweeps.t975(30) == 2.042
+    assert sweeps.t975(60) == pytest.approx(2.000, abs=1e-3)  # tables: 2.000
+    assert sweeps.t975(120) == pytest.approx(1.980, abs=1e-3)  # tables: 1.980
+
+
+def test_cli_sweep_file_with_grid_set_and_plots(base: Path, tmp_path: Path, capsys) -> None:
+    sweep_file = tmp_path / "study.toml"
+    sweep_file.write_text(
+        'name = "study"\nbase = "base.toml"\nreplications = 2\nseed = 3\n'
+        'metrics = ["steady_state.blocking", "pressure.peak"]\n'
+        '[set]\nduration = "30s"\n'
+        '[grid]\n"load[0].arrival.rate" = [60, 120]\n'
+    )
+    out = tmp_path / "out"
+    grid = ["--grid", "hosts[0].time_wait=5,10"]
+    code = main(["sweep", str(sweep_file), *grid, "--out", str(out), "--workers", "2", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("study: 8 runs (4 grid point(s) x 2 replication(s)), 0 failed")
+    assert "load[0].arrival.rate=60, hosts[0].time_wait=5: steady_state.blocking" in printed[1]
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 8 and set(runs["hosts[0].time_wait"]) == {5, 10}
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 4
+    # a longer TIME_WAIT holds ports longer: more refusals at 120/s
+    high = summary[summary["load[0].arrival.rate"] == 120].set_index("hosts[0].time_wait")
+    assert high.loc[5, "steady_state.blocking.mean"] < high.loc[10, "steady_state.blocking.mean"]
+    for name in ("sweep-steady_state-blocking.png", "sweep-pressure-peak.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["replications"] == 2 and meta["seed"] == 3
+    assert json.loads(json.dumps(meta["grid"]))["load[0].arrival.rate"] == [60, 120]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--grid", "load[0].arrival.rate=10,-5"], "grid point 1 (load[0].arrival.rate=-5)"),
+        (["--grid", "nonsense"], "--grid nonsense: expected KEY=V1,V2,..."),
+        (["--grid", "load[3].rate=1"], "no list entry [3]"),
+        (["--replications", "0"], "replications: must be an integer in 1..10000"),
+        (["--metric", "pressure.nope"], "--metric pressure.nope: unknown"),
+        (["--workers", "0"], "--workers: must be >= 1"),
+    ],
+)
+def test_cli_sweep_bad_input_exits_2_and_writes_nothing(
+    base: Path, tmp_path: Path, capsys, args: list[str], fragment: str
+) -> None:
+    out = tmp_path / "out"
+    code = main(["sweep", str(base), "--out", str(out), "--quiet", *args])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert fragment in captured.err and "Traceback" not in captured.err
+    assert not out.exists()
+
+
+def test_sweep_file_unknown_key_and_missing_base(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "nowhere.toml"\nreplication = 3\n')
+    assert main(["sweep", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: replication: not a sweep key" in err or "nowhere.toml: cannot read" in err
+
+
+def test_a_scenario_object_can_be_swept_from_python(base: Path) -> None:
+    scenario = sim.load_scenario(base)
+    runs = sim.sweep(scenario, {"hosts[0].time_wait": [5, 20]}, replications=2)
+    assert runs["hosts[0].time_wait"].tolist() == [5, 5, 20, 20]
+    assert (runs["error"] == "").all()
