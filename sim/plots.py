@@ -51,6 +51,8 @@ def pressure_figure(result: Result) -> Figure:
         alpha=0.85,
         step="mid",
     )
+    if "worst_peak" in s:  # a burst shorter than a bin shows in its peak, not its end
+        ax1.plot(t, s["worst_peak"], color="black", lw=0.7, alpha=0.7, label="peak within bin")
     if size:
         ax1.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
     failed = s["failures"].to_numpy() > 0

@@ -699,9 +699,8 @@ def _format_errors(source: str, error: ValidationError) -> list[str]:
     for item in error.errors(include_url=False):
         msg = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
-        suffix = (
-            "" if item["type"] == "missing" or isinstance(got, dict) else f" (got {_short(got)})"
-        )
+        quiet = item["type"] == "missing" or isinstance(got, dict) or "(got " in msg
+        suffix = "" if quiet else f" (got {_short(got)})"
         lines.append(f"{source}: {_loc(item['loc'])}: {msg}{suffix}")
     return lines
 

@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.analytic import capacity
-from sim.scenario import Poisson
+from sim.scenario import Constant, Poisson
 
 if TYPE_CHECKING:
     from sim.engine import Model
@@ -113,6 +113,7 @@ def steady_state(model: Model) -> dict[str, Any]:
         _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
     )
     return {
+        "stationary": stationary(model),
         "warmup_s": warmup,
         "window_s": [first * model.recorder.bin_width, model.scenario.duration],
         "attempted": attempted,
@@ -120,6 +121,18 @@ def steady_state(model: Model) -> dict[str, Any]:
         "blocking": failed / attempted if attempted else 0.0,
         "pressure_mean": pressure,
     }
+
+
+def stationary(model: Model) -> bool:
+    """Whether every load offers the same rate all run long (Poisson or constant arrivals
+    from start to end): otherwise a "steady state" mixes bursts and quiet spells."""
+    sc = model.scenario
+    return all(
+        isinstance(spec.arrival, Poisson | Constant)
+        and spec.start == 0
+        and (spec.stop is None or spec.stop >= sc.duration)
+        for spec in sc.load
+    )
 
 
 def _applies(load: Load) -> bool:

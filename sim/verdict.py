@@ -6,6 +6,8 @@ from typing import Any
 
 from sim.units import format_duration
 
+ERLANG_LINES = 3  # pools with an Erlang B line on the terminal (the most loaded)
+
 
 def _pct(x: float) -> str:
     """Percent with the digits that matter: 41 %, 6.4 %, 0.12 %."""
@@ -39,7 +41,18 @@ def verdict(s: dict[str, Any]) -> str:
         )
     dest = p.get("worst_destination")
     at = f" to {dest} at {format_duration(p['peak_time_s'])}" if dest else ""
-    return f"No exhaustion: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded"
+    requests = s.get("requests") or {}
+    lost = ""
+    if requests.get("failed"):
+        reasons = ", ".join(
+            f"{k.replace('_', ' ')} {v:,}" for k, v in requests["failed_by_reason"].items() if v
+        )
+        lost = (
+            f"; but {requests['failed']:,} of {requests['attempted']:,} requests failed ({reasons})"
+        )
+    return (
+        f"No exhaustion: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded{lost}"
+    )
 
 
 def key_figures(s: dict[str, Any]) -> list[str]:
@@ -58,18 +71,24 @@ def key_figures(s: dict[str, Any]) -> list[str]:
     if s.get("first_failure_s") is not None:
         lines.append(f"first failure: {format_duration(s['first_failure_s'])}")
     steady = s.get("steady_state")
-    if steady and steady["attempted"]:
+    if steady and steady["attempted"] and not steady.get("stationary", True):
+        lines.append("steady state: not reported, the load varies in time (see series.csv)")
+    elif steady and steady["attempted"]:
         pressure = _pct(steady["pressure_mean"] or 0)
         lines.append(
             f"steady state (from {format_duration(steady['window_s'][0])}): "
             f"{_pct(steady['blocking'])} refused, mean pressure {pressure}"
         )
-    for dest, a in (s.get("analytic") or {}).items():
+    pools = s.get("analytic") or {}
+    shown = sorted(pools.items(), key=lambda item: -item[1]["offered_load"])[:ERLANG_LINES]
+    for dest, a in shown:
         lines.append(
             f"Erlang B for {dest}: {a['offered_load']:,.0f} erlangs on {a['ports']:,} ports, "
             f"{_pct(a['blocking'])} refused (simulated {_pct(a['simulated_blocking'])}); "
             f"sustainable {a['max_rate_at_0.001']:,.0f}/s at 0.1 % refused"
         )
+    if len(pools) > len(shown):
+        lines.append(f"Erlang B for {len(pools) - len(shown)} more pools: analytic in summary.json")
     retries = s.get("retries")
     if retries:
         lines.append(
@@ -99,6 +118,10 @@ def key_figures(s: dict[str, Any]) -> list[str]:
             if events and any(events.values())
             else ""
         )
+        if h.get("time_wait_overflow"):
+            logged += (
+                f", {h['time_wait_overflow']:,} closes skipped TIME_WAIT (tcp_max_tw_buckets full)"
+            )
         system = h["kernel"] if h.get("generation") else h["os"]
         lo, hi = h["port_range"]
         lines.append(

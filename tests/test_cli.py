@@ -53,7 +53,7 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
     series = pd.read_csv(out / "series.csv")
     assert list(series.columns[: len(SERIES_COLUMNS)]) == list(SERIES_COLUMNS)
     assert series.t_end_s.iloc[-1] == 20 and series.attempts.sum() == conn["attempted"]
-    events = pd.read_csv(out / "events.csv")
+    events = pd.read_csv(out / "events.csv", dtype={"error": str})
     assert list(events.columns) == list(EVENT_COLUMNS)
     assert (events.event.isin(["connect", "fail"])).sum() == conn["attempted"]
     assert events.time_s.is_monotonic_increasing

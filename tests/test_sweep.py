@@ -229,3 +229,24 @@ def test_a_scenario_object_can_be_swept_from_python(base: Path) -> None:
     runs = sim.sweep(scenario, {"hosts[0].time_wait": [5, 20]}, replications=2)
     assert runs["hosts[0].time_wait"].tolist() == [5, 5, 20, 20]
     assert (runs["error"] == "").all()
+
+
+SWEEP_FILES = sorted((ROOT / "scenarios" / "sweeps").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.name)
+def test_every_sweep_file_runs_at_a_short_horizon(path: Path, tmp_path: Path, capsys) -> None:
+    """Each shipped sweep, 2 replications of 10 s per grid point."""
+    out = tmp_path / "out"
+    args = ["sweep", str(path), "--replications", "2", "--set", "duration=10"]
+    assert main([*args, "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    runs = pd.read_csv(out / "runs.csv", keep_default_na=False)
+    spec = sweeps.load_sweep(path)
+    assert len(runs) == 2 * len(spec.points()) and (runs["error"] == "").all()
+    for metric in spec.metrics:
+        name = f"sweep-{metric.replace('.', '-')}.png"
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_there_are_sweep_files() -> None:
+    assert SWEEP_FILES
