@@ -93,6 +93,7 @@ def _workload_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
     """The retry storm (retried connects per second: the attempts a refusal brought back)
     and keep-alive requests (served per second, failed, and a queue on its own axis)."""
     if "retries" in s and s["retries"].any():
+        ax.set_yscale("symlog", linthresh=10)  # a storm's spike would flatten the rest
         ax.plot(
             t,
             s["retries"].to_numpy() / width,
