@@ -59,6 +59,10 @@ METRICS = (  # summary figures in runs.csv, dotted as in summary.json
     "requests.waited",
     "requests.connections",
     "requests.requests_per_connection",
+    "requests.waiting_at_end",
+    "requests.wait_s.mean",
+    "requests.wait_s.p99",
+    "requests.wait_s.max",
     "retries.retries",
     "retries.gave_up",
 )
@@ -141,10 +145,12 @@ def load_sweep(
     replications: int | None = None,
     seed: int | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    values: dict[str, list[Any]] | None = None,
 ) -> Sweep:
     """A sweep from a sweep file (``base = ...``), or from a scenario file plus ``--grid``.
 
-    Command-line ``--grid KEY=V1,V2`` entries add to (or replace) the file's grid."""
+    Command-line ``--grid KEY=V1,V2`` texts, then ``values`` (a Python grid), add to (or
+    replace) the file's grid."""
     source = str(path)
     raw = read_toml(path)
     problems: list[str] = []
@@ -175,17 +181,22 @@ def load_sweep(
         base, base_dir, file_grid, name = raw, Path(path).parent, {}, None
         raw = {}
     full_grid: dict[str, list[Any]] = {}
-    for key, values in file_grid.items():
-        if not isinstance(values, list) or not values:
+    for key, listed in file_grid.items():
+        if not isinstance(listed, list) or not listed:
             problems.append(f"{source}: grid.{show(key)}: expected a non-empty list of values")
             continue
-        full_grid[key] = values
+        full_grid[key] = listed
     for item in grid:
         key, sep, text = item.partition("=")
         if not sep or not key.strip() or not text.strip():
             problems.append(f"--grid {show(item)}: expected KEY=V1,V2,...")
             continue
         full_grid[key.strip()] = _grid_values(text)
+    for key, options in (values or {}).items():
+        if not isinstance(key, str) or not isinstance(options, list | tuple) or not options:
+            problems.append(f"grid {show(key)}: expected a non-empty list of values")
+            continue
+        full_grid[key] = list(options)
     for item in overrides:
         key, sep, text = item.partition("=")
         problem = assign(base, key.strip(), parse_value(text.strip()), source) if sep else "x"
@@ -364,6 +375,7 @@ def execute(
         if out_dir is not None and rows:
             _write_runs(out_dir, _frame(meta, rows, pd))
     frame = _frame(meta, rows, pd)
+    frame.attrs["sweep"] = sweep  # so summarise(runs) knows the grid
     if out_dir is not None:
         from sim.result import write_text
 
@@ -445,15 +457,24 @@ def t975(df: int) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
-def summarise(runs: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
+def summarise(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:
     """Per grid point: runs, failed runs, and each metric's mean with a 95 % confidence
-    interval (Student t over the replications that produced it)."""
+    interval (Student t over the replications that produced it).  ``sweep`` defaults to
+    the one the runs came from (``runs.attrs["sweep"]``, set by :func:`sweep`)."""
     import pandas as pd
 
+    if sweep is None:
+        sweep = runs.attrs.get("sweep")
+        if sweep is None:
+            raise ValueError("these runs do not carry their sweep: pass summarise(runs, sweep)")
     keys = list(sweep.grid)
     rows = []
     for p, point in enumerate(sweep.points()):
         group = runs[runs["point"] == p] if "point" in runs else runs.iloc[0:0]
+        for key, value in point.items():
+            scalar = isinstance(value, int | float | str)
+            if scalar and len(group) and key in group and not (group[key] == value).all():
+                raise ValueError(f"runs of grid point {p} do not have {key}={_cell(value)}")
         ok = group[group["error"].fillna("") == ""] if "error" in group else group
         row: dict[str, Any] = {"point": p, **point, "runs": len(group), "failed_runs": 0}
         row["failed_runs"] = len(group) - len(ok)
@@ -504,21 +525,29 @@ def sweep(
             f"{base.name}-sweep",
             data,
             Path.cwd(),
-            dict(grid or {}),
+            _check_grid(grid or {}),
             3 if replications is None else replications,
             DEFAULT_SWEEP_SEED if seed is None else seed,
             source=base.name,
         )
         spec.scenarios()
     else:
-        spec = load_sweep(base, (), replications, seed, overrides)
-        if grid:
-            spec.grid.update(grid)
-            spec.scenarios()
+        spec = load_sweep(base, (), replications, seed, overrides, values=grid)
     runs = execute(spec, out, workers=workers, dask=dask)
     if out is not None and plots:
         write_plots(spec, runs, Path(out))
     return runs
+
+
+def _check_grid(grid: dict[str, Any]) -> dict[str, list[Any]]:
+    problems = [
+        f"grid {show(key)}: expected a non-empty list of values"
+        for key, options in grid.items()
+        if not isinstance(options, list | tuple) or not options
+    ]
+    if problems:
+        raise ScenarioError(problems)
+    return {key: list(options) for key, options in grid.items()}
 
 
 def write_plots(spec: Sweep, runs: pd.DataFrame, out_dir: Path) -> list[Path]:

@@ -250,3 +250,26 @@ def test_every_sweep_file_runs_at_a_short_horizon(path: Path, tmp_path: Path, ca
 
 def test_there_are_sweep_files() -> None:
     assert SWEEP_FILES
+
+
+def test_summarise_knows_the_runs_grid_and_refuses_a_mismatched_one(base: Path) -> None:
+    grid = {"load[0].arrival.rate": [60, 140], "hosts[0].time_wait": [5, 10]}
+    runs = sim.sweep(base, grid, replications=2)
+    table = sweeps.summarise(runs)
+    assert table[["load[0].arrival.rate", "hosts[0].time_wait"]].values.tolist() == [
+        [60, 5],
+        [60, 10],
+        [140, 5],
+        [140, 10],
+    ]
+    first = runs[(runs["load[0].arrival.rate"] == 140) & (runs["hosts[0].time_wait"] == 10)]
+    assert table.iloc[3]["pressure.peak.mean"] == pytest.approx(first["pressure.peak"].mean())
+    swapped = sweeps.load_sweep(base, replications=2, values=dict(reversed(list(grid.items()))))
+    with pytest.raises(ValueError, match="do not have"):
+        sweeps.summarise(runs, swapped)
+
+
+@pytest.mark.parametrize("values", [300, [], None])
+def test_python_grid_values_must_be_non_empty_lists(base: Path, values) -> None:
+    with pytest.raises(sim.ScenarioError, match="expected a non-empty list of values"):
+        sim.sweep(base, {"load[0].arrival.rate": values})
