@@ -198,8 +198,9 @@ def _run(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / sc.name
-    if out.exists() and not out.is_dir():
-        raise ScenarioError([f"--out {out}: exists and is not a directory"])
+    blocker = next((p for p in [out, *out.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ScenarioError([f"--out {out}: {blocker} exists and is not a directory"])
     progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
     seed = sc.seed if args.seed is None else args.seed
     try:
@@ -242,8 +243,9 @@ def _sweep(args: argparse.Namespace) -> int:
         if metric not in sweeps.METRICS:
             problems.append(f"--metric {metric}: unknown; one of: {', '.join(sweeps.METRICS)}")
     out = Path(args.out) if args.out else Path("results") / spec.name
-    if out.exists() and not out.is_dir():
-        problems.append(f"--out {out}: exists and is not a directory")
+    blocker = next((p for p in [out, *out.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        problems.append(f"--out {out}: {blocker} exists and is not a directory")
     if problems:
         raise ScenarioError(problems)
     if args.metrics:

@@ -21,6 +21,7 @@ from sim.result import Result, build_summary, histograms
 from sim.scenario import Destination, Scenario, TraceArrival
 from sim.scenario import Load as LoadSpec
 from sim.stack import Host, Load
+from sim.steady_state import window_bin
 from sim.workload.arrivals import attempt_times, trace_window
 from sim.workload.destinations import spread
 from sim.workload.flow import Flow
@@ -55,6 +56,7 @@ class Model:
         for i, spec in enumerate(scenario.load):
             self._build_load(i, spec)
         rec.flows = self.flows
+        rec.window_bin = window_bin(self)
         rec.start()
 
     def _build_load(self, i: int, spec: LoadSpec) -> None:
@@ -183,10 +185,22 @@ def _replay(env: Environment, flow: Flow, times, targets, lives):
         g_chunk = targets[a : a + BLOCK].tolist()
         l_chunk = lives[a : a + BLOCK].tolist() if lives is not None else [None] * len(t_chunk)
         for t, target, life in zip(t_chunk, g_chunk, l_chunk, strict=True):
-            delay = t - env.now
-            if delay > 0:
-                yield timeout(delay)
+            now = env.now
+            if t > now:
+                yield timeout(_exact_delay(now, t))
             dispatch(target, life)
+
+
+def _exact_delay(now: float, t: float) -> float:
+    """A delay that lands on ``t`` exactly: SimPy adds it to ``now``, and ``now + (t - now)``
+    can round one unit away from ``t`` (0.063 then 0.6 gives 0.5999999999999999)."""
+    delay = t - now
+    for _ in range(4):
+        landed = now + delay
+        if landed == t:
+            break
+        delay = math.nextafter(delay, math.inf if landed < t else -math.inf)
+    return delay
 
 
 def run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,6 +43,10 @@ SERIES_COLUMNS = (
     "requests_failed",
     "requests_waiting",
 )
+
+
+_SUCCEEDED = attrgetter("succeeded")
+_FAILED = attrgetter("failed")
 
 
 class _Tick(Event):
@@ -126,8 +131,10 @@ class Recorder:
         self.hosts: list[Host] = []
         self.loads: list[Load] = []  # per-bin counts are differences of their counters
         self.flows: list[Flow] = []  # retries and keep-alive requests
-        self.load_attempted: list[array] = []  # per load: cumulative attempts at bin ends
-        self.load_failed: list[array] = []
+        # per load: attempts and failures before the steady-state window (set by the model
+        # before the run: the window is known from the scenario), for its refusal figures
+        self.window_bin = 0
+        self.before_window: list[tuple[int, int]] = []
         self.probe_sum = 0
         self.bin_probe_max = 0
         self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
@@ -140,9 +147,8 @@ class Recorder:
         self._last_flows = (0, 0, 0, 0)  # retries, gave_up, requests, requests failed
 
     def add_load(self, load: Load) -> None:
+        load.index = len(self.loads)
         self.loads.append(load)
-        self.load_attempted.append(array("q"))
-        self.load_failed.append(array("q"))
 
     def start(self) -> None:
         if self.n_bins > 1:
@@ -183,11 +189,10 @@ class Recorder:
                 worst = max(worst, pool.peak / size)
                 pool.peak = pool.unusable
             bind_pool.peak = bind_pool.unusable
-        successes = sum(load.succeeded for load in self.loads)
-        failures = sum(load.failed for load in self.loads)
-        for i, load in enumerate(self.loads):  # cumulative per load, for steady-state figures
-            self.load_attempted[i].append(load.attempted)
-            self.load_failed[i].append(load.failed)
+        successes = sum(map(_SUCCEEDED, self.loads))
+        failures = sum(map(_FAILED, self.loads))
+        if index == self.window_bin - 1:  # the steady-state window starts after this bin
+            self.before_window = [(load.attempted, load.failed) for load in self.loads]
         s0, f0, p0 = self._last
         succ, fail = successes - s0, failures - f0
         probes = self.probe_sum - p0

@@ -98,7 +98,7 @@ def histograms(model: Model) -> dict[str, list[list[float]]]:
         pool.use
         for host in model.hosts.values()
         for pool in host.table.pools.values()
-        if pool.use is not None
+        if isinstance(pool.use, PortUse)
     ]
     return {
         "probes_pass1": _nonzero_rows(rec.pass_hist[0]),

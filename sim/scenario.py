@@ -38,7 +38,7 @@ DEFAULT_SEED = 20261126
 DEFAULT_ADDRESS = "192.0.2.1"
 MAX_BINS = 2_000  # default bins per run: enough points for any plot, few ticks to pay
 DEFAULT_MAX_EVENTS = 1e9
-MAX_SET = 4096  # members of a generated destination set: each has a pool (~60 KB a run)
+MAX_SET = 4096  # members of a generated set: each has a pool of ~60 KB per source address
 
 
 class ScenarioError(Exception):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from simpy import Environment
 
-from sim.metrics import PortUse
+from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.linux import (
     ConnectState,
@@ -92,6 +92,7 @@ class Load:
         "first_failure",
         "holds_time_wait",
         "host",
+        "index",
         "key",
         "label",
         "lifetime",
@@ -125,6 +126,7 @@ class Load:
         source: str | None = None,
     ) -> None:
         self.name = name
+        self.index = -1  # position among the recorder's loads
         self.spec: LoadSpec | None = None  # the scenario's table, for analytics
         self.share = 1.0  # this channel's part of its load's arrivals (Erlang B)
         self.host = host
@@ -151,6 +153,8 @@ class Load:
             host.profile is not None and host.profile.generation in ("G0", "G1")
         )
         self.pass1_probes = span if one_pass or span == 1 else span // 2
+        if bind:
+            host.explicit_binds = True
         if protocol == "udp":
             self.pool = self.dest_pool = host.udp_pool
             host.udp_loads.append(self.label)
@@ -159,8 +163,9 @@ class Load:
             # the 4-tuple bookkeeping is per destination; what connect() may not use is that
             # pool under 4-tuple scope, or the host's port space under the others
             self.dest_pool = host.table.pool(self.key, self.label)
-            if self.dest_pool.use is None:
-                self.dest_pool.use = PortUse(host.size)
+            if self.dest_pool.use is None:  # reuse metrics for the first pools only
+                tracked = len(host.table.pools) <= TRACKED_POOLS
+                self.dest_pool.use = PortUse(host.size) if tracked else UNTRACKED
             if host.scope == "4tuple":
                 self.pool = self.dest_pool
             elif host.scope == "local_address":
@@ -261,6 +266,7 @@ class Host:
         self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
+        self.explicit_binds = False  # some load binds before connect (Erlang B: off)
         self.shared_labels: dict[str, None] = {}
         self.udp_hash = spec.udp_hash_size
         self.forced_reuse = preset.family == "windows" and _first(
@@ -363,7 +369,9 @@ class Host:
         """A port space shared by destinations (scope port or local_address), labelled by
         them, with their established and TIME_WAIT counts summed."""
         dests = [p for key, p in self.table.pools.items() if address in (None, key[0])]
-        labels = [lbl for lbl in self.shared_labels if address is None or lbl.startswith(address)]
+        labels = [
+            lbl for lbl in self.shared_labels if address is None or lbl.startswith(f"{address}->")
+        ]
         pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
         pool.established = sum(p.established for p in dests)
         pool.time_wait = sum(p.time_wait for p in dests)
@@ -579,7 +587,7 @@ class Host:
         pool.established -= 1
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, load, 0, "")
-        if load.close == "server" and pool.use is not None:
+        if load.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)
             pool.use.server_closed(sock.k, now + load.dest.time_wait)
         if load.holds_time_wait:
             if self.tw_count < self.max_tw:

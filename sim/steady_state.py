@@ -80,16 +80,21 @@ def _first_bin(model: Model, warmup: float) -> int:
 
 
 def _counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
-    """Attempts and failures of ``loads`` from bin ``first_bin`` to the end."""
+    """Attempts and failures of ``loads`` from bin ``first_bin`` (the window's) to the end."""
     rec = model.recorder
+    if first_bin != rec.window_bin:
+        raise ValueError("counts are kept from the steady-state window's first bin only")
     attempted = failed = 0
     for load in loads:
-        i = rec.loads.index(load)
-        before_a = rec.load_attempted[i][first_bin - 1] if first_bin > 0 else 0
-        before_f = rec.load_failed[i][first_bin - 1] if first_bin > 0 else 0
-        attempted += rec.load_attempted[i][-1] - before_a
-        failed += rec.load_failed[i][-1] - before_f
+        before_a, before_f = rec.before_window[load.index] if first_bin > 0 else (0, 0)
+        attempted += load.attempted - before_a
+        failed += load.failed - before_f
     return attempted, failed
+
+
+def window_bin(model: Model) -> int:
+    """The steady-state window's first bin, known before the run from the scenario."""
+    return _first_bin(model, default_warmup(model))
 
 
 def _pressure_mean(model: Model, pool: Pool, size: int, first_bin: int) -> float | None:
@@ -148,6 +153,10 @@ def _applies(load: Load) -> bool:
         return False
     if spec.retry is not None and spec.retry.attempts > 1:
         return False  # refused attempts come back: not a loss system
+    if spec.start > 0 or (spec.stop is not None and spec.stop < host.rec.duration):
+        return False  # offered for part of the run only: no steady state to compare
+    if len(host.source_addresses) > 1:
+        return False  # addresses taken in turn: each pool's arrivals are not Poisson
     if load.reuse_tw or load.sub is not None:
         return False
     policy = host.spec.policy or host.preset.policy
@@ -155,7 +164,7 @@ def _applies(load: Load) -> bool:
         return False  # may refuse with a port free (random draws; odd-range geometry)
     if host.forced_reuse or host.auto_reuse or host.tw_overflow:
         return False  # ports shared across destinations, or TIME_WAITs cut short
-    return not any(ld.socket in ("bind", "bind_reuseaddr") for ld in host_loads(load))
+    return not host.explicit_binds
 
 
 def host_loads(load: Load) -> list[Load]:

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,11 +291,29 @@ def _serial(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def _processes(workers: int) -> Backend:
+    """A pool of worker processes.  A worker that dies (killed, out of memory, a crash in
+    C) breaks the whole pool: the runs it took down are tried again in a fresh pool, and
+    those that break a pool again, alone, so only the culprit is recorded as failed."""
+
     def backend(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_one, task) for task in tasks]
-            for future in as_completed(futures):
-                yield future.result()
+        pending = tasks
+        for attempt in range(3):
+            size = 1 if attempt == 2 else workers
+            groups = [[t] for t in pending] if attempt == 2 else [pending]
+            broken: list[dict[str, Any]] = []
+            for group in groups:
+                with ProcessPoolExecutor(max_workers=size) as pool:
+                    futures = {pool.submit(run_one, task): task for task in group}
+                    for future in as_completed(futures):
+                        try:
+                            yield future.result()
+                        except BrokenProcessPool:
+                            broken.append(futures[future])
+            if not broken:
+                return
+            pending = broken
+        for task in pending:
+            yield {"key": task["key"], "error": "worker process died (BrokenProcessPool)"}
 
     return backend
 
@@ -315,12 +334,22 @@ def _dask(address: str, workers: int) -> Backend:
             client = Client(cluster)
         else:
             cluster = None
-            client = Client(address)
+            try:
+                client = Client(address, timeout=10)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ScenarioError(
+                    [f"--dask {address}: cannot reach the scheduler ({type(exc).__name__})"]
+                ) from None
         try:
             # pure=False: identical submissions must not collapse into one task
             futures = client.map(run_one, tasks, pure=False)
+            task_of = {future.key: task for future, task in zip(futures, tasks, strict=True)}
             for future in dask_completed(futures):
-                yield future.result()
+                try:
+                    yield future.result()
+                except Exception as exc:  # e.g. KilledWorker: the task killed its workers
+                    error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                    yield {"key": task_of[future.key]["key"], "error": error}
         finally:
             client.close()
             if cluster is not None:

@@ -410,3 +410,68 @@ def test_same_seed_same_summary():
     assert a.series.equals(b.series)
     other = sim.run(sc, seed=10).summary
     assert other["requests"] != a.summary["requests"]
+
+
+def _pool_scenario(**load_extra: Any) -> dict[str, Any]:
+    load = {
+        "destination": "api",
+        "arrival": {"kind": "poisson", "rate": 1000},
+        "lifetime": {"kind": "fixed", "value": 2},
+    }
+    load.update(load_extra)
+    return {
+        "name": "pool-regressions",
+        "duration": 10,
+        "hosts": [{"name": "client", "port_range": [40000, 40001]}],
+        "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+        "load": [load],
+    }
+
+
+def test_queued_requests_whose_opens_all_fail_do_not_recurse() -> None:
+    """Two ports, connections used once: when one closes, each queued request tries to
+    open its own and is refused at once (the ports are in TIME_WAIT).  Thousands queue, and
+    each must fail as connect_error without nesting a call per request (RecursionError)."""
+    sc = sim.parse_scenario(_pool_scenario(keepalive={"max_connections": 2, "max_requests": 1}))
+    req = sim.run(sc, seed=1).summary["requests"]
+    assert req["succeeded"] == 2  # the two ports, then TIME_WAIT holds them past the run
+    assert req["failed_by_reason"]["connect_error"] > 1000
+    assert req["attempted"] == req["succeeded"] + req["failed"] + req["waiting_at_end"]
+
+
+def test_idle_timers_do_not_pile_up_with_requests() -> None:
+    """5,000 requests/s of 20 ms on a pool with a 90 s idle timeout: ~100 connections go
+    idle 5,000 times a second.  At most one idle timer per connection is pending, so the
+    event queue holds about connections + requests in flight, not rate x idle timeout
+    (450,000)."""
+    from sim.engine import Model
+
+    data = _pool_scenario(
+        arrival={"kind": "poisson", "rate": 5000},
+        lifetime={"kind": "exponential", "mean": "20ms"},
+        keepalive={"max_connections": 512, "idle_timeout": "90s"},
+    )
+    data["hosts"][0].pop("port_range")
+    model = Model(sim.parse_scenario(data), seed=1, events=False)
+    model.run()
+    pending = len(model.env._queue)
+    connections = model.flows[0].requests.connections
+    assert connections < 512
+    assert pending < 2 * connections + 1000
+
+
+def test_the_pool_limit_is_per_destination_across_source_addresses() -> None:
+    """Two source addresses, max_connections 1, on_full fail: a request that finds the one
+    connection busy fails, and the next one (after it is idle) reuses it, whichever
+    address it came from: never two connections to the destination at once."""
+    data = _pool_scenario(
+        arrival={"kind": "constant", "interval": 1},
+        lifetime={"kind": "fixed", "value": 1.5},
+        keepalive={"max_connections": 1, "on_full": "fail"},
+    )
+    data["hosts"][0] = {"name": "client", "addresses": ["192.0.2.1", "192.0.2.2"]}
+    result = sim.run(sim.parse_scenario(data), events=True)
+    req = result.summary["requests"]
+    assert req["connections"] == 1
+    # requests at 0, 1, ..., 9: 0 opens (busy to 1.5), 1 fails, 2 reuses (busy to 3.5), ...
+    assert req["succeeded"] == 5 and req["failed_by_reason"]["pool_full"] == 5

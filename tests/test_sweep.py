@@ -273,3 +273,39 @@ def test_summarise_knows_the_runs_grid_and_refuses_a_mismatched_one(base: Path) 
 def test_python_grid_values_must_be_non_empty_lists(base: Path, values) -> None:
     with pytest.raises(sim.ScenarioError, match="expected a non-empty list of values"):
         sim.sweep(base, {"load[0].arrival.rate": values})
+
+
+def test_a_worker_that_dies_fails_only_its_own_run(base: Path, monkeypatch) -> None:
+    """A run that kills its worker process (as an out-of-memory kill would) breaks the
+    process pool; the other runs are tried again and complete, and only the culprit is
+    recorded as failed."""
+    import os
+
+    real = sim.engine.run
+
+    def deadly(scenario, *args, **kwargs):
+        if scenario.load[0].arrival.rate == 100 and kwargs.get("seed") is not None:
+            os._exit(9)
+        return real(scenario, *args, **kwargs)
+
+    monkeypatch.setattr(sim.engine, "run", deadly)
+    runs = sweeps.sweep(base, GRID, replications=2, workers=2)
+    failed = runs[runs["error"] != ""]
+    assert failed["load[0].arrival.rate"].tolist() == [100, 100]
+    assert failed["error"].str.contains("worker process died").all()
+    assert (runs.loc[runs["error"] == "", "connections.attempted"] > 0).sum() == 4
+
+
+def test_unreachable_dask_scheduler_and_out_under_a_file_are_usage_errors(
+    base: Path, tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("dask.distributed")
+    code = main(
+        ["sweep", str(base), "--dask", "tcp://127.0.0.1:9", "--quiet", "--out", str(tmp_path / "d")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "--dask tcp://127.0.0.1:9: cannot reach the scheduler" in err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["sweep", str(base), "--out", str(afile / "sub"), "--quiet"]) == 2
+    assert "exists and is not a directory" in capsys.readouterr().err

@@ -913,3 +913,33 @@ def test_error_empirical_two_columns(tmp_path: Path) -> None:
     (tmp_path / "s.csv").write_text("1,2\n")
     text = problems(poisson_load(kind="empirical", file="s.csv"), tmp_path)
     assert "line 1: expected one value per line" in text
+
+
+def test_trace_times_survive_floating_point_delays(tmp_path: Path) -> None:
+    """5,000 rows at 4-decimal times: each connect is logged at the row's time exactly,
+    although now + (t - now) can round one unit away from t (0.063 then 0.6)."""
+    rng = np.random.default_rng(5)
+    times = np.sort(np.round(rng.uniform(0, 50, 5000), 4))
+    times[:2] = [0.063, 0.6]
+    times = np.sort(times)
+    (tmp_path / "t.csv").write_text(
+        "time_s,destination\n" + "".join(f"{float(t)!r},api\n" for t in times)
+    )
+    sc = sim.parse_scenario(
+        {
+            "name": "exact",
+            "duration": 60,
+            "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+            "load": [
+                {
+                    "arrival": {"kind": "trace", "file": "t.csv"},
+                    "lifetime": {"kind": "fixed", "value": 0.01},
+                    "close": "reset",
+                }
+            ],
+        },
+        base=tmp_path,
+    )
+    events = sim.run(sc, events=True).events
+    logged = events[events.event.isin(["connect", "fail"])].time_s.to_numpy()
+    assert logged.tolist() == times.tolist()

@@ -54,10 +54,9 @@ class Flow:
         self.retries = self.gave_up = self.recovered = 0
         self.trace_life = 0.0  # the current trace row's lifetime, read by the channel
         self.requests = Requests() if spec.keepalive is not None else None
-        self.pools: dict[int, KeepAlivePool] = {}
-        if spec.keepalive is not None:
-            for ch in self.channels:
-                self.pools[id(ch)] = KeepAlivePool(env, spec.keepalive, ch, self)
+        self.pools: list[KeepAlivePool] = []
+        if spec.keepalive is not None:  # one per destination, over its source addresses
+            self.pools = [KeepAlivePool(env, spec.keepalive, t, self) for t in targets]
 
     def row_lifetime(self) -> float:
         return self.trace_life
@@ -69,17 +68,17 @@ class Flow:
 
     def dispatch(self, target: int, life: float | None) -> None:
         """An arrival to ``targets[target]``; ``life`` is a trace row's lifetime if any."""
+        if self.requests is not None:
+            duration = life if life is not None else self.durations()
+            self.pools[target].request(duration)
+            return
         channels = self.targets[target]
         if len(channels) == 1:
             ch = channels[0]
         else:
             ch = channels[self.turn % len(channels)]
             self.turn += 1
-        if self.requests is not None:
-            duration = life if life is not None else self.durations()
-            self.pools[id(ch)].request(duration)
-        else:
-            self.connect(ch, life, 1, None)
+        self.connect(ch, life, 1, None)
 
     # -- connect with retries ------------------------------------------------------------
     def connect(self, ch: Channel, life: float | None, n: int, then: Then | None) -> None:

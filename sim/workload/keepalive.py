@@ -1,7 +1,8 @@
 """Keep-alive connection pools: requests borrow connections, new ones only when needed.
 
-One pool per destination a load talks to (per source address too), as HTTP clients keep
-one per host (Go's net/http ``MaxConnsPerHost``, urllib3's ``PoolManager``).  A request
+One pool per destination a load talks to, as HTTP clients keep one per host (Go's net/http
+``MaxConnsPerHost``, urllib3's ``PoolManager``); with several source addresses its new
+connections take them in turn.  A request
 takes the most recently idled connection (LIFO, as Go's Transport does, which lets the
 surplus connections of a quiet spell reach their idle timeout); if none is idle and fewer
 than ``max_connections`` are open (or opening) it opens one; otherwise it waits in FIFO
@@ -62,7 +63,7 @@ class Requests:
 
 
 class Connection:
-    __slots__ = ("born", "busy", "closed", "idle_since", "requests", "sock")
+    __slots__ = ("born", "busy", "closed", "idle_since", "requests", "sock", "timer")
 
     def __init__(self, sock: Socket, now: float) -> None:
         self.sock = sock
@@ -71,6 +72,7 @@ class Connection:
         self.closed = False
         self.idle_since = now
         self.requests = 0
+        self.timer = False  # an idle-timeout event is pending (at most one per connection)
 
 
 class Waiter:
@@ -83,12 +85,16 @@ class Waiter:
 
 
 class KeepAlivePool:
-    """The connections of one load to one destination from one source address."""
+    """The connections of one load to one destination (over its source addresses)."""
 
-    def __init__(self, env: Environment, spec: KeepAlive, channel: Channel, flow: Flow) -> None:
+    def __init__(
+        self, env: Environment, spec: KeepAlive, channels: list[Channel], flow: Flow
+    ) -> None:
         self.env = env
         self.spec = spec
-        self.channel = channel
+        self.channels = channels
+        self.turn = 0  # new connections take the source addresses in turn
+        self.admitting = False
         self.flow = flow
         self.stats: Requests = flow.requests
         self.limit = spec.max_connections
@@ -117,7 +123,10 @@ class KeepAlivePool:
 
     # -- connections ---------------------------------------------------------------------
     def _open(self, waiter: Waiter) -> None:
-        self.flow.connect(self.channel, None, 1, partial(self._opened, waiter))
+        channels = self.channels
+        channel = channels[self.turn % len(channels)]
+        self.turn += 1
+        self.flow.connect(channel, None, 1, partial(self._opened, waiter))
 
     def _opened(self, waiter: Waiter, sock: Socket | None) -> None:
         if sock is None:  # refused (after any retries): the request fails
@@ -154,15 +163,33 @@ class KeepAlivePool:
             return
         conn.idle_since = now
         self.idle.append(conn)
-        delay = spec.idle_timeout
-        if spec.max_lifetime is not None:
-            delay = min(delay, conn.born + spec.max_lifetime - now)
-        self.env.timeout(delay, (conn, now)).callbacks.append(self._idle_expired)
+        if not conn.timer:
+            self._arm(conn, now)
 
-    def _idle_expired(self, event) -> None:
-        conn, since = event._value
-        if conn.closed or conn.busy or conn.idle_since != since:
-            return  # reused since (and maybe idle again, with a timer of its own)
+    def _deadline(self, conn: Connection) -> float:
+        """When an idle connection closes: idle timeout, or its age limit if sooner."""
+        deadline = conn.idle_since + self.spec.idle_timeout
+        if self.spec.max_lifetime is not None:
+            deadline = min(deadline, conn.born + self.spec.max_lifetime)
+        return deadline
+
+    def _arm(self, conn: Connection, now: float) -> None:
+        """One pending timer per connection, re-armed when it fires early: a timer per idle
+        spell would pile up (rate x idle timeout events) on a busy pool."""
+        conn.timer = True
+        self.env.timeout(max(0.0, self._deadline(conn) - now), conn).callbacks.append(
+            self._idle_check
+        )
+
+    def _idle_check(self, event) -> None:
+        conn: Connection = event._value
+        conn.timer = False
+        if conn.closed or conn.busy:
+            return  # busy: it re-arms when it is idle again
+        now = self.env.now
+        if self._deadline(conn) - now > 1e-9:  # used again since this timer was set
+            self._arm(conn, now)
+            return
         self._close(conn)
         idle = self.idle
         while idle and idle[0].closed:  # closed ones leave lazily, oldest first
@@ -179,7 +206,7 @@ class KeepAlivePool:
     def _close(self, conn: Connection) -> None:
         conn.closed = True
         self.open -= 1
-        self.channel.host.close(conn.sock)
+        conn.sock.load.host.close(conn.sock)
 
     # -- waiting requests ----------------------------------------------------------------
     def _next_waiter(self) -> Waiter | None:
@@ -193,13 +220,22 @@ class KeepAlivePool:
         return None
 
     def _admit_waiters(self) -> None:
-        """A connection closed or failed to open: queued requests may open their own."""
-        while self.open < self.limit:
-            waiter = self._next_waiter()
-            if waiter is None:
-                return
-            self.open += 1
-            self._open(waiter)
+        """A connection closed or failed to open: queued requests may open their own.
+
+        A loop, not recursion: an open refused at once comes back here (through
+        ``_opened``), which must not nest once per queued request."""
+        if self.admitting:
+            return
+        self.admitting = True
+        try:
+            while self.open < self.limit:
+                waiter = self._next_waiter()
+                if waiter is None:
+                    return
+                self.open += 1
+                self._open(waiter)
+        finally:
+            self.admitting = False
 
     def _timed_out(self, event) -> None:
         waiter: Waiter = event._value
