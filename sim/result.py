@@ -251,9 +251,10 @@ def _load_summary(flow: Flow) -> dict[str, Any]:
     first = [ch.first_failure for ch in channels if ch.first_failure is not None]
     names = spec.destination_names
     out: dict[str, Any] = {
-        "name": channels[0].name if channels else spec.name,
-        "host": channels[0].host.name if channels else spec.host,
+        "name": flow.name,
+        "host": flow.host_name,
         "destination": names[0] if len(names) == 1 else None,
+        "address": channels[0].dest.address if len(flow.targets) == 1 else None,
         "destinations": names or sorted({ch.dest.name for ch in channels}),
         "members": len(flow.targets),
         "protocol": spec.protocol,
@@ -300,6 +301,7 @@ def _request_counts(flows: list[Flow]) -> dict[str, Any]:
         "failed_by_reason": failed_by,
         "waited": sum(r.waited for r in stats),
         "waiting_at_end": sum(r.waiting for r in stats),
+        "opening_at_end": sum(r.opening for r in stats),
         "connections": connections,
         "connections_per_request": connections / succeeded if succeeded else 0.0,
         "requests_per_connection": succeeded / connections if connections else 0.0,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from sim.scenario import (
     read_toml,
     show,
 )
+from sim.version import VERSION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,6 +205,10 @@ def load_sweep(
         problem = assign(base, key.strip(), parse_value(text.strip()), source) if sep else "x"
         if problem:
             problems.append(f"--set {show(item)}: expected KEY=VALUE of the base scenario")
+    for key, listed in full_grid.items():
+        texts = [json.dumps(v, sort_keys=True) for v in listed]
+        if len(set(texts)) != len(texts):
+            problems.append(f"{source}: grid.{show(key)}: values must be distinct (got {listed})")
     reps = replications if replications is not None else raw.get("replications", 3)
     if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= 10_000:
         problems.append(f"{source}: replications: must be an integer in 1..10000 (got {reps!r})")
@@ -241,9 +247,26 @@ def _grid_values(text: str) -> list[Any]:
 
 
 def run_key(scenario: dict[str, Any], seed: int) -> str:
-    """A run's identity: its resolved scenario and its seed."""
-    text = json.dumps([scenario, seed], sort_keys=True, separators=(",", ":"))
+    """A run's identity: its resolved scenario, the contents of the data files it reads
+    (an edited trace is a new run), its seed and the portsim version."""
+    files = [
+        _digest(table["file"], *_stat(table["file"]))
+        for load in scenario.get("load", [])
+        for table in (load.get("arrival"), load.get("lifetime"))
+        if isinstance(table, dict) and isinstance(table.get("file"), str)
+    ]
+    text = json.dumps([scenario, files, seed, VERSION], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _stat(path: str) -> tuple[int, int]:
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@lru_cache(maxsize=32)
+def _digest(path: str, _size: int, _mtime: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def run_one(task: dict[str, Any]) -> dict[str, Any]:

@@ -309,3 +309,26 @@ def test_unreachable_dask_scheduler_and_out_under_a_file_are_usage_errors(
     afile.write_text("x")
     assert main(["sweep", str(base), "--out", str(afile / "sub"), "--quiet"]) == 2
     assert "exists and is not a directory" in capsys.readouterr().err
+
+
+def test_duplicate_grid_values_are_refused(base: Path) -> None:
+    with pytest.raises(sim.ScenarioError, match="values must be distinct"):
+        sim.sweep(base, {"load[0].arrival.rate": [60, 60]})
+
+
+def test_an_edited_data_file_is_a_new_run(tmp_path: Path) -> None:
+    """The run key covers the data files' contents: after editing the trace, resuming
+    into the same directory runs again instead of reusing the stale rows."""
+    (tmp_path / "t.csv").write_text("time_s,destination\n1,api\n2,api\n")
+    (tmp_path / "s.toml").write_text(
+        'name = "t"\nduration = 5\n[[destinations]]\nname = "api"\naddress = "10.0.0.1:443"\n'
+        '[[load]]\narrival = { kind = "trace", file = "t.csv" }\n'
+        'lifetime = { kind = "fixed", value = 1 }\n'
+    )
+    out = tmp_path / "out"
+    first = sim.sweep(tmp_path / "s.toml", replications=1, out=out)
+    (tmp_path / "t.csv").write_text("time_s,destination\n1,api\n2,api\n3,api\n")
+    second = sim.sweep(tmp_path / "s.toml", replications=1, out=out)
+    assert first["connections.attempted"].tolist() == [2]
+    assert second["connections.attempted"].tolist() == [3]
+    assert first["key"].tolist() != second["key"].tolist()

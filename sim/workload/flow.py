@@ -44,6 +44,8 @@ class Flow:
     ) -> None:
         self.env = env
         self.spec = spec
+        self.name = spec.name or ""
+        self.host_name = spec.host or ""
         self.targets = targets
         self.channels = [ch for target in targets for ch in target]
         self.pick = Chooser(probabilities, choice) if len(targets) > 1 else None

@@ -34,6 +34,7 @@ class Requests:
         "connections",
         "failed",
         "failed_by",
+        "opening",
         "succeeded",
         "wait_max",
         "wait_ms",
@@ -46,6 +47,7 @@ class Requests:
         self.attempted = self.succeeded = self.failed = self.waited = 0
         self.connections = 0  # connections opened
         self.waiting = 0  # requests queued now (a level)
+        self.opening = 0  # requests whose connection is being opened (retries pending)
         self.failed_by = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
         self.wait_sum = 0.0
         self.wait_max = 0.0
@@ -59,6 +61,8 @@ class Requests:
         self.wait_sum += wait
         self.wait_max = max(self.wait_max, wait)
         ms = int(wait * 1000)
+        if ms >= 1000:  # three significant digits above a second: bounded keys
+            ms = round(ms, 3 - len(str(ms)))
         self.wait_ms[ms] = self.wait_ms.get(ms, 0) + 1
 
 
@@ -126,9 +130,11 @@ class KeepAlivePool:
         channels = self.channels
         channel = channels[self.turn % len(channels)]
         self.turn += 1
+        self.stats.opening += 1
         self.flow.connect(channel, None, 1, partial(self._opened, waiter))
 
     def _opened(self, waiter: Waiter, sock: Socket | None) -> None:
+        self.stats.opening -= 1
         if sock is None:  # refused (after any retries): the request fails
             self.open -= 1
             self.stats.fail("connect_error")
