@@ -77,6 +77,15 @@ class Socket:
 _new_socket = object.__new__
 
 
+class _Closing:
+    """What ``Host._on_close`` reads from a timeout event, for a close not from one."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, sock: Socket) -> None:
+        self._value = sock
+
+
 class Load:
     """A load bound to its host and destination, with its counters."""
 
@@ -573,11 +582,14 @@ class Host:
             self._log(now, "fail", None, load, probes, error)
 
     # -- closing -------------------------------------------------------------------------
-    def _on_close(self, event) -> None:
-        self.close(event._value)
-
     def close(self, sock: Socket) -> None:
-        """The application closes the socket now (its lifetime ended, or its pool let it go)."""
+        """The application closes the socket now (a keep-alive pool lets it go)."""
+        self._on_close(_Closing(sock))
+
+    def _on_close(self, event) -> None:
+        """A socket's lifetime ended (the callback of its lifetime's timeout: the hot path,
+        hence the event rather than the socket as argument)."""
+        sock: Socket = event._value
         now = self.env.now
         tw, reuse = self.tw_fifo, self.reuse_fifo
         if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
