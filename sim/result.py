@@ -22,6 +22,8 @@ from sim.steady_state import analytic, pool_key, steady_state
 from sim.version import VERSION
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
     from sim.engine import Model
@@ -137,10 +139,7 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
     loads = model.loads
     attempted = sum(ld.attempted for ld in loads)
     succeeded = sum(ld.succeeded for ld in loads)
-    errors: dict[str, int] = {}
-    for ld in loads:
-        for name, n in ld.failed_by_error.items():
-            errors[name] = errors.get(name, 0) + n
+    errors = _merged(ld.failed_by_error for ld in loads)
     worst = worst_track(rec)
     if worst is not None:
         size = worst.host.size
@@ -240,14 +239,20 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
     }
 
 
+def _merged(counts: Iterable[dict[Any, int]]) -> dict[Any, int]:
+    """Counters summed key by key."""
+    out: dict[Any, int] = {}
+    for one in counts:
+        for key, n in one.items():
+            out[key] = out.get(key, 0) + n
+    return out
+
+
 def _load_summary(flow: Flow) -> dict[str, Any]:
     """One scenario load: its connects over every destination and source address."""
     spec = flow.spec
     channels = flow.channels
-    errors: dict[str, int] = {}
-    for ch in channels:
-        for name, n in ch.failed_by_error.items():
-            errors[name] = errors.get(name, 0) + n
+    errors = _merged(ch.failed_by_error for ch in channels)
     first = [ch.first_failure for ch in channels if ch.first_failure is not None]
     names = spec.destination_names
     out: dict[str, Any] = {
@@ -285,10 +290,7 @@ def _request_counts(flows: list[Flow]) -> dict[str, Any]:
     stats = [f.requests for f in flows if f.requests is not None]
     succeeded = sum(r.succeeded for r in stats)
     connections = sum(r.connections for r in stats)
-    waits: dict[int, int] = {}
-    for r in stats:
-        for ms, n in r.wait_ms.items():
-            waits[ms] = waits.get(ms, 0) + n
+    waits = _merged(r.wait_ms for r in stats)
     served_after_wait = sum(waits.values())
     failed_by = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
     for r in stats:
