@@ -167,9 +167,6 @@ def _applies(load: Load) -> bool:
     return not host.explicit_binds
 
 
-def host_loads(load: Load) -> list[Load]:
-    return [ld for ld in load.host.rec.loads if ld.host is load.host]
-
 
 def analytic(model: Model) -> dict[str, Any]:
     """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
