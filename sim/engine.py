@@ -103,8 +103,9 @@ class Model:
             lifetimes,
             Stream(_seed(self.seed, 3, i)),
             Stream(_seed(self.seed, 4, i)),
+            name,
+            host.name,
         )
-        flow.name, flow.host_name = name, host.name
         for ch in flow.channels:
             if spec.keepalive is not None:
                 ch.lifetime = NEVER  # the pool closes its connections

@@ -167,7 +167,6 @@ def _applies(load: Load) -> bool:
     return not host.explicit_binds
 
 
-
 def analytic(model: Model) -> dict[str, Any]:
     """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
     groups: dict[int, list[Load]] = {}

@@ -41,11 +41,13 @@ class Flow:
         durations: Callable[[], float] | None,
         choice: Stream,
         jitter: Stream,
+        name: str,
+        host_name: str,
     ) -> None:
         self.env = env
         self.spec = spec
-        self.name = spec.name or ""
-        self.host_name = spec.host or ""
+        self.name = name
+        self.host_name = host_name  # the load's host (a trace's rows may name others)
         self.targets = targets
         self.channels = [ch for target in targets for ch in target]
         self.pick = Chooser(probabilities, choice) if len(targets) > 1 else None
