@@ -3,7 +3,8 @@
 One pool per destination a load talks to, as HTTP clients keep one per host (Go's net/http
 ``MaxConnsPerHost``, urllib3's ``PoolManager``); with several source addresses its new
 connections take them in turn.  A request
-takes the most recently idled connection (LIFO, as Go's Transport does, which lets the
+takes the most recently idled connection (LIFO: urllib3's ``ConnectionPool.QueueCls`` is a
+``queue.LifoQueue``, and Go's Transport reuses its newest idle connection; this lets the
 surplus connections of a quiet spell reach their idle timeout); if none is idle and fewer
 than ``max_connections`` are open (or opening) it opens one; otherwise it waits in FIFO
 order, or fails when the pool is configured to.  A connection is closed when it has been
