@@ -70,8 +70,8 @@ PRESETS: dict[str, Preset] = {
         _linux("linux-5.18", "5.18", "Linux 5.18-6.7"),
         _linux("linux-5.12", "5.12", "Linux 5.12-5.17"),
         _linux("linux-4.6", "4.6", "Linux 4.6-5.11"),
-        _linux("linux-4.5", "4.5", "Linux 4.5"),
-        _linux("linux-4.4", "4.4", "Linux up to 4.4"),
+        _linux("linux-4.2", "4.2", "Linux 4.2-4.5"),
+        _linux("linux-4.1", "4.1", "Linux up to 4.1"),
         Preset(
             "freebsd",
             "FreeBSD 14/15: random start each call, 4-tuple uniqueness for connect()",

@@ -1,0 +1,69 @@
+"""Issue 15: each preset correction against its primary source, with the expected values
+derived by hand in the test (never from the simulator's output).
+
+Sources are named in each test: Linux commits by id and first tag, FreeBSD/OpenBSD/XNU
+source files and functions, RFC 6056 sections, Microsoft's event texts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import sim
+from sim.ports.linux import kernel_profile
+from sim.presets import PRESETS
+from tests.test_presets import LO, TINY, burst, connects, ports, scenario
+
+A, B = "10.0.0.1:443", "10.0.0.2:443"
+
+
+# ---- 1. Linux 4.2-4.5 are G1 with 32768-60999 ------------------------------------------
+
+
+def test_linux_generation_boundaries_by_first_tag() -> None:
+    """07f4c90062f8 "tcp/dccp: try to not exhaust ip_local_port_range in connect()" (Eric
+    Dumazet, 2015-05-24) brought ``offset &= ~1`` and changed the default range to
+    32768-60999 "(instead of 32768 - 61000)".  v4.1-rc1 was tagged 2015-04-26, so a
+    net-next commit of late May is first in v4.2-rc1: kernels up to 4.1 are G0 with
+    61000, 4.2 onwards G1 with 60999.  1580ab63fc9a "tcp/dccp: better use of ephemeral ports
+    in connect()" (2016-02-10, the two parity passes) came after v4.5-rc1 (2016-01-24), so
+    it is first in v4.6-rc1: 4.5 is still G1, 4.6 is G2."""
+    expected = {
+        "3.16": ("G0", (32768, 61000)),
+        "4.1": ("G0", (32768, 61000)),
+        "4.2": ("G1", (32768, 60999)),
+        "4.4": ("G1", (32768, 60999)),
+        "4.5": ("G1", (32768, 60999)),
+        "4.6": ("G2", (32768, 60999)),
+    }
+    for kernel, (generation, rng) in expected.items():
+        prof = kernel_profile(kernel)
+        assert (prof.generation, prof.default_range) == (generation, rng), kernel
+    assert kernel_profile(PRESETS["linux-4.1"].kernel or "").generation == "G0"
+    assert kernel_profile(PRESETS["linux-4.2"].kernel or "").generation == "G1"
+    s = sim.run(scenario("linux", [burst("a", 1)], kernel="4.4")).summary
+    assert tuple(s["hosts"][0]["port_range"]) == (32768, 60999)
+
+
+@pytest.mark.parametrize("kernel", ["4.2", "4.4", "4.5"])
+def test_linux_42_to_45_start_even_and_step_by_two(kernel: str) -> None:
+    """G1 in 4.2's ``__inet_hash_connect``: ``offset = (hint + port_offset) & ~1``, then
+    ``port = low + (i + offset) % remaining`` for i = 0, 1, ...; on success
+    ``hint += (i + 2) & ~1``.  Range 40000-40007 (remaining = 8, which divides 2^32, so the
+    u32 wrap of hint + port_offset does not matter), 8 connections to one destination kept
+    open, hint starting at 0, E = (port_offset & ~1) mod 8 (even, unknown):
+    * 1st: i = 0 -> E, hint 2;  2nd: E + 2, hint 4;  3rd: E + 4;  4th: E + 6, hint 8;
+    * 5th: offset E + 8 = E is busy, i = 1 -> E + 1, hint += (1 + 2) & ~1 = 2 -> 10;
+    * 6th: E + 2 busy -> E + 3;  7th: E + 5;  8th: E + 7.
+    So offsets E, E+2, E+4, E+6, E+1, E+3, E+5, E+7 (mod 8).  Kernels up to 4.1 (G0,
+    ``for i in 1..remaining``, ``hint += i``) give S, S+1, ..., S+7 instead."""
+    r = sim.run(scenario("linux", [burst("a", 8)], kernel=kernel, port_range=TINY), events=True)
+    got = [p - LO for p in ports(r)]
+    e = got[0]
+    assert e % 2 == 0
+    assert got == [(e + d) % 8 for d in (0, 2, 4, 6, 1, 3, 5, 7)]
+    r = sim.run(scenario("linux", [burst("a", 8)], kernel="4.1", port_range=TINY), events=True)
+    got = [p - LO for p in ports(r)]
+    assert got == [(got[0] + d) % 8 for d in range(8)]
