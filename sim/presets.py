@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# other-systems.md §5: OpenBSD never auto-assigns these ("bad dynamic" ports)
+# OpenBSD never auto-assigns these: openbsd/src sys/netinet/in_pcb.h DEFBADDYNAMICPORTS_TCP
+# and _UDP, checked by in_baddynamic() from in_pcbpickport().  For UDP in_baddynamic() also
+# refuses udpencap_port (sys/netinet/ipsec_output.c: 4500, sysctl net.inet.esp.udpencap_port)
+# under "#ifdef IPSEC", which the GENERIC kernel is built with.
+OPENBSD_UDPENCAP_PORT = 4500
 OPENBSD_BAD_TCP = (587, 749, 750, 751, 853, 871, 2049, *range(6000, 6011))
-OPENBSD_BAD_UDP = (623, 664, 749, 750, 751, 2049, 3784, 3785, 7784)
+OPENBSD_BAD_UDP = (623, 664, 749, 750, 751, 2049, 3784, 3785, OPENBSD_UDPENCAP_PORT, 7784)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ PRESETS: dict[str, Preset] = {
             "port",
             "other-systems.md §7 (xnu in_pcb.c, tcp_timer.h, udp_usrreq.c)",
             udp_policy="bsd-random",
+            # in_pcbbind: ++ipi_lastport, set to first when out of range; ipi_lastport is 0
+            # at boot, so the first port handed out is first itself (49152)
+            first_offset=0,
             uncertain=("restricted ports and the 4096-port UDP reserve are not modelled",),
         ),
         Preset(

@@ -67,3 +67,58 @@ def test_linux_42_to_45_start_even_and_step_by_two(kernel: str) -> None:
     r = sim.run(scenario("linux", [burst("a", 8)], kernel="4.1", port_range=TINY), events=True)
     got = [p - LO for p in ports(r)]
     assert got == [(got[0] + d) % 8 for d in range(8)]
+
+
+# ---- 5. macOS: the first port after boot is 49152 -------------------------------------
+
+
+def test_macos_first_port_is_first() -> None:
+    """xnu ``bsd/netinet/in_pcb.c`` ``in_pcbbind`` (counting up, ``randomport`` off for TCP):
+    ``++*lastport; if (*lastport < first || *lastport > last) *lastport = first;`` with
+    ``lastport = &pcbinfo->ipi_lastport``, which is 0 after boot (a zeroed static
+    ``inpcbinfo``).  So the first call gives 0 + 1 = 1 < 49152 -> 49152, then 49153, ...:
+    ``first_offset`` is 0, not BSD's usual cursor + 1.  On 8 ports: LO, LO+1, ..., LO+7,
+    and a 9th attempt fails."""
+    r = sim.run(scenario("macos", [burst("a", 2)]), events=True)
+    assert ports(r) == [49152, 49153]
+    sc = scenario("macos", [burst("a", 8), burst("a", 1, 1.0)], port_range=TINY)
+    r = sim.run(sc, events=True)
+    assert ports(r) == list(range(LO, LO + 8))
+    assert r.summary["connections"]["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("preset", "first"),
+    [
+        # ns-3 ipv4-end-point-demux.cc: m_ephemeral = 49152, AllocateEphemeralPort does
+        # port++ before the first check -> 49153
+        ("ns3", 49153),
+        # INET Tcp.cc: lastEphemeralPort = EPHEMERAL_PORTRANGE_START (1024), ++ first -> 1025
+        ("omnetpp-inet", 1025),
+        # NetBSD portalgo.c algo_bsd: next_ephemeral 0 is out of range -> mymax (65535)
+        ("netbsd", 65535),
+        # XNU in_pcbbind, ipi_lastport 0 -> first (above)
+        ("macos", 49152),
+    ],
+)
+def test_first_port_of_each_sequential_preset(preset: str, first: int) -> None:
+    """``first_offset`` of every sequential preset against its source (item 5's check of
+    the others).  Windows is not here: its order is inferred (docs/presets/windows.md)."""
+    r = sim.run(scenario(preset, [burst("a", 1)]), events=True)
+    assert ports(r) == [first]
+
+
+# ---- 7. OpenBSD skips udpencap_port (4500) for UDP --------------------------------------
+
+
+def test_openbsd_never_hands_out_udpencap_port_for_udp() -> None:
+    """openbsd/src ``sys/netinet/in_pcb.c`` ``in_baddynamic()``: for IPPROTO_UDP, under
+    ``#ifdef IPSEC`` (set in GENERIC), ``if (port == udpencap_port) return (1);`` and
+    ``udpencap_port = 4500`` (``sys/netinet/ipsec_output.c``).  On 4495-4504 (10 ports, no
+    other bad-dynamic port among them): 10 UDP attempts get the 9 ports other than 4500 and
+    one failure; 10 TCP attempts (the TCP list has no 4500) get all 10."""
+    loads = [burst("a", 10, protocol="udp"), burst("a", 10, 1.0)]
+    r = sim.run(scenario("openbsd", loads, port_range=[4495, 4504]), events=True)
+    assert sorted(ports(r, protocol="udp")) == [p for p in range(4495, 4505) if p != 4500]
+    assert sorted(ports(r, protocol="tcp")) == list(range(4495, 4505))
+    assert r.summary["connections"]["failed"] == 1

@@ -161,7 +161,9 @@ def test_range_and_time_wait(
 
 # ---- 2. port order --------------------------------------------------------------------
 
-SEQUENTIAL_UP = ["ns3", "windows", "macos", "omnetpp-inet"]
+# macOS left this list (issue 15): XNU's cursor starts at 0, so its first port is lo itself
+# (test_preset_sources.test_macos_first_port_is_first)
+SEQUENTIAL_UP = ["ns3", "windows", "omnetpp-inet"]
 
 
 @pytest.mark.parametrize("preset", SEQUENTIAL_UP)
@@ -177,7 +179,8 @@ def test_sequential_up_starts_at_cursor_plus_one_and_wraps_to_lo(preset: str) ->
 
 @pytest.mark.parametrize(
     ("preset", "expected"),
-    [("ns3", [LO + 4, LO + 5]), ("macos", [LO + 4, LO + 5]), ("netbsd", [LO + 4, LO + 3])],
+    # macOS hands out lo, lo+1, lo+2 first (ipi_lastport starts at 0, issue 15), then 3, 4
+    [("ns3", [LO + 4, LO + 5]), ("macos", [LO + 3, LO + 4]), ("netbsd", [LO + 4, LO + 3])],
 )
 def test_sequential_cursor_moves_on_past_freed_ports(preset: str, expected: list[int]) -> None:
     """§6, §7, §10.1: the cursor stays on the last port handed out; ports freed behind it are
