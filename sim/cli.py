@@ -313,6 +313,8 @@ def _presets() -> int:
             local = p.time_wait_local_s if p.time_wait_local_s is not None else p.time_wait_s
             loop = p.time_wait_loopback_s if p.time_wait_loopback_s is not None else local
             tw += f" ({local:g} local, {loop:g} loopback)"
+        if p.nolocaltimewait:
+            tw += " (0 to its own addresses)"
         rows.append((p.name, f"{lo}-{hi}", tw, policy, p.scope, p.source))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:

@@ -35,7 +35,8 @@ class Preset:
     kernel: str | None = None
     shared_counter: bool = False  # one cursor for TCP and UDP (Windows up to 2003)
     first_offset: int = 1  # sequential: offset of the first port handed out (BSD: lo + 1)
-    forced_reuse: bool = False  # Windows: share a port across destinations when exhausted
+    forced_reuse: bool = False  # Windows: reuse a TIME_WAIT port when exhausted
+    nolocaltimewait: bool = False  # FreeBSD: no TIME_WAIT when the peer is a local address
     skip_tcp: tuple[int, ...] = ()
     skip_udp: tuple[int, ...] = ()
     uncertain: tuple[str, ...] = field(default=())
@@ -84,7 +85,7 @@ PRESETS: dict[str, Preset] = {
             "bsd-random",
             "4tuple",
             "other-systems.md §4.1-§4.2 (in_pcb.c in_pcb_lport_dest, tcp_timer.h)",
-            time_wait_loopback_s=0.0,  # nolocaltimewait = 1 since 14.0
+            nolocaltimewait=True,  # default 1 since 14.0 (92b3e07229ba)
             uncertain=("msl_local (~20 ms loopback TIME_WAIT in newer trees) not modelled",),
         ),
         Preset(

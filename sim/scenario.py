@@ -197,6 +197,7 @@ class Host(Model):
     randomcps: Annotated[int, Field(ge=0)] = 10
     randomtime: Annotated[int, Field(ge=0)] = 45
     forced_reuse: bool | None = None
+    nolocaltimewait: bool | None = None
     auto_reuse_range: tuple[Port, Port] | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
@@ -841,6 +842,10 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.forced_reuse and not preset.name.startswith("windows"):
             problems.append(
                 f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"
+            )
+        if host.nolocaltimewait is not None and preset.family != "freebsd":
+            problems.append(
+                f"{source}: hosts[{i}].nolocaltimewait: a FreeBSD sysctl; this host is {host.os!r}"
             )
         if host.auto_reuse_range is None:
             continue

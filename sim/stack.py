@@ -247,6 +247,8 @@ class Host:
         self.time_wait_loopback = _first(
             spec.time_wait_loopback, preset.time_wait_loopback_s, self.time_wait_local
         )
+        self.nolocaltimewait = _first(spec.nolocaltimewait, preset.nolocaltimewait)
+        self.own_addresses = frozenset(ipaddress.ip_address(a) for a in self.source_addresses)
         self.tw_reuse = 0
         if self.profile:
             self.tw_reuse = _first(spec.tcp_tw_reuse, self.profile.default_tw_reuse)
@@ -332,12 +334,28 @@ class Host:
 
     def time_wait_for(self, dest: Destination) -> float:
         """TIME_WAIT length towards a peer: some systems shorten it for local peers
-        (NetBSD's MSL classes, FreeBSD's nolocaltimewait; other-systems.md §6, §4.1)."""
+        (NetBSD's MSL classes, tcp_subr.c; FreeBSD's nolocaltimewait, below)."""
+        if self.nolocaltimewait and self.is_local_peer(dest.ip):
+            return 0.0
         if dest.loopback or self.loopback:
             return self.time_wait_loopback
         if ipaddress.ip_address(dest.ip) in self.local_network:
             return self.time_wait_local
         return self.time_wait
+
+    def is_local_peer(self, ip: str) -> bool:
+        """FreeBSD ``tcp_twstart`` skips TIME_WAIT under ``nolocaltimewait`` when
+        ``in_localip(faddr)`` (IPv4: the peer is an address configured on one of the host's
+        interfaces: its own addresses, and lo0's 127.0.0.1, not the rest of 127/8) or
+        ``in6_localaddr(faddr)`` (IPv6: ::1, link-local, or inside a configured prefix:
+        here the host's ``local_network``)."""
+        addr = ipaddress.ip_address(ip)
+        if addr in self.own_addresses:
+            return True
+        if addr.version == 4:
+            return addr == ipaddress.IPv4Address("127.0.0.1")
+        net = self.local_network
+        return addr.is_loopback or addr.is_link_local or (net.version == 6 and addr in net)
 
     def tw_queue(self, length: float) -> deque[tuple[float, Socket]]:
         """The FIFO of TIME_WAIT sockets of one length: entries leave in arrival order."""

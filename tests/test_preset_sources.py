@@ -122,3 +122,62 @@ def test_openbsd_never_hands_out_udpencap_port_for_udp() -> None:
     assert sorted(ports(r, protocol="udp")) == [p for p in range(4495, 4505) if p != 4500]
     assert sorted(ports(r, protocol="tcp")) == list(range(4495, 4505))
     assert r.summary["connections"]["failed"] == 1
+
+
+# ---- 3. FreeBSD nolocaltimewait: any of the host's own addresses -----------------------
+
+
+def freebsd_close(address: str, dest: str, **host: Any) -> sim.Result:
+    data: dict[str, Any] = {
+        "name": "tw",
+        "duration": 200,
+        "hosts": [{"name": "h", "os": "freebsd", "address": address, **host}],
+        "destinations": [{"name": "d", "address": dest}],
+        "load": [burst("d", 1, 0.0, "1s")],
+    }
+    return sim.run(sim.parse_scenario(data), events=True)
+
+
+def time_wait_ends(r: sim.Result) -> list[float]:
+    ev = r.events
+    return ev[ev.event == "time_wait_end"].time_s.tolist()
+
+
+@pytest.mark.parametrize(
+    ("address", "dest", "expected"),
+    [
+        # in_localip(192.0.2.2) on a host configured with 192.0.2.2: true -> no TIME_WAIT
+        ("192.0.2.2", "192.0.2.2:443", []),
+        # lo0 carries 127.0.0.1: in_localip is true
+        ("192.0.2.2", "127.0.0.1:9000", []),
+        # a neighbour on the same /24 is not one of the host's addresses: 2 x 30 s MSL
+        ("192.0.2.2", "192.0.2.50:443", [61.0]),
+        # 127.0.0.2 is not configured on lo0 (only 127.0.0.1 is): in_localip is false
+        ("192.0.2.2", "127.0.0.2:9000", [61.0]),
+        # IPv6: in6_localaddr(::1) is true; a remote address is not
+        ("2001:db8::1", "[::1]:443", []),
+        ("2001:db8::1", "[2606:4700::1]:443", [61.0]),
+    ],
+)
+def test_freebsd_nolocaltimewait_means_the_hosts_own_addresses(
+    address: str, dest: str, expected: list[float]
+) -> None:
+    """freebsd-src ``sys/netinet/tcp_timewait.c`` ``tcp_twstart``: ``if (V_nolocaltimewait
+    && (isipv6 ? in6_localaddr(&inp->in6p_faddr) : in_localip(inp->inp_faddr)))`` the
+    connection is closed without TIME_WAIT.  ``in_localip`` (``in.c``) is true when the
+    address is configured on one of the host's interfaces, so a connection from 192.0.2.2
+    to 192.0.2.2:443 closed by the client at 1 s keeps no TIME_WAIT (it kept 60 s before
+    issue 15); the default is 1 since FreeBSD 14.0 (release notes, commit 92b3e07229ba).
+    Otherwise TIME_WAIT is 2 x net.inet.tcp.msl (30 s) = 60 s: it ends at 61 s."""
+    assert time_wait_ends(freebsd_close(address, dest)) == expected
+
+
+def test_freebsd_nolocaltimewait_is_a_parameter() -> None:
+    """``nolocaltimewait = false`` (the default before 14.0, and freebsd-12's) keeps the
+    60 s TIME_WAIT towards the host's own address; the key is refused on other systems."""
+    assert time_wait_ends(freebsd_close("192.0.2.2", "192.0.2.2:443", nolocaltimewait=False)) == [
+        61.0
+    ]
+    with pytest.raises(sim.ScenarioError) as info:
+        scenario("linux", [burst("a", 1)], nolocaltimewait=True)
+    assert any("hosts[0].nolocaltimewait" in p for p in info.value.problems)
