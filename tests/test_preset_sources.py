@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import sim
 from sim.ports.linux import kernel_profile
+from sim.ports.policy import make_policy
+from sim.ports.table import Layout
+from sim.randomness import Stream
 from sim.presets import PRESETS
 from tests.test_presets import LO, TINY, burst, connects, ports, scenario
 
@@ -181,3 +185,84 @@ def test_freebsd_nolocaltimewait_is_a_parameter() -> None:
     with pytest.raises(sim.ScenarioError) as info:
         scenario("linux", [burst("a", 1)], nolocaltimewait=True)
     assert any("hosts[0].nolocaltimewait" in p for p in info.value.problems)
+
+
+# ---- 6. RFC 6056 algorithms 3 and 4: 16-bit counter, unwrapped sum ----------------------
+
+
+def hash_policy(alg: int, counter: int, offset: int, n: int) -> tuple[Any, Layout, bytearray]:
+    """An algorithm 3 or 4 policy with its counter and F fixed by hand (algorithm 4 with
+    one table entry), and an empty map of n ports."""
+    policy = make_policy(f"rfc6056-{alg}", Stream(np.random.SeedSequence(7)), n, table_size=1)
+    policy.offset = lambda key: offset  # type: ignore[method-assign]
+    if alg == 3:
+        policy.counter = counter
+    else:
+        policy.table[0] = counter
+    return policy, Layout(n), bytearray(n)
+
+
+def counter_of(policy: Any) -> int:
+    return policy.counter if hasattr(policy, "counter") else policy.table[0]
+
+
+@pytest.mark.parametrize("alg", [3, 4])
+def test_rfc6056_hash_algorithms_wrap_the_counter_not_the_sum(alg: int) -> None:
+    """RFC 6056 §3.3.3: ``port = min_ephemeral + (next_ephemeral + offset) %
+    num_ephemeral; next_ephemeral++;`` (§3.3.4: ``(offset + table[index]) % num_ephemeral;
+    table[index]++;`` with ``table[i] = random() % 65536``).  The counter is a 16-bit value
+    (NetBSD ``portalgo.c`` ``algo_hash``/``algo_doublehash``: ``uint16_t``); the sum of two
+    ``uint16_t`` is an ``int`` in C, so it is not wrapped before the modulo.
+
+    n = 1000 ports (1000 does not divide 65536), F = 700, counter 65534, nothing busy:
+    * 1st call: (65534 + 700) % 1000 = 66234 % 1000 = 234; counter -> 65535;
+    * 2nd call: (65535 + 700) % 1000 = 235; counter wraps to 0;
+    * 3rd call: (0 + 700) % 1000 = 700; counter -> 1;
+    * 4th call: 701; the counter is then 65534 + 4 = 65538, in 16 bits 2.
+    Wrapping the sum at 16 bits instead (the old model) gives (66234 & 0xFFFF) % 1000 = 698,
+    then 699, 700, 701: the jump would come where the sum wraps, not the counter."""
+    policy, layout, cells = hash_policy(alg, 65534, 700, 1000)
+    got = [policy.select(cells, layout, "d", 0.0) for _ in range(4)]
+    assert got == [(234, 1), (235, 1), (700, 1), (701, 1)]
+    assert counter_of(policy) == 2
+
+
+@pytest.mark.parametrize("alg", [3, 4])
+def test_rfc6056_hash_scan_continues_after_the_counter_wraps(alg: int) -> None:
+    """The same arithmetic inside one scan: n = 1000, F = 700, counter 65535, ports 235
+    and 700 busy.  Probe 0: (65535 + 700) % 1000 = 235, busy; counter wraps to 0.  Probe 1:
+    (0 + 700) % 1000 = 700, busy; probe 2: 701, free: port 701 after 3 probes, and the
+    counter has been bumped on every probe (§3.3.3 increments it before the check):
+    65535 + 3 = 65538, stored in 16 bits: 2."""
+    policy, layout, cells = hash_policy(alg, 65535, 700, 1000)
+    for k in (235, 700):
+        cells[layout.cell(k)] = 1
+    assert policy.select(cells, layout, "d", 0.0) == (701, 3)
+    assert counter_of(policy) == 2
+
+
+def test_rfc6056_alg3_jumps_once_per_counter_cycle_on_a_range_not_dividing_65536() -> None:
+    """End to end on 40000-40999 (n = 1000): with nothing held (connect-and-reset), each
+    port is the previous + 1 (mod 1000) except where the 16-bit counter wraps, where the
+    step is (F - (65535 + F)) mod 1000 = -65535 mod 1000 = 465.  With a random start the
+    wrap comes within 65,536 connections: 66,000 cycles (1 ms apart) see exactly one jump
+    of 465 and otherwise steps of 1.  The port after the jump is lo + F mod 1000 (the
+    counter is 0); wrapping the sum instead put it at lo + 0 whatever F (the sum wraps to
+    0), so with this seed's F (F mod 1000 != 0, checked) it is not 40000."""
+    loads = [
+        {
+            "destination": "a",
+            "arrival": {"kind": "constant", "interval": 0.001},
+            "lifetime": {"kind": "fixed", "value": 0},
+            "close": "reset",
+            "stop": 66.0,
+        }
+    ]
+    sc = scenario("rfc6056-alg3", loads, duration=66, port_range=[40000, 40999])
+    got = np.array(ports(sim.run(sc, events=True)))
+    assert len(got) == 66000
+    steps = np.diff(got) % 1000
+    assert sorted(set(steps.tolist())) == [1, 465]
+    assert int(np.sum(steps == 465)) == 1
+    after = int(got[1:][steps == 465][0])
+    assert after != 40000
