@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
 UDP_STATIC = 2
 TW_BIT = 4  # in a destination's pool: the 4-tuple is in TIME_WAIT (Windows forced reuse)
+LIVE, EXCLUDED = 1, 2  # Windows forced reuse: a live connection holds the port / never reused
+# translate() table: 0 where a destination's cell has TW_BIT, 1 elsewhere
+_NOT_TIME_WAIT = bytes(0 if b & TW_BIT else 1 for b in range(256))
 
 
 def _first(*values):
@@ -291,6 +294,17 @@ class Host:
                 for space in spaces.values():
                     space.take(self.layout.cell(k), 2, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
+        # Windows forced reuse may take only ports held by nobody but TIME_WAIT sockets: the
+        # ports a live connection holds (counted), and those never reused (reserved,
+        # listening, auto-reuse) are marked here, by cell
+        self.live: bytearray | None = None
+        self.live_count: list[int] = []
+        if self.forced_reuse:
+            self.live = bytearray(EXCLUDED if v else 0 for v in self.table.static)
+            if self.auto_reuse:
+                for k in range(*self.auto_reuse):  # setup, once
+                    self.live[self.layout.cell(k)] = EXCLUDED
+            self.live_count = [0] * self.size
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)
             self.tcp_policy = self.udp_policy = None
@@ -480,6 +494,8 @@ class Host:
             self._fail(load, "EADDRINUSE", probes, now)
             return None
         cell = self.table.take_explicit(k, now, load.addr)
+        if self.live is not None:
+            self._hold_live(k, cell)
         if self.log is not None:
             self._log(now, "bind", self.lo + k, load, probes, "")
         pool = load.dest_pool
@@ -508,6 +524,8 @@ class Host:
                 self._fail(load, error, probes, now)
                 return None
         cell = self.table.take(k, now, load.addr)
+        if self.live is not None:
+            self._hold_live(k, cell)
         pool = load.dest_pool
         pool.take(cell, BUSY, now)
         return self._established(load, pool, k, cell, False, probes, now)
@@ -527,22 +545,47 @@ class Host:
         return k, (k - k0) % n + 1
 
     def _exhausted(self, load: Load, error: str) -> tuple[int, str]:
-        """What happens when the policy finds nothing.  Windows logs event 4231 (the global
-        TCP port space is exhausted); with forced reuse it first takes a port that has no
-        connection to this destination, and logs 4227 when only TIME_WAIT ones are left
-        (other-systems.md §8.2, inferred from the events' texts)."""
+        """What happens when the policy finds nothing.  Windows logs event 4231 ("...the
+        global TCP port space has failed due to all such ports being in use") and fails
+        with WSAENOBUFS.  With forced reuse (inferred from event 4227's text: the reused
+        local endpoint "was recently used", i.e. it is in TIME_WAIT) it first takes the next
+        port, in the order of the sequential cursor, held only by TIME_WAIT sockets none of
+        which is to this destination; a port held by a live connection is never shared.  If
+        the only such ports are in TIME_WAIT to this destination, the attempt fails with
+        WSAEADDRINUSE and logs 4227 ("...the selected local endpoint was recently used to
+        connect to the same remote endpoint")."""
         if self.preset.family != "windows":
             return -1, error
-        cells = load.dest_pool.cells
-        if self.forced_reuse:
-            cell = cells.find(0)
-            if cell >= 0:
-                return self.layout.offset(cell), ""
-            if cells.find(BUSY | TW_BIT) >= 0:
+        live = self.live
+        if live is not None:
+            n = self.size
+            held = int.from_bytes(live, "little")
+            usable = (held | int.from_bytes(load.dest_pool.cells, "little")).to_bytes(n, "little")
+            policy = self.tcp_policy
+            start = (getattr(policy, "cursor", -1) + 1) % n
+            k = find_natural(usable, self.layout, start, 0, n)
+            if k >= 0:
+                if hasattr(policy, "cursor"):
+                    policy.cursor = k
+                return k, ""
+            same = load.dest_pool.cells.translate(_NOT_TIME_WAIT)
+            if (held | int.from_bytes(same, "little")).to_bytes(n, "little").find(0) >= 0:
                 self.windows_events["4227"] += 1
                 return -1, "WSAEADDRINUSE"
         self.windows_events["4231"] += 1
         return -1, "WSAENOBUFS"
+
+    def _hold_live(self, k: int, cell: int) -> None:
+        n = self.live_count[k]
+        self.live_count[k] = n + 1
+        if not n:
+            self.live[cell] |= LIVE
+
+    def _release_live(self, k: int, cell: int) -> None:
+        n = self.live_count[k] - 1
+        self.live_count[k] = n
+        if not n:
+            self.live[cell] &= ~LIVE
 
     def udp_attempt(self, load: Load) -> Socket | None:
         """A connected UDP socket (or bind(0) then connect): autobind, no sharing."""
@@ -615,6 +658,8 @@ class Host:
         load = sock.load
         pool = sock.pool
         pool.established -= 1
+        if self.live is not None and load.protocol == "tcp":
+            self._release_live(sock.k, sock.cell)
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, load, 0, "")
         if load.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)

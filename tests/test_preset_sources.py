@@ -16,9 +16,9 @@ import sim
 from sim.ports.linux import kernel_profile
 from sim.ports.policy import make_policy
 from sim.ports.table import Layout
-from sim.randomness import Stream
 from sim.presets import PRESETS
-from tests.test_presets import LO, TINY, burst, connects, ports, scenario
+from sim.randomness import Stream
+from tests.test_presets import LO, TINY, burst, ports, scenario
 
 A, B = "10.0.0.1:443", "10.0.0.2:443"
 
@@ -266,3 +266,60 @@ def test_rfc6056_alg3_jumps_once_per_counter_cycle_on_a_range_not_dividing_65536
     assert int(np.sum(steps == 465)) == 1
     after = int(got[1:][steps == 465][0])
     assert after != 40000
+
+
+# ---- 4. Windows forced reuse: TIME_WAIT ports only, in sequential order ------------------
+
+
+def windows_run(loads: list[dict[str, Any]], port_range: list[int], **host: Any) -> sim.Result:
+    return sim.run(
+        scenario("windows", loads, duration=300, port_range=port_range, **host), events=True
+    )
+
+
+def test_windows_live_connections_are_never_shared() -> None:
+    """Event 4227's text ("the selected local endpoint was recently used to connect to the
+    same remote endpoint ... forcing TCP/IP to reuse a local port") speaks of a *recently
+    used* endpoint: a port in TIME_WAIT.  Without SO_REUSE_UNICASTPORT / an auto-reuse range
+    a port held by a live connection stays exclusive (Windows' global TCP port space).
+    16 ports, 20 never-closing connections to each of 3 destinations at 0, 1 and 2 s: the
+    first 16 to the first destination succeed, nothing is in TIME_WAIT, so every one of
+    the other 4 + 20 + 20 = 44 attempts finds no port: WSAENOBUFS and event 4231 ("...the
+    global TCP port space has failed due to all such ports being in use"), 44 times, and no
+    4227.  (The old model shared ports across destinations: 48 succeeded.)"""
+    loads = [burst(d, 20, float(i)) for i, d in enumerate(("a", "b", "c"))]
+    s = windows_run(loads, [LO, LO + 15]).summary
+    assert [ld["succeeded"] for ld in s["loads"]] == [16, 0, 0]
+    assert s["connections"]["failed"] == s["connections"]["failed_by_error"]["WSAENOBUFS"] == 44
+    assert s["hosts"][0]["windows_events"] == {"4227": 0, "4231": 44}
+
+
+def test_windows_forced_reuse_follows_the_sequential_cursor() -> None:
+    """Forced reuse takes TIME_WAIT ports in the order of the (inferred) sequential cursor,
+    not in the simulator's parity layout (even offsets first).  8 ports:
+    * 0 s: 8 connections to a, closed at 1 s: 40001 .. 40007, 40000 (cursor + 1 first,
+      wrapping to 40000; the cursor ends on 40000), all in TIME_WAIT to a until 121 s;
+    * 2, 3, 4 s: one connection to b each: no free port; forced reuse from cursor + 1:
+      40001, 40002, 40003 (the parity layout would have given 40000, 40002, 40004);
+    * 130 s: a's TIME_WAITs are over: 40000 and 40004 .. 40007 are free again, b holds
+      40001 .. 40003: an ordinary sequential allocation to c continues from the cursor
+      (40003): 40004."""
+    loads = [
+        burst("a", 8, 0.0, "1s"),
+        burst("b", 1, 2.0),
+        burst("b", 1, 3.0),
+        burst("b", 1, 4.0),
+        burst("c", 1, 130.0),
+    ]
+    r = windows_run(loads, TINY)
+    assert ports(r, A) == [*range(LO + 1, LO + 8), LO]
+    assert ports(r, B) == [LO + 1, LO + 2, LO + 3]
+    assert ports(r, "10.0.0.3:443") == [LO + 4]
+    assert r.summary["connections"]["failed"] == 0
+
+
+def test_windows_forced_reuse_off_fails_at_once() -> None:
+    """``forced_reuse = false``: the same 8 TIME_WAIT ports are not reused for b: 4231."""
+    loads = [burst("a", 8, 0.0, "1s"), burst("b", 1, 2.0)]
+    s = windows_run(loads, TINY, forced_reuse=False).summary
+    assert s["hosts"][0]["windows_events"] == {"4227": 0, "4231": 1}
