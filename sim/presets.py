@@ -37,6 +37,7 @@ class Preset:
     first_offset: int = 1  # sequential: offset of the first port handed out (BSD: lo + 1)
     forced_reuse: bool = False  # Windows: reuse a TIME_WAIT port when exhausted
     nolocaltimewait: bool = False  # FreeBSD: no TIME_WAIT when the peer is a local address
+    udp_scope: str = "port"  # connected UDP: "4tuple" (FreeBSD 13+) or one port per socket
     skip_tcp: tuple[int, ...] = ()
     skip_udp: tuple[int, ...] = ()
     uncertain: tuple[str, ...] = field(default=())
@@ -86,6 +87,7 @@ PRESETS: dict[str, Preset] = {
             "4tuple",
             "other-systems.md §4.1-§4.2 (in_pcb.c in_pcb_lport_dest, tcp_timer.h)",
             nolocaltimewait=True,  # default 1 since 14.0 (92b3e07229ba)
+            udp_scope="4tuple",  # udp_connect -> in_pcbconnect -> in_pcb_lport_dest(faddr)
             uncertain=("msl_local (~20 ms loopback TIME_WAIT in newer trees) not modelled",),
         ),
         Preset(

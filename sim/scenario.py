@@ -198,6 +198,7 @@ class Host(Model):
     randomtime: Annotated[int, Field(ge=0)] = 45
     forced_reuse: bool | None = None
     nolocaltimewait: bool | None = None
+    udp_scope: Literal["port", "local_address", "4tuple"] | None = None
     auto_reuse_range: tuple[Port, Port] | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
@@ -842,6 +843,11 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.forced_reuse and not preset.name.startswith("windows"):
             problems.append(
                 f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"
+            )
+        if linux and host.udp_scope not in (None, "port", "local_address"):
+            problems.append(
+                f"{source}: hosts[{i}].udp_scope: Linux UDP autobind ignores the destination "
+                f"(udp_lib_get_port) (got {host.udp_scope!r})"
             )
         if host.nolocaltimewait is not None and preset.family != "freebsd":
             problems.append(

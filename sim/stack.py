@@ -168,7 +168,10 @@ class Load:
         if bind:
             host.explicit_binds = True
         if protocol == "udp":
-            self.pool = self.dest_pool = host.udp_pool
+            # one UDP port space, or (FreeBSD 13+) one 4-tuple pool per destination
+            udp = host.udp_table
+            pool = host.udp_pool if udp is None else udp.pool(self.key, f"udp {self.label}")
+            self.pool = self.dest_pool = pool
             host.udp_loads.append(self.label)
             self.attempt = partial(host.udp_attempt, self)
         else:
@@ -283,6 +286,13 @@ class Host:
         self.explicit_binds = False  # some load binds before connect (Erlang B: off)
         self.shared_labels: dict[str, None] = {}
         self.udp_hash = spec.udp_hash_size
+        self.udp_scope = "port" if self.linux else spec.udp_scope or preset.udp_scope
+        # connected UDP unique by 4-tuple: owners and explicit binders as for TCP
+        self.udp_table = (
+            port_table(self.lo, self.hi, reserved=reserved | frozenset(preset.skip_udp))
+            if self.udp_scope == "4tuple"
+            else None
+        )
         self.forced_reuse = preset.family == "windows" and _first(
             spec.forced_reuse, preset.forced_reuse
         )
@@ -403,7 +413,10 @@ class Host:
         else:
             out = [self._shared(self.table.bind_pool, None)]
         if self.udp_loads:
-            out.append(self.udp_pool)
+            if self.udp_table is not None:
+                out.extend(self.udp_table.pools.values())
+            else:
+                out.append(self.udp_pool)
         return out
 
     def _shared(self, pool: Pool, address: str | None) -> Pool:
@@ -588,24 +601,35 @@ class Host:
             self.live[cell] &= ~LIVE
 
     def udp_attempt(self, load: Load) -> Socket | None:
-        """A connected UDP socket (or bind(0) then connect): autobind, no sharing."""
+        """A connected UDP socket (or bind(0) then connect).  One port per socket on Linux
+        (``udp_lib_get_port`` ignores the destination) and on most BSDs (the implicit
+        ``in_pcbbind`` checks the local port); FreeBSD 13+ connect() checks the 4-tuple
+        (``udp_connect`` -> ``in_pcbconnect`` -> ``in_pcb_lport_dest`` with the foreign
+        address, as for TCP), so a port serves many destinations (``udp_scope``)."""
         load.attempted += 1
         now = self.env.now
-        pool = self.udp_pool
+        pool = load.pool
         bind = load.socket in ("bind", "bind_reuseaddr")
+        table = self.udp_table
         if self.linux:
             port, probes = select_udp(pool.cells, self.lo, self.hi, self.stream, self.udp_hash)
             k, cell = port - self.lo, port
             error = "EADDRINUSE" if bind else "EAGAIN"
         else:
-            k, probes = self.udp_policy.select(pool.cells, self.layout, load.key, now)
+            # bind(0) checks the local port (in_pcbbind): any owner on it conflicts
+            cells = table.bind_pool.cells if table is not None and bind else pool.cells
+            k, probes = self.udp_policy.select(cells, self.layout, load.key, now)
             cell = self.layout.cell(k) if k >= 0 else -1
             error = "EADDRINUSE" if bind else self.udp_policy.error
         if k < 0:
             self._fail(load, error, probes, now)
             return None
+        explicit = False
+        if table is not None:
+            explicit = bind
+            cell = table.take_explicit(k, now) if bind else table.take(k, now)
         pool.take(cell, BUSY, now)
-        return self._established(load, pool, k, cell, False, probes, now)
+        return self._established(load, pool, k, cell, explicit, probes, now)
 
     def _established(
         self, load: Load, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
@@ -774,6 +798,11 @@ class Host:
         if busy:
             sock.pool.give(sock.cell, BUSY | TW_BIT, now)
         if sock.load.protocol == "udp":
+            if self.udp_table is not None:
+                if sock.explicit:
+                    self.udp_table.release_explicit(sock.k, now)
+                else:
+                    self.udp_table.release(sock.k, now)
             return
         if sock.explicit:
             self.table.release_explicit(sock.k, now, sock.load.addr)

@@ -323,3 +323,56 @@ def test_windows_forced_reuse_off_fails_at_once() -> None:
     loads = [burst("a", 8, 0.0, "1s"), burst("b", 1, 2.0)]
     s = windows_run(loads, TINY, forced_reuse=False).summary
     assert s["hosts"][0]["windows_events"] == {"4227": 0, "4231": 1}
+
+
+# ---- 2. FreeBSD 13+ connected UDP is unique by 4-tuple --------------------------------
+
+TEN = [LO, LO + 9]
+
+
+def udp_two_destinations(preset: str, **host: Any) -> dict[str, Any]:
+    loads = [burst("a", 15, 0.0, protocol="udp"), burst("b", 15, 1.0, protocol="udp")]
+    return sim.run(scenario(preset, loads, port_range=TEN, **host)).summary
+
+
+def test_freebsd_connected_udp_shares_ports_across_destinations() -> None:
+    """freebsd-src ``sys/netinet/udp_usrreq.c`` ``udp_connect`` -> ``in_pcbconnect`` ->
+    ``in_pcbconnect_setup`` -> ``in_pcb_lport_dest(inp, &laddr, &lport, faddr, fport,
+    ...)``: with the foreign address known, a candidate is busy only if that 4-tuple exists
+    (the lookup TCP uses).  10 ports, 15 connected UDP sockets to each of two destinations,
+    all kept open: each destination gets all 10 ports, 10 + 10 = 20 succeed, and the other
+    5 + 5 fail with in_pcb_lport_dest's EADDRNOTAVAIL.  (Before issue 15: 10 in all.)"""
+    s = udp_two_destinations("freebsd")
+    assert [ld["succeeded"] for ld in s["loads"]] == [10, 10]
+    assert s["connections"]["failed"] == s["connections"]["failed_by_error"]["EADDRNOTAVAIL"]
+    assert s["connections"]["failed"] == 10
+
+
+@pytest.mark.parametrize("preset", ["freebsd-12", "openbsd", "netbsd", "macos", "windows"])
+def test_other_systems_give_connected_udp_one_port_each(preset: str) -> None:
+    """The other BSDs and XNU bind a connecting UDP socket implicitly before it has a peer:
+    ``in_pcbconnect`` calls ``in_pcbbind(inp, NULL, ...)`` while ``inp_laddr`` is still
+    INADDR_ANY (xnu ``bsd/netinet/in_pcb.c``; OpenBSD and NetBSD ``in_pcb.c``; FreeBSD 12 has
+    no ``in_pcb_lport_dest``), and that picks a port with a wildcard *local* lookup: a port
+    used by any socket is busy.  Windows allocates from one UDP port space.  So the same
+    run gives 10 in all, to the first destination."""
+    s = udp_two_destinations(preset)
+    assert [ld["succeeded"] for ld in s["loads"]] == [10, 0]
+
+
+def test_freebsd_udp_bind_checks_the_local_port_and_udp_scope_is_a_parameter() -> None:
+    """``bind(0)`` has no peer: ``in_pcbbind`` -> ``in_pcb_lport`` with no foreign address
+    looks the port up locally, so a port any connected socket uses is busy: after 10
+    connected sockets to a fill the 10 ports, a bind-then-connect UDP socket to b gets
+    EADDRINUSE.  ``udp_scope = "port"`` on a FreeBSD host restores one port per socket
+    (10 in all); Linux refuses ``udp_scope = "4tuple"`` (``udp_lib_get_port`` ignores the
+    destination)."""
+    loads = [burst("a", 10, 0.0, protocol="udp"), burst("b", 1, 1.0, protocol="udp", socket="bind")]
+    s = sim.run(scenario("freebsd", loads, port_range=TEN)).summary
+    assert [ld["succeeded"] for ld in s["loads"]] == [10, 0]
+    assert s["connections"]["failed_by_error"]["EADDRINUSE"] == 1
+    s = udp_two_destinations("freebsd", udp_scope="port")
+    assert [ld["succeeded"] for ld in s["loads"]] == [10, 0]
+    with pytest.raises(sim.ScenarioError) as info:
+        scenario("linux", [burst("a", 1)], udp_scope="4tuple")
+    assert any("hosts[0].udp_scope" in p for p in info.value.problems)
