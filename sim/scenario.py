@@ -180,6 +180,7 @@ class Host(Model):
     time_wait: Duration | None = None
     tcp_tw_reuse: Literal[0, 1, 2] | None = None
     tcp_tw_reuse_delay: Annotated[Duration, AfterValidator(_reuse_delay)] = 1.0
+    tcp_tw_reuse_rule: Literal["s>1", "s>0", "ms"] | None = None
     tcp_max_tw_buckets: Annotated[int, Field(ge=0)] = 131072
     tcp_timestamps: bool = True
     reserved_ports: PortList = ()
@@ -198,6 +199,7 @@ class Host(Model):
     randomtime: Annotated[int, Field(ge=0)] = 45
     forced_reuse: bool | None = None
     nolocaltimewait: bool | None = None
+    shared_counter: bool | None = None
     udp_scope: Literal["port", "local_address", "4tuple"] | None = None
     auto_reuse_range: tuple[Port, Port] | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
@@ -848,6 +850,21 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
             problems.append(
                 f"{source}: hosts[{i}].udp_scope: Linux UDP autobind ignores the destination "
                 f"(udp_lib_get_port) (got {host.udp_scope!r})"
+            )
+        if host.tcp_tw_reuse_rule is not None and not linux:
+            problems.append(
+                f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
+                f"the {host.policy or preset.policy!r} policy"
+            )
+        tcp_policy = host.policy or preset.policy
+        udp_policy = host.udp_policy or (
+            tcp_policy if host.policy else preset.udp_policy or tcp_policy
+        )
+        if host.shared_counter and (linux or udp_policy != tcp_policy):
+            problems.append(
+                f"{source}: hosts[{i}].shared_counter: one cursor for TCP and UDP (Windows <= "
+                f"2003) needs one non-Linux policy for both (got {tcp_policy!r} and "
+                f"{udp_policy!r})"
             )
         if host.nolocaltimewait is not None and preset.family != "freebsd":
             problems.append(

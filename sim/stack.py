@@ -259,6 +259,10 @@ class Host:
         if self.profile:
             self.tw_reuse = _first(spec.tcp_tw_reuse, self.profile.default_tw_reuse)
         self.tw_reuse_delay = spec.tcp_tw_reuse_delay
+        # which TIME_WAIT age check tcp_tw_reuse applies (by kernel version; releases inferred)
+        self.tw_reuse_rule = spec.tcp_tw_reuse_rule or (
+            self.profile.tw_delay_rule if self.profile else "ms"
+        )
         self.max_tw = spec.tcp_max_tw_buckets
         self.timestamps = spec.tcp_timestamps
         reserved = frozenset(spec.reserved_ports)
@@ -329,7 +333,7 @@ class Host:
             }
             self.tcp_policy = make_policy(policy, stream, self.size, **params)
             udp_policy = spec.udp_policy or (policy if spec.policy else preset.udp_policy or policy)
-            shared = preset.shared_counter and udp_policy == policy
+            shared = _first(spec.shared_counter, preset.shared_counter) and udp_policy == policy
             if shared:
                 self.udp_policy = self.tcp_policy
             elif udp_policy == "freebsd-throttle" and isinstance(self.tcp_policy, FreeBsdThrottle):
@@ -709,7 +713,7 @@ class Host:
 
     def _reuse_time(self, entry: float) -> float:
         """When a TIME_WAIT entered at ``entry`` may first be reused (linux.md §3.3)."""
-        rule = self.profile.tw_delay_rule
+        rule = self.tw_reuse_rule
         if rule == "ms":  # 6.14+: now_ms > entry_ms + tcp_tw_reuse_delay
             return (math.floor(entry * 1000) + round(self.tw_reuse_delay * 1000) + 1) / 1000
         phase = self.kernel.phase % 1.0  # whole-second clock boundaries

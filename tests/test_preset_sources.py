@@ -7,6 +7,7 @@ source files and functions, RFC 6056 sections, Microsoft's event texts.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from sim.ports.policy import make_policy
 from sim.ports.table import Layout
 from sim.presets import PRESETS
 from sim.randomness import Stream
+from tests.hosts import host_from_scenario
 from tests.test_presets import LO, TINY, burst, ports, scenario
 
 A, B = "10.0.0.1:443", "10.0.0.2:443"
@@ -376,3 +378,71 @@ def test_freebsd_udp_bind_checks_the_local_port_and_udp_scope_is_a_parameter() -
     with pytest.raises(sim.ScenarioError) as info:
         scenario("linux", [burst("a", 1)], udp_scope="4tuple")
     assert any("hosts[0].udp_scope" in p for p in info.value.problems)
+
+
+# ---- inferred values are parameters ---------------------------------------------------
+
+
+def alternating_tcp_udp() -> list[dict[str, Any]]:
+    """A TCP attempt at 0, 2, 4, 6 s and a UDP attempt at 1, 3, 5, 7 s, all kept open."""
+    return [
+        {
+            "destination": "a",
+            "protocol": proto,
+            "arrival": {"kind": "constant", "interval": 2.0},
+            "lifetime": {"kind": "fixed", "value": "inf"},
+            "start": start,
+            "stop": 8.0,
+        }
+        for proto, start in (("tcp", 0.0), ("udp", 1.0))
+    ]
+
+
+def test_shared_counter_is_a_parameter() -> None:
+    """The TCP/UDP counter shared by Windows up to 2003 is inferred (HSC's example), so it
+    is a host key.  ``shared_counter = true`` on ``windows`` (first port cursor + 1): one
+    cursor serves both, so the 8 alternating attempts get LO+1 .. LO+7, then LO (wrap):
+    TCP LO+1, LO+3, LO+5, LO+7 and UDP LO+2, LO+4, LO+6, LO.  ``false`` on ``windows-xp``
+    (first port lo): two cursors, each LO .. LO+3.  Refused with two different policies."""
+    r = sim.run(
+        scenario(
+            "windows", alternating_tcp_udp(), duration=20, port_range=TINY, shared_counter=True
+        ),
+        events=True,
+    )
+    assert ports(r, protocol="tcp") == [LO + 1, LO + 3, LO + 5, LO + 7]
+    assert ports(r, protocol="udp") == [LO + 2, LO + 4, LO + 6, LO]
+    r = sim.run(
+        scenario(
+            "windows-xp", alternating_tcp_udp(), duration=20, port_range=TINY, shared_counter=False
+        ),
+        events=True,
+    )
+    assert ports(r, protocol="tcp") == ports(r, protocol="udp") == list(range(LO, LO + 4))
+    with pytest.raises(sim.ScenarioError) as info:
+        scenario("macos", [burst("a", 1)], shared_counter=True)  # TCP sequential, UDP random
+    assert any("hosts[0].shared_counter" in p for p in info.value.problems)
+
+
+@pytest.mark.parametrize(("rule", "whole_seconds"), [("s>1", 2), ("s>0", 1)])
+def test_tcp_tw_reuse_rule_is_a_parameter(rule: str, whole_seconds: int) -> None:
+    """The release of the ``time_after32`` change in ``tcp_twsk_unique`` is inferred (about
+    4.18), so the rule is a host key.  Before it a TIME_WAIT could be reused when
+    ``get_seconds() - tw_ts_recent_stamp > 1``; after it when
+    ``time_after32(ktime_get_seconds(), tw_ts_recent_stamp)``, i.e. the whole-second clock
+    has moved on by more than 1, or by at least 1.  With the clock's phase p (whole seconds
+    fall at t = k - p), a TIME_WAIT stamped at t = 10.3 is reusable at floor(10.3 + p) + 2 - p
+    or + 1 - p.  Refused on a non-Linux host."""
+    data: dict[str, Any] = {
+        "name": "rule",
+        "duration": 100,
+        "hosts": [{"name": "h", "os": "linux", "tcp_tw_reuse_rule": rule}],
+        "destinations": [{"name": "d", "address": A}],
+        "load": [burst("d", 1)],
+    }
+    host = host_from_scenario(sim.parse_scenario(data))[1]
+    p = host.kernel.phase % 1.0
+    assert host._reuse_time(10.3) == pytest.approx(math.floor(10.3 + p) + whole_seconds - p)
+    with pytest.raises(sim.ScenarioError) as info:
+        scenario("freebsd", [burst("a", 1)], tcp_tw_reuse_rule=rule)
+    assert any("hosts[0].tcp_tw_reuse_rule" in p for p in info.value.problems)
