@@ -200,6 +200,7 @@ class Host(Model):
     forced_reuse: bool | None = None
     nolocaltimewait: bool | None = None
     shared_counter: bool | None = None
+    first_port: Port | None = None
     udp_scope: Literal["port", "local_address", "4tuple"] | None = None
     auto_reuse_range: tuple[Port, Port] | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
@@ -866,6 +867,18 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 f"2003) needs one non-Linux policy for both (got {tcp_policy!r} and "
                 f"{udp_policy!r})"
             )
+        if host.first_port is not None:
+            lo, hi = host.port_range or preset.port_range or (0, 0)
+            if tcp_policy != "sequential":
+                problems.append(
+                    f"{source}: hosts[{i}].first_port: only the sequential policy has a first "
+                    f"port (this host uses {tcp_policy!r})"
+                )
+            elif not lo <= host.first_port <= hi:
+                problems.append(
+                    f"{source}: hosts[{i}].first_port: must lie within the port range {lo}-{hi} "
+                    f"(got {host.first_port})"
+                )
         if host.nolocaltimewait is not None and preset.family != "freebsd":
             problems.append(
                 f"{source}: hosts[{i}].nolocaltimewait: a FreeBSD sysctl; this host is {host.os!r}"

@@ -325,7 +325,9 @@ class Host:
         else:
             self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
             params = {
-                "first": preset.first_offset,
+                "first": preset.first_offset
+                if spec.first_port is None
+                else spec.first_port - self.lo,
                 "table_size": spec.table_size,
                 "increment_max": spec.increment_max,
                 "randomcps": spec.randomcps,

@@ -446,3 +446,44 @@ def test_tcp_tw_reuse_rule_is_a_parameter(rule: str, whole_seconds: int) -> None
     with pytest.raises(sim.ScenarioError) as info:
         scenario("freebsd", [burst("a", 1)], tcp_tw_reuse_rule=rule)
     assert any("hosts[0].tcp_tw_reuse_rule" in p for p in info.value.problems)
+
+
+def test_first_port_is_a_parameter() -> None:
+    """Windows' first port after boot is inferred (cursor + 1 = 49153): ``first_port``
+    sets where a sequential cursor starts (49152 -> 49152, 49153, ...); refused for a
+    non-sequential policy and outside the range."""
+    r = sim.run(scenario("windows", [burst("a", 2)], first_port=49152), events=True)
+    assert ports(r) == [49152, 49153]
+    for os_name, first in (("freebsd", 20000), ("windows", 1000)):
+        with pytest.raises(sim.ScenarioError) as info:
+            scenario(os_name, [burst("a", 1)], first_port=first)
+        assert any("hosts[0].first_port" in p for p in info.value.problems)
+
+
+# ---- `portsim presets` and docs/presets agree with the corrected behaviour -------------
+
+
+def test_presets_table_and_docs_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    """`portsim presets` shows the corrected facts (4.2-4.5 G1 with 60999, up to 4.1 G0
+    with 61000; FreeBSD's UDP 4-tuple scope and its nolocaltimewait), cites no research
+    notes, and lists every inferred value with its host key; docs/presets/README.md's
+    "What remains inferred" table names the same keys."""
+    from pathlib import Path
+
+    from sim.cli import main
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line and line[0] != " "}
+    assert "32768-60999" in rows["linux-4.2"] and "linux G1" in rows["linux-4.2"]
+    assert "32768-61000" in rows["linux-4.1"] and "linux G0" in rows["linux-4.1"]
+    assert "udp too" in rows["freebsd"] and "0 to its own addresses" in rows["freebsd"]
+    assert "udp too" not in rows["freebsd-12"]
+    assert ".md §" not in out
+    docs = (Path(__file__).parent.parent / "docs" / "presets" / "README.md").read_text()
+    inferred = docs.split("## What remains inferred")[1]
+    for preset in PRESETS.values():
+        for item in preset.inferred:
+            assert item in out
+            key = item.rsplit("(", 1)[1].split(")")[0].split(" =")[0].split(",")[0]
+            assert f"`{key}" in inferred, (preset.name, key)
