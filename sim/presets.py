@@ -102,7 +102,7 @@ PRESETS: dict[str, Preset] = {
         _linux("linux-4.1", "4.1", "Linux up to 4.1"),
         Preset(
             "freebsd",
-            "FreeBSD 14/15: random start each call, 4-tuple uniqueness for connect()",
+            "FreeBSD 14/15: random start each call, 4-tuple uniqueness for connect(), UDP too",
             (10000, 65535),
             60.0,
             "bsd-random",

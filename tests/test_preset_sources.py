@@ -352,12 +352,14 @@ def test_freebsd_connected_udp_shares_ports_across_destinations() -> None:
 
 @pytest.mark.parametrize("preset", ["freebsd-12", "openbsd", "netbsd", "macos", "windows"])
 def test_other_systems_give_connected_udp_one_port_each(preset: str) -> None:
-    """The other BSDs and XNU bind a connecting UDP socket implicitly before it has a peer:
-    ``in_pcbconnect`` calls ``in_pcbbind(inp, NULL, ...)`` while ``inp_laddr`` is still
-    INADDR_ANY (xnu ``bsd/netinet/in_pcb.c``; OpenBSD and NetBSD ``in_pcb.c``; FreeBSD 12 has
-    no ``in_pcb_lport_dest``), and that picks a port with a wildcard *local* lookup: a port
-    used by any socket is busy.  Windows allocates from one UDP port space.  So the same
-    run gives 10 in all, to the first destination."""
+    """The other BSDs and XNU bind a connecting UDP socket before it has a peer:
+    ``in_pcbconnect`` calls ``in_pcbbind`` (OpenBSD ``in_pcbbind_locked(inp, NULL, &ina,
+    ...)`` with the chosen source address; xnu ``in_pcbbind(inp, NULL, nam, p)`` while
+    ``inp_laddr`` is INADDR_ANY; NetBSD likewise; FreeBSD 12 has no ``in_pcb_lport_dest``),
+    and the port is picked with a *local* lookup (``in_pcblookup_local`` and friends, local
+    address or wildcard, port): a port any socket uses is busy whatever its peer.  Windows
+    allocates from one UDP port space.  So the same run gives 10 in all, to the first
+    destination."""
     s = udp_two_destinations(preset)
     assert [ld["succeeded"] for ld in s["loads"]] == [10, 0]
 

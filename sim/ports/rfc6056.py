@@ -1,4 +1,4 @@
-"""RFC 6056's five port-selection algorithms (other-systems.md §2.4).
+"""RFC 6056's five port-selection algorithms (RFC 6056 §3.3.1-§3.3.5).
 
 1. random start, then linear probe;  2. a fresh random draw on every try (can fail with
 ports free);  3. keyed hash of (laddr, raddr, rport) plus one global counter bumped on
