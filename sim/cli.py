@@ -313,10 +313,22 @@ def _presets() -> int:
             local = p.time_wait_local_s if p.time_wait_local_s is not None else p.time_wait_s
             loop = p.time_wait_loopback_s if p.time_wait_loopback_s is not None else local
             tw += f" ({local:g} local, {loop:g} loopback)"
-        rows.append((p.name, f"{lo}-{hi}", tw, policy, p.scope, p.source))
+        if p.nolocaltimewait:
+            tw += " (0 to its own addresses)"
+        scope = p.scope if p.udp_scope == "port" or p.policy == "linux" else f"{p.scope}, udp too"
+        rows.append((p.name, f"{lo}-{hi}", tw, policy, scope, p.source))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    print("\ninferred (no source settles it; the host key in brackets overrides it):")
+    groups: dict[tuple[str, ...], list[str]] = {}  # presets sharing one list (Linux, RFC)
+    for p in PRESETS.values():
+        if p.inferred:
+            groups.setdefault(p.inferred, []).append(p.name)
+    for inferred, names in groups.items():
+        label = names[0] if len(names) == 1 else f"{PRESETS[names[0]].family} (all)"
+        for item in inferred:
+            print(f"  {label}: {item}")
     return 0
 
 

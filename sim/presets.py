@@ -4,16 +4,23 @@ A preset fills in what a scenario's host leaves out; every field can be overridd
 scenario (``port_range``, ``time_wait``, ``time_wait_local``, ``time_wait_loopback``,
 ``policy``, ``scope``, ...).  Linux presets name a kernel version, which selects the
 behaviour generation (``sim.ports.linux.kernel_profile``); an explicit ``kernel`` wins.
-Sections (§) refer to ../shared/reference/other-systems.md and linux.md.
+
+``source`` names the primary sources (kernel files and functions, vendor documents);
+``inferred`` lists what no source settles, each with the host key that overrides it
+(``portsim presets`` prints both; docs/presets/README.md lists them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# other-systems.md §5: OpenBSD never auto-assigns these ("bad dynamic" ports)
+# OpenBSD never auto-assigns these: openbsd/src sys/netinet/in_pcb.h DEFBADDYNAMICPORTS_TCP
+# and _UDP, checked by in_baddynamic() from in_pcbpickport().  For UDP in_baddynamic() also
+# refuses udpencap_port (sys/netinet/ipsec_output.c: 4500, sysctl net.inet.esp.udpencap_port)
+# under "#ifdef IPSEC", which the GENERIC kernel is built with.
+OPENBSD_UDPENCAP_PORT = 4500
 OPENBSD_BAD_TCP = (587, 749, 750, 751, 853, 871, 2049, *range(6000, 6011))
-OPENBSD_BAD_UDP = (623, 664, 749, 750, 751, 2049, 3784, 3785, 7784)
+OPENBSD_BAD_UDP = (623, 664, 749, 750, 751, 2049, 3784, 3785, OPENBSD_UDPENCAP_PORT, 7784)
 
 
 @dataclass(frozen=True)
@@ -31,21 +38,42 @@ class Preset:
     kernel: str | None = None
     shared_counter: bool = False  # one cursor for TCP and UDP (Windows up to 2003)
     first_offset: int = 1  # sequential: offset of the first port handed out (BSD: lo + 1)
-    forced_reuse: bool = False  # Windows: share a port across destinations when exhausted
+    forced_reuse: bool = False  # Windows: reuse a TIME_WAIT port when exhausted
+    nolocaltimewait: bool = False  # FreeBSD: no TIME_WAIT when the peer is a local address
+    udp_scope: str = "port"  # connected UDP: "4tuple" (FreeBSD 13+) or one port per socket
     skip_tcp: tuple[int, ...] = ()
     skip_udp: tuple[int, ...] = ()
-    uncertain: tuple[str, ...] = field(default=())
+    inferred: tuple[str, ...] = field(default=())  # "what (host key)" for each guess
 
     @property
     def family(self) -> str:
         return "linux" if self.policy == "linux" else self.name.split("-")[0]
 
 
-_LINUX = "linux.md §1-§3, §7 (inet_hashtables.c, inet_connection_sock.c, tcp.h)"
+_LINUX = (
+    "torvalds/linux net/ipv4/inet_hashtables.c __inet_hash_connect, inet_connection_sock.c, "
+    "udp.c udp_lib_get_port, tcp_ipv4.c tcp_twsk_unique; generations by commit and first "
+    "tag (docs/linux-model.md)"
+)
+_LINUX_INFERRED = (
+    "the release of the time_after32 check in tcp_twsk_unique, ~4.18 (tcp_tw_reuse_rule)",
+    "the release that made tcp_tw_reuse = 2 the default, 4.18 (tcp_tw_reuse)",
+    'the release of tcp_tw_reuse_delay, 6.14 (tcp_tw_reuse_rule = "ms")',
+)
 
 
 def _linux(name: str, kernel: str, description: str) -> Preset:
-    return Preset(name, description, None, 60.0, "linux", "4tuple", _LINUX, kernel=kernel)
+    return Preset(
+        name,
+        description,
+        None,
+        60.0,
+        "linux",
+        "4tuple",
+        _LINUX,
+        kernel=kernel,
+        inferred=_LINUX_INFERRED,
+    )
 
 
 def _rfc(alg: int, what: str) -> Preset:
@@ -56,8 +84,8 @@ def _rfc(alg: int, what: str) -> Preset:
         60.0,
         f"rfc6056-{alg}",
         "4tuple",
-        "other-systems.md §2.2, §2.4 (RFC 6056 §2.1, §3.3)",
-        uncertain=("TIME_WAIT is not RFC 6056's subject: 60 s (2 x 30 s MSL) is chosen",),
+        "RFC 6056 §2.1, §3.3.1-§3.3.5 (rfc-editor.org/rfc/rfc6056); NetBSD sys/netinet/portalgo.c",
+        inferred=("TIME_WAIT: not RFC 6056's subject, 60 s = 2 x 30 s MSL (time_wait)",),
     )
 
 
@@ -70,18 +98,24 @@ PRESETS: dict[str, Preset] = {
         _linux("linux-5.18", "5.18", "Linux 5.18-6.7"),
         _linux("linux-5.12", "5.12", "Linux 5.12-5.17"),
         _linux("linux-4.6", "4.6", "Linux 4.6-5.11"),
-        _linux("linux-4.5", "4.5", "Linux 4.5"),
-        _linux("linux-4.4", "4.4", "Linux up to 4.4"),
+        _linux("linux-4.2", "4.2", "Linux 4.2-4.5"),
+        _linux("linux-4.1", "4.1", "Linux up to 4.1"),
         Preset(
             "freebsd",
-            "FreeBSD 14/15: random start each call, 4-tuple uniqueness for connect()",
+            "FreeBSD 14/15: random start each call, 4-tuple uniqueness for connect(), UDP too",
             (10000, 65535),
             60.0,
             "bsd-random",
             "4tuple",
-            "other-systems.md §4.1-§4.2 (in_pcb.c in_pcb_lport_dest, tcp_timer.h)",
-            time_wait_loopback_s=0.0,  # nolocaltimewait = 1 since 14.0
-            uncertain=("msl_local (~20 ms loopback TIME_WAIT in newer trees) not modelled",),
+            "freebsd-src sys/netinet/in_pcb.c in_pcb_lport_dest, udp_usrreq.c udp_connect, "
+            "tcp_timewait.c tcp_twstart, tcp_timer.h TCPTV_MSL; 14.0 release notes "
+            "(nolocaltimewait, 92b3e07229ba)",
+            nolocaltimewait=True,  # default 1 since 14.0 (92b3e07229ba)
+            udp_scope="4tuple",  # udp_connect -> in_pcbconnect -> in_pcb_lport_dest(faddr)
+            inferred=(
+                "the release that removed the randomcps throttle, after 12 and by 14 "
+                '(policy = "freebsd-throttle")',
+            ),
         ),
         Preset(
             "freebsd-12",
@@ -90,8 +124,9 @@ PRESETS: dict[str, Preset] = {
             60.0,
             "freebsd-throttle",
             "local_address",
-            "other-systems.md §4.3 (12-era in_pcb.c, ip_input.c; 4.11/5.3 release notes)",
-            uncertain=("the maxtcptw cap on compressed TIME_WAIT entries is not modelled",),
+            "freebsd-src 12-era sys/netinet/in_pcb.c (ipport_tick, in_pcbbind_setup), "
+            "ip_input.c; FreeBSD 4.11 and 5.3 release notes (randomcps, randomtime)",
+            inferred=("the throttle's callouts on whole seconds (randomcps, randomtime)",),
         ),
         Preset(
             "openbsd",
@@ -100,10 +135,11 @@ PRESETS: dict[str, Preset] = {
             60.0,
             "bsd-random",
             "local_address",
-            "other-systems.md §5 (in_pcb.c in_pcbpickport, in_pcb.h)",
+            "openbsd/src sys/netinet/in_pcb.c in_pcbpickport, in_baddynamic; in_pcb.h "
+            "DEFBADDYNAMICPORTS_*; in.h IPPORT_USERRESERVED; ipsec_output.c udpencap_port",
             skip_tcp=OPENBSD_BAD_TCP,
             skip_udp=OPENBSD_BAD_UDP,
-            uncertain=("TIME_WAIT 60 s (TCPTV_MSL 30 s) is from memory, high confidence",),
+            inferred=("TIME_WAIT 60 s = 2 x TCPTV_MSL (30 s), not re-read in source (time_wait)",),
         ),
         Preset(
             "netbsd",
@@ -112,10 +148,11 @@ PRESETS: dict[str, Preset] = {
             60.0,
             "sequential-down",
             "local_address",
-            "other-systems.md §6 (portalgo.c, tcp_subr.c MSL classes)",
+            "NetBSD/src sys/netinet/portalgo.c algo_bsd, tcp_subr.c (tcp_msl_local, "
+            "tcp_msl_loop, tcp_msl_remote), in.h IPPORT_ANONMIN/ANONMAX",
             time_wait_local_s=10.0,
             time_wait_loopback_s=2.0,
-            uncertain=('"local" means the host\'s own subnet here (in_localaddr)',),
+            inferred=('"local" peers: the host\'s own subnet (local_network)',),
         ),
         Preset(
             "macos",
@@ -124,9 +161,12 @@ PRESETS: dict[str, Preset] = {
             30.0,
             "sequential",
             "port",
-            "other-systems.md §7 (xnu in_pcb.c, tcp_timer.h, udp_usrreq.c)",
+            "apple-oss-distributions/xnu bsd/netinet/in_pcb.c in_pcbbind, in_pcbconnect; "
+            "tcp_timer.h TCPTV_MSL; tcp_subr.c, udp_usrreq.c (randomize_ports)",
             udp_policy="bsd-random",
-            uncertain=("restricted ports and the 4096-port UDP reserve are not modelled",),
+            # in_pcbbind: ++ipi_lastport, set to first when out of range; ipi_lastport is 0
+            # at boot, so the first port handed out is first itself (49152)
+            first_offset=0,
         ),
         Preset(
             "windows",
@@ -135,12 +175,14 @@ PRESETS: dict[str, Preset] = {
             120.0,
             "sequential",
             "port",
-            "other-systems.md §8 (KB929851, KB314053, events 4227/4231, RFC 9414)",
+            "Microsoft KB929851 (dynamic port range), KB314053 (TcpTimedWaitDelay), "
+            '"Troubleshoot TCP/IP port exhaustion" (events 4227, 4231), RFC 9414 §4',
             forced_reuse=True,
-            uncertain=(
-                "TcpTimedWaitDelay default: 120 s (most cited for Vista+) or 240 s; a parameter",
-                "the port order (a sequential global cursor) is inferred, not documented",
-                "forced reuse across destinations when exhausted is inferred from event 4227",
+            inferred=(
+                "the Vista+ TcpTimedWaitDelay default, 120 s or 240 s (time_wait)",
+                'the port order, a sequential global cursor (policy = "sequential")',
+                "the first port after boot, 49153 (cursor + 1) (first_port)",
+                "forced reuse of TIME_WAIT ports when exhausted, from event 4227 (forced_reuse)",
             ),
         ),
         Preset(
@@ -150,12 +192,14 @@ PRESETS: dict[str, Preset] = {
             120.0,
             "sequential",
             "port",
-            "other-systems.md §8.1 (MaxUserPort, KB314053, HSC ephemeral port notes)",
+            'Microsoft KB314053 (MaxUserPort, TcpTimedWaitDelay); HSC "Windows network '
+            'services internals" (ephemeral port allocation)',
             shared_counter=True,
-            first_offset=0,  # "after TCP gets 1025, the next UDP request gets 1026" (§8.1)
-            uncertain=(
-                "TIME_WAIT 120 s is XP/2003 IPv4; Windows 2000 used 240 s",
-                "the first port 1025 comes from one example in the HSC notes",
+            first_offset=0,  # HSC: "after TCP gets 1025, the next UDP request gets 1026"
+            inferred=(
+                "TIME_WAIT 120 s (XP/2003 IPv4; Windows 2000: 240 s) (time_wait)",
+                "one counter shared by TCP and UDP, from one HSC example (shared_counter)",
+                "the first port 1025, from the same example (first_port)",
             ),
         ),
         Preset(
@@ -165,7 +209,8 @@ PRESETS: dict[str, Preset] = {
             240.0,
             "sequential",
             "port",
-            "other-systems.md §10.1 (ipv4-end-point-demux.cc, tcp-socket-base.cc)",
+            "nsnam/ns-3-dev-git src/internet/model/ipv4-end-point-demux.cc "
+            "AllocateEphemeralPort, tcp-socket-base.cc (MaxSegLifetime)",
         ),
         Preset(
             "omnetpp-inet",
@@ -174,8 +219,8 @@ PRESETS: dict[str, Preset] = {
             240.0,
             "sequential",
             "port",
-            "other-systems.md §10.2 (Tcp.cc, Udp.cc)",
-            uncertain=("INET aborts the simulation on exhaustion; portsim records failures",),
+            "inet-framework/inet src/inet/transportlayer/tcp/Tcp.cc getEphemeralPort, "
+            "Tcp.ned (msl), udp/Udp.cc",
         ),
         _rfc(1, "random start, linear probe"),
         _rfc(2, "a random draw per try"),

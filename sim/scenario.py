@@ -180,6 +180,7 @@ class Host(Model):
     time_wait: Duration | None = None
     tcp_tw_reuse: Literal[0, 1, 2] | None = None
     tcp_tw_reuse_delay: Annotated[Duration, AfterValidator(_reuse_delay)] = 1.0
+    tcp_tw_reuse_rule: Literal["s>1", "s>0", "ms"] | None = None
     tcp_max_tw_buckets: Annotated[int, Field(ge=0)] = 131072
     tcp_timestamps: bool = True
     reserved_ports: PortList = ()
@@ -197,6 +198,10 @@ class Host(Model):
     randomcps: Annotated[int, Field(ge=0)] = 10
     randomtime: Annotated[int, Field(ge=0)] = 45
     forced_reuse: bool | None = None
+    nolocaltimewait: bool | None = None
+    shared_counter: bool | None = None
+    first_port: Port | None = None
+    udp_scope: Literal["port", "local_address", "4tuple"] | None = None
     auto_reuse_range: tuple[Port, Port] | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
@@ -841,6 +846,42 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.forced_reuse and not preset.name.startswith("windows"):
             problems.append(
                 f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"
+            )
+        if linux and host.udp_scope not in (None, "port", "local_address"):
+            problems.append(
+                f"{source}: hosts[{i}].udp_scope: Linux UDP autobind ignores the destination "
+                f"(udp_lib_get_port) (got {host.udp_scope!r})"
+            )
+        if host.tcp_tw_reuse_rule is not None and not linux:
+            problems.append(
+                f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
+                f"the {host.policy or preset.policy!r} policy"
+            )
+        tcp_policy = host.policy or preset.policy
+        udp_policy = host.udp_policy or (
+            tcp_policy if host.policy else preset.udp_policy or tcp_policy
+        )
+        if host.shared_counter and (linux or udp_policy != tcp_policy):
+            problems.append(
+                f"{source}: hosts[{i}].shared_counter: one cursor for TCP and UDP (Windows <= "
+                f"2003) needs one non-Linux policy for both (got {tcp_policy!r} and "
+                f"{udp_policy!r})"
+            )
+        if host.first_port is not None:
+            lo, hi = host.port_range or preset.port_range or (0, 0)
+            if tcp_policy != "sequential":
+                problems.append(
+                    f"{source}: hosts[{i}].first_port: only the sequential policy has a first "
+                    f"port (this host uses {tcp_policy!r})"
+                )
+            elif not lo <= host.first_port <= hi:
+                problems.append(
+                    f"{source}: hosts[{i}].first_port: must lie within the port range {lo}-{hi} "
+                    f"(got {host.first_port})"
+                )
+        if host.nolocaltimewait is not None and preset.family != "freebsd":
+            problems.append(
+                f"{source}: hosts[{i}].nolocaltimewait: a FreeBSD sysctl; this host is {host.os!r}"
             )
         if host.auto_reuse_range is None:
             continue

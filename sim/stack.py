@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
 UDP_STATIC = 2
 TW_BIT = 4  # in a destination's pool: the 4-tuple is in TIME_WAIT (Windows forced reuse)
+LIVE, EXCLUDED = 1, 2  # Windows forced reuse: a live connection holds the port / never reused
+# translate() table: 0 where a destination's cell has TW_BIT, 1 elsewhere
+_NOT_TIME_WAIT = bytes(0 if b & TW_BIT else 1 for b in range(256))
 
 
 def _first(*values):
@@ -165,7 +168,10 @@ class Load:
         if bind:
             host.explicit_binds = True
         if protocol == "udp":
-            self.pool = self.dest_pool = host.udp_pool
+            # one UDP port space, or (FreeBSD 13+) one 4-tuple pool per destination
+            udp = host.udp_table
+            pool = host.udp_pool if udp is None else udp.pool(self.key, f"udp {self.label}")
+            self.pool = self.dest_pool = pool
             host.udp_loads.append(self.label)
             self.attempt = partial(host.udp_attempt, self)
         else:
@@ -247,10 +253,16 @@ class Host:
         self.time_wait_loopback = _first(
             spec.time_wait_loopback, preset.time_wait_loopback_s, self.time_wait_local
         )
+        self.nolocaltimewait = _first(spec.nolocaltimewait, preset.nolocaltimewait)
+        self.own_addresses = frozenset(ipaddress.ip_address(a) for a in self.source_addresses)
         self.tw_reuse = 0
         if self.profile:
             self.tw_reuse = _first(spec.tcp_tw_reuse, self.profile.default_tw_reuse)
         self.tw_reuse_delay = spec.tcp_tw_reuse_delay
+        # which TIME_WAIT age check tcp_tw_reuse applies (by kernel version; releases inferred)
+        self.tw_reuse_rule = spec.tcp_tw_reuse_rule or (
+            self.profile.tw_delay_rule if self.profile else "ms"
+        )
         self.max_tw = spec.tcp_max_tw_buckets
         self.timestamps = spec.tcp_timestamps
         reserved = frozenset(spec.reserved_ports)
@@ -278,6 +290,13 @@ class Host:
         self.explicit_binds = False  # some load binds before connect (Erlang B: off)
         self.shared_labels: dict[str, None] = {}
         self.udp_hash = spec.udp_hash_size
+        self.udp_scope = "port" if self.linux else spec.udp_scope or preset.udp_scope
+        # connected UDP unique by 4-tuple: owners and explicit binders as for TCP
+        self.udp_table = (
+            port_table(self.lo, self.hi, reserved=reserved | frozenset(preset.skip_udp))
+            if self.udp_scope == "4tuple"
+            else None
+        )
         self.forced_reuse = preset.family == "windows" and _first(
             spec.forced_reuse, preset.forced_reuse
         )
@@ -289,13 +308,26 @@ class Host:
                 for space in spaces.values():
                     space.take(self.layout.cell(k), 2, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
+        # Windows forced reuse may take only ports held by nobody but TIME_WAIT sockets: the
+        # ports a live connection holds (counted), and those never reused (reserved,
+        # listening, auto-reuse) are marked here, by cell
+        self.live: bytearray | None = None
+        self.live_count: list[int] = []
+        if self.forced_reuse:
+            self.live = bytearray(EXCLUDED if v else 0 for v in self.table.static)
+            if self.auto_reuse:
+                for k in range(*self.auto_reuse):  # setup, once
+                    self.live[self.layout.cell(k)] = EXCLUDED
+            self.live_count = [0] * self.size
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)
             self.tcp_policy = self.udp_policy = None
         else:
             self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
             params = {
-                "first": preset.first_offset,
+                "first": preset.first_offset
+                if spec.first_port is None
+                else spec.first_port - self.lo,
                 "table_size": spec.table_size,
                 "increment_max": spec.increment_max,
                 "randomcps": spec.randomcps,
@@ -303,7 +335,7 @@ class Host:
             }
             self.tcp_policy = make_policy(policy, stream, self.size, **params)
             udp_policy = spec.udp_policy or (policy if spec.policy else preset.udp_policy or policy)
-            shared = preset.shared_counter and udp_policy == policy
+            shared = _first(spec.shared_counter, preset.shared_counter) and udp_policy == policy
             if shared:
                 self.udp_policy = self.tcp_policy
             elif udp_policy == "freebsd-throttle" and isinstance(self.tcp_policy, FreeBsdThrottle):
@@ -332,12 +364,28 @@ class Host:
 
     def time_wait_for(self, dest: Destination) -> float:
         """TIME_WAIT length towards a peer: some systems shorten it for local peers
-        (NetBSD's MSL classes, FreeBSD's nolocaltimewait; other-systems.md §6, §4.1)."""
+        (NetBSD's MSL classes, tcp_subr.c; FreeBSD's nolocaltimewait, below)."""
+        if self.nolocaltimewait and self.is_local_peer(dest.ip):
+            return 0.0
         if dest.loopback or self.loopback:
             return self.time_wait_loopback
         if ipaddress.ip_address(dest.ip) in self.local_network:
             return self.time_wait_local
         return self.time_wait
+
+    def is_local_peer(self, ip: str) -> bool:
+        """FreeBSD ``tcp_twstart`` skips TIME_WAIT under ``nolocaltimewait`` when
+        ``in_localip(faddr)`` (IPv4: the peer is an address configured on one of the host's
+        interfaces: its own addresses, and lo0's 127.0.0.1, not the rest of 127/8) or
+        ``in6_localaddr(faddr)`` (IPv6: ::1, link-local, or inside a configured prefix:
+        here the host's ``local_network``)."""
+        addr = ipaddress.ip_address(ip)
+        if addr in self.own_addresses:
+            return True
+        if addr.version == 4:
+            return addr == ipaddress.IPv4Address("127.0.0.1")
+        net = self.local_network
+        return addr.is_loopback or addr.is_link_local or (net.version == 6 and addr in net)
 
     def tw_queue(self, length: float) -> deque[tuple[float, Socket]]:
         """The FIFO of TIME_WAIT sockets of one length: entries leave in arrival order."""
@@ -371,7 +419,10 @@ class Host:
         else:
             out = [self._shared(self.table.bind_pool, None)]
         if self.udp_loads:
-            out.append(self.udp_pool)
+            if self.udp_table is not None:
+                out.extend(self.udp_table.pools.values())
+            else:
+                out.append(self.udp_pool)
         return out
 
     def _shared(self, pool: Pool, address: str | None) -> Pool:
@@ -462,6 +513,8 @@ class Host:
             self._fail(load, "EADDRINUSE", probes, now)
             return None
         cell = self.table.take_explicit(k, now, load.addr)
+        if self.live is not None:
+            self._hold_live(k, cell)
         if self.log is not None:
             self._log(now, "bind", self.lo + k, load, probes, "")
         pool = load.dest_pool
@@ -490,6 +543,8 @@ class Host:
                 self._fail(load, error, probes, now)
                 return None
         cell = self.table.take(k, now, load.addr)
+        if self.live is not None:
+            self._hold_live(k, cell)
         pool = load.dest_pool
         pool.take(cell, BUSY, now)
         return self._established(load, pool, k, cell, False, probes, now)
@@ -509,42 +564,78 @@ class Host:
         return k, (k - k0) % n + 1
 
     def _exhausted(self, load: Load, error: str) -> tuple[int, str]:
-        """What happens when the policy finds nothing.  Windows logs event 4231 (the global
-        TCP port space is exhausted); with forced reuse it first takes a port that has no
-        connection to this destination, and logs 4227 when only TIME_WAIT ones are left
-        (other-systems.md §8.2, inferred from the events' texts)."""
+        """What happens when the policy finds nothing.  Windows logs event 4231 ("...the
+        global TCP port space has failed due to all such ports being in use") and fails
+        with WSAENOBUFS.  With forced reuse (inferred from event 4227's text: the reused
+        local endpoint "was recently used", i.e. it is in TIME_WAIT) it first takes the next
+        port, in the order of the sequential cursor, held only by TIME_WAIT sockets none of
+        which is to this destination; a port held by a live connection is never shared.  If
+        the only such ports are in TIME_WAIT to this destination, the attempt fails with
+        WSAEADDRINUSE and logs 4227 ("...the selected local endpoint was recently used to
+        connect to the same remote endpoint")."""
         if self.preset.family != "windows":
             return -1, error
-        cells = load.dest_pool.cells
-        if self.forced_reuse:
-            cell = cells.find(0)
-            if cell >= 0:
-                return self.layout.offset(cell), ""
-            if cells.find(BUSY | TW_BIT) >= 0:
+        live = self.live
+        if live is not None:
+            n = self.size
+            held = int.from_bytes(live, "little")
+            usable = (held | int.from_bytes(load.dest_pool.cells, "little")).to_bytes(n, "little")
+            policy = self.tcp_policy
+            start = (getattr(policy, "cursor", -1) + 1) % n
+            k = find_natural(usable, self.layout, start, 0, n)
+            if k >= 0:
+                if hasattr(policy, "cursor"):
+                    policy.cursor = k
+                return k, ""
+            same = load.dest_pool.cells.translate(_NOT_TIME_WAIT)
+            if (held | int.from_bytes(same, "little")).to_bytes(n, "little").find(0) >= 0:
                 self.windows_events["4227"] += 1
                 return -1, "WSAEADDRINUSE"
         self.windows_events["4231"] += 1
         return -1, "WSAENOBUFS"
 
+    def _hold_live(self, k: int, cell: int) -> None:
+        n = self.live_count[k]
+        self.live_count[k] = n + 1
+        if not n:
+            self.live[cell] |= LIVE
+
+    def _release_live(self, k: int, cell: int) -> None:
+        n = self.live_count[k] - 1
+        self.live_count[k] = n
+        if not n:
+            self.live[cell] &= ~LIVE
+
     def udp_attempt(self, load: Load) -> Socket | None:
-        """A connected UDP socket (or bind(0) then connect): autobind, no sharing."""
+        """A connected UDP socket (or bind(0) then connect).  One port per socket on Linux
+        (``udp_lib_get_port`` ignores the destination) and on most BSDs (the implicit
+        ``in_pcbbind`` checks the local port); FreeBSD 13+ connect() checks the 4-tuple
+        (``udp_connect`` -> ``in_pcbconnect`` -> ``in_pcb_lport_dest`` with the foreign
+        address, as for TCP), so a port serves many destinations (``udp_scope``)."""
         load.attempted += 1
         now = self.env.now
-        pool = self.udp_pool
+        pool = load.pool
         bind = load.socket in ("bind", "bind_reuseaddr")
+        table = self.udp_table
         if self.linux:
             port, probes = select_udp(pool.cells, self.lo, self.hi, self.stream, self.udp_hash)
             k, cell = port - self.lo, port
             error = "EADDRINUSE" if bind else "EAGAIN"
         else:
-            k, probes = self.udp_policy.select(pool.cells, self.layout, load.key, now)
+            # bind(0) checks the local port (in_pcbbind): any owner on it conflicts
+            cells = table.bind_pool.cells if table is not None and bind else pool.cells
+            k, probes = self.udp_policy.select(cells, self.layout, load.key, now)
             cell = self.layout.cell(k) if k >= 0 else -1
             error = "EADDRINUSE" if bind else self.udp_policy.error
         if k < 0:
             self._fail(load, error, probes, now)
             return None
+        explicit = False
+        if table is not None:
+            explicit = bind
+            cell = table.take_explicit(k, now) if bind else table.take(k, now)
         pool.take(cell, BUSY, now)
-        return self._established(load, pool, k, cell, False, probes, now)
+        return self._established(load, pool, k, cell, explicit, probes, now)
 
     def _established(
         self, load: Load, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
@@ -597,6 +688,8 @@ class Host:
         load = sock.load
         pool = sock.pool
         pool.established -= 1
+        if self.live is not None and load.protocol == "tcp":
+            self._release_live(sock.k, sock.cell)
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, load, 0, "")
         if load.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)
@@ -622,7 +715,7 @@ class Host:
 
     def _reuse_time(self, entry: float) -> float:
         """When a TIME_WAIT entered at ``entry`` may first be reused (linux.md §3.3)."""
-        rule = self.profile.tw_delay_rule
+        rule = self.tw_reuse_rule
         if rule == "ms":  # 6.14+: now_ms > entry_ms + tcp_tw_reuse_delay
             return (math.floor(entry * 1000) + round(self.tw_reuse_delay * 1000) + 1) / 1000
         phase = self.kernel.phase % 1.0  # whole-second clock boundaries
@@ -711,6 +804,11 @@ class Host:
         if busy:
             sock.pool.give(sock.cell, BUSY | TW_BIT, now)
         if sock.load.protocol == "udp":
+            if self.udp_table is not None:
+                if sock.explicit:
+                    self.udp_table.release_explicit(sock.k, now)
+                else:
+                    self.udp_table.release(sock.k, now)
             return
         if sock.explicit:
             self.table.release_explicit(sock.k, now, sock.load.addr)

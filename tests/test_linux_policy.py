@@ -207,15 +207,22 @@ def test_udp_autobind_matches_kernel_loop(lo, n, slots, r, data):
 
 
 def test_kernel_versions_map_to_generations():
-    assert kernel_profile("4.4").generation == "G0"
+    # Corrected (issue 15): 4.2-4.4 were mapped to G0 with 32768-61000 before.  The even
+    # offset and the 60999 default came with 07f4c90062f8, first in v4.2 (see
+    # test_presets.test_linux_generation_boundaries_by_first_tag for the derivation).
+    assert kernel_profile("4.1").generation == "G0"
+    assert kernel_profile("4.2").generation == "G1"
+    assert kernel_profile("4.4").generation == "G1"
     assert kernel_profile("4.5").generation == "G1"
+    assert kernel_profile("4.6").generation == "G2"
     assert kernel_profile("5.11").generation == "G2"
     assert kernel_profile("5.17").generation == "G3"
     assert kernel_profile("5.18").generation == "G4"
     assert kernel_profile("6.18.44-fc-v669").bucket_reset
     assert not kernel_profile("6.17").bucket_reset
     assert kernel_profile("6.8").per_socket_step1 and not kernel_profile("6.7").per_socket_step1
-    assert kernel_profile("4.4").default_range == (32768, 61000)
+    assert kernel_profile("4.1").default_range == (32768, 61000)
+    assert kernel_profile("4.2").default_range == (32768, 60999)
     assert kernel_profile("4.18").default_tw_reuse == 2
     assert kernel_profile("4.17").default_tw_reuse == 0
     assert kernel_profile("5.10", "G4").generation == "G4"  # a backporting distribution kernel

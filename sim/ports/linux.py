@@ -26,8 +26,8 @@ WINDOW_S = 10.0  # EPHEMERAL_PORT_SHUFFLE_PERIOD, 10*HZ (linux.md §7)
 
 # connect() generations (linux.md §2 table)
 GENERATIONS = {
-    "G0": "<= 4.4: one global counter, step-1 scan (RFC 6056 Algorithm 3)",
-    "G1": "4.5: global counter, even start offset, step-1 scan",
+    "G0": "<= 4.1: one global counter, step-1 scan (RFC 6056 Algorithm 3)",
+    "G1": "4.2-4.5: global counter, even start offset, step-1 scan (07f4c90062f8)",
     "G2": "4.6-5.11: global counter, even pass then odd pass",
     "G3": "5.12-5.17: 256-entry perturbation table, 1/16 noise (RFC 6056 Algorithm 4)",
     "G4": "5.18+: 65536-entry table, 10 s re-salt, random 0-7 extra steps",
@@ -69,7 +69,11 @@ def kernel_profile(kernel: str, generation: str | None = None) -> KernelProfile:
     ... per linux.md §12.2); name the generation for those.
     """
     v = parse_kernel(kernel)
-    if v < (4, 5):
+    # 07f4c90062f8 ("tcp/dccp: try to not exhaust ip_local_port_range in connect()", dated
+    # 2015-05-24, after v4.1-rc1) is first in v4.2-rc1: even start offset and the default
+    # range 32768-60999.  1580ab63fc9a (two parity passes, dated 2016-02-10, after
+    # v4.5-rc1) is first in v4.6-rc1, so 4.2-4.5 are G1.
+    if v < (4, 2):
         gen = "G0"
     elif v < (4, 6):
         gen = "G1"
@@ -95,7 +99,7 @@ def kernel_profile(kernel: str, generation: str | None = None) -> KernelProfile:
         per_socket_step1=v >= (6, 8),
         bucket_reset=v >= (6, 18),
         tw_delay_rule=rule,
-        default_range=(32768, 61000) if v < (4, 5) else (32768, 60999),
+        default_range=(32768, 61000) if v < (4, 2) else (32768, 60999),
         default_tw_reuse=2 if v >= (4, 18) else 0,
     )
 

@@ -1,11 +1,20 @@
-"""RFC 6056's five port-selection algorithms (other-systems.md §2.4).
+"""RFC 6056's five port-selection algorithms (RFC 6056 §3.3.1-§3.3.5).
 
 1. random start, then linear probe;  2. a fresh random draw on every try (can fail with
 ports free);  3. keyed hash of (laddr, raddr, rport) plus one global counter bumped on
 every probe;  4. the same with a table of counters picked by a second hash;  5. one cursor
-advanced by a random 1..N on every probe.  As in the RFC's pseudo-code the counters are
-16-bit, so when the range size does not divide 65536 a scan jumps where they wrap
-(§11.2).  No algorithm walks ports in Python: 1, 3 and 4 are runs of a natural scan
+advanced by a random 1..N on every probe.
+
+Algorithms 3 and 4 follow RFC 6056 §3.3.3 / §3.3.4 exactly: ``port = min_ephemeral +
+(next_ephemeral + offset) % num_ephemeral`` then ``next_ephemeral++`` (algorithm 4:
+``(offset + table[index]) % num_ephemeral`` then ``table[index]++``).  The counters are
+16-bit ("short integers"; table entries start as ``random() % 65536``; NetBSD's
+``portalgo.c`` ``algo_hash``/``algo_doublehash`` keep them in ``uint16_t``) and so is the
+offset (NetBSD's ``Fhash`` returns ``uint16_t``), but the *sum* is not wrapped: in C the
+two ``uint16_t`` operands are promoted to ``int``, so counter + offset (up to 131,070) is
+taken modulo the range as is.  When the range size n does not divide 65536 the sequence
+jumps only where the stored counter wraps from 65535 to 0: from (65535 + F) mod n to
+F mod n.  No algorithm walks ports in Python: 1, 3 and 4 are runs of a natural scan
 (``bytearray.find``), 2 draws its number of misses from the geometric law, 5 checks its
 random steps in numpy batches.
 """
@@ -28,20 +37,23 @@ def _keyed16(secret: bytes, key: object) -> int:
     return int.from_bytes(digest, "little") & MASK16
 
 
-def hashed_scan(cells: bytearray, layout: Layout, base: int) -> tuple[int, int]:
-    """Probe offsets ((base + i) mod 2^16) mod n for i = 0..n-1: the scan of algorithms 3
-    and 4.  That is a natural scan from base mod n for as long as the 16-bit sum does not
-    wrap, then one from offset 0."""
+def hashed_scan(cells: bytearray, layout: Layout, counter: int, offset: int) -> tuple[int, int]:
+    """Probe i (i = 0..n-1) examines ((counter + i) mod 2^16 + offset) mod n: the scan of
+    algorithms 3 and 4 with a 16-bit counter and an unwrapped sum.  That is a natural scan
+    from (counter + offset) mod n while the counter does not wrap, then, once it has gone
+    from 65535 to 0, one from offset mod n for the probes left."""
     n = layout.size
-    first_run = min(n, 65536 - base)
-    k0 = base % n
+    first_run = min(n, 65536 - counter)
+    k0 = (counter + offset) % n
     k = find_natural(cells, layout, k0, 0, n)
     if k >= 0 and (k - k0) % n < first_run:
         return k, (k - k0) % n + 1
-    if first_run < n:
-        k = find_natural(cells, layout, 0, 0, n - first_run)
-        if k >= 0:
-            return k, first_run + k + 1
+    rest = n - first_run
+    if rest > 0:
+        k1 = offset % n
+        k = find_natural(cells, layout, k1, 0, n)
+        if k >= 0 and (k - k1) % n < rest:
+            return k, first_run + (k - k1) % n + 1
     return -1, n
 
 
@@ -106,9 +118,12 @@ class HashCounter:
         self.secret = stream.rng.bytes(16)
         self.counter = stream.below(65536)  # "may be randomly initialised at boot"
 
+    def offset(self, key: object) -> int:
+        """F(local_IP, remote_IP, remote_port, secret_key), 16 bits."""
+        return _keyed16(self.secret, key)
+
     def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
-        base = (_keyed16(self.secret, key) + self.counter) & MASK16
-        k, probes = hashed_scan(cells, layout, base)
+        k, probes = hashed_scan(cells, layout, self.counter, self.offset(key))
         self.counter = (self.counter + probes) & MASK16
         return k, probes
 
@@ -124,10 +139,17 @@ class DoubleHash:
         self.secret2 = stream.rng.bytes(16)
         self.table = [stream.below(65536) for _ in range(table_size)]
 
+    def offset(self, key: object) -> int:
+        """F(local_IP, remote_IP, remote_port, secret_key1), 16 bits."""
+        return _keyed16(self.secret, key)
+
+    def index(self, key: object) -> int:
+        """G(local_IP, remote_IP, remote_port, secret_key2) % TABLE_LENGTH."""
+        return _keyed16(self.secret2, key) % len(self.table)
+
     def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
-        index = _keyed16(self.secret2, key) % len(self.table)
-        base = (_keyed16(self.secret, key) + self.table[index]) & MASK16
-        k, probes = hashed_scan(cells, layout, base)
+        index = self.index(key)
+        k, probes = hashed_scan(cells, layout, self.table[index], self.offset(key))
         self.table[index] = (self.table[index] + probes) & MASK16
         return k, probes
 
