@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sweep = sub.add_parser(
-        "sweep", help="run a grid of scenario variants x replications, with 95 % intervals"
+        "sweep", help="run a grid of scenario variants x replications, with 95 %% intervals"
     )
     sweep.add_argument("sweep", help="sweep file (with base = ...), or a scenario file")
     sweep.add_argument(

@@ -262,3 +262,35 @@ def test_every_preset_is_documented():
         assert name in pages, f"{name} has no row in docs/presets/README.md"
         text = pages[name].read_text()
         assert name.split("-alg")[0] in text, (name, pages[name])
+
+
+def _subcommands() -> list[str]:
+    """Every subcommand the parser knows, so that new ones are covered without editing."""
+    import argparse
+
+    from sim.cli import _parser
+
+    actions = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(actions) == 1
+    return list(actions[0].choices)
+
+
+def test_there_are_subcommands_to_check():
+    assert {"run", "check", "sweep", "presets", "plot", "capacity"} <= set(_subcommands())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"]] + [[c, "--help"] for c in _subcommands()])
+def test_help_prints_usage_and_exits_0(argv: list[str], capsys):
+    """argparse %-formats help strings: a bare '%' once made `portsim --help` crash."""
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("usage: portsim")
+    assert "Traceback" not in captured.err
+
+
+def test_python_dash_m_sim_help():
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: portsim"), proc.stderr
+    assert "Traceback" not in proc.stderr
