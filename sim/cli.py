@@ -332,13 +332,27 @@ def _port(args: argparse.Namespace) -> int:
         )
     if not 1 <= args.port <= 65535:
         raise ScenarioError([f"port: must be within 1..65535 (got {args.port})"])
-    lives = Result.load(path).port_history(args.port)
+    loaded = Result.load(path)
+    lives = loaded.port_history(args.port)
+    if lives.empty:  # an answer, not an error (exit 0); an empty timeline would say nothing
+        hint = _outside_ranges(loaded.summary, args.port)
+        print(f"port {args.port}: never used in this run{hint}; no timeline written")
+        return 0
     for line in describe(lives, args.port):
         print(line)
     out = Path(args.out) if args.out else path / f"port-{args.port}.png"
     save_figure(port_timeline_figure(lives, args.port), out)
     print(f"wrote {out}")
     return 0
+
+
+def _outside_ranges(summary: dict[str, Any], port: int) -> str:
+    """``" (outside every host's range: 32768-60999)"``, or nothing."""
+    ranges = [tuple(h["port_range"]) for h in summary.get("hosts", []) if h.get("port_range")]
+    if not ranges or any(lo <= port <= hi for lo, hi in ranges):
+        return ""
+    shown = ", ".join(f"{lo}-{hi}" for lo, hi in dict.fromkeys(ranges))
+    return f" (outside every host's range: {shown})"
 
 
 def _capacity(args: argparse.Namespace) -> int:

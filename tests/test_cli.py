@@ -294,3 +294,23 @@ def test_python_dash_m_sim_help():
     )
     assert proc.returncode == 0 and proc.stdout.startswith("usage: portsim"), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_port_never_used_writes_nothing(tmp_path: Path, capsys):
+    """A port the run never touched is an answer (exit 0), not an empty timeline PNG."""
+    path = ROOT / "scenarios" / "linux-one-backend-moderate.toml"
+    out = tmp_path / "run"
+    argv = ["run", str(path), "--out", str(out), "--set", "duration=2", "--events", "--quiet"]
+    assert main([*argv, "--no-plots"]) == 0
+    before = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    assert main(["port", str(out), "80"]) == 0
+    text = capsys.readouterr().out
+    assert text.strip() == (
+        "port 80: never used in this run (outside every host's range: 32768-60999); "
+        "no timeline written"
+    )
+    assert main(["port", str(out), "40000", "--out", str(tmp_path / "t.png")]) == 0
+    assert "never used" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert not (tmp_path / "t.png").exists()
