@@ -168,24 +168,46 @@ def _check(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A tqdm bar on a terminal, shown only once a run has taken more than ~2 s."""
+    """A tqdm bar on a terminal, shown only once a run has taken more than ~2 s.
 
-    def __init__(self, enabled: bool) -> None:
+    It counts simulated seconds, so its rate reads "simulated s/s": how much faster than
+    real time the model runs, which is what tells a user whether to wait or shorten."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}, {rate_fmt}"
+
+    def __init__(self, enabled: bool, duration_s: float = 1.0) -> None:
         self.enabled = enabled
+        self.duration_s = duration_s
         self.start = time.perf_counter()
         self.bar: Any = None
 
     def __call__(self, fraction: float) -> None:
         if not self.enabled:
             return
+        done = fraction * self.duration_s
         if self.bar is None:
             if time.perf_counter() - self.start < 2.0:
                 return
             from tqdm import tqdm
 
-            self.bar = tqdm(total=100, unit="%", desc="simulating", leave=False, file=sys.stderr)
-        self.bar.n = round(100 * fraction)
-        self.bar.refresh()
+            self.bar = tqdm(
+                total=self.duration_s,
+                initial=done,  # the rate counts from here, not from the bar's appearance
+                unit=" simulated s",
+                unit_scale=True,
+                bar_format=self.FORMAT,
+                desc="simulating",
+                leave=False,
+                file=sys.stderr,
+            )
+            return
+        self.bar.update(done - self.bar.n)
+
+    def stage(self, text: str) -> None:
+        """Name what happens after the simulation (saving, plotting) on a bar already shown."""
+        if self.bar is not None:
+            self.bar.set_description_str(text)
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -201,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
     blocker = next((p for p in [out, *out.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ScenarioError([f"--out {out}: {blocker} exists and is not a directory"])
-    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty(), duration_s=sc.duration)
     seed = sc.seed if args.seed is None else args.seed
     try:
         result = run(sc, seed=seed, events=args.events, progress=progress)
@@ -222,8 +244,11 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    progress.close()
-    result.save(out, plots=not args.no_plots)
+    progress.stage("writing results")
+    try:
+        result.save(out, plots=not args.no_plots)
+    finally:
+        progress.close()
     print(verdict(result.summary))
     if not args.quiet:
         for line in key_figures(result.summary):

@@ -222,17 +222,66 @@ def test_published_schema_is_current(capsys):
 def test_progress_bar_only_on_a_terminal_after_two_seconds(monkeypatch, capsys):
     import sim.cli as cli
 
-    clock = iter([0.0, 0.5, 2.5, 3.0])
+    clock = iter([0.0, 0.5, 2.5, 3.0, 4.0])
     monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
-    bar = cli._Progress(enabled=True)  # started at t = 0
+    bar = cli._Progress(enabled=True, duration_s=600.0)  # started at t = 0
     bar(0.1)  # 0.5 s: too early for a bar
     assert bar.bar is None
-    bar(0.5)  # 2.5 s: the bar appears at 50 %
-    assert bar.bar is not None and bar.bar.n == 50
+    bar(0.5)  # 2.5 s: the bar appears at 300 of 600 simulated seconds
+    assert bar.bar is not None and bar.bar.n == 300 and bar.bar.total == 600
+    bar(0.75)
+    assert bar.bar.n == 450
     bar.close()
-    quiet = cli._Progress(enabled=False)
+    quiet = cli._Progress(enabled=False, duration_s=600.0)
     quiet(1.0)
     assert quiet.bar is None
+
+
+def test_progress_bar_counts_simulated_seconds_and_names_the_writing(monkeypatch):
+    """The rate is simulated seconds per wall second, never "%/s"; saving is named."""
+    import sim.cli as cli
+
+    clock = iter([0.0, 3.0])
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
+    bar = cli._Progress(enabled=True, duration_s=3600.0)
+    bar(0.25)
+    text = bar.bar.format_meter(**{**bar.bar.format_dict, "rate": 1800.0})
+    assert "1.80k simulated s/s" in text and "%/s" not in text, text
+    assert text.startswith("simulating:  25%"), text
+    bar.stage("writing results")
+    assert bar.bar.desc == "writing results"
+    assert str(bar.bar).startswith("writing results:  25%")
+    bar.close()
+
+
+def test_run_says_writing_results_while_saving(tmp_path: Path, monkeypatch):
+    import sim.cli as cli
+    import sim.result
+
+    class ShownAtOnce(cli._Progress):
+        def __init__(self, enabled: bool, duration_s: float = 1.0) -> None:
+            super().__init__(True, duration_s)
+            self.start = -10.0  # as if the run had taken long: the bar shows at once
+
+    seen: list[str] = []
+    real_save = sim.result.Result.save
+
+    def save(self, out_dir, *, plots=True):
+        seen.append(bars[0].bar.desc)
+        return real_save(self, out_dir, plots=plots)
+
+    bars: list[cli._Progress] = []
+
+    def make(enabled: bool, duration_s: float = 1.0) -> cli._Progress:
+        bars.append(ShownAtOnce(enabled, duration_s))
+        return bars[0]
+
+    monkeypatch.setattr(cli, "_Progress", make)
+    monkeypatch.setattr(sim.result.Result, "save", save)
+    path = ROOT / "scenarios" / "linux-server-closes-first.toml"
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--set", "duration=5"]) == 0
+    assert seen == ["writing results"]
+    assert bars[0].bar.total == 5.0
 
 
 def test_readme_names_every_scenario_and_ci_runs_its_commands():
