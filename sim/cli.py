@@ -1,4 +1,4 @@
-"""The ``portsim`` command: run, check, presets, plot.  No model logic lives here.
+"""The ``portsim`` command: run, check, sweep, compare, plot and friends.  No model logic here.
 
 Exit codes: 0 the command completed (failed connections are results), 2 bad scenario or
 usage (one line per problem, no traceback, nothing written), 1 internal error.
@@ -45,10 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-plots", action="store_true", help="do not write pressure.png")
     run.add_argument("--quiet", action="store_true", help="no progress bar, only the verdict line")
+    run.add_argument(
+        "--json", action="store_true", help="print summary.json on stdout, nothing else"
+    )
 
     check = sub.add_parser("check", help="validate a scenario file without running it")
     check.add_argument("scenario")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict, the counts and the resolved scenario (or the problems) as JSON",
+    )
 
     sweep = sub.add_parser(
         "sweep", help="run a grid of scenario variants x replications, with 95 %% intervals"
@@ -83,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-plots", action="store_true")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sub.add_parser("presets", help="list operating-system presets")
+    presets = sub.add_parser("presets", help="list operating-system presets")
+    presets.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
 
     port = sub.add_parser("port", help="the lives of one port in a run saved with --events")
@@ -107,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--json", action="store_true", help="print JSON")
 
+    compare = sub.add_parser("compare", help="key figures of saved runs side by side")
+    compare.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
+    compare.add_argument("--json", action="store_true", help="print JSON")
+
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
     plot.add_argument(
@@ -129,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(args)
         if args.command == "presets":
-            return _presets()
+            return _presets(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "capacity":
@@ -157,9 +172,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    sc = load_scenario(args.scenario, args.overrides)
     from sim.scenario import estimated_events
 
+    try:
+        sc = load_scenario(args.scenario, args.overrides)
+    except ScenarioError as exc:
+        if args.json:  # the problems on stdout for scripts; stderr still has the lines
+            print(json.dumps({"file": args.scenario, "ok": False, "problems": exc.problems}))
+        raise
+    if args.json:
+        report = {
+            "file": args.scenario,
+            "ok": True,
+            "name": sc.name,
+            "hosts": len(sc.hosts),
+            "destinations": len(sc.destinations),
+            "loads": len(sc.load),
+            "estimated_events": estimated_events(sc),
+            "scenario": sc.model_dump(mode="json"),
+        }
+        print(json.dumps(report, indent=2))
+        return 0
     print(
         f"{args.scenario}: ok: {sc.name}, {len(sc.hosts)} host(s), {len(sc.destinations)} "
         f"destination(s), {len(sc.load)} load(s), about {estimated_events(sc):.3g} events"
@@ -223,7 +256,8 @@ def _run(args: argparse.Namespace) -> int:
     blocker = next((p for p in [out, *out.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ScenarioError([f"--out {out}: {blocker} exists and is not a directory"])
-    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty(), duration_s=sc.duration)
+    bar = not (args.quiet or args.json) and sys.stderr.isatty()
+    progress = _Progress(enabled=bar, duration_s=sc.duration)
     seed = sc.seed if args.seed is None else args.seed
     try:
         result = run(sc, seed=seed, events=args.events, progress=progress)
@@ -249,6 +283,9 @@ def _run(args: argparse.Namespace) -> int:
         result.save(out, plots=not args.no_plots)
     finally:
         progress.close()
+    if args.json:
+        print(summary_json(result.summary), end="")
+        return 0
     print(verdict(result.summary))
     if not args.quiet:
         for line in key_figures(result.summary):
@@ -320,28 +357,50 @@ def _sweep_table(table, keys: list[str], metrics: list[str]) -> list[str]:
     return lines
 
 
-def _presets() -> int:
-    from sim.ports.linux import kernel_profile
-    from sim.presets import PRESETS
+def _presets(args: argparse.Namespace) -> int:
+    from sim.presets import preset_table
 
+    table = preset_table()
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
     rows = [("preset", "range", "TIME_WAIT", "policy", "scope", "source")]
-    for p in PRESETS.values():
-        if p.policy == "linux":
-            prof = kernel_profile(p.kernel or "6.18")
-            (lo, hi), policy = prof.default_range, f"linux {prof.generation}"
-        else:
-            (lo, hi), policy = p.port_range or (0, 0), p.policy
-            if p.udp_policy:
-                policy += f" (udp {p.udp_policy})"
-        tw = f"{p.time_wait_s:g} s"
-        if p.time_wait_local_s is not None or p.time_wait_loopback_s is not None:
-            local = p.time_wait_local_s if p.time_wait_local_s is not None else p.time_wait_s
-            loop = p.time_wait_loopback_s if p.time_wait_loopback_s is not None else local
-            tw += f" ({local:g} local, {loop:g} loopback)"
-        rows.append((p.name, f"{lo}-{hi}", tw, policy, p.scope, p.source))
+    for p in table:
+        policy = p["policy"] + (f" {p['generation']}" if p["generation"] else "")
+        if p["udp_policy"]:
+            policy += f" (udp {p['udp_policy']})"
+        tw = f"{p['time_wait_s']:g} s"
+        if (
+            p["time_wait_local_s"] != p["time_wait_s"]
+            or p["time_wait_loopback_s"] != p["time_wait_s"]
+        ):
+            tw += f" ({p['time_wait_local_s']:g} local, {p['time_wait_loopback_s']:g} loopback)"
+        lo, hi = p["port_range"]
+        rows.append((p["name"], f"{lo}-{hi}", tw, policy, p["scope"], p["source"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from sim.compare import NotAResult, figures, read_summary, table
+
+    summaries, problems = [], []
+    for name in args.results:
+        try:
+            summaries.append(read_summary(name))
+        except NotAResult as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise ScenarioError(problems)
+    rows = [figures(s) for s in summaries]
+    if args.json:
+        runs = [{"results": name, **row} for name, row in zip(args.results, rows, strict=True)]
+        print(json.dumps({"runs": runs}, indent=2))
+        return 0
+    for line in table(list(args.results), rows):
+        print(line)
     return 0
 
 

@@ -363,3 +363,142 @@ def test_port_never_used_writes_nothing(tmp_path: Path, capsys):
     assert "never used" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == before
     assert not (tmp_path / "t.png").exists()
+
+
+# ---- machine-readable output (--json) and compare ----------------------------------------
+
+
+def test_run_json_prints_the_summary_and_nothing_else(tmp_path: Path, capsys):
+    path = ROOT / "scenarios" / "linux-one-backend-500rps.toml"
+    out = tmp_path / "r"
+    argv = ["run", str(path), "--out", str(out), "--set", "duration=70", "--no-plots", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    printed = json.loads(captured.out)  # the whole of stdout is one JSON document
+    assert printed == json.loads((out / "summary.json").read_text())
+    assert printed["connections"]["failed"] > 0  # 500/s x 61 s > 28,232 ports: it fails
+    assert "Port exhaustion" not in captured.out
+
+
+def test_check_json(tmp_path: Path, capsys):
+    path = ROOT / "scenarios" / "linux-one-backend-500rps.toml"
+    assert main(["check", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["name"] == "linux-one-backend-500rps"
+    assert (report["hosts"], report["destinations"], report["loads"]) == (1, 1, 1)
+    # 500/s for 180 s, three events per connection, plus bins: about 270,000
+    assert 2.6e5 < report["estimated_events"] < 2.8e5
+    assert report["scenario"]["duration"] == 180.0
+    assert report["scenario"]["load"][0]["arrival"] == {"kind": "poisson", "rate": 500.0}
+    rc = main(["check", str(path), "--json", "--set", "duration=soon", "--set", "seed=-1"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    report = json.loads(captured.out)
+    assert report["ok"] is False and len(report["problems"]) == 2
+    assert report["problems"] == captured.err.splitlines()
+
+
+def test_presets_json(capsys):
+    from sim.presets import PRESETS
+
+    assert main(["presets", "--json"]) == 0
+    table = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert set(table) == set(PRESETS)
+    linux = table["linux"]
+    # ip_local_port_range's default since 4.5 and TCP_TIMEWAIT_LEN (60 s)
+    assert linux["port_range"] == [32768, 60999] and linux["range_ports"] == 28232
+    assert linux["time_wait_s"] == 60 and linux["generation"] == "G4"
+    assert table["linux-4.4"]["port_range"] == [32768, 61000]
+    assert table["windows"]["port_range"] == [49152, 65535]
+
+
+def _fake_run(directory: Path, **figures: object) -> Path:
+    """A result directory holding only a hand-written summary.json."""
+    summary = {
+        "scenario": directory.name,
+        "seed": 3,
+        "error": None,
+        "duration_s": 120.0,
+        "connections": {"attempted": 1000, "succeeded": 950, "failed": 50},
+        "pressure": {"peak": 1.0, "mean": 0.5},
+        "probes": {"mean": 12.5, "p99": 28000.0, "max": 28231},
+        "steady_state": {"blocking": 0.04},
+        "first_failure_s": 56.0,
+    }
+    summary.update(figures)
+    directory.mkdir()
+    (directory / "summary.json").write_text(json.dumps(summary))
+    return directory
+
+
+def test_compare_table_and_json(tmp_path: Path, capsys):
+    a = _fake_run(tmp_path / "a")
+    b = _fake_run(
+        tmp_path / "b",
+        connections={"attempted": 400, "succeeded": 400, "failed": 0},
+        first_failure_s=None,
+        requests={
+            "attempted": 2000,
+            "failed": 20,
+            "waited": 300,
+            "waiting_at_end": 7,
+            "wait_s": {"mean": 0.25, "p99": 1.5},
+            "requests_per_connection": 50.0,
+        },
+    )
+    assert main(["compare", str(a), str(b)]) == 0
+    lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert lines["scenario"][-2:] == ["a", "b"]
+    assert lines["connects attempted"][-2:] == ["1,000", "400"]
+    assert lines["connects failed %"][-4:] == ["5.0", "%", "0", "%"]  # 50 / 1000
+    assert lines["first failure"][-3:] == ["56.0", "s", "none"]
+    assert lines["steady state refused"][-4:] == ["4.0", "%", "4.0", "%"]
+    assert lines["ports probed per connect, p99"][-2:] == ["28,000", "28,000"]
+    assert lines["requests failed %"][-3:] == ["-", "1.0", "%"]  # 20 / 2000
+    assert lines["requests still waiting at the end"][-2:] == ["-", "7"]
+    assert "retries" not in lines  # no run retried: no row
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["results"] for r in runs] == [str(a), str(b)]
+    assert runs[0]["connects_failed_fraction"] == 0.05 and runs[1]["first_failure_s"] is None
+    assert runs[0]["requests_attempted"] is None and runs[1]["request_wait_p99_s"] == 1.5
+
+
+def test_compare_real_runs(tmp_path: Path, capsys):
+    path = ROOT / "scenarios" / "linux-one-backend-moderate.toml"
+    for rate in ("100", "200"):
+        argv = ["run", str(path), "--out", str(tmp_path / rate), "--quiet", "--no-plots"]
+        assert main([*argv, "--set", "duration=5", "--set", f"load[0].arrival.rate={rate}"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "100"), str(tmp_path / "200"), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    for run in runs:
+        summary = json.loads((Path(run["results"]) / "summary.json").read_text())
+        assert run["connects_attempted"] == summary["connections"]["attempted"]
+        assert run["pressure_peak"] == summary["pressure"]["peak"]
+    # Poisson counts over 5 s: about 500 and 1,000 attempts
+    assert 400 < runs[0]["connects_attempted"] < 600 < 850 < runs[1]["connects_attempted"] < 1150
+
+
+def test_compare_refuses_what_is_not_a_run(tmp_path: Path, capsys):
+    good = _fake_run(tmp_path / "good")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "summary.json").write_text("{not json")
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / "summary.json").write_text(json.dumps({"error": "RuntimeError: boom\nmore"}))
+    bad = [tmp_path / "missing", good / "summary.json", empty, broken, failed]
+    rc = main(["compare", str(good), *map(str, bad)])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""
+    lines = captured.err.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(p) for p in bad]
+    assert lines[0].endswith("no such directory")
+    assert "not a directory" in lines[1]
+    assert lines[2].endswith("no summary.json)")
+    assert "cannot read summary.json" in lines[3]
+    assert lines[4].endswith("the run failed (RuntimeError: boom)")
