@@ -104,7 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         "capacity",
         help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination",
     )
-    cap.add_argument("--range", default="32768-60999", help="port range LOW-HIGH (Linux default)")
+    cap.add_argument(
+        "--range",
+        default="32768-60999",
+        help="port range LOW-HIGH or 'LOW HIGH' as sysctl prints it (default: Linux's)",
+    )
     cap.add_argument("--time-wait", default="60s", help="hold after close (TIME_WAIT)")
     cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
     cap.add_argument("--rate", type=float, required=True, help="new connections per second")
@@ -130,8 +134,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A one-line refusal, with "did you mean", when the first word is not a subcommand."""
+    from sim.config_errors import suggest
+
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = list(subparsers[0].choices) if subparsers else []
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in commands:
+        return None
+    hint = suggest(word, commands)
+    return (
+        f"portsim: unknown command {word!r}; {hint + ' ' if hint else ''}"
+        f"commands: {', '.join(commands)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    unknown = _unknown_command(parser, sys.argv[1:] if argv is None else argv)
+    if unknown:
+        print(unknown, file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its usage line
@@ -440,15 +464,16 @@ def _outside_ranges(summary: dict[str, Any], port: int) -> str:
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    import re
-
     from sim.analytic import capacity
-    from sim.units import parse_duration
+    from sim.units import parse_duration, parse_port_range
 
     problems = []
-    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", args.range)
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)) <= 65535:
-        problems.append(f"--range: expected LOW-HIGH within 1-65535 (got {args.range!r})")
+    port_range = None
+    try:
+        port_range = parse_port_range(args.range)
+    except ValueError as exc:
+        said = str(exc)
+        problems.append(f"--range: {said}" + ("" if "(got " in said else f" (got {args.range!r})"))
     times = {}
     for flag, value in (("--time-wait", args.time_wait), ("--lifetime", args.lifetime)):
         try:
@@ -461,7 +486,8 @@ def _capacity(args: argparse.Namespace) -> int:
         problems.append(f"--target-blocking: must be between 0 and 1 (got {args.target_blocking})")
     if problems:
         raise ScenarioError(problems)
-    ports = int(match.group(2)) - int(match.group(1)) + 1
+    assert port_range is not None
+    ports = port_range[1] - port_range[0] + 1
     result = capacity(
         ports, args.rate, times["--lifetime"], times["--time-wait"], args.target_blocking
     )
