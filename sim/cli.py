@@ -320,6 +320,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from sim import sweeps
+    from sim.config_errors import suggest
 
     spec = sweeps.load_sweep(args.sweep, args.grid, args.replications, args.seed, args.overrides)
     problems = []
@@ -327,7 +328,11 @@ def _sweep(args: argparse.Namespace) -> int:
         problems.append(f"--workers: must be >= 1 (got {args.workers})")
     for metric in args.metrics or []:
         if metric not in sweeps.METRICS:
-            problems.append(f"--metric {metric}: unknown; one of: {', '.join(sweeps.METRICS)}")
+            hint = suggest(metric, sweeps.METRICS)
+            problems.append(
+                f"--metric {metric}: unknown; {hint + ' ' if hint else ''}"
+                f"one of: {', '.join(sweeps.METRICS)}"
+            )
     out = Path(args.out) if args.out else Path("results") / spec.name
     blocker = next((p for p in [out, *out.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():

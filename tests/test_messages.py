@@ -334,3 +334,19 @@ def test_tcp_tw_reuse_is_not_a_boolean(value: str) -> None:
 @pytest.mark.parametrize("value", [0, 1, 2])
 def test_tcp_tw_reuse_numbers_still_accepted(value: int) -> None:
     assert problems_for(sets=(f"hosts[0].tcp_tw_reuse={value}",)) == []
+
+
+def test_sweep_keys_and_metrics_suggest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        f'base = "{VALID}"\nreplicaitons = 3\n[grid]\n"load[0].arrival.rate" = [100]\n'
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        f"{sweep}: replicaitons: not a sweep key; did you mean replications?\n"
+    )
+    argv = ["sweep", str(VALID), "--grid", "seed=1", "--metric", "pressure.peek"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('--metric pressure.peek: unknown; did you mean "pressure.peak"? one of:')
+    assert not (tmp_path / "o").exists()
