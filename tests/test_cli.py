@@ -502,3 +502,13 @@ def test_compare_refuses_what_is_not_a_run(tmp_path: Path, capsys):
     assert lines[2].endswith("no summary.json)")
     assert "cannot read summary.json" in lines[3]
     assert lines[4].endswith("the run failed (RuntimeError: boom)")
+
+
+def test_readme_command_reference_names_every_subcommand():
+    readme = (ROOT / "README.md").read_text()
+    reference = readme[readme.index("## The command") :]
+    for command in _subcommands():
+        assert f"portsim {command}" in reference, f"'portsim {command}' not in the README"
+    for flag in ("run SCENARIO", "check SCENARIO", "presets [--json]", "compare RESULTS_DIR"):
+        assert f"portsim {flag}" in reference
+    assert "--json" in reference.split("portsim run", 1)[1].split("\n", 1)[0]
