@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--json",
         action="store_true",
-        help="print the verdict, the counts and the resolved scenario (or the problems) as JSON",
+        help="print ok, the counts and the resolved scenario (or the problems) as JSON",
     )
 
     sweep = sub.add_parser(
