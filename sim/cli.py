@@ -1,4 +1,4 @@
-"""The ``portsim`` command: run, check, presets, plot.  No model logic lives here.
+"""The ``portsim`` command: run, check, sweep, compare, plot and friends.  No model logic here.
 
 Exit codes: 0 the command completed (failed connections are results), 2 bad scenario or
 usage (one line per problem, no traceback, nothing written), 1 internal error.
@@ -45,13 +45,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-plots", action="store_true", help="do not write pressure.png")
     run.add_argument("--quiet", action="store_true", help="no progress bar, only the verdict line")
+    run.add_argument(
+        "--json", action="store_true", help="print summary.json on stdout, nothing else"
+    )
 
     check = sub.add_parser("check", help="validate a scenario file without running it")
     check.add_argument("scenario")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print ok, the counts and the resolved scenario (or the problems) as JSON",
+    )
 
     sweep = sub.add_parser(
-        "sweep", help="run a grid of scenario variants x replications, with 95 % intervals"
+        "sweep", help="run a grid of scenario variants x replications, with 95 %% intervals"
     )
     sweep.add_argument("sweep", help="sweep file (with base = ...), or a scenario file")
     sweep.add_argument(
@@ -83,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-plots", action="store_true")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sub.add_parser("presets", help="list operating-system presets")
+    presets = sub.add_parser("presets", help="list operating-system presets")
+    presets.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
 
     port = sub.add_parser("port", help="the lives of one port in a run saved with --events")
@@ -95,7 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         "capacity",
         help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination",
     )
-    cap.add_argument("--range", default="32768-60999", help="port range LOW-HIGH (Linux default)")
+    cap.add_argument(
+        "--range",
+        default="32768-60999",
+        help="port range LOW-HIGH or 'LOW HIGH' as sysctl prints it (default: Linux's)",
+    )
     cap.add_argument("--time-wait", default="60s", help="hold after close (TIME_WAIT)")
     cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
     cap.add_argument("--rate", type=float, required=True, help="new connections per second")
@@ -107,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--json", action="store_true", help="print JSON")
 
+    compare = sub.add_parser("compare", help="key figures of saved runs side by side")
+    compare.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
+    compare.add_argument("--json", action="store_true", help="print JSON")
+
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
     plot.add_argument(
@@ -117,8 +134,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A one-line refusal, with "did you mean", when the first word is not a subcommand."""
+    from sim.config_errors import suggest
+
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = list(subparsers[0].choices) if subparsers else []
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in commands:
+        return None
+    hint = suggest(word, commands)
+    return (
+        f"portsim: unknown command {word!r}; {hint + ' ' if hint else ''}"
+        f"commands: {', '.join(commands)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    unknown = _unknown_command(parser, sys.argv[1:] if argv is None else argv)
+    if unknown:
+        print(unknown, file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its usage line
@@ -129,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(args)
         if args.command == "presets":
-            return _presets()
+            return _presets(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "capacity":
@@ -157,9 +196,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    sc = load_scenario(args.scenario, args.overrides)
     from sim.scenario import estimated_events
 
+    try:
+        sc = load_scenario(args.scenario, args.overrides)
+    except ScenarioError as exc:
+        if args.json:  # the problems on stdout for scripts; stderr still has the lines
+            print(json.dumps({"file": args.scenario, "ok": False, "problems": exc.problems}))
+        raise
+    if args.json:
+        report = {
+            "file": args.scenario,
+            "ok": True,
+            "name": sc.name,
+            "hosts": len(sc.hosts),
+            "destinations": len(sc.destinations),
+            "loads": len(sc.load),
+            "estimated_events": estimated_events(sc),
+            "scenario": sc.model_dump(mode="json"),
+        }
+        print(json.dumps(report, indent=2))
+        return 0
     print(
         f"{args.scenario}: ok: {sc.name}, {len(sc.hosts)} host(s), {len(sc.destinations)} "
         f"destination(s), {len(sc.load)} load(s), about {estimated_events(sc):.3g} events"
@@ -168,24 +225,46 @@ def _check(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A tqdm bar on a terminal, shown only once a run has taken more than ~2 s."""
+    """A tqdm bar on a terminal, shown only once a run has taken more than ~2 s.
 
-    def __init__(self, enabled: bool) -> None:
+    It counts simulated seconds, so its rate reads "simulated s/s": how much faster than
+    real time the model runs, which is what tells a user whether to wait or shorten."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}, {rate_fmt}"
+
+    def __init__(self, enabled: bool, duration_s: float = 1.0) -> None:
         self.enabled = enabled
+        self.duration_s = duration_s
         self.start = time.perf_counter()
         self.bar: Any = None
 
     def __call__(self, fraction: float) -> None:
         if not self.enabled:
             return
+        done = fraction * self.duration_s
         if self.bar is None:
             if time.perf_counter() - self.start < 2.0:
                 return
             from tqdm import tqdm
 
-            self.bar = tqdm(total=100, unit="%", desc="simulating", leave=False, file=sys.stderr)
-        self.bar.n = round(100 * fraction)
-        self.bar.refresh()
+            self.bar = tqdm(
+                total=self.duration_s,
+                initial=done,  # the rate counts from here, not from the bar's appearance
+                unit=" simulated s",
+                unit_scale=True,
+                bar_format=self.FORMAT,
+                desc="simulating",
+                leave=False,
+                file=sys.stderr,
+            )
+            return
+        self.bar.update(done - self.bar.n)
+
+    def stage(self, text: str) -> None:
+        """Name what happens after the simulation (saving, plotting) on a bar already shown."""
+        if self.bar is not None:
+            self.bar.set_description_str(text)
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -201,7 +280,8 @@ def _run(args: argparse.Namespace) -> int:
     blocker = next((p for p in [out, *out.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ScenarioError([f"--out {out}: {blocker} exists and is not a directory"])
-    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    bar = not (args.quiet or args.json) and sys.stderr.isatty()
+    progress = _Progress(enabled=bar, duration_s=sc.duration)
     seed = sc.seed if args.seed is None else args.seed
     try:
         result = run(sc, seed=seed, events=args.events, progress=progress)
@@ -222,8 +302,14 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    progress.close()
-    result.save(out, plots=not args.no_plots)
+    progress.stage("writing results")
+    try:
+        result.save(out, plots=not args.no_plots)
+    finally:
+        progress.close()
+    if args.json:
+        print(summary_json(result.summary), end="")
+        return 0
     print(verdict(result.summary))
     if not args.quiet:
         for line in key_figures(result.summary):
@@ -234,6 +320,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from sim import sweeps
+    from sim.config_errors import suggest
 
     spec = sweeps.load_sweep(args.sweep, args.grid, args.replications, args.seed, args.overrides)
     problems = []
@@ -241,7 +328,11 @@ def _sweep(args: argparse.Namespace) -> int:
         problems.append(f"--workers: must be >= 1 (got {args.workers})")
     for metric in args.metrics or []:
         if metric not in sweeps.METRICS:
-            problems.append(f"--metric {metric}: unknown; one of: {', '.join(sweeps.METRICS)}")
+            hint = suggest(metric, sweeps.METRICS)
+            problems.append(
+                f"--metric {metric}: unknown; {hint + ' ' if hint else ''}"
+                f"one of: {', '.join(sweeps.METRICS)}"
+            )
     out = Path(args.out) if args.out else Path("results") / spec.name
     blocker = next((p for p in [out, *out.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
@@ -295,28 +386,29 @@ def _sweep_table(table, keys: list[str], metrics: list[str]) -> list[str]:
     return lines
 
 
-def _presets() -> int:
-    from sim.ports.linux import kernel_profile
-    from sim.presets import PRESETS
+def _presets(args: argparse.Namespace) -> int:
+    from sim.presets import PRESETS, preset_table
 
+    table = preset_table()
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
     rows = [("preset", "range", "TIME_WAIT", "policy", "scope", "source")]
-    for p in PRESETS.values():
-        if p.policy == "linux":
-            prof = kernel_profile(p.kernel or "6.18")
-            (lo, hi), policy = prof.default_range, f"linux {prof.generation}"
-        else:
-            (lo, hi), policy = p.port_range or (0, 0), p.policy
-            if p.udp_policy:
-                policy += f" (udp {p.udp_policy})"
-        tw = f"{p.time_wait_s:g} s"
-        if p.time_wait_local_s is not None or p.time_wait_loopback_s is not None:
-            local = p.time_wait_local_s if p.time_wait_local_s is not None else p.time_wait_s
-            loop = p.time_wait_loopback_s if p.time_wait_loopback_s is not None else local
-            tw += f" ({local:g} local, {loop:g} loopback)"
-        if p.nolocaltimewait:
+    for p in table:
+        policy = p["policy"] + (f" {p['generation']}" if p["generation"] else "")
+        if p["udp_policy"]:
+            policy += f" (udp {p['udp_policy']})"
+        tw = f"{p['time_wait_s']:g} s"
+        if (
+            p["time_wait_local_s"] != p["time_wait_s"]
+            or p["time_wait_loopback_s"] != p["time_wait_s"]
+        ):
+            tw += f" ({p['time_wait_local_s']:g} local, {p['time_wait_loopback_s']:g} loopback)"
+        if p["nolocaltimewait"]:
             tw += " (0 to its own addresses)"
-        scope = p.scope if p.udp_scope == "port" or p.policy == "linux" else f"{p.scope}, udp too"
-        rows.append((p.name, f"{lo}-{hi}", tw, policy, scope, p.source))
+        scope = p["scope"] if p["udp_scope"] == "port" else f"{p['scope']}, udp too"
+        lo, hi = p["port_range"]
+        rows.append((p["name"], f"{lo}-{hi}", tw, policy, scope, p["source"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -332,6 +424,27 @@ def _presets() -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from sim.compare import NotAResult, figures, read_summary, table
+
+    summaries, problems = [], []
+    for name in args.results:
+        try:
+            summaries.append(read_summary(name))
+        except NotAResult as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise ScenarioError(problems)
+    rows = [figures(s) for s in summaries]
+    if args.json:
+        runs = [{"results": name, **row} for name, row in zip(args.results, rows, strict=True)]
+        print(json.dumps({"runs": runs}, indent=2))
+        return 0
+    for line in table(list(args.results), rows):
+        print(line)
+    return 0
+
+
 def _port(args: argparse.Namespace) -> int:
     from sim.plots import port_timeline_figure, save_figure
     from sim.port_history import describe
@@ -344,7 +457,12 @@ def _port(args: argparse.Namespace) -> int:
         )
     if not 1 <= args.port <= 65535:
         raise ScenarioError([f"port: must be within 1..65535 (got {args.port})"])
-    lives = Result.load(path).port_history(args.port)
+    loaded = Result.load(path)
+    lives = loaded.port_history(args.port)
+    if lives.empty:  # an answer, not an error (exit 0); an empty timeline would say nothing
+        hint = _outside_ranges(loaded.summary, args.port)
+        print(f"port {args.port}: never used in this run{hint}; no timeline written")
+        return 0
     for line in describe(lives, args.port):
         print(line)
     out = Path(args.out) if args.out else path / f"port-{args.port}.png"
@@ -353,16 +471,26 @@ def _port(args: argparse.Namespace) -> int:
     return 0
 
 
-def _capacity(args: argparse.Namespace) -> int:
-    import re
+def _outside_ranges(summary: dict[str, Any], port: int) -> str:
+    """``" (outside every host's range: 32768-60999)"``, or nothing."""
+    ranges = [tuple(h["port_range"]) for h in summary.get("hosts", []) if h.get("port_range")]
+    if not ranges or any(lo <= port <= hi for lo, hi in ranges):
+        return ""
+    shown = ", ".join(f"{lo}-{hi}" for lo, hi in dict.fromkeys(ranges))
+    return f" (outside every host's range: {shown})"
 
+
+def _capacity(args: argparse.Namespace) -> int:
     from sim.analytic import capacity
-    from sim.units import parse_duration
+    from sim.units import parse_duration, parse_port_range
 
     problems = []
-    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", args.range)
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)) <= 65535:
-        problems.append(f"--range: expected LOW-HIGH within 1-65535 (got {args.range!r})")
+    port_range = None
+    try:
+        port_range = parse_port_range(args.range)
+    except ValueError as exc:
+        said = str(exc)
+        problems.append(f"--range: {said}" + ("" if "(got " in said else f" (got {args.range!r})"))
     times = {}
     for flag, value in (("--time-wait", args.time_wait), ("--lifetime", args.lifetime)):
         try:
@@ -375,7 +503,8 @@ def _capacity(args: argparse.Namespace) -> int:
         problems.append(f"--target-blocking: must be between 0 and 1 (got {args.target_blocking})")
     if problems:
         raise ScenarioError(problems)
-    ports = int(match.group(2)) - int(match.group(1)) + 1
+    assert port_range is not None
+    ports = port_range[1] - port_range[0] + 1
     result = capacity(
         ports, args.rate, times["--lifetime"], times["--time-wait"], args.target_blocking
     )

@@ -28,10 +28,16 @@ from pydantic import (
     model_validator,
 )
 
+from sim import config_errors
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
-from sim.units import parse_duration
+from sim.units import (
+    DURATION_PATTERN,
+    PORT_RANGE_PATTERN,
+    parse_duration,
+    parse_port_range,
+)
 from sim.workload import files
 
 DEFAULT_SEED = 20261126
@@ -57,13 +63,13 @@ def _lifetime_value(value: Any) -> float:
     return parse_duration(value, allow_inf=True)
 
 
-_DURATION_TEXT = r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*(us|ms|s|m|h|d)?\s*$"
 _DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": _DURATION_TEXT},
+        {"type": "string", "pattern": DURATION_PATTERN},
     ],
-    "description": 'seconds, or a string with a unit: "100us", "500ms", "60s", "2m", "1h"',
+    "description": 'seconds, or a string with a unit: "100us", "500ms", "60s", "2min", "1h", '
+    '"1 day"',
 }
 Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
 LifetimeValue = Annotated[
@@ -86,7 +92,11 @@ class Model(BaseModel):
 
 
 def _port_list(value: Any) -> list[int]:
-    """``[40000, "40010-40019"]`` -> the ports; strings are single ports or ranges."""
+    """``[40000, "40010-40019"]`` -> the ports; strings are single ports or ranges.  One
+    string of comma-separated items, as ``ip_local_reserved_ports`` is written
+    (``"40000,40010-40019"``), is accepted too."""
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",")] if value.strip() else []
     if not isinstance(value, list):
         raise ValueError('expected a list of ports and "a-b" ranges')
     ports: list[int] = []
@@ -111,18 +121,41 @@ PortList = Annotated[
     BeforeValidator(_port_list),
     WithJsonSchema(
         {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    {"type": "integer", "minimum": 1, "maximum": 65535},
-                    {"type": "string", "pattern": r"^\s*\d+\s*(-\s*\d+\s*)?$"},
-                ]
-            },
-            "description": 'port numbers and "a-b" ranges',
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            {"type": "integer", "minimum": 1, "maximum": 65535},
+                            {"type": "string", "pattern": r"^\s*\d+\s*(-\s*\d+\s*)?$"},
+                        ]
+                    },
+                },
+                {"type": "string", "pattern": r"^[\d\s,-]*$"},
+            ],
+            "description": 'port numbers and "a-b" ranges, or one string "a-b,c"',
         }
     ),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+PortRange = Annotated[
+    tuple[int, int],
+    BeforeValidator(parse_port_range),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+                {"type": "string", "pattern": PORT_RANGE_PATTERN},
+            ],
+            "description": '[low, high], "low-high" or "low high" (as sysctl prints it)',
+        }
+    ),
+]
 
 
 def _address(value: Any) -> str:
@@ -164,6 +197,16 @@ Endpoint = Annotated[
 ]
 
 
+def _tw_reuse(value: Any) -> Any:
+    """tcp_tw_reuse is a three-valued sysctl: a boolean would hide which of 1 and 2 is meant."""
+    if isinstance(value, bool):
+        raise ValueError(
+            "expected 0 (off), 1 (on) or 2 (loopback only), not a boolean "
+            f"(got {str(value).lower()})"
+        )
+    return value
+
+
 def _reuse_delay(seconds: float) -> float:
     if not 0.001 <= seconds <= 60.0:
         raise ValueError("must be between 1ms and 60s (the sysctl takes 1-60000 ms)")
@@ -176,9 +219,9 @@ class Host(Model):
     kernel: str | None = None
     linux_generation: Literal["G0", "G1", "G2", "G3", "G4"] | None = None
     address: Address = DEFAULT_ADDRESS
-    port_range: tuple[Port, Port] | None = None
+    port_range: PortRange | None = None
     time_wait: Duration | None = None
-    tcp_tw_reuse: Literal[0, 1, 2] | None = None
+    tcp_tw_reuse: Annotated[Literal[0, 1, 2] | None, BeforeValidator(_tw_reuse)] = None
     tcp_tw_reuse_delay: Annotated[Duration, AfterValidator(_reuse_delay)] = 1.0
     tcp_tw_reuse_rule: Literal["s>1", "s>0", "ms"] | None = None
     tcp_max_tw_buckets: Annotated[int, Field(ge=0)] = 131072
@@ -202,7 +245,7 @@ class Host(Model):
     shared_counter: bool | None = None
     first_port: Port | None = None
     udp_scope: Literal["port", "local_address", "4tuple"] | None = None
-    auto_reuse_range: tuple[Port, Port] | None = None
+    auto_reuse_range: PortRange | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
 
@@ -609,7 +652,7 @@ class Load(Model):
     protocol: Literal["tcp", "udp"] = "tcp"
     start: Duration = 0.0
     stop: Duration | None = None
-    local_port_range: tuple[Port, Port] | None = None
+    local_port_range: PortRange | None = None
     keepalive: KeepAlive | None = None
     retry: Retry | None = None
 
@@ -700,26 +743,18 @@ def _short(value: Any) -> str:
 
 
 def _format_errors(source: str, error: ValidationError) -> list[str]:
+    """pydantic's errors in the project's words (sim.config_errors), one line each."""
     lines = []
     for item in error.errors(include_url=False):
-        msg = item["msg"].removeprefix("Value error, ")
-        got = item.get("input")
-        quiet = item["type"] == "missing" or isinstance(got, dict) or "(got " in msg
-        suffix = "" if quiet else f" (got {_short(got)})"
-        lines.append(f"{source}: {_loc(item['loc'])}: {msg}{suffix}")
+        loc, msg, quiet = config_errors.describe(dict(item), Scenario)
+        suffix = "" if quiet else f" (got {_short(item.get('input'))})"
+        lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
     return lines
 
 
 def _table_list(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
     items = raw.get(key)
     return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
-
-
-def _inverted(rng: Any) -> bool:
-    """A [low, high] pair of integers with low > high."""
-    return (isinstance(rng, list) and len(rng) == 2 and all(type(p) is int for p in rng)) and rng[
-        0
-    ] > rng[1]
 
 
 def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
@@ -741,10 +776,6 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
         k: ", ".join(show(n) for n in dict.fromkeys(n for n in v if isinstance(n, str)))
         for k, v in names.items()
     }
-    for i, host in enumerate(hosts):
-        if _inverted(host.get("port_range")):
-            rng = host["port_range"]
-            problems.append(f"{source}: hosts[{i}].port_range: low must be <= high (got {rng})")
     loads = raw.get("load")
     for i, load in enumerate(loads if isinstance(loads, list) else []):
         if not isinstance(load, dict):
@@ -754,8 +785,10 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
         if host is None and len(hosts) > 1:
             problems.append(f"{where}.host: required when there are several hosts")
         elif isinstance(host, str) and host not in names["hosts"]:
+            hint = config_errors.suggest(host, [n for n in names["hosts"] if isinstance(n, str)])
             problems.append(
-                f"{where}.host: no such host; defined: {defined['hosts']} (got {_short(host)})"
+                f"{where}.host: no such host; {hint + ' ' if hint else ''}defined: "
+                f"{defined['hosts']} (got {_short(host)})"
             )
         problems += _destination_checks(where, load, names["destinations"], defined)
         try:
@@ -765,9 +798,6 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
         else:
             if stop <= start:
                 problems.append(f"{where}.stop: must be after start (got {load['stop']!r})")
-        if _inverted(load.get("local_port_range")):
-            rng = load["local_port_range"]
-            problems.append(f"{where}.local_port_range: low must be <= high (got {rng})")
     return problems
 
 
@@ -795,8 +825,9 @@ def _destination_checks(
             problems.append(f"{where}.destinations: names must be distinct")
     for key, dest in listed:
         if isinstance(dest, str) and dest not in names:
+            hint = config_errors.suggest(dest, [n for n in names if isinstance(n, str)])
             problems.append(
-                f"{key}: no such destination; defined: "
+                f"{key}: no such destination; {hint + ' ' if hint else ''}defined: "
                 f"{defined['destinations'] or '(none)'} (got {_short(dest)})"
             )
     weights = load.get("weights")
@@ -825,8 +856,10 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
     for i, host in enumerate(sc.hosts):
         where = f"{source}: hosts[{i}]"
         if host.os not in PRESETS:
+            hint = config_errors.suggest(host.os, PRESETS)
             problems.append(
-                f"{where}.os: unknown preset; one of: {', '.join(PRESETS)} (got {_short(host.os)})"
+                f"{where}.os: unknown preset; {hint + ' ' if hint else ''}one of: "
+                f"{', '.join(PRESETS)} (got {_short(host.os)})"
             )
         if host.kernel is not None:
             try:
@@ -1104,12 +1137,14 @@ def assign(data: dict[str, Any], key: str, value: Any, source: str) -> str | Non
     except ValueError as exc:
         return f"{show(key)}: {exc}"
     node: Any = data
-    for step, nxt in itertools.pairwise(path):
+    for depth, (step, nxt) in enumerate(itertools.pairwise(path)):
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
                 return f"{show(key)}: no list entry [{step}] in {source}"
             node = node[step]
         else:
+            if isinstance(node, list):
+                return _list_hint(key, path, depth)
             if not isinstance(node, dict):
                 return f"{show(key)}: {step} is not a table in {source}"
             node = node.setdefault(step, [] if isinstance(nxt, int) else {})
@@ -1120,9 +1155,19 @@ def assign(data: dict[str, Any], key: str, value: Any, source: str) -> str | Non
         node[last] = value
     elif isinstance(node, dict):
         node[last] = value
+    elif isinstance(node, list):
+        return _list_hint(key, path, len(path) - 1)
     else:
         return f"{show(key)}: cannot set a key inside a non-table"
     return None
+
+
+def _list_hint(key: str, path: list[str | int], depth: int) -> str:
+    """``load.arrival.rate`` where load is a list: say so and show the indexed key."""
+    fixed = [*path[:depth], 0, *path[depth:]]
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in fixed).lstrip(".")
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[:depth])
+    return f"{show(key)}: {where.lstrip('.')} is a list: use {text}"
 
 
 def scenario_json_schema() -> dict[str, Any]:

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -142,6 +142,13 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 # -- loading ------------------------------------------------------------------------------
 
 
+def _hint(word: str, choices: Iterable[str]) -> str:
+    from sim.config_errors import suggest
+
+    hint = suggest(word, sorted(choices)).replace('"', "")
+    return f"; {hint}" if hint else ""
+
+
 def load_sweep(
     path: str | Path,
     grid: list[str] | tuple[str, ...] = (),
@@ -159,7 +166,7 @@ def load_sweep(
     problems: list[str] = []
     if "base" in raw:
         unknown = sorted(set(raw) - SWEEP_KEYS)
-        problems += [f"{source}: {show(k)}: not a sweep key" for k in unknown]
+        problems += [f"{source}: {show(k)}: not a sweep key{_hint(k, SWEEP_KEYS)}" for k in unknown]
         base_path = raw["base"]
         if not isinstance(base_path, str):
             problems.append(f"{source}: base: expected a scenario file path")

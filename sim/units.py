@@ -5,14 +5,30 @@ from __future__ import annotations
 import math
 import re
 
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|m|h|d)?\s*$")
+_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# Every spelling accepted, by the unit it means: the short forms and the words.
+_SPELLINGS = {
+    "us": ("us", "µs", "usec", "usecs", "microsecond", "microseconds"),
+    "ms": ("ms", "msec", "msecs", "millisecond", "milliseconds"),
+    "s": ("s", "sec", "secs", "second", "seconds"),
+    "m": ("m", "min", "mins", "minute", "minutes"),
+    "h": ("h", "hr", "hrs", "hour", "hours"),
+    "d": ("d", "day", "days"),
+}
+_UNITS = {spelling: _SECONDS[unit] for unit, words in _SPELLINGS.items() for spelling in words}
+UNITS_ACCEPTED = "us, ms, s, min (or m), h, d, or the words (microseconds ... days)"
+_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+# For the JSON schema: what parse_duration accepts as text (units matched case-insensitively).
+DURATION_PATTERN = rf"^\s*{_NUMBER}\s*([A-Za-zµ]+)?\s*$"
+_PATTERN = re.compile(rf"^\s*([-+]?{_NUMBER})\s*([a-zµ]+)?\s*$")
 
 
 def parse_duration(value: object, *, allow_inf: bool = False) -> float:
-    """Return seconds for ``60``, ``"60s"``, ``"500ms"``, ``"2m"``, ``"1h"`` (``"inf"`` if allowed).
+    """Return seconds for ``60``, ``"60s"``, ``"500ms"``, ``"2min"``, ``"1 hour"`` (``"inf"``
+    if allowed).
 
-    Raises ValueError with a message fit for a scenario error line.
+    Raises ValueError with a message fit for a scenario error line; an unknown unit is named
+    with the list of accepted ones.
     """
     if isinstance(value, bool):
         raise ValueError('expected a duration such as 60, "60s" or "500ms"')
@@ -28,8 +44,11 @@ def parse_duration(value: object, *, allow_inf: bool = False) -> float:
         else:
             match = _PATTERN.match(text)
             if not match:
-                raise ValueError('expected a duration such as 60, "60s", "500ms", "2m" or "1h"')
-            seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+                raise ValueError('expected a duration such as 60, "60s", "500ms", "2min" or "1h"')
+            number, unit = match.group(1), match.group(2) or "s"
+            if unit not in _UNITS:
+                raise ValueError(f"unknown unit {unit!r}; accepted: {UNITS_ACCEPTED}")
+            seconds = float(number) * _UNITS[unit]
     else:
         raise ValueError('expected a duration such as 60, "60s" or "500ms"')
     if math.isnan(seconds) or seconds < 0:
@@ -37,6 +56,35 @@ def parse_duration(value: object, *, allow_inf: bool = False) -> float:
     if math.isinf(seconds) and not allow_inf:
         raise ValueError("must be finite")
     return seconds
+
+
+# ---- port ranges ------------------------------------------------------------------------
+
+PORT_RANGE_PATTERN = r"^\s*\d+\s*(-|\s)\s*\d+\s*$"
+
+
+def parse_port_range(value: object) -> tuple[int, int]:
+    """``[1024, 65535]``, ``"1024-65535"`` or ``"1024 65535"`` (as ``sysctl
+    net.ipv4.ip_local_port_range`` prints it) -> ``(1024, 65535)``, low <= high, in 1..65535.
+
+    Raises ValueError with a message fit for an error line."""
+    expected = 'expected [low, high] or "low-high", e.g. "32768-60999"'
+    if isinstance(value, list | tuple):
+        if len(value) != 2 or not all(type(p) is int for p in value):
+            raise ValueError(expected)
+        lo, hi = value
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*\[?\s*(\d+)\s*(?:-|,|\s)\s*(\d+)\s*\]?\s*", value)
+        if not match:
+            raise ValueError(expected)
+        lo, hi = int(match.group(1)), int(match.group(2))
+    else:
+        raise ValueError(expected)
+    if not (1 <= lo <= 65535 and 1 <= hi <= 65535):
+        raise ValueError(f"ports must be within 1..65535 (got {lo}-{hi})")
+    if lo > hi:
+        raise ValueError(f"low must be <= high (got {lo}-{hi})")
+    return lo, hi
 
 
 def format_duration(seconds: float) -> str:

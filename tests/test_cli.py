@@ -222,17 +222,66 @@ def test_published_schema_is_current(capsys):
 def test_progress_bar_only_on_a_terminal_after_two_seconds(monkeypatch, capsys):
     import sim.cli as cli
 
-    clock = iter([0.0, 0.5, 2.5, 3.0])
+    clock = iter([0.0, 0.5, 2.5, 3.0, 4.0])
     monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
-    bar = cli._Progress(enabled=True)  # started at t = 0
+    bar = cli._Progress(enabled=True, duration_s=600.0)  # started at t = 0
     bar(0.1)  # 0.5 s: too early for a bar
     assert bar.bar is None
-    bar(0.5)  # 2.5 s: the bar appears at 50 %
-    assert bar.bar is not None and bar.bar.n == 50
+    bar(0.5)  # 2.5 s: the bar appears at 300 of 600 simulated seconds
+    assert bar.bar is not None and bar.bar.n == 300 and bar.bar.total == 600
+    bar(0.75)
+    assert bar.bar.n == 450
     bar.close()
-    quiet = cli._Progress(enabled=False)
+    quiet = cli._Progress(enabled=False, duration_s=600.0)
     quiet(1.0)
     assert quiet.bar is None
+
+
+def test_progress_bar_counts_simulated_seconds_and_names_the_writing(monkeypatch):
+    """The rate is simulated seconds per wall second, never "%/s"; saving is named."""
+    import sim.cli as cli
+
+    clock = iter([0.0, 3.0])
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
+    bar = cli._Progress(enabled=True, duration_s=3600.0)
+    bar(0.25)
+    text = bar.bar.format_meter(**{**bar.bar.format_dict, "rate": 1800.0})
+    assert "1.80k simulated s/s" in text and "%/s" not in text, text
+    assert text.startswith("simulating:  25%"), text
+    bar.stage("writing results")
+    assert bar.bar.desc == "writing results"
+    assert str(bar.bar).startswith("writing results:  25%")
+    bar.close()
+
+
+def test_run_says_writing_results_while_saving(tmp_path: Path, monkeypatch):
+    import sim.cli as cli
+    import sim.result
+
+    class ShownAtOnce(cli._Progress):
+        def __init__(self, enabled: bool, duration_s: float = 1.0) -> None:
+            super().__init__(True, duration_s)
+            self.start = -10.0  # as if the run had taken long: the bar shows at once
+
+    seen: list[str] = []
+    real_save = sim.result.Result.save
+
+    def save(self, out_dir, *, plots=True):
+        seen.append(bars[0].bar.desc)
+        return real_save(self, out_dir, plots=plots)
+
+    bars: list[cli._Progress] = []
+
+    def make(enabled: bool, duration_s: float = 1.0) -> cli._Progress:
+        bars.append(ShownAtOnce(enabled, duration_s))
+        return bars[0]
+
+    monkeypatch.setattr(cli, "_Progress", make)
+    monkeypatch.setattr(sim.result.Result, "save", save)
+    path = ROOT / "scenarios" / "linux-server-closes-first.toml"
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--set", "duration=5"]) == 0
+    assert seen == ["writing results"]
+    assert bars[0].bar.total == 5.0
 
 
 def test_readme_names_every_scenario_and_ci_runs_its_commands():
@@ -262,3 +311,205 @@ def test_every_preset_is_documented():
         assert name in pages, f"{name} has no row in docs/presets/README.md"
         text = pages[name].read_text()
         assert name.split("-alg")[0] in text, (name, pages[name])
+
+
+def _subcommands() -> list[str]:
+    """Every subcommand the parser knows, so that new ones are covered without editing."""
+    import argparse
+
+    from sim.cli import _parser
+
+    actions = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(actions) == 1
+    return list(actions[0].choices)
+
+
+def test_there_are_subcommands_to_check():
+    assert {"run", "check", "sweep", "presets", "plot", "capacity"} <= set(_subcommands())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"]] + [[c, "--help"] for c in _subcommands()])
+def test_help_prints_usage_and_exits_0(argv: list[str], capsys):
+    """argparse %-formats help strings: a bare '%' once made `portsim --help` crash."""
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("usage: portsim")
+    assert "Traceback" not in captured.err
+
+
+def test_python_dash_m_sim_help():
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: portsim"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_port_never_used_writes_nothing(tmp_path: Path, capsys):
+    """A port the run never touched is an answer (exit 0), not an empty timeline PNG."""
+    path = ROOT / "scenarios" / "linux-one-backend-moderate.toml"
+    out = tmp_path / "run"
+    argv = ["run", str(path), "--out", str(out), "--set", "duration=2", "--events", "--quiet"]
+    assert main([*argv, "--no-plots"]) == 0
+    before = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    assert main(["port", str(out), "80"]) == 0
+    text = capsys.readouterr().out
+    assert text.strip() == (
+        "port 80: never used in this run (outside every host's range: 32768-60999); "
+        "no timeline written"
+    )
+    assert main(["port", str(out), "40000", "--out", str(tmp_path / "t.png")]) == 0
+    assert "never used" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert not (tmp_path / "t.png").exists()
+
+
+# ---- machine-readable output (--json) and compare ----------------------------------------
+
+
+def test_run_json_prints_the_summary_and_nothing_else(tmp_path: Path, capsys):
+    path = ROOT / "scenarios" / "linux-one-backend-500rps.toml"
+    out = tmp_path / "r"
+    argv = ["run", str(path), "--out", str(out), "--set", "duration=70", "--no-plots", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    printed = json.loads(captured.out)  # the whole of stdout is one JSON document
+    assert printed == json.loads((out / "summary.json").read_text())
+    assert printed["connections"]["failed"] > 0  # 500/s x 61 s > 28,232 ports: it fails
+    assert "Port exhaustion" not in captured.out
+
+
+def test_check_json(tmp_path: Path, capsys):
+    path = ROOT / "scenarios" / "linux-one-backend-500rps.toml"
+    assert main(["check", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["name"] == "linux-one-backend-500rps"
+    assert (report["hosts"], report["destinations"], report["loads"]) == (1, 1, 1)
+    # 500/s for 180 s, three events per connection, plus bins: about 270,000
+    assert 2.6e5 < report["estimated_events"] < 2.8e5
+    assert report["scenario"]["duration"] == 180.0
+    assert report["scenario"]["load"][0]["arrival"] == {"kind": "poisson", "rate": 500.0}
+    rc = main(["check", str(path), "--json", "--set", "duration=soon", "--set", "seed=-1"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    report = json.loads(captured.out)
+    assert report["ok"] is False and len(report["problems"]) == 2
+    assert report["problems"] == captured.err.splitlines()
+
+
+def test_presets_json(capsys):
+    from sim.presets import PRESETS
+
+    assert main(["presets", "--json"]) == 0
+    table = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert set(table) == set(PRESETS)
+    linux = table["linux"]
+    # ip_local_port_range's default since 4.2 (07f4c90062f8) and TCP_TIMEWAIT_LEN (60 s)
+    assert linux["port_range"] == [32768, 60999] and linux["range_ports"] == 28232
+    assert linux["time_wait_s"] == 60 and linux["generation"] == "G4"
+    assert table["linux-4.1"]["port_range"] == [32768, 61000]
+    assert table["linux-4.2"]["port_range"] == [32768, 60999]
+    assert table["windows"]["port_range"] == [49152, 65535]
+
+
+def _fake_run(directory: Path, **figures: object) -> Path:
+    """A result directory holding only a hand-written summary.json."""
+    summary = {
+        "scenario": directory.name,
+        "seed": 3,
+        "error": None,
+        "duration_s": 120.0,
+        "connections": {"attempted": 1000, "succeeded": 950, "failed": 50},
+        "pressure": {"peak": 1.0, "mean": 0.5},
+        "probes": {"mean": 12.5, "p99": 28000.0, "max": 28231},
+        "steady_state": {"blocking": 0.04},
+        "first_failure_s": 56.0,
+    }
+    summary.update(figures)
+    directory.mkdir()
+    (directory / "summary.json").write_text(json.dumps(summary))
+    return directory
+
+
+def test_compare_table_and_json(tmp_path: Path, capsys):
+    a = _fake_run(tmp_path / "a")
+    b = _fake_run(
+        tmp_path / "b",
+        connections={"attempted": 400, "succeeded": 400, "failed": 0},
+        first_failure_s=None,
+        requests={
+            "attempted": 2000,
+            "failed": 20,
+            "waited": 300,
+            "waiting_at_end": 7,
+            "wait_s": {"mean": 0.25, "p99": 1.5},
+            "requests_per_connection": 50.0,
+        },
+    )
+    assert main(["compare", str(a), str(b)]) == 0
+    lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert lines["scenario"][-2:] == ["a", "b"]
+    assert lines["connects attempted"][-2:] == ["1,000", "400"]
+    assert lines["connects failed %"][-4:] == ["5.0", "%", "0", "%"]  # 50 / 1000
+    assert lines["first failure"][-3:] == ["56.0", "s", "none"]
+    assert lines["steady state refused"][-4:] == ["4.0", "%", "4.0", "%"]
+    assert lines["ports probed per connect, p99"][-2:] == ["28,000", "28,000"]
+    assert lines["requests failed %"][-3:] == ["-", "1.0", "%"]  # 20 / 2000
+    assert lines["requests still waiting at the end"][-2:] == ["-", "7"]
+    assert "retries" not in lines  # no run retried: no row
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["results"] for r in runs] == [str(a), str(b)]
+    assert runs[0]["connects_failed_fraction"] == 0.05 and runs[1]["first_failure_s"] is None
+    assert runs[0]["requests_attempted"] is None and runs[1]["request_wait_p99_s"] == 1.5
+
+
+def test_compare_real_runs(tmp_path: Path, capsys):
+    path = ROOT / "scenarios" / "linux-one-backend-moderate.toml"
+    for rate in ("100", "200"):
+        argv = ["run", str(path), "--out", str(tmp_path / rate), "--quiet", "--no-plots"]
+        assert main([*argv, "--set", "duration=5", "--set", f"load[0].arrival.rate={rate}"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "100"), str(tmp_path / "200"), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    for run in runs:
+        summary = json.loads((Path(run["results"]) / "summary.json").read_text())
+        assert run["connects_attempted"] == summary["connections"]["attempted"]
+        assert run["pressure_peak"] == summary["pressure"]["peak"]
+    # Poisson counts over 5 s: about 500 and 1,000 attempts
+    assert 400 < runs[0]["connects_attempted"] < 600 < 850 < runs[1]["connects_attempted"] < 1150
+
+
+def test_compare_refuses_what_is_not_a_run(tmp_path: Path, capsys):
+    good = _fake_run(tmp_path / "good")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "summary.json").write_text("{not json")
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / "summary.json").write_text(json.dumps({"error": "RuntimeError: boom\nmore"}))
+    bad = [tmp_path / "missing", good / "summary.json", empty, broken, failed]
+    rc = main(["compare", str(good), *map(str, bad)])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""
+    lines = captured.err.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(p) for p in bad]
+    assert lines[0].endswith("no such directory")
+    assert "not a directory" in lines[1]
+    assert lines[2].endswith("no summary.json)")
+    assert "cannot read summary.json" in lines[3]
+    assert lines[4].endswith("the run failed (RuntimeError: boom)")
+
+
+def test_readme_command_reference_names_every_subcommand():
+    readme = (ROOT / "README.md").read_text()
+    reference = readme[readme.index("## The command") :]
+    for command in _subcommands():
+        assert f"portsim {command}" in reference, f"'portsim {command}' not in the README"
+    for flag in ("run SCENARIO", "check SCENARIO", "presets [--json]", "compare RESULTS_DIR"):
+        assert f"portsim {flag}" in reference
+    assert "--json" in reference.split("portsim run", 1)[1].split("\n", 1)[0]
