@@ -274,7 +274,9 @@ class Sysctl(Format):
             rng = (start, start + int(values["Number of Ports"]) - 1)
         if rng is not None:
             if not 1 <= rng[0] <= rng[1] <= 65535:
-                raise ValueError(f"port range {rng[0]}-{rng[1]} is not within 1-65535")
+                raise ValueError(
+                    f"port range {rng[0]}-{rng[1]}: expected LOW HIGH within 1-65535, LOW <= HIGH"
+                )
             snapshot.port_range = rng
         reserved = values.get("net.ipv4.ip_local_reserved_ports", "")
         ports: list[int] = []

@@ -37,7 +37,7 @@ class Lsof(Format):
             state = None
         if state is None:
             return None
-        command = words[0].replace("\\x20", " ")
+        command = words[0].replace("\\x20", " ").strip()
         return SocketRow(
             protocol,
             state,

@@ -116,7 +116,11 @@ def test_stdin_port_question_and_scenario_out(captured, tmp_path, capsys, monkey
     ).local_port
     assert main(["inspect", str(captured["ss-tanp.txt"]), "--port", str(port)]) == 0
     said = capsys.readouterr().out
-    assert f"ESTABLISHED 127.0.0.1:{port} -> 127.0.0.1:9001" in said and "python" in said and " pid " in said
+    assert (
+        f"ESTABLISHED 127.0.0.1:{port} -> 127.0.0.1:9001" in said
+        and "python" in said
+        and " pid " in said
+    )
     out = tmp_path / "from-ns"
     args = [str(captured["proc-net-tcp.txt"]), str(captured["sysctl.txt"]), "--out", str(out)]
     assert main(["inspect", *args]) == 0
