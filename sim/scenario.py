@@ -169,6 +169,26 @@ def _initial_state_table(value: Any) -> Any:
     return {"file": value} if isinstance(value, str) else value
 
 
+_INITIAL_STATE_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "description": "a CSV of held ports, relative to the scenario"},
+        {
+            "type": "object",
+            "properties": {
+                "file": {"type": "string", "description": "a CSV of held ports"},
+                "time_wait_age": {"enum": ["uniform", "fresh"], "default": "uniform"},
+            },
+            "required": ["file"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+    "description": "ports held at time 0 (local_port,destination,state[,remaining_s]"
+    "[,local_address]); TIME_WAITs of unknown age are uniformly aged or fresh",
+}
+
+
 class InitialState(Model):
     """Ports held at time 0, from a CSV (``sim.initial_state``): ``portsim inspect --out``
     writes one from a machine's snapshot; ``time_wait_age`` says how the TIME_WAIT left is
@@ -223,7 +243,11 @@ class Host(Model):
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
     # ports held at time 0, e.g. from a machine's snapshot (issue 18)
-    initial_state: Annotated[InitialState, BeforeValidator(_initial_state_table)] | None = None
+    initial_state: Annotated[
+        InitialState | None,
+        BeforeValidator(_initial_state_table),
+        WithJsonSchema(_INITIAL_STATE_SCHEMA),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
