@@ -33,6 +33,7 @@ WINDOWS_FORMATS = {"netstat-windows", "get-nettcpconnection", "get-nettcpconnect
 SHOWN_POOLS = 10
 HEADROOM_POOLS = 3
 TARGET_BLOCKING = 0.001
+PORT_ROWS = 20  # sockets --port lists (a server port can have thousands)
 
 
 @dataclass
@@ -359,7 +360,9 @@ def port_lines(snapshots: list[Snapshot], port: int, view: HostView) -> list[str
             lines.append(f"  it is the peer's port of: {_describe(r)}")
         return lines
     lines = [f"port {port} ({where}): {len(rows)} socket(s)"]
-    lines += [f"  {_describe(r)}" for r in rows]
+    lines += [f"  {_describe(r)}" for r in rows[:PORT_ROWS]]
+    if len(rows) > PORT_ROWS:
+        lines.append(f"  ... and {len(rows) - PORT_ROWS:,} more")
     return lines
 
 
