@@ -244,3 +244,15 @@ def test_littles_law_recovers_a_real_steady_load():
     assert slow["rate_now"] == pytest.approx(2, rel=0.03)
     assert fast["holding_s"] == pytest.approx(62, abs=1)
     assert slow["holding_s"] == pytest.approx(62, abs=1)
+
+
+def test_readme_example_is_the_real_output(tmp_path, monkeypatch, capsys):
+    """The README's example report is what inspect prints for the steady-load capture."""
+    (tmp_path / "sockets.txt").write_text((FIXTURES / "linux-ss-tanp-steady.txt").read_text())
+    (tmp_path / "range.txt").write_text((FIXTURES / "linux-sysctl-range.txt").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", "sockets.txt", "range.txt"]) == 0
+    assert main(["inspect", "sockets.txt", "--port", "48974"]) == 0
+    readme = (HERE.parent / "README.md").read_text()
+    for line in capsys.readouterr().out.splitlines():
+        assert line in readme
