@@ -256,3 +256,17 @@ def test_readme_example_is_the_real_output(tmp_path, monkeypatch, capsys):
     readme = (HERE.parent / "README.md").read_text()
     for line in capsys.readouterr().out.splitlines():
         assert line in readme
+
+
+def test_out_keeps_the_fullest_pools(tmp_path, monkeypatch):
+    """Beyond MAX_POOLS pools the emptiest are left out, and counted."""
+    from sim.snapshot import to_scenario
+    from sim.snapshot.report import unique_sockets
+
+    monkeypatch.setattr(to_scenario, "MAX_POOLS", 1)
+    snaps = [_read("linux-ss-tan-odd.txt"), _read("linux-sysctl-a-excerpt.txt")]
+    view = host_view(snaps, None, None, None)
+    rows, skipped = to_scenario.state_rows(unique_sockets(snaps), view)
+    # kept: 10.0.0.10:443 (3 ESTAB, 3 TW, the FIN-WAIT-2 as TIME_WAIT); left: 2 pools of 1
+    assert len(rows) == 7 and skipped == 2
+    assert {r[1] for r in rows} == {"10.0.0.10:443"}

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.json:
             print(
-                f"wrote {toml_path} and {csv_path} ({held:,} held ports, {skipped:,} closing "
-                f"sockets left out): fill in the load, then portsim run {toml_path}"
+                f"wrote {toml_path} and {csv_path} ({held:,} held ports, {skipped:,} sockets "
+                f"left out): fill in the load, then portsim run {toml_path}"
             )
     return 0

@@ -26,6 +26,7 @@ OPEN = {"ESTABLISHED", "SYN_SENT", "SYN_RECV", "CLOSE_WAIT"}
 CLOSING = {"TIME_WAIT", "FIN_WAIT1", "FIN_WAIT2", "CLOSING"}
 STATE_CSV = "initial-state.csv"
 SCENARIO = "scenario.toml"
+MAX_POOLS = 512
 
 
 def _plain(ip: str) -> str:
@@ -38,7 +39,9 @@ def _dest(row: SocketRow) -> str:
 
 
 def state_rows(rows: list[SocketRow], view: HostView) -> tuple[list[list[str]], int]:
-    """CSV rows for the connected TCP sockets in the range, and how many were left out."""
+    """CSV rows for the connected TCP sockets in the range, and how many were left out:
+    closing states, and the pools beyond the ``MAX_POOLS`` fullest (each simulated pool
+    is a map of the whole range, ~28 KB on Linux; a machine can talk to thousands)."""
     out, skipped = [], 0
     seen: set[tuple] = set()
     for r in rows:
@@ -61,6 +64,11 @@ def state_rows(rows: list[SocketRow], view: HostView) -> tuple[list[list[str]], 
             out.append([str(r.local_port), key[1], "TIME_WAIT", left, key[2]])
         else:
             skipped += 1
+    sizes = Counter((r[4], r[1]) for r in out)
+    if len(sizes) > MAX_POOLS:
+        kept = {key for key, _ in sizes.most_common(MAX_POOLS)}
+        skipped += sum(n for key, n in sizes.items() if key not in kept)
+        out = [r for r in out if (r[4], r[1]) in kept]
     return out, skipped
 
 
@@ -102,8 +110,8 @@ def write_scenario(
         f"# Written by portsim inspect from: {', '.join(s['file'] for s in report['sources'])}",
         "# The host starts from the ports the snapshot holds (initial-state.csv): "
         f"{len(held):,} sockets,",
-        f"# {skipped:,} closing ones left out.  TIME_WAITs of unknown age: {time_wait_age}ly "
-        "aged (host.initial_state.time_wait_age).",
+        f"# {skipped:,} left out (closing, or beyond the {MAX_POOLS} fullest pools).",
+        f"# TIME_WAITs of unknown age: {time_wait_age}ly aged (host.initial_state.time_wait_age).",
         "# FILL IN the load: the rate and lifetime below are "
         + (
             "estimates from the worst pool's TIME_WAIT (Little's law)."
