@@ -349,8 +349,8 @@ class Host:
             )
             for row in held:
                 sock = self._hold(ch, row.local_port - self.lo)
-                if row.state == "TIME_WAIT":
-                    waiting.append((left[id(row)], sock, ch))
+                if row.state == "TIME_WAIT":  # at most this destination's TIME_WAIT: FIFO
+                    waiting.append((min(left[id(row)], ch.tw_len), sock, ch))
                 elif row.remaining_s is not None:
                     self.env.timeout(row.remaining_s, sock).callbacks.append(self._on_close)
         waiting.sort(key=lambda w: w[0])  # each TIME_WAIT queue stays in expiry order

@@ -50,21 +50,23 @@ def _scenario(duration: float, start: float, state: Path | None, rate_interval: 
 
 
 def _state_at(events: pd.DataFrame, t0: float) -> list[list[str]]:
-    """What A holds at t0, with each hold's time left, from A's event log."""
+    """What A holds at t0, with each hold's time left, from A's event log: per port, the
+    last event before t0 (a connect: open; a time_wait: in TIME_WAIT) and the close or
+    TIME_WAIT end that follows it."""
+    ev = events.dropna(subset=["local_port"])
+    last = ev[ev["time_s"] < t0].groupby("local_port")["event"].last()
+    later = ev[ev["time_s"] > t0]
+    close = later[later["event"] == "close"].groupby("local_port")["time_s"].first()
+    end = later[later["event"] == "time_wait_end"].groupby("local_port")["time_s"].first()
     rows = []
-    for port, lives in events.groupby("local_port"):
-        lives = lives.sort_values("time_s")
-        before = lives[lives["time_s"] < t0]
-        after = lives[lives["time_s"] > t0]
-        if before.empty:
+    for port, event in last.items():
+        if event == "connect":
+            left, state = close[port] - t0, "ESTABLISHED"
+        elif event == "time_wait":
+            left, state = end[port] - t0, "TIME_WAIT"
+        else:
             continue
-        last = before.iloc[-1]["event"]
-        if last == "connect":
-            close = after[after["event"] == "close"].iloc[0]["time_s"]
-            rows.append([str(int(port)), "10.0.0.10:443", "ESTABLISHED", repr(float(close - t0))])
-        elif last == "time_wait":
-            end = after[after["event"] == "time_wait_end"].iloc[0]["time_s"]
-            rows.append([str(int(port)), "10.0.0.10:443", "TIME_WAIT", repr(float(end - t0))])
+        rows.append([str(int(port)), "10.0.0.10:443", state, repr(float(left))])
     return rows
 
 
@@ -165,3 +167,50 @@ def test_snapshot_to_scenario_runs_from_the_snapshot(tmp_path, capsys):
     first = result.series.iloc[0]
     assert first["time_wait"] >= 1 and first["established"] >= 5
     assert math.isfinite(result.summary["pressure"]["peak"])
+
+
+def _poisson(duration: float, state: Path | None, age: str, seed: int) -> dict:
+    host: dict = {"name": "client", "os": "linux", "time_wait": 60}
+    if state is not None:
+        host["initial_state"] = {"file": str(state), "time_wait_age": age}
+    return {
+        "name": "forward-poisson",
+        "duration": duration,
+        "bin": 1,
+        "seed": seed,
+        "hosts": [host],
+        "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+        "load": [
+            {
+                "destination": "api",
+                "arrival": {"kind": "poisson", "rate": 300},
+                "lifetime": {"kind": "exponential", "mean": 1},
+            }
+        ],
+    }
+
+
+def test_uniform_ages_fit_a_steady_state_and_fresh_ones_do_not(tmp_path):
+    """A steady Poisson load (300/s, 1 s lifetimes: ~18,300 of 28,232 ports) leaves its
+    TIME_WAITs uniformly aged.  Started from A's state at 100 s with the TIME_WAIT left
+    *erased* (the usual snapshot), the uniform assumption must track A's TIME_WAIT count
+    over the next minute, and the fresh one must not.
+
+    Tolerance: B's new connections are independent of A's (another seed): the TIME_WAITs
+    they add after t seconds differ by ~sqrt(2 x 300 t) <= 190 (one sd at 60 s); the
+    uniform ages differ from A's real ones by at most ~sqrt(n)/2 ~ 70.  800 is over four
+    combined sd.  Fresh ages keep all ~18,000 until 60 s while A's drain: at 30 s the
+    excess is ~9,000."""
+    a = run(parse_scenario(_poisson(T0 + 60, None, "uniform", 1)), events=True)
+    rows = [r[:3] + ([""] if r[2] == "TIME_WAIT" else [r[3]]) for r in _state_at(a.events, T0)]
+    state = tmp_path / "state.csv"
+    with open(state, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["local_port", "destination", "state", "remaining_s"])
+        writer.writerows(rows)
+    a_tw = a.series["time_wait"].iloc[int(T0) : int(T0) + 60].to_numpy()
+    uniform = run(parse_scenario(_poisson(60, state, "uniform", 2), base=tmp_path))
+    fresh = run(parse_scenario(_poisson(60, state, "fresh", 2), base=tmp_path))
+    assert a_tw.min() > 15_000  # a steady state well under way
+    assert abs(uniform.series["time_wait"].to_numpy() - a_tw).max() < 800
+    assert fresh.series["time_wait"].iloc[29] - a_tw[29] > 5_000
