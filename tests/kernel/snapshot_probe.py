@@ -3,8 +3,8 @@ listings of them (``ss``, ``/proc/net/tcp``, ``netstat``, ``lsof``, ``sysctl``).
 
 Run as ``ip netns exec NS python3 snapshot_probe.py`` with a JSON command on stdin:
 ``{"range": "40000 40999", "listen_in_range": 40500, "plan": [[host, port, established,
-time_wait], ...]}``.  Prints ``{"captures": {name: text}, "expected": ...}``.  Standard
-library only; every loop is bounded.
+time_wait], ...], "udp_connected": 6}``.  Prints ``{"captures": {name: text},
+"time_wait": n}``.  Standard library only; every loop is bounded.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ COMMANDS = {
     "ss-tanp.txt": ["ss", "-tanp"],
     "ss-tano.txt": ["ss", "-tano"],
     "ss-tanH.txt": ["ss", "-tanH"],
+    "ss-uan.txt": ["ss", "-uan"],
+    "ss-tuan.txt": ["ss", "-tuan"],
+    "netstat-uan.txt": ["netstat", "-uan"],
     "netstat-tan.txt": ["netstat", "-tan"],
     "netstat-tanp.txt": ["netstat", "-tanp"],
     "lsof.txt": ["lsof", "-i", "-n", "-P"],
@@ -69,12 +72,20 @@ def main() -> None:
             assert s.recv(1) == b""
             s.close()
         want_tw += time_wait
+    for _ in range(cmd.get("udp_connected", 0)):  # connected UDP: autobind in the range
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.connect(("127.0.0.1", 53))
+        held.append(u)
+    if cmd.get("udp_connected"):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", 0))  # bound, not connected: UNCONN
+        held.append(u)
     for _ in range(100):  # the last FINs cross the loopback
         if tw_count() >= want_tw:
             break
         time.sleep(0.05)
     captures = {}
-    for name in ("tcp", "tcp6"):
+    for name in ("tcp", "tcp6", "udp"):
         with open(f"/proc/net/{name}") as fh:
             captures[f"proc-net-{name}.txt"] = fh.read()
     for name, argv in COMMANDS.items():

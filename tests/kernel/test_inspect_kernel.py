@@ -31,6 +31,7 @@ EXPECTED = {  # pool -> (ESTABLISHED, TIME_WAIT), from PLAN
     "::1 -> [::1]:9002": (2, 1),
 }
 IPV4 = {k: v for k, v in EXPECTED.items() if "::1" not in k}
+UDP_CONNECTED = 6  # and one bound, unconnected UDP socket
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,12 @@ def captured(tmp_path_factory) -> dict[str, Path]:
     if not ok:
         pytest.skip(why)
     out = tmp_path_factory.mktemp("captures")
-    command = {"range": "40000 40999", "listen_in_range": LISTEN_IN_RANGE, "plan": PLAN}
+    command = {
+        "range": "40000 40999",
+        "listen_in_range": LISTEN_IN_RANGE,
+        "plan": PLAN,
+        "udp_connected": UDP_CONNECTED,
+    }
     with namespace() as ns:
         proc = subprocess.run(
             ["ip", "netns", "exec", ns, sys.executable, "-I", str(PROBE)],
@@ -58,6 +64,10 @@ def captured(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+def _tcp(pools: dict) -> dict:
+    return {k: v for k, v in pools.items() if not k.startswith("udp")}
+
+
 def _pools(paths: list[Path]) -> tuple[dict, dict]:
     snaps = [read_snapshot(str(p)) for p in paths]
     report = build_report(snaps, host_view(snaps, None, None, None))
@@ -68,7 +78,7 @@ def _pools(paths: list[Path]) -> tuple[dict, dict]:
 @pytest.mark.parametrize("listing", ["ss-tan.txt", "ss-tanp.txt", "ss-tano.txt", "ss-tanH.txt"])
 def test_ss_gives_the_counts_per_pool(captured, listing) -> None:
     pools, report = _pools([captured[listing], captured["sysctl.txt"]])
-    assert pools == EXPECTED
+    assert _tcp(pools) == EXPECTED
     assert report["host"]["port_range"] == [40000, 40999]
     assert report["listeners_in_range"][0]["port"] == LISTEN_IN_RANGE
     # each pool: its own ports + the listener, out of 1000
@@ -98,7 +108,7 @@ def test_netstat_and_lsof(captured) -> None:
             assert pools == EXPECTED
     if "lsof.txt" in captured:  # lsof lists descriptors: no TIME_WAIT
         pools, _ = _pools([captured["lsof.txt"], captured["sysctl.txt"]])
-        assert pools == {k: (est, 0) for k, (est, _) in EXPECTED.items()}
+        assert _tcp(pools) == {k: (est, 0) for k, (est, _) in EXPECTED.items()}
 
 
 def test_stdin_port_question_and_scenario_out(captured, tmp_path, capsys, monkeypatch) -> None:
@@ -130,3 +140,17 @@ def test_stdin_port_question_and_scenario_out(captured, tmp_path, capsys, monkey
     sc = load_scenario(out / "scenario.toml")
     assert sc.hosts[0].port_range == (40000, 40999)
     assert sc.hosts[0].listening_ports == (LISTEN_IN_RANGE,)
+
+
+@pytest.mark.parametrize(
+    "listing", ["ss-uan.txt", "ss-tuan.txt", "netstat-uan.txt", "proc-net-udp.txt"]
+)
+def test_udp_sockets_are_one_pool(captured, listing) -> None:
+    """Connected UDP sockets own their port (one pool for every destination); the bound
+    one holds its port too (ss: UNCONN)."""
+    if listing not in captured:
+        pytest.skip(f"{listing}: the tool is not installed")
+    snaps = [read_snapshot(str(captured[listing])), read_snapshot(str(captured["sysctl.txt"]))]
+    report = build_report(snaps, host_view(snaps, None, None, None))
+    udp = next(p for p in report["pools"] if p["protocol"] == "udp")
+    assert (udp["established"], udp["other"]) == (UDP_CONNECTED, 1)
