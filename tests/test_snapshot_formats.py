@@ -134,6 +134,9 @@ def test_conntrack_reads_the_translated_port_and_time_left():
     assert rows[4].protocol == "udp"
     pools = _pools(["conntrack-L.txt"], rng=(1024, 65535))
     assert pools["203.0.113.1 -> 93.184.216.34:443"] == (1, 2, 0)
+    snaps = [_read("conntrack-L.txt")]
+    assert host_view(snaps, None, None, None).time_wait_s == 120.0  # conntrack's timeout
+    assert host_view(snaps, None, None, 30.0).time_wait_s == 30.0
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ WINDOWS_FORMATS = {"netstat-windows", "get-nettcpconnection", "get-nettcpconnect
 SHOWN_POOLS = 10
 HEADROOM_POOLS = 3
 TARGET_BLOCKING = 0.001
+CONNTRACK_TIME_WAIT_S = 120.0
 PORT_ROWS = 20  # sockets --port lists (a server port can have thousands)
 
 
@@ -103,16 +104,14 @@ def host_view(
         rng, rng_from = from_file.port_range, from_file.source
     else:
         rng, rng_from = default, f"the {name} default" + ("" if os else ", assumed")
-    tw_from = "--time-wait" if time_wait is not None else f"the {name} default"
-    return HostView(
-        name,
-        rng[0],
-        rng[1],
-        rng_from,
-        time_wait if time_wait is not None else preset.time_wait_s,
-        tw_from,
-        preset.scope,
-    )
+    tw_from, tw = f"the {name} default", preset.time_wait_s
+    if {s.format for s in snapshots} - {"sysctl"} == {"conntrack"}:
+        # a gateway's table: entries stay for nf_conntrack_tcp_timeout_time_wait, 2 min
+        # (tcp_timeouts[TCP_CONNTRACK_TIME_WAIT], net/netfilter/nf_conntrack_proto_tcp.c)
+        tw_from, tw = "conntrack's TIME_WAIT timeout", CONNTRACK_TIME_WAIT_S
+    if time_wait is not None:
+        tw_from, tw = "--time-wait", time_wait
+    return HostView(name, rng[0], rng[1], rng_from, tw, tw_from, preset.scope)
 
 
 def unique_sockets(snapshots: list[Snapshot]) -> list[SocketRow]:
