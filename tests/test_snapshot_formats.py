@@ -273,3 +273,17 @@ def test_out_keeps_the_fullest_pools(tmp_path, monkeypatch):
     # kept: 10.0.0.10:443 (3 ESTAB, 3 TW, the FIN-WAIT-2 as TIME_WAIT); left: 2 pools of 1
     assert len(rows) == 7 and skipped == 2
     assert {r[1] for r in rows} == {"10.0.0.10:443"}
+
+
+def test_erlang_b_only_where_it_applies():
+    """Loopback peers recycle TIME_WAIT after 1 s (tcp_tw_reuse = 2), and an odd-sized
+    Linux range can refuse with a port free: no Erlang B there; the rate still stands."""
+    snaps = [_read("linux-ss-tanp-steady.txt"), _read("linux-sysctl-range.txt")]
+    loopback = build_report(snaps, host_view(snaps, None, None, None))["headroom"][0]
+    assert loopback["erlang_b"] is None and "loopback" in loopback["erlang_b_not_applicable"]
+    assert loopback["rate_now"] == pytest.approx(20, rel=0.03)
+    snaps = [_read("linux-ss-tan-odd.txt")]
+    odd = build_report(snaps, host_view(snaps, None, (41000, 41998), None))["headroom"][0]
+    assert odd["erlang_b"] is None and "odd-sized" in odd["erlang_b_not_applicable"]
+    even = build_report(snaps, host_view(snaps, None, (41000, 41999), None))["headroom"][0]
+    assert even["erlang_b"]["offered_load"] == pytest.approx(7.0)

@@ -21,6 +21,7 @@ gives no rate).  Erlang B (``sim.analytic``) then gives the refusal now and the 
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,8 @@ class HostView:
     time_wait_s: float
     time_wait_from: str
     scope: str
+    tw_reuse: int = 0  # Linux tcp_tw_reuse (the preset's kernel default)
+    erlang_caveat: str = ""  # why Erlang B does not apply to this host, if it does not
 
     @property
     def size(self) -> int:
@@ -111,7 +114,17 @@ def host_view(
         tw_from, tw = "conntrack's TIME_WAIT timeout", CONNTRACK_TIME_WAIT_S
     if time_wait is not None:
         tw_from, tw = "--time-wait", time_wait
-    return HostView(name, rng[0], rng[1], rng_from, tw, tw_from, preset.scope)
+    tw_reuse = 0
+    caveat = ""
+    if preset.policy == "linux":
+        tw_reuse = kernel_profile(preset.kernel or "6.18").default_tw_reuse
+        if (rng[1] - rng[0] + 1) % 2:
+            caveat = "an odd-sized range: connect() may refuse with a port free"
+    elif preset.forced_reuse:
+        caveat = "Windows shares ports across destinations when exhausted"
+    elif preset.policy == "rfc6056-2":
+        caveat = "random draws may refuse with a port free"
+    return HostView(name, rng[0], rng[1], rng_from, tw, tw_from, preset.scope, tw_reuse, caveat)
 
 
 def unique_sockets(snapshots: list[Snapshot]) -> list[SocketRow]:
@@ -245,22 +258,37 @@ def _headroom(entry: dict[str, Any], view: HostView) -> dict[str, Any]:
         return out
     rate = tw / view.time_wait_s
     holding = view.time_wait_s * held / tw
+    out.update({"rate_now": rate, "holding_s": holding, "rate_when_full": usable / holding})
+    caveat = view.erlang_caveat or _reuse_caveat(entry, view)
+    if caveat:
+        out["erlang_b"] = None
+        out["erlang_b_not_applicable"] = caveat
+        return out
     cap = capacity(usable, rate, holding - view.time_wait_s, view.time_wait_s, TARGET_BLOCKING)
-    out.update(
-        {
-            "rate_now": rate,
-            "holding_s": holding,
-            "rate_when_full": usable / holding,
-            "erlang_b": {
-                "offered_load": cap.offered_load,
-                "blocking_now": cap.blocking,
-                "target_blocking": TARGET_BLOCKING,
-                "sustainable_rate": cap.max_rate,
-                "headroom_factor": cap.max_rate / rate,
-            },
-        }
-    )
+    out["erlang_b"] = {
+        "offered_load": cap.offered_load,
+        "blocking_now": cap.blocking,
+        "target_blocking": TARGET_BLOCKING,
+        "sustainable_rate": cap.max_rate,
+        "headroom_factor": cap.max_rate / rate,
+    }
     return out
+
+
+def _reuse_caveat(entry: dict[str, Any], view: HostView) -> str:
+    """Linux reuses a TIME_WAIT early for loopback peers with tcp_tw_reuse = 2 (the default
+    since 4.18; ``tcp_twsk_unique`` in ``net/ipv4/tcp_ipv4.c``), or for every peer with 1:
+    ports then come back long before TIME_WAIT ends, which the loss model does not see."""
+    if view.tw_reuse == 1:
+        return "tcp_tw_reuse = 1 recycles TIME_WAITs after 1 s"
+    ip = (entry.get("destination") or "").rsplit(":", 1)[0].strip("[]")
+    try:
+        loopback = ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return ""
+    if view.tw_reuse == 2 and loopback:
+        return "a loopback peer: tcp_tw_reuse = 2 recycles its TIME_WAITs after 1 s"
+    return ""
 
 
 def _pct(x: float) -> str:
@@ -330,6 +358,14 @@ def report_lines(report: dict[str, Any], shown: int = SHOWN_POOLS) -> list[str]:
             )
             continue
         eb = h["erlang_b"]
+        if eb is None:
+            lines.append(
+                f"  {h['pool']}: about {h['rate_now']:,.3g} new connections/s now, each "
+                f"holding its port {h['holding_s']:,.3g} s ({_pct(h['time_wait_share'])} of "
+                f"the pool in TIME_WAIT); {h['rate_when_full']:,.4g}/s would fill the range "
+                f"without reuse; Erlang B does not apply: {h['erlang_b_not_applicable']}"
+            )
+            continue
         lines.append(
             f"  {h['pool']}: about {h['rate_now']:,.3g} new connections/s now, each holding "
             f"its port {h['holding_s']:,.3g} s ({_pct(h['time_wait_share'])} of the pool in "
