@@ -304,3 +304,15 @@ def test_littles_law_and_erlang_b_on_a_real_remote_backend():
     assert db["holding_s"] == pytest.approx(90, abs=1)
     # Erlang B on 28,232 ports at ~1,273 erlangs: nothing refused
     assert web["erlang_b"]["blocking_now"] < 1e-12
+
+
+def test_local_address_scope_has_a_port_space_per_address():
+    """FreeBSD 12 (scope local_address, range 10000-65535): one pool per source address;
+    the wildcard listener on 55000 is a pool of its own."""
+    pools = _pools(["macos-netstat-an-p-tcp.txt"], os="freebsd-12")
+    assert pools == {
+        "192.168.1.23 -> every destination": (2, 2, 1),  # 52344, 61001; 2 TW; SYN_SENT
+        "fe80::1%lo0 -> every destination": (1, 0, 0),
+        "2001:db8::5 -> every destination": (1, 0, 0),
+        "every destination": (0, 0, 1),
+    }

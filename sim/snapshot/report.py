@@ -35,6 +35,11 @@ SHOWN_POOLS = 10
 HEADROOM_POOLS = 3
 TARGET_BLOCKING = 0.001
 CONNTRACK_TIME_WAIT_S = 120.0
+SCOPES = {
+    "4tuple": "ports unique per 4-tuple",
+    "local_address": "one port space per local address",
+    "port": "one port space for every destination",
+}
 PORT_ROWS = 20  # sockets --port lists (a server port can have thousands)
 
 
@@ -54,7 +59,8 @@ class Pool:
         local = self.local_ip or "*"
         prefix = "udp " if self.protocol == "udp" else ""
         if self.destination == "every destination":
-            return f"{prefix}every destination".strip()
+            source = f"{self.local_ip} -> " if self.local_ip else ""
+            return f"{prefix}{source}every destination"
         return f"{prefix}{local} -> {self.destination}"
 
 
@@ -158,6 +164,8 @@ def build_report(snapshots: list[Snapshot], view: HostView) -> dict[str, Any]:
     for row in in_range:
         if row.protocol == "udp":
             key = ("udp", None, "every destination")
+        elif view.scope == "local_address":
+            key = ("tcp", row.local_ip, "every destination")
         elif view.scope != "4tuple":
             key = ("tcp", None, "every destination")
         elif row.connected:
@@ -312,8 +320,7 @@ def report_lines(report: dict[str, Any], shown: int = SHOWN_POOLS) -> list[str]:
         f"snapshots: {files}",
         f"host: {host['os']}, ephemeral range {host['port_range'][0]}-{host['port_range'][1]} "
         f"({host['range_ports']:,} ports, from {host['range_from']}), TIME_WAIT "
-        f"{host['time_wait_s']:g} s ({host['time_wait_from']}), ports unique per "
-        f"{'4-tuple' if host['scope'] == '4tuple' else host['scope'].replace('_', ' ')}",
+        f"{host['time_wait_s']:g} s ({host['time_wait_from']}), {SCOPES[host['scope']]}",
         f"sockets: {socks['total']:,} ({_states(socks['by_protocol'])}): "
         f"{_states(socks['by_state']) or 'none'}",
     ]
