@@ -124,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
     compare.add_argument("--json", action="store_true", help="print JSON")
 
+    from sim.snapshot.command import add_parser as add_inspect
+
+    add_inspect(sub)
+
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
     plot.add_argument(
@@ -175,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             return _capacity(args)
         if args.command == "port":
             return _port(args)
+        if args.command == "inspect":
+            from sim.snapshot.command import run as inspect
+
+            return inspect(args)
         if args.command == "schema":
             from sim.scenario import scenario_json_schema
 

@@ -207,6 +207,48 @@ def _tw_reuse(value: Any) -> Any:
     return value
 
 
+def _initial_state_table(value: Any) -> Any:
+    """``initial_state = "held.csv"`` is short for ``{file = "held.csv"}``."""
+    return {"file": value} if isinstance(value, str) else value
+
+
+_INITIAL_STATE_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "description": "a CSV of held ports, relative to the scenario"},
+        {
+            "type": "object",
+            "properties": {
+                "file": {"type": "string", "description": "a CSV of held ports"},
+                "time_wait_age": {"enum": ["uniform", "fresh"], "default": "uniform"},
+            },
+            "required": ["file"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+    "description": "ports held at time 0 (local_port,destination,state[,remaining_s]"
+    "[,local_address]); TIME_WAITs of unknown age are uniformly aged or fresh",
+}
+
+
+class InitialState(Model):
+    """Ports held at time 0, from a CSV (``sim.initial_state``): ``portsim inspect --out``
+    writes one from a machine's snapshot; ``time_wait_age`` says how the TIME_WAIT left is
+    assumed where the file leaves it empty (``uniform`` or ``fresh``, inferred)."""
+
+    file: DataFile
+    time_wait_age: Literal["uniform", "fresh"] = "uniform"
+
+    @field_validator("file")
+    @classmethod
+    def _readable(cls, path: str) -> str:
+        from sim.initial_state import read_initial_state
+
+        read_initial_state(path)  # raises DataFileError (a ValueError) naming the line
+        return path
+
+
 def _reuse_delay(seconds: float) -> float:
     if not 0.001 <= seconds <= 60.0:
         raise ValueError("must be between 1ms and 60s (the sysctl takes 1-60000 ms)")
@@ -248,6 +290,12 @@ class Host(Model):
     auto_reuse_range: PortRange | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
+    # ports held at time 0, e.g. from a machine's snapshot (issue 18)
+    initial_state: Annotated[
+        InitialState | None,
+        BeforeValidator(_initial_state_table),
+        WithJsonSchema(_INITIAL_STATE_SCHEMA),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -931,6 +979,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: hosts[{i}].auto_reuse_range: must lie within the port range "
                 f"{lo}-{hi} (got {[a, b]})"
             )
+    problems += _initial_state_checks(source, sc)
     linux_hosts = {
         h.name
         for h in sc.hosts
@@ -974,6 +1023,29 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: max_events: the run would take about {estimate:.3g} events, over the "
                 f"limit of {sc.max_events:.3g}; {advice}"
             )
+    return problems
+
+
+def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
+    """Held ports must fit the host: inside its range, no more TIME_WAIT than it holds."""
+    from sim.initial_state import check, read_initial_state
+
+    problems = []
+    for i, host in enumerate(sc.hosts):
+        if host.initial_state is None or host.os not in PRESETS:
+            continue
+        preset = PRESETS[host.os]
+        try:
+            profile = kernel_profile(host.kernel or preset.kernel or "6.18")
+        except ValueError:
+            continue  # reported as a bad kernel
+        default = preset.port_range or profile.default_range
+        lo, hi = host.port_range or default
+        tw = host.time_wait if host.time_wait is not None else preset.time_wait_s
+        tw = max(tw, host.time_wait_local or 0.0, host.time_wait_loopback or 0.0)
+        problem = check(read_initial_state(host.initial_state.file), lo, hi, tw)
+        if problem:
+            problems.append(f"{source}: hosts[{i}].initial_state.file: {problem}")
     return problems
 
 

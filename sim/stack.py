@@ -80,6 +80,11 @@ class Socket:
 _new_socket = object.__new__
 
 
+def _never() -> float:
+    """The lifetime of a preloaded connection's channel: it never opens one itself."""
+    return math.inf
+
+
 class _Closing:
     """What ``Host._on_close`` reads from a timeout event, for a close not from one."""
 
@@ -342,8 +347,74 @@ class Host:
                 self.udp_policy = FreeBsdThrottledUdp(stream, self.tcp_policy)
             else:
                 self.udp_policy = make_policy(udp_policy, stream, self.size, **params)
+        if spec.initial_state is not None:
+            self.preload(spec.initial_state.file, spec.initial_state.time_wait_age)
 
     # -- setup helpers -------------------------------------------------------------------
+    def preload(self, path: str, time_wait_age: str) -> None:
+        """Hold the ports of an initial state (``sim.initial_state``) at time 0, as if the
+        connections had been made before the run: a one-off loop over its rows at
+        start-up.  Each destination gets a channel (a ``Load`` that no arrival drives) so
+        that closing and TIME_WAIT follow the same code as every other connection."""
+        from sim.initial_state import read_initial_state, time_wait_left
+        from sim.scenario import Destination
+
+        rows = read_initial_state(path)
+        channels: dict[tuple[str, str], Load] = {}
+        by_channel: dict[Load, list] = {}
+        for row in rows:
+            source = row.local_address if row.local_address in self.source_addresses else None
+            key = (source or self.address, row.destination)
+            ch = channels.get(key)
+            if ch is None:
+                dest = Destination(name=row.destination, address=row.destination)
+                ch = channels[key] = Load(
+                    "initial_state", self, dest, _never, "client", "connect", "tcp", None, source
+                )
+                by_channel[ch] = []
+            by_channel[ch].append(row)
+        waiting: list[tuple[float, Socket, Load]] = []
+        for ch, held in by_channel.items():
+            tws = [r for r in held if r.state == "TIME_WAIT"]
+            left = dict(
+                zip(map(id, tws), time_wait_left(tws, ch.tw_len, time_wait_age), strict=True)
+            )
+            for row in held:
+                sock = self._hold(ch, row.local_port - self.lo)
+                if row.state == "TIME_WAIT":  # at most this destination's TIME_WAIT: FIFO
+                    waiting.append((min(left[id(row)], ch.tw_len), sock, ch))
+                elif row.remaining_s is not None:
+                    self.env.timeout(row.remaining_s, sock).callbacks.append(self._on_close)
+        waiting.sort(key=lambda w: w[0])  # each TIME_WAIT queue stays in expiry order
+        reusable = []
+        for left, sock, ch in waiting:
+            sock.state = TIME_WAIT
+            ch.dest_pool.established -= 1
+            ch.dest_pool.time_wait += 1
+            self.tw_count += 1
+            ch.tw_queue.append((left, sock))
+            if self.forced_reuse:
+                ch.dest_pool.cells[sock.cell] |= TW_BIT
+            if ch.reuse_tw:
+                reusable.append((self._reuse_time(left - ch.tw_len), sock))
+        for at, sock in sorted(reusable, key=lambda r: r[0]):
+            if at <= 0:
+                self._reusable(0.0, sock)
+            else:
+                self.reuse_fifo.append((at, sock))
+
+    def _hold(self, ch: Load, k: int) -> Socket:
+        """An established connection of ``ch`` on port lo+k, made before time 0."""
+        cell = self.table.take(k, 0.0, ch.addr)
+        pool = ch.dest_pool
+        pool.take(cell, BUSY, 0.0)
+        pool.established += 1
+        sock = _new_socket(Socket)
+        sock.load, sock.pool, sock.k, sock.cell = ch, pool, k, cell
+        sock.explicit = False
+        sock.state = ESTABLISHED
+        return sock
+
     def _linux_udp_pool(self, reserved: frozenset[int]) -> Pool:
         cells = bytearray([UDP_STATIC]) * 65536
         cells[self.lo : self.hi + 1] = bytes(self.size)
