@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py [--connections 200000] [--rounds 3] [--memory]
 
-Workload (engine-and-ecosystem.md §2.1): Poisson arrivals to one destination, exponential
+Workload: Poisson arrivals to one destination, exponential
 lifetime of mean 5 s, then TIME_WAIT 60 s.  Capacity of the default Linux range is
 28,232 / 65 s = 434 connections/s; the loads are 0.5x, 0.99x and 1.05x of it, which put the
 worst destination near 50 %, 99 % and 99.99 % pressure.

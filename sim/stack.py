@@ -1,19 +1,21 @@
 """The host: TCP and UDP sockets from connect() or bind() to close and TIME_WAIT's end.
 
 Each connection is a chain of SimPy callbacks (attempt -> close -> TIME_WAIT end), not a
-process: about twice as fast (engine-and-ecosystem.md §2.1).  Port choice is delegated to
+process: about twice as fast (measured with benchmarks/throughput.py).  Port choice is delegated to
 the pure policies in ``sim.ports``; this module owns the states and their timing:
 
 * close by the client: the client holds TIME_WAIT for ``time_wait`` (60 s on Linux,
   TCP_TIMEWAIT_LEN) unless ``tcp_max_tw_buckets`` TIME_WAIT sockets already exist, in which
-  case the socket is destroyed at once (linux.md §3.1, §3.2, T4);
-* close by the server: the peer holds TIME_WAIT, the client keeps nothing (§3.1);
-* reset (SO_LINGER 0): no TIME_WAIT (§3.2, T8);
+  case the socket is destroyed at once (``tcp_time_wait``, net/ipv4/tcp_minisocks.c, T4);
+* close by the server: the peer holds TIME_WAIT, the client keeps nothing (``tcp_time_wait``);
+* reset (SO_LINGER 0): no TIME_WAIT (``tcp_close``, net/ipv4/tcp.c, T8);
 * ``tcp_tw_reuse``: a TIME_WAIT entry may be taken over by a new connect() to the same
   4-tuple once the reuse delay has passed, if the peer sent timestamps; value 2 applies to
-  loopback only (§3.3, T2, T3).  The entry is marked usable at that moment, so the scan
-  never needs to look at clocks.
-* UDP: a connected socket holds its port for its lifetime, no TIME_WAIT (§6).
+  loopback only (``tcp_twsk_unique``, net/ipv4/tcp_ipv4.c, T2, T3).  The entry is marked
+  usable at that moment, so the scan never needs to look at clocks.
+* UDP: a connected socket holds its port for its lifetime, no TIME_WAIT (``udp_lib_get_port``).
+
+Kernel functions are Linux 6.18's; T and E numbers are observations in docs/sources.md.
 """
 
 from __future__ import annotations
@@ -212,7 +214,7 @@ class Load:
         self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
         self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else None
         tw_reuse = host.tw_reuse
-        # value 2: loopback only, by either end's address (linux.md §3.3)
+        # value 2: loopback only, by either end's address (tcp_twsk_unique)
         self.reuse_tw = (
             host.linux and host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
         )
@@ -466,7 +468,8 @@ class Host:
 
     def sub_range(self, rng: tuple[int, int] | None) -> tuple[int, int] | None:
         """IP_LOCAL_PORT_RANGE as offsets [a, b): each bound is used only if inside the
-        namespace range, otherwise the namespace's bound stays (linux.md §5)."""
+        namespace range, otherwise the namespace's bound stays
+        (``inet_sk_get_local_port_range``)."""
         if rng is None:
             return None
         lo = rng[0] if self.lo <= rng[0] <= self.hi else self.lo
@@ -623,8 +626,8 @@ class Host:
     def _auto_reuse(self, load: Load) -> tuple[int, int]:
         """Windows' auto-reuse port range (``Set-NetTCPSetting -AutoReusePortRange*``): plain
         connect() takes ports from it with 4-tuple uniqueness, so they serve many
-        destinations; a sequential cursor of its own (other-systems.md §8.2).  When nothing
-        in it is free for this destination, the dynamic range is used (inferred)."""
+        destinations; a sequential cursor of its own (inferred; docs/presets/windows.md).
+        When nothing in it is free for this destination, the dynamic range is used (inferred)."""
         a, b = self.auto_reuse
         n = b - a
         k0 = a + (self.auto_reuse_cursor + 1 - a) % n
@@ -785,7 +788,7 @@ class Host:
         self._free(sock, now, busy=True)
 
     def _reuse_time(self, entry: float) -> float:
-        """When a TIME_WAIT entered at ``entry`` may first be reused (linux.md §3.3)."""
+        """When a TIME_WAIT entered at ``entry`` may first be reused (``tcp_twsk_unique``)."""
         rule = self.tw_reuse_rule
         if rule == "ms":  # 6.14+: now_ms > entry_ms + tcp_tw_reuse_delay
             return (math.floor(entry * 1000) + round(self.tw_reuse_delay * 1000) + 1) / 1000

@@ -3,10 +3,12 @@
 Every grid point is validated before any run starts.  Replication r of every grid point
 runs with the same seed, derived from the r-th ``SeedSequence.spawn`` child of the sweep's
 root seed (common random numbers: differences between grid points are not drowned by seed
-noise; engine-and-ecosystem.md §3.6).  A run is keyed by its resolved scenario and seed, so
-an interrupted sweep resumes without redoing finished runs, and the results are the same
-whatever the backend or the number of workers.  ``runs.csv`` is rewritten whole (temporary
-file, then rename) as runs finish, so an interruption loses at most the last second.
+noise; NumPy, "Parallel random number generation",
+numpy.org/doc/stable/reference/random/parallel.html).  A run is keyed by its resolved
+scenario and seed, so an interrupted sweep resumes without redoing finished runs, and the
+results are the same whatever the backend or the number of workers.  ``runs.csv`` is
+rewritten whole (temporary file, then rename) as runs finish, so an interruption loses at
+most the last second.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Socket lifecycle on a simulated Linux host: TIME_WAIT, reuse, closes, binds, UDP, errors.
 
 Small ranges and hand-placed arrivals, so each expected number is worked out by hand from
-linux.md (section cited per test)."""
+the Linux 6.18 kernel function cited per test (net/ipv4/, see docs/sources.md; T and E
+numbers are the observations listed there)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def outcomes(result: sim.Result, event: str = "connect") -> list[tuple[float, st
 
 
 def test_time_wait_blocks_the_same_destination_not_another():
-    """linux.md §3.1, T1: 10 client closes fill a 10-port range with TIME_WAIT for one
+    """`tcp_time_wait`, T1: 10 client closes fill a 10-port range with TIME_WAIT for one
     destination; an 11th connect there fails, a connect to another destination succeeds;
     after 60 s the ports are free again."""
     sc = scenario(
@@ -82,7 +83,7 @@ def test_time_wait_blocks_the_same_destination_not_another():
 
 
 def test_server_close_and_reset_leave_no_client_time_wait():
-    """§3.1/§3.2 T8: only the active closer holds TIME_WAIT; RST leaves none."""
+    """`tcp_time_wait` T8: only the active closer holds TIME_WAIT; RST leaves none."""
     for close in ("server", "reset"):
         sc = scenario(
             [burst("remote", 10, 0, close=close), burst("remote", 10, 2, close=close)],
@@ -100,8 +101,8 @@ def test_time_wait_length_is_configurable():
 
 
 def test_tw_reuse_2_on_loopback_after_the_delay_not_before():
-    """§3.3, T2/T3: with tcp_tw_reuse=2 a loopback TIME_WAIT is taken over once older than
-    tcp_tw_reuse_delay (1000 ms: strictly after, at ms resolution); remote is not."""
+    """`tcp_twsk_unique`, T2/T3: with tcp_tw_reuse=2 a loopback TIME_WAIT is taken over once older
+    than tcp_tw_reuse_delay (1000 ms: strictly after, at ms resolution); remote is not."""
     loads = [
         burst("loop", 10, 0, "0s"),
         burst("loop", 1, 0.9),
@@ -132,7 +133,7 @@ def test_tw_reuse_delay_and_1_apply_to_remote_and_timestamps_are_required():
 
 
 def test_older_kernels_reuse_on_whole_second_boundaries():
-    """§3.3: before 6.14 the rule is in whole seconds of a clock with its own phase:
+    """`tcp_twsk_unique`: before 6.14 the rule is in whole seconds of a clock with its own phase:
     'now_s > stamp_s' (4.18-6.13) allows reuse within (0, 1] s, 'now_s - stamp_s > 1'
     (<= 4.17) within (1, 2] s."""
     for kernel, lo, hi in (("6.8", 0.0, 1.0), ("4.17", 1.0, 2.0)):
@@ -143,7 +144,8 @@ def test_older_kernels_reuse_on_whole_second_boundaries():
 
 
 def test_max_tw_buckets_overflow_skips_time_wait():
-    """§3.2, T4: past tcp_max_tw_buckets closing sockets are destroyed without TIME_WAIT."""
+    """`tcp_time_wait`, T4: past tcp_max_tw_buckets closing sockets are destroyed without
+    TIME_WAIT."""
     sc = scenario(
         [burst("remote", 10, 0), burst("remote", 10, 2)], tcp_tw_reuse=0, tcp_max_tw_buckets=3
     )
@@ -155,9 +157,10 @@ def test_max_tw_buckets_overflow_skips_time_wait():
 
 
 def test_bind_ports_are_not_shared_and_block_connect():
-    """§4.2-§4.3, E7: bind(0) ports are never handed to connect() autoselect, and bind(0)
-    skips ports used by connections: 6 binds + 4 connects fill 10 ports, whatever the
-    destinations; the 5th connect fails with EADDRNOTAVAIL, a further bind with EADDRINUSE."""
+    """`inet_csk_bind_conflict`; `IP_BIND_ADDRESS_NO_PORT`, E7: bind(0) ports are never handed to
+    connect() autoselect, and bind(0) skips ports used by connections: 6 binds + 4 connects fill 10
+    ports, whatever the destinations; the 5th connect fails with EADDRNOTAVAIL, a further bind with
+    EADDRINUSE."""
     loads = [
         burst("remote", 6, 0, "inf", socket="bind"),
         burst("remote2", 5, 1, "inf"),
@@ -180,8 +183,8 @@ def test_bind_ports_are_not_shared_and_block_connect():
 
 
 def test_bind_no_port_shares_ports_across_destinations():
-    """§4.3, E7: IP_BIND_ADDRESS_NO_PORT defers the choice to connect(): 10 ports serve 10
-    connections to each of two destinations."""
+    """`IP_BIND_ADDRESS_NO_PORT`, E7: IP_BIND_ADDRESS_NO_PORT defers the choice to connect(): 10
+    ports serve 10 connections to each of two destinations."""
     loads = [
         burst("remote", 10, 0, "inf", socket="bind_no_port"),
         burst("remote2", 10, 0, "inf", socket="bind_no_port"),
@@ -191,8 +194,8 @@ def test_bind_no_port_shares_ports_across_destinations():
 
 
 def test_bucket_blocked_until_explicit_binder_leaves_on_618_not_before():
-    """§2.6, E8: an explicit binder joins a port that a connect()-autobound socket holds
-    (SO_REUSEADDR on both).  While it is there, autoselect skips the port; when it leaves,
+    """commit d57f4b874946, E8: an explicit binder joins a port that a connect()-autobound socket
+    holds (SO_REUSEADDR on both).  While it is there, autoselect skips the port; when it leaves,
     6.18 unblocks the port at once, older kernels only when every owner has gone."""
     from sim.ports.table import PortTable
 
@@ -209,8 +212,8 @@ def test_bucket_blocked_until_explicit_binder_leaves_on_618_not_before():
 
 
 def test_udp_sockets_never_share_ports_and_fail_with_eagain():
-    """§6, E6: 10 ports serve 10 connected UDP sockets over two destinations; the 11th gets
-    EAGAIN; a bind(0) UDP socket gets EADDRINUSE; closing leaves no TIME_WAIT."""
+    """`udp_lib_get_port`, E6: 10 ports serve 10 connected UDP sockets over two destinations; the
+    11th gets EAGAIN; a bind(0) UDP socket gets EADDRINUSE; closing leaves no TIME_WAIT."""
     loads = [
         burst("remote", 5, 0, protocol="udp"),
         burst("remote2", 6, 0, protocol="udp"),
@@ -226,8 +229,8 @@ def test_udp_sockets_never_share_ports_and_fail_with_eagain():
 
 
 def test_reserved_ports_are_skipped_and_count_as_probes():
-    """§1.3, E14/E16: reserved ports are never handed out, and a scan stepping over them
-    counts them as probes."""
+    """`__inet_hash_connect`, E14/E16: reserved ports are never handed out, and a scan stepping over
+    them counts them as probes."""
     loads = [burst("remote", 12, 0, "inf")]
     r = sim.run(
         scenario(loads, port_range=[40000, 40019], reserved_ports=["40000-40009"]), events=True
@@ -266,7 +269,7 @@ def test_infinite_lifetime_stays_open_and_counts_in_the_last_bin():
 
 
 def test_local_port_range_is_refused_where_the_kernel_has_none():
-    """IP_LOCAL_PORT_RANGE exists from 6.3 (linux.md §2 G6); portsim models it for TCP."""
+    """IP_LOCAL_PORT_RANGE exists from 6.3 (docs/sources.md G6); portsim models it for TCP."""
     with pytest.raises(sim.ScenarioError) as info:
         scenario([burst("remote", 1, 0, local_port_range=[40000, 40004])], kernel="4.6")
     assert any("load[0].local_port_range" in p and "6.3" in p for p in info.value.problems)

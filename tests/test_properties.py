@@ -141,7 +141,7 @@ def test_random_operations_keep_the_table_consistent(port_range, steps):
 
 
 def test_odd_range_misses_one_even_port_depending_on_offset():
-    """linux.md §1.3, E5: with 11 ports, ``remaining`` is 10 and the wrap is tested against
+    """`__inet_hash_connect`, E5: with 11 ports, ``remaining`` is 10 and the wrap is tested against
     the end, so pass 1 misses port lo when it starts past it, or the top port when it starts
     at lo.  connect() can then fail with a port left, and succeed on a later call."""
     layout = Layout(11)

@@ -181,11 +181,11 @@ class PortTable:
     """One host's (network namespace's) ports: owners, bind buckets, per-destination pools.
 
     * ``owners[k]``: sockets holding port lo+k (connections, TIME_WAIT entries, explicit
-      binders), shared across destinations under 4-tuple uniqueness (linux.md §1.2).
+      binders), shared across destinations under 4-tuple uniqueness (``__inet_hash_connect``).
     * ``explicit[k]``: owners that came from bind(); while a bucket holds one, connect()
-      autoselect skips the port on every destination (linux.md §1.2, E7).  Kernels before
+      autoselect skips the port on every destination (``__inet_hash_connect``, E7).  Kernels before
       6.18 keep the bucket blocked until *all* owners are gone; 6.18 unblocks it when only
-      connect-autobound owners remain (linux.md §2.6, E8): ``reset_on_release``.
+      connect-autobound owners remain (commit d57f4b874946, 6.18, E8): ``reset_on_release``.
     * one :class:`Pool` per destination key (local address, remote address, remote port)
       for connect(); one bind pool (ports with any owner) for bind(0).
     """
@@ -251,7 +251,7 @@ class PortTable:
 
     def take_explicit(self, k: int, now: float, addr: int = 0) -> int:
         """An explicit binder joins port lo+k: the bucket now blocks connect() autoselect
-        from every local address (the bucket is per port, linux.md §1.2)."""
+        from every local address (the bucket is per port, ``__inet_hash_connect``)."""
         cell = self.take(k, now, addr)
         self.explicit[k] += 1
         if not self.blocked[cell]:
@@ -287,8 +287,8 @@ class PortTable:
 class MultiAddressTable(PortTable):
     """A host with several local addresses.  The bind bucket (owners, explicit binders) is
     per port as before; what bind(addr, 0) must avoid is per address: a port owned only
-    from another local address does not conflict (linux.md §4, E6b), and systems whose
-    uniqueness scope is the local address share a port across their addresses."""
+    from another local address does not conflict (``inet_csk_bind_conflict``, E6b), and
+    systems whose uniqueness scope is the local address share a port across their addresses."""
 
     def __init__(self, lo: int, hi: int, *, addresses: int, **options) -> None:
         super().__init__(lo, hi, **options)
