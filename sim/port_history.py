@@ -47,9 +47,12 @@ def port_lives(events: pd.DataFrame, port: int, end_s: float | None = None) -> p
     import pandas as pd
 
     rows = events[events["local_port"] == port].sort_values("time_s", kind="stable")
-    open_lives: dict[tuple[str, str, str], _Life] = {}  # established, by 4-tuple holder
-    just_closed: dict[tuple[str, str, str], _Life] = {}  # closed at the last close row
-    in_time_wait: dict[tuple[str, str, str], _Life] = {}
+    # a life is one socket on this port: (host, local address, protocol, destination) is its
+    # 4-tuple, so two source addresses can hold the port at once to the same destination
+    Key = tuple[str, str, str, str]
+    open_lives: dict[Key, _Life] = {}  # established
+    just_closed: dict[Key, _Life] = {}  # closed at the last close row
+    in_time_wait: dict[Key, _Life] = {}
     lives: list[_Life] = []
     for t, host, laddr, event, proto, dest in zip(
         rows.time_s,
@@ -60,7 +63,7 @@ def port_lives(events: pd.DataFrame, port: int, end_s: float | None = None) -> p
         rows.destination,
         strict=True,
     ):
-        key = (host, proto, dest)
+        key = (host, laddr, proto, dest)
         if event in ("bind", "connect"):
             if key in open_lives:
                 continue  # the connect row that follows the bind row of the same socket
