@@ -214,10 +214,7 @@ def load_sweep(
         problem = assign(base, key.strip(), parse_value(text.strip()), source) if sep else "x"
         if problem:
             problems.append(f"--set {show(item)}: expected KEY=VALUE of the base scenario")
-    for key, listed in full_grid.items():
-        texts = [json.dumps(v, sort_keys=True) for v in listed]
-        if len(set(texts)) != len(texts):
-            problems.append(f"{source}: grid.{show(key)}: values must be distinct (got {listed})")
+    problems += _repeated_values(full_grid, f"{source}: grid.")
     reps = replications if replications is not None else raw.get("replications", 3)
     if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= 10_000:
         problems.append(f"{source}: replications: must be an integer in 1..10000 (got {reps!r})")
@@ -608,7 +605,22 @@ def _check_grid(grid: dict[str, Any]) -> dict[str, list[Any]]:
     ]
     if problems:
         raise ScenarioError(problems)
-    return {key: list(options) for key, options in grid.items()}
+    checked = {key: list(options) for key, options in grid.items()}
+    problems = _repeated_values(checked, "grid ")
+    if problems:
+        raise ScenarioError(problems)
+    return checked
+
+
+def _repeated_values(grid: dict[str, list[Any]], prefix: str) -> list[str]:
+    """A value twice in one key's list would make two grid points with the same run key.
+
+    Compared by equality, so 60 and 60.0 (one rate once validated) count as the same."""
+    problems = []
+    for key, listed in grid.items():
+        if any(a == b for i, a in enumerate(listed) for b in listed[i + 1 :]):
+            problems.append(f"{prefix}{show(key)}: values must be distinct (got {listed})")
+    return problems
 
 
 def write_plots(spec: Sweep, runs: pd.DataFrame, out_dir: Path) -> list[Path]:

@@ -316,6 +316,16 @@ def test_duplicate_grid_values_are_refused(base: Path) -> None:
         sim.sweep(base, {"load[0].arrival.rate": [60, 60]})
 
 
+def test_duplicate_grid_values_are_refused_for_a_scenario_object_too(base: Path) -> None:
+    """Regression: ``sim.sweep(scenario, grid)`` took [60, 60] and ran two grid points with
+    the same run key; it refuses them like the file path, before any run."""
+    scenario = sim.load_scenario(base)
+    with pytest.raises(sim.ScenarioError, match=r"grid load\[0\]\.arrival\.rate: values must be"):
+        sim.sweep(scenario, {"load[0].arrival.rate": [60, 60.0]}, replications=1)
+    rows = sim.sweep(scenario, {"load[0].arrival.rate": [60, 61]}, replications=1)
+    assert rows["load[0].arrival.rate"].tolist() == [60, 61]
+
+
 def test_an_edited_data_file_is_a_new_run(tmp_path: Path) -> None:
     """The run key covers the data files' contents: after editing the trace, resuming
     into the same directory runs again instead of reusing the stale rows."""
