@@ -276,3 +276,98 @@ def test_local_port_range_is_refused_where_the_kernel_has_none():
     with pytest.raises(sim.ScenarioError) as info:
         scenario([burst("remote", 1, 0, protocol="udp", local_port_range=[40000, 40004])])
     assert any("TCP only" in p for p in info.value.problems)
+
+
+def test_several_time_wait_lengths_with_reuse_settle_in_time_order() -> None:
+    """The settle path that merges TIME_WAIT queues of several lengths with the reuse queue.
+    One port, tcp_tw_reuse = 1 (reuse delay 1000 ms, 6.14+ rule: reusable from entry +
+    1.001 s), TIME_WAIT 10 s towards the local network and 60 s elsewhere.  By hand:
+    L (local) 0 -> close 1 (TIME_WAIT to 11, reusable 2.001); R (remote) 0 -> close 2
+    (to 62, reusable 3.001); at 2.5 a connect to L takes over L's TIME_WAIT, one to R fails
+    (R's is not reusable yet); the 2.5 connection closes at 3.5 (TIME_WAIT to 13.5); at 4
+    R's TIME_WAIT is taken over; it closes at 6 (to 66, past the end).  So the only expiry
+    is at 13.5, booked at its own time although R's 60 s entry is older."""
+
+    def once(dest: str, at: float, life: float) -> dict[str, Any]:
+        return {
+            "destination": dest,
+            "arrival": {"kind": "burst", "count": 1, "at": at},
+            "lifetime": {"kind": "fixed", "value": life},
+        }
+
+    sc = sim.parse_scenario(
+        {
+            "name": "tw-merge",
+            "duration": 20,
+            "hosts": [
+                {
+                    "name": "h",
+                    "os": "linux",
+                    "port_range": [40000, 40000],
+                    "tcp_tw_reuse": 1,
+                    "time_wait": 60,
+                    "time_wait_local": 10,
+                    "local_network": "192.168.1.0/24",
+                }
+            ],
+            "destinations": [
+                {"name": "L", "address": "192.168.1.5:80"},
+                {"name": "R", "address": "10.0.0.1:80"},
+            ],
+            "load": [
+                once("L", 0, 1),
+                once("R", 0, 2),
+                once("L", 2.5, 1),
+                once("R", 2.5, 2),
+                once("R", 4, 2),
+            ],
+        }
+    )
+    ev = sim.run(sc, events=True).events
+    L, R = "192.168.1.5:80", "10.0.0.1:80"
+    assert list(zip(ev.time_s, ev.event, ev.destination, strict=True)) == [
+        (0.0, "connect", L),
+        (0.0, "connect", R),
+        (1.0, "close", L),
+        (1.0, "time_wait", L),
+        (2.0, "close", R),
+        (2.0, "time_wait", R),
+        (2.5, "time_wait_reused", L),
+        (2.5, "connect", L),
+        (2.5, "fail", R),
+        (3.5, "close", L),
+        (3.5, "time_wait", L),
+        (4.0, "time_wait_reused", R),
+        (4.0, "connect", R),
+        (6.0, "close", R),
+        (6.0, "time_wait", R),
+        (13.5, "time_wait_end", L),
+    ]
+    assert ev.error[ev.event == "fail"].tolist() == ["EADDRNOTAVAIL"]
+
+
+def test_multi_address_table_release_frees_a_port_per_address() -> None:
+    """A host with two local addresses: bind(addr, 0) must avoid a port only while an owner
+    holds it from the same address, while the bind bucket (per port) stays owned until the
+    last owner leaves.  Port 40001 (offset 1) taken from both addresses, then released from
+    address 0, then from address 1."""
+    from sim.ports.table import OWNED, MultiAddressTable, port_table
+
+    table = port_table(40000, 40003, addresses=2)
+    assert isinstance(table, MultiAddressTable)
+    cell = table.layout.cell(1)
+    a0, a1 = table.addr_pools
+    assert table.take(1, 0.0, addr=0) == cell
+    table.take(1, 1.0, addr=1)
+    assert (a0.cells[cell], a1.cells[cell], table.bind_pool.cells[cell]) == (OWNED,) * 3
+    assert table.owners[1] == 2
+    table.release(1, 2.0, addr=0)
+    assert (a0.cells[cell], a1.cells[cell], table.bind_pool.cells[cell]) == (0, OWNED, OWNED)
+    assert (a0.unusable, a1.unusable, table.bind_pool.unusable) == (0, 1, 1)
+    assert table.owners[1] == 1 and table.addr_owners == [[0, 0, 0, 0], [0, 1, 0, 0]]
+    table.release(1, 4.0, addr=1)
+    assert (a0.cells[cell], a1.cells[cell], table.bind_pool.cells[cell]) == (0, 0, 0)
+    assert table.owners[1] == 0
+    # time-weighted occupancy: address 0 held it 0..2 s, address 1 1..4 s, the bucket 0..4 s
+    assert (a0.mean_unusable(4.0), a1.mean_unusable(4.0)) == (0.5, 0.75)
+    assert table.bind_pool.mean_unusable(4.0) == 1.0

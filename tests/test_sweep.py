@@ -342,3 +342,80 @@ def test_an_edited_data_file_is_a_new_run(tmp_path: Path) -> None:
     assert first["connections.attempted"].tolist() == [2]
     assert second["connections.attempted"].tolist() == [3]
     assert first["key"].tolist() != second["key"].tolist()
+
+
+SWEEP_HEAD = 'base = "base.toml"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("replication = 3\n", "replication: not a sweep key; did you mean replications?"),
+        ("grid = 5\n", "grid: expected a table of dotted keys and value lists"),
+        ("set = 5\n", "set: expected a table of dotted keys and values"),
+        (
+            '[grid]\n"load[0].arrival.rate" = []\n',
+            "grid.load[0].arrival.rate: expected a non-empty",
+        ),
+        ('[grid]\n"load[0].arrival.rate" = 5\n', "grid.load[0].arrival.rate: expected a non-empty"),
+        ('[grid]\n"load[0].arrival.rate" = [5, 5.0]\n', "values must be distinct"),
+        ('[set]\n"load[7].arrival.rate" = 5\n', "set.load[7].arrival.rate"),
+        ("replications = true\n", "replications: must be an integer in 1..10000 (got True)"),
+        ("replications = 10001\n", "replications: must be an integer in 1..10000 (got 10001)"),
+        ("seed = -1\n", "seed: must be an integer >= 0 (got -1)"),
+        ('seed = "one"\n', "seed: must be an integer >= 0 (got 'one')"),
+        ('metrics = "pressure.peak"\n', "metrics: expected a list of summary keys"),
+        ('metrics = ["pressure.nope"]\n', "metrics: unknown pressure.nope; one of: "),
+    ],
+)
+def test_sweep_file_validation(base: Path, tmp_path: Path, body: str, problem: str) -> None:
+    """Each sweep-file check names the file and the key in one line."""
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP_HEAD + body)
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"{path}: ")
+    assert problem in caught.value.problems[0]
+
+
+def test_sweep_file_base_must_be_a_path_and_overrides_must_be_key_value(
+    base: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("base = 3\n")
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path)
+    assert caught.value.problems == [f"{path}: base: expected a scenario file path"]
+    path.write_text(SWEEP_HEAD)
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path, overrides=["no-equals-sign"])
+    assert caught.value.problems == [
+        "--set no-equals-sign: expected KEY=VALUE of the base scenario"
+    ]
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path, values={"load[0].arrival.rate": 5})  # type: ignore[dict-item]
+    assert caught.value.problems == [
+        "grid load[0].arrival.rate: expected a non-empty list of values"
+    ]
+
+
+def test_a_valid_sweep_file_sets_the_base_and_keeps_its_settings(
+    base: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        SWEEP_HEAD + 'name = "n"\nreplications = 2\nseed = 7\nmetrics = ["pressure.peak"]\n'
+        '[set]\n"hosts[0].time_wait" = "5s"\n[grid]\n"load[0].arrival.rate" = [10, 20]\n'
+    )
+    spec = sweeps.load_sweep(path)
+    assert (spec.name, spec.replications, spec.seed, spec.metrics) == (
+        "n",
+        2,
+        7,
+        ["pressure.peak"],
+    )
+    assert spec.grid == {"load[0].arrival.rate": [10, 20]}
+    assert spec.base["hosts"][0]["time_wait"] == "5s"
+    assert [s.hosts[0].time_wait for s in spec.scenarios()] == [5.0, 5.0]
+    assert [s.load[0].arrival.rate for s in spec.scenarios()] == [10.0, 20.0]
