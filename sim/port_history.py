@@ -9,7 +9,7 @@ rebuilds them from ``events.csv`` the way ``ss``/``netstat`` would have shown th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,8 +90,8 @@ def _release(life: _Life, at: float | None, how: str) -> None:
     life.ended_by = how
 
 
-def _rows(lives: list[_Life], end_s: float | None) -> list[tuple]:
-    rows = []
+def _rows(lives: list[_Life], end_s: float | None) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
     busy_until = None  # the latest release among earlier lives: the port's last busy time
     for life in sorted(lives, key=lambda x: x.taken):
         idle = None
@@ -134,6 +134,7 @@ def describe(lives: pd.DataFrame, port: int) -> list[str]:
     if lives.empty:
         return [f"port {port}: never used in this run"]
     lines = [f"port {port}: {len(lives):,} lives"]
+    row: Any
     for row in lives.itertuples(index=False):
         held = "open" if pd.isna(row.established_s) else f"{row.established_s:.3f} s established"
         tw = f", {row.time_wait_s:.3f} s TIME_WAIT" if row.time_wait_s else ""

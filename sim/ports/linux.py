@@ -172,6 +172,7 @@ def _two_pass(
     """Scan both parities; returns (offset or -1, i of the winning pass, probes)."""
     same = (a, layout.segment(a) + (a >> 1), _ring_same(n, t0))
     other = (a + 1, layout.segment(a + 1) + ((a + 1) >> 1), (0, n // 2))
+    passes: tuple[tuple[int, int, tuple[int, int]], ...]
     passes = (same, other) if first_class_is_a else (other, same)
     if n == 1:
         passes = passes[:1] if first_class_is_a else (same, same)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sim.analytic import capacity
 from sim.snapshot.model import Snapshot, SocketRow, endpoint_text
@@ -107,9 +107,10 @@ def host_view(
     preset = get_preset(name)
     default = preset.port_range or kernel_profile(preset.kernel or "6.18").default_range
     from_file = next((s for s in snapshots if s.port_range), None)
+    rng: tuple[int, int]
     if port_range is not None:
         rng, rng_from = port_range, "--range"
-    elif from_file is not None:
+    elif from_file is not None and from_file.port_range is not None:
         rng, rng_from = from_file.port_range, from_file.source
     else:
         rng, rng_from = default, f"the {name} default" + ("" if os else ", assumed")
@@ -161,6 +162,7 @@ def build_report(snapshots: list[Snapshot], view: HostView) -> dict[str, Any]:
     tcp_bound = [r for r in in_range if r.protocol == "tcp" and not r.connected]
     blocking = {r.local_port for r in tcp_bound} | set(reserved)
     pools: dict[tuple, Pool] = {}
+    key: tuple[str, str | None, str]
     for row in in_range:
         if row.protocol == "udp":
             key = ("udp", None, "every destination")
@@ -176,16 +178,16 @@ def build_report(snapshots: list[Snapshot], view: HostView) -> dict[str, Any]:
         if pool is None:
             pool = pools[key] = Pool(*key)
         pool.states[row.state] += 1
-        pool.ports.add(row.local_port)
+        pool.ports.add(cast(int, row.local_port))  # in_range holds numbered ports only
         pool.rows.append(row)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for pool in pools.values():
         extra = blocking if pool.protocol == "tcp" and view.scope == "4tuple" else set()
         unusable = len(pool.ports | extra | (set(reserved) if pool.protocol == "udp" else set()))
         est, tw = pool.states["ESTABLISHED"], pool.states["TIME_WAIT"]
         other = sum(pool.states.values()) - est - tw
         entries.append(
-            {
+            {  # a row of the report (Any: the sort below reads numbers and text)
                 "pool": pool.label,
                 "protocol": pool.protocol,
                 "local_address": pool.local_ip,
