@@ -95,8 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         "capacity",
         help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination",
     )
-    cap.add_argument("--range", default="32768-60999", help="port range LOW-HIGH (Linux default)")
-    cap.add_argument("--time-wait", default="60s", help="hold after close (TIME_WAIT)")
+    cap.add_argument("--os", help="a preset (portsim presets): its range and TIME_WAIT")
+    cap.add_argument("--range", help="port range LOW-HIGH (default: the preset's, or Linux's)")
+    cap.add_argument("--time-wait", help="hold after close (default: the preset's, or 60s)")
     cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
     cap.add_argument("--rate", type=float, required=True, help="new connections per second")
     cap.add_argument(
@@ -345,9 +346,11 @@ def _capacity(args: argparse.Namespace) -> int:
     import re
 
     from sim.analytic import capacity
+    from sim.capacity_os import capacity_defaults
     from sim.units import parse_duration
 
     problems = []
+    os_note = capacity_defaults(args, problems)  # --range and --time-wait from --os
     match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", args.range)
     if not match or not 1 <= int(match.group(1)) <= int(match.group(2)) <= 65535:
         problems.append(f"--range: expected LOW-HIGH within 1-65535 (got {args.range!r})")
@@ -370,6 +373,8 @@ def _capacity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
+    if os_note:
+        print(os_note)
     print(f"pool: {ports:,} ports; each held {result.holding_s:g} s (lifetime + TIME_WAIT)")
     print(f"offered load: {result.offered_load:,.1f} erlangs at {args.rate:g} connections/s")
     print(

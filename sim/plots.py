@@ -27,21 +27,35 @@ def _time_axis(series) -> tuple[np.ndarray, str, float]:
     return mid, unit, scale
 
 
-def pressure_figure(result: Result) -> Figure:
-    """Ports held for the worst destination over time, failures, and connect() cost."""
-    s = result.series
-    summ = result.summary
-    pressure = summ.get("pressure", {})
-    dest = pressure.get("worst_destination") or "(none)"
-    size = pressure.get("range_ports") or (summ.get("hosts") or [{}])[0].get("range_ports", 0)
-    t, unit, _ = _time_axis(s)
-    fig = Figure(figsize=(10, 8.5), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
+def _title(summ: dict, host: dict | None, dest: str) -> str:
+    """Scenario, host and its system, destination: what the figure is about."""
+    who = ""
+    if host:
+        system = host.get("kernel") if host.get("generation") else host.get("os")
+        who = f" host {host.get('name')} ({system}) to"
+    return f"{summ.get('scenario', '')}:{who} {dest}"
 
-    est = s["worst_established"].to_numpy()
-    tw = s["worst_time_wait"].to_numpy()
-    other = np.clip(s["worst_unusable"].to_numpy() - est - tw, 0, None)
-    ax1.stackplot(
+
+def _pool_panel(ax, t, est, tw, unusable, peak, size: int, failed: np.ndarray, legend: bool):
+    """Ports of one pool by state, stacked; the range as a line; bins with failures marked.
+    The y range covers the stack and the peak, so nothing crosses the frame."""
+    est = est.astype(float)
+    tw = tw.astype(float)
+    sockets = est + tw
+    shared = sockets > unusable  # ports held by sockets to several destinations (Windows)
+    if shared.any():  # draw ports, not sockets: each state in proportion to its sockets
+        scale = np.where(shared, unusable / np.where(sockets > 0, sockets, 1), 1.0)
+        est, tw = est * scale, tw * scale
+        ax.text(
+            0.01,
+            0.5,
+            "some ports hold sockets to several destinations: states in proportion",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+        )
+    other = np.clip(unusable - est - tw, 0, None)
+    ax.stackplot(
         t,
         est,
         tw,
@@ -51,13 +65,12 @@ def pressure_figure(result: Result) -> Figure:
         alpha=0.85,
         step="mid",
     )
-    if "worst_peak" in s:  # a burst shorter than a bin shows in its peak, not its end
-        ax1.plot(t, s["worst_peak"], color="black", lw=0.7, alpha=0.7, label="peak within bin")
+    if peak is not None:  # a burst shorter than a bin shows in its peak, not its end
+        ax.plot(t, peak, color="black", lw=0.7, alpha=0.7, label="peak within bin")
     if size:
-        ax1.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
-    failed = s["failures"].to_numpy() > 0
+        ax.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
     if failed.any():
-        ax1.plot(
+        ax.plot(
             t[failed],
             np.full(failed.sum(), size or 1),
             "|",
@@ -65,33 +78,175 @@ def pressure_figure(result: Result) -> Figure:
             markersize=12,
             label="bins with failed connects",
         )
-    ax1.set_ylabel("ports unusable for\na new connect()")
-    ax1.set_title(f"{summ.get('scenario', '')}: pool pressure to {dest}")
-    ax1.legend(loc="lower right", fontsize=8)
-    ax1.set_ylim(0, (size or max(1, s["worst_unusable"].max())) * 1.08)
+    top = max(
+        size or 0,
+        float(np.max(est + tw + other, initial=0)),
+        float(np.max(peak, initial=0)) if peak is not None else 0.0,
+        1.0,
+    )
+    ax.set_ylim(0, top * 1.08)
+    if legend:
+        ax.legend(loc="lower right", fontsize=8)
 
+
+def pressure_figure(result: Result) -> Figure:
+    """Ports held for the worst destination over time, failures, and connect() cost; with
+    keep-alive requests, what the requests experienced first; with several hosts, one row
+    per host (each host's own counts: hosts are never summed)."""
+    summ = result.summary
+    hosts = summ.get("hosts") or []
+    if len(hosts) > 1 and len(result.host_series):
+        return _hosts_figure(result)
+    s = result.series
+    pressure = summ.get("pressure", {})
+    dest = pressure.get("worst_destination") or "(none)"
+    size = pressure.get("range_ports") or (hosts or [{}])[0].get("range_ports", 0)
+    t, unit, _ = _time_axis(s)
     width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
     width = np.where(width > 0, width, 1.0)
+    keepalive = "requests" in s and bool(s["requests"].any())
+    fig = Figure(figsize=(10, 10.5 if keepalive else 8.5), layout="constrained")
+    if keepalive:
+        ax0, ax1, ax2, ax3 = fig.subplots(4, 1, sharex=True, height_ratios=[2, 2, 1.2, 1.2])
+        _requests_panel(ax0, s, t, width, summ.get("requests") or {})
+        ax0.set_title(_title(summ, hosts[0] if hosts else None, dest) + ": requests and ports")
+    else:
+        ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
+        ax1.set_title(_title(summ, hosts[0] if hosts else None, dest) + ": pool pressure")
+
+    est = s["worst_established"].to_numpy()
+    tw = s["worst_time_wait"].to_numpy()
+    peak = s["worst_peak"].to_numpy() if "worst_peak" in s else None
+    failed = s["failures"].to_numpy() > 0
+    unusable = s["worst_unusable"].to_numpy()
+    if keepalive:  # a pool of a few dozen connections: zoom in, say the range in words
+        _pool_panel(ax1, t, est, tw, unusable, peak, 0, failed, legend=True)
+        ax1.set_ylabel(f"ports held\n(of {size:,} in the range)")
+    else:
+        _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, legend=True)
+        ax1.set_ylabel("ports unusable for\na new connect()")
+
     ax2.plot(
         t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label="attempts"
     )
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
-    _workload_lines(ax2, s, t, width)
-    ax2.set_ylabel("per second")
+    _retry_lines(ax2, s, t, width)
+    ax2.set_ylabel("connects\nper second")
     ax2.legend(loc="upper left", fontsize=8)
-
-    ax3.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
-    ax3.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
-    ax3.set_ylabel("ports probed\nper connect()")
-    ax3.set_yscale("symlog", linthresh=10)
-    ax3.legend(loc="upper left", fontsize=8)
+    _probes_panel(ax3, s, t)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
 
 
-def _workload_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
-    """The retry storm (retried connects per second: the attempts a refusal brought back)
-    and keep-alive requests (served per second, failed, and a queue on its own axis)."""
+def _probes_panel(ax, s, t: np.ndarray) -> None:
+    ax.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
+    ax.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
+    ax.set_ylabel("ports probed per\nconnect() call,\nrefused ones included", fontsize=9)
+    ax.set_yscale("symlog", linthresh=10)
+    ax.legend(
+        loc="upper left",
+        fontsize=8,
+        title="a refused Linux connect()\nscans the whole range",
+        title_fontsize=7,
+    )
+
+
+def _requests_panel(ax, s, t: np.ndarray, width: np.ndarray, requests: dict) -> None:
+    """Keep-alive requests: offered against served per second, failed, the pools' limit
+    K / L, and the queue of waiting requests on its own axis."""
+    n = max(1, len(t) // 100)  # a moving mean over ~1 % of the run: pools serve in steps
+    over = f" (mean over {n * float(np.median(width)):g} s)" if n > 1 else ""
+    offered = _smooth(s["requests"].to_numpy() / width, n)
+    ax.plot(t, offered, color=COLORS["other"], lw=1.2, label="offered" + over)
+    if "requests_served" in s:
+        served = _smooth(s["requests_served"].to_numpy() / width, n)
+        ax.plot(t, served, color="#55A868", lw=2.2, zorder=3, label="served")
+    if s["requests_failed"].any():
+        failed = _smooth(s["requests_failed"].to_numpy() / width, n)
+        ax.plot(t, failed, color=COLORS["fail"], lw=1, label="failed")
+    limit = requests.get("pool_limit_per_s")
+    if limit:
+        ax.axhline(
+            limit, color="black", lw=1, ls=":", zorder=4, label=f"pool limit K/L: {limit:,.0f}/s"
+        )
+    ax.set_ylabel("requests\nper second")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+    queue = ax.twinx()
+    queue.plot(
+        t, s["requests_waiting"], color=COLORS["time_wait"], lw=1.4, ls="-.", label="waiting"
+    )
+    queue.set_ylabel("requests waiting\n(at bin end)")
+    queue.set_ylim(bottom=0, top=max(1.0, float(s["requests_waiting"].max()) * 1.1))
+    queue.legend(loc="upper right", fontsize=8)
+
+
+def _smooth(values: np.ndarray, n: int) -> np.ndarray:
+    """A centred moving mean over ``n`` bins (shorter at the ends)."""
+    if n <= 1 or len(values) == 0:
+        return values
+    kernel = np.ones(n)
+    return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
+
+
+def _hosts_figure(result: Result) -> Figure:
+    """One row per host: its worst pool's ports by state, and its own connects per second."""
+    summ = result.summary
+    hosts = summ["hosts"]
+    hs = result.host_series
+    fig = Figure(figsize=(12, 1.2 + 2.4 * len(hosts)), layout="constrained")
+    axes = fig.subplots(len(hosts), 2, sharex=True, squeeze=False, width_ratios=[2, 1.3])
+    unit = "s"
+    for row, h in enumerate(hosts):
+        mine = hs[hs["host"] == h["name"]]
+        t, unit, _ = _time_axis(mine)
+        width = (mine["t_end_s"] - mine["t_start_s"]).to_numpy()
+        width = np.where(width > 0, width, 1.0)
+        ax1, ax2 = axes[row]
+        failed = mine["failures"].to_numpy() > 0
+        _pool_panel(
+            ax1,
+            t,
+            mine["worst_established"].to_numpy(),
+            mine["worst_time_wait"].to_numpy(),
+            mine["worst_unusable"].to_numpy(),
+            mine["worst_peak"].to_numpy(),
+            h["range_ports"],
+            failed,
+            legend=row == 0,
+        )
+        dest = (h.get("pressure") or {}).get("worst_destination") or "(none)"
+        ax1.set_title(_title({}, h, dest).lstrip(":").strip(), fontsize=10, loc="left")
+        ax1.set_ylabel("ports unusable")
+        ax2.plot(
+            t,
+            mine["attempts"].to_numpy() / width,
+            color=COLORS["established"],
+            lw=1,
+            label="attempts",
+        )
+        ax2.plot(
+            t, mine["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures"
+        )
+        ax2.set_ylabel("connects/s")
+        ax2.set_ylim(bottom=0)
+        conn = h.get("connections") or {}
+        ax2.set_title(
+            f"{conn.get('failed', 0):,} of {conn.get('attempted', 0):,} connects failed",
+            fontsize=10,
+            loc="left",
+        )
+        if row == 0:
+            ax2.legend(loc="lower right", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"simulated time ({unit})")
+    fig.suptitle(f"{summ.get('scenario', '')}: each host's worst pool and its own connects")
+    return fig
+
+
+def _retry_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
+    """The retry storm: retried connects per second (the attempts a refusal brought back)
+    and the requests that gave up."""
     if "retries" in s and s["retries"].any():
         ax.set_yscale("symlog", linthresh=10)  # a storm's spike would flatten the rest
         ax.plot(
@@ -104,28 +259,6 @@ def _workload_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
         )
     if "gave_up" in s and s["gave_up"].any():
         ax.plot(t, s["gave_up"].to_numpy() / width, color="black", lw=1, ls=":", label="gave up")
-    if "requests" in s and s["requests"].any():
-        ax.plot(t, s["requests"].to_numpy() / width, color="#55A868", lw=1, label="requests")
-        if s["requests_failed"].any():
-            ax.plot(
-                t,
-                s["requests_failed"].to_numpy() / width,
-                color="#8172B3",
-                lw=1,
-                label="requests failed",
-            )
-        if s["requests_waiting"].any():
-            queue = ax.twinx()
-            queue.plot(
-                t,
-                s["requests_waiting"],
-                color=COLORS["other"],
-                lw=1,
-                ls="-.",
-                label="requests waiting",
-            )
-            queue.set_ylabel("waiting\n(at bin end)")
-            queue.legend(loc="upper right", fontsize=8)
 
 
 def overlay_figure(results: list[Result], names: list[str]) -> Figure:
