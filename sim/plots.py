@@ -261,60 +261,122 @@ def _retry_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
         ax.plot(t, s["gave_up"].to_numpy() / width, color="black", lw=1, ls=":", label="gave up")
 
 
+STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+
+
 def overlay_figure(results: list[Result], names: list[str]) -> Figure:
-    """Several saved runs on one figure: worst-destination pressure and cumulative failures."""
-    fig = Figure(figsize=(10, 6.5), layout="constrained")
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    """Several saved runs on one figure: worst-destination pressure and cumulative failures,
+    each run its own colour, line style and marker (equal curves stay visible); with
+    keep-alive runs, their queue of waiting requests too (a pool that queues fails nothing
+    but can leave requests waiting for minutes)."""
+    keepalive = any("requests" in r.series and r.series["requests"].any() for r in results)
+    fig = Figure(figsize=(10, 8.5 if keepalive else 6.5), layout="constrained")
+    axes = fig.subplots(3 if keepalive else 2, 1, sharex=True)
+    ax1, ax2 = axes[0], axes[1]
     unit = "s"
-    for result, name in zip(results, names, strict=True):
+    for i, (result, name) in enumerate(zip(results, names, strict=True)):
         s = result.series
         t, unit, _ = _time_axis(s)
-        ax1.plot(t, 100 * s["pressure_worst"], lw=1.2, label=name)
-        ax2.plot(t, s["failures"].cumsum(), lw=1.2, label=name)
+        style = {
+            "color": f"C{i % 10}",
+            "ls": STYLES[i % len(STYLES)],
+            "lw": 1.6,
+            "marker": "osD^vP*X"[i % 8],
+            "markevery": max(1, len(t) // 12),
+            "ms": 5,
+            "label": name,
+        }
+        ax1.plot(t, 100 * s["pressure_worst"], **style)
+        ax2.plot(t, s["failures"].cumsum(), **style)
+        if keepalive:
+            waiting = s["requests_waiting"] if "requests_waiting" in s else 0 * s["failures"]
+            axes[2].plot(t, waiting, **style)
     ax1.set_ylabel("worst-destination\npressure (%)")
     ax1.set_ylim(0, 105)
     ax1.set_title("pool pressure compared")
     ax1.legend(fontsize=8)
     ax2.set_ylabel("failed connects\n(cumulative)")
-    ax2.set_xlabel(f"simulated time ({unit})")
+    if keepalive:
+        axes[2].set_ylabel("keep-alive requests\nwaiting (at bin end)")
+        axes[2].legend(fontsize=8)
+    axes[-1].set_xlabel(f"simulated time ({unit})")
     return fig
 
 
 def port_timeline_figure(lives, port: int, title: str = "") -> Figure:
-    """Each life of one port as a bar: established, then TIME_WAIT; one row per holder."""
+    """Each life of one port as a bar: established, then TIME_WAIT; one row per holder.
+    Every life is outlined and its start and end marked, so back-to-back lives of one port
+    (a release and a take in the same instant) show as separate lives, not one long bar."""
     fig = Figure(
-        figsize=(10, 1.6 + 0.35 * max(1, lives["destination"].nunique())), layout="constrained"
+        figsize=(10, 1.8 + 0.35 * max(1, lives["destination"].nunique())), layout="constrained"
     )
     ax = fig.subplots()
     holders = sorted(lives["destination"].unique()) if len(lives) else []
     rows = {d: i for i, d in enumerate(holders)}
     end = max([*lives["released_s"].dropna().tolist(), *lives["taken_s"].tolist(), 1.0])
-    for life in lives.itertuples(index=False):
+    edge = {"edgecolor": "black", "linewidth": 0.6, "height": 0.6}
+    for n, life in enumerate(lives.itertuples(index=False)):
         y = rows[life.destination]
         held = life.established_s if life.established_s is not None else end - life.taken_s
-        ax.barh(y, held, left=life.taken_s, color=COLORS["established"], height=0.6)
+        ax.barh(y, held, left=life.taken_s, color=COLORS["established"], **edge)
         if life.time_wait_s:
-            ax.barh(y, life.time_wait_s, left=life.closed_s, color=COLORS["time_wait"], height=0.6)
+            ax.barh(y, life.time_wait_s, left=life.closed_s, color=COLORS["time_wait"], **edge)
+        stop = life.released_s if life.released_s == life.released_s else None  # NaN: open
+        first = n == 0
+        ax.plot(
+            [life.taken_s], [y], ">", color="black", ms=6, label="life starts" if first else None
+        )
+        if stop is not None:
+            ax.plot(
+                [stop], [y], "|", color="black", ms=14, mew=2, label="life ends" if first else None
+            )
+        if len(lives) <= 40:  # number the lives where there is room to read them
+            ax.annotate(
+                f"{n + 1}",
+                (life.taken_s, y + 0.32),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="bottom",
+            )
     ax.set_yticks(range(len(holders)), holders)
+    ax.set_ylim(-0.7, max(0.7, len(holders) - 0.3) + 0.2)
+    right = max([end, *(lives["closed_s"].fillna(end) + lives["time_wait_s"].fillna(0))])
+    ax.set_xlim(-0.02 * right, right * 1.02)
     ax.set_xlabel("simulated time (s)")
-    ax.set_title(title or f"the lives of port {port}: established (blue), TIME_WAIT (orange)")
+    if len(lives):
+        ax.legend(loc="upper right", fontsize=8, ncols=2)
+    ax.set_title(
+        title or f"the {len(lives):,} lives of port {port}: established (blue), TIME_WAIT (orange)"
+    )
     return fig
 
 
 def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure:
     """A metric's mean against the first grid key, one line per value of the other keys,
-    with its 95 % confidence band; Erlang B's prediction dashed beside refusals."""
+    with its 95 % confidence band; Erlang B's prediction dashed on top of refusals (visible
+    where they agree); for ``first_failure_s``, grid points whose runs never failed are
+    marked "no failure" instead of being dropped."""
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     x_key, others = keys[0], keys[1:]
     groups = table.groupby(others, sort=False) if others else [((), table)]
     numeric = all(isinstance(v, int | float) for v in table[x_key])
+    markers = "osD^vP*X"
+    no_failure_key = "first_failure_s.no_failure"
     for i, (values, group) in enumerate(groups):
         values = values if isinstance(values, tuple) else (values,)
         label = ", ".join(f"{k}={v}" for k, v in zip(others, values, strict=True)) or metric
         x = group[x_key].to_numpy() if numeric else np.arange(len(group))
         color = f"C{i % 10}"
-        ax.plot(x, group[f"{metric}.mean"], "o-", color=color, lw=1.4, label=label)
+        ax.plot(
+            x,
+            group[f"{metric}.mean"],
+            marker=markers[i % len(markers)],
+            color=color,
+            lw=1.4,
+            label=label,
+        )
         ax.fill_between(
             x, group[f"{metric}.ci_low"], group[f"{metric}.ci_high"], color=color, alpha=0.2
         )
@@ -322,18 +384,44 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
             ax.plot(
                 x,
                 group["analytic.blocking.mean"],
-                "--",
-                color=color,
-                lw=1,
+                ls=(0, (4, 3)),
+                color="black",
+                lw=1.3,
+                zorder=4,
                 label=f"Erlang B ({label})" if others else "Erlang B",
             )
+        if metric == "first_failure_s" and no_failure_key in group:
+            _mark_no_failure(ax, x, group, no_failure_key, color, i)
         if not numeric:
             ax.set_xticks(x, [str(v) for v in group[x_key]])
     ax.set_xlabel(x_key)
-    ax.set_ylabel(f"{metric}\n(mean, 95 % CI)")
+    what = " over the runs that failed" if metric == "first_failure_s" else ""
+    ax.set_ylabel(f"{metric}\n(mean{what}, 95 % CI)")
     ax.set_title(title or metric)
     ax.legend(fontsize=8)
     return fig
+
+
+def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> None:
+    """Grid points with runs that never failed: a hollow marker at the top, "no failure"
+    (with how many of the runs), so a line of one dot is not mistaken for the answer."""
+    runs = (group["runs"] - group["failed_runs"]).to_numpy()
+    clean = group[key].to_numpy()
+    trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for xi, k, n in zip(x, clean, runs, strict=True):
+        if k:
+            y = 0.96 - 0.05 * i
+            ax.plot([xi], [y], "o", mfc="none", color=color, transform=trans, clip_on=False)
+            text = "no failure" if k == n else f"no failure in {k} of {n}"
+            ax.annotate(
+                text,
+                (xi, y),
+                xycoords=trans,
+                xytext=(5, -3),
+                textcoords="offset points",
+                fontsize=7,
+                color=color,
+            )
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
