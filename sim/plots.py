@@ -143,6 +143,10 @@ def _probes_panel(ax, s, t: np.ndarray) -> None:
     ax.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
     ax.set_ylabel("ports probed per\nconnect() call,\nrefused ones included", fontsize=9)
     ax.set_yscale("symlog", linthresh=10)
+    # a fixed floor and room above: with one probe per call the autoscaled symlog axis
+    # would squeeze its tick labels (0, 1.05, -0.05) on top of each other
+    top = float(max(s["probes_max"].max(), s["probes_mean"].max(), 1.0))
+    ax.set_ylim(0, max(20.0, top * 2))
     ax.legend(
         loc="upper left",
         fontsize=8,
@@ -490,7 +494,19 @@ def reuse_cdf_figure(results: list[Result], names: list[str]) -> Figure:
         for ax, key in ((ax1, "reuse_distance"), (ax2, "reuse_interval_s")):
             x, y = _cdf(result.histograms.get(key, []))
             if len(x):  # markers: a sequential allocator's distribution is a single point
-                ax.step(x, y, where="post", label=name, marker=".")
+                i = names.index(name)
+                ax.step(
+                    x,
+                    y,
+                    where="post",
+                    label=name,
+                    marker="o.sD^vP*X"[i % 9],
+                    ms=4,
+                    ls=STYLES[i % len(STYLES)],
+                    lw=1.4,
+                    color=f"C{i % 10}",
+                    markevery=max(1, len(x) // 15),
+                )
     ax1.set_xscale("log")
     ax1.set_xlabel("connections to the destination between two uses of a port")
     ax2.set_xscale("log")
