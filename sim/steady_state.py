@@ -260,6 +260,8 @@ def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, An
     for host in model.hosts.values():
         loads = [ld for ld in model.loads if ld.host is host]
         per = "destination" if host.scope == "4tuple" else f"host ({host.scope} scope)"
+        if loads and all(ld.protocol == "udp" for ld in loads):
+            per = "host (connected UDP: a port serves one socket)"
         ports = host.size - host.table.static.count(1)
         mine = [a for a in pools.values() if a["host"] == host.name]
         reasons = sorted({r for ld in loads if (r := not_erlang(ld)) is not None})
@@ -276,6 +278,25 @@ def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, An
             }
             continue
         held = [(ld.attempted or 1, h) for ld in loads if (h := _holding(ld)) is not None]
+        flows = [f for f in model.flows if f.host_name == host.name and f.pools]
+        durations = [f.spec.lifetime.mean for f in flows if f.spec.lifetime is not None]
+        if not held and flows and len(durations) == len(flows):
+            # keep-alive only: connections are reused, so what runs out is the pool, not
+            # the ports: each pool of K connections serves at most K / L requests per second
+            limit = sum(
+                f.spec.keepalive.max_connections * len(f.pools) / f.spec.lifetime.mean  # type: ignore[union-attr]
+                for f in flows
+            )
+            out[host.name] = {
+                "method": "keepalive_pool",
+                "per": "host (requests over every keep-alive pool)",
+                "ports": ports,
+                "holding_s": None,
+                "sustainable_per_s": limit,
+                "target_blocking": None,
+                "why_not_erlang_b": "; ".join(reasons) or None,
+            }
+            continue
         if not held:
             out[host.name] = {
                 "method": None,
@@ -285,6 +306,8 @@ def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, An
                 "sustainable_per_s": None,
                 "target_blocking": None,
                 "why_not_erlang_b": "; ".join(reasons) or None,
+                "why_none": "no mean connection lifetime in the scenario (a trace's rows "
+                "carry their own)",
             }
             continue
         weight = sum(w for w, _ in held)

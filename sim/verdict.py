@@ -273,5 +273,11 @@ def capacity_line(h: dict[str, Any]) -> str:
             f"per {per} (bound: {c['ports']:,} ports / {c['holding_s']:.4g} s held, "
             f"lifetime + TIME_WAIT{why})"
         )
-    why = c.get("why_not_erlang_b") or "no mean connection lifetime"
-    return f"capacity of {h['name']}: no connection-rate answer ({why})"
+    if c["method"] == "keepalive_pool":
+        return (
+            f"capacity of {h['name']}: at most {c['sustainable_per_s']:,.0f} requests/s "
+            "through its keep-alive pools (K connections / L s per request, summed); "
+            "connections are reused, so ports are not the limit"
+        )
+    why = c.get("why_none") or c.get("why_not_erlang_b") or "no mean connection lifetime"
+    return f"capacity of {h['name']}: no connection-rate answer: {why}"
