@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 if TYPE_CHECKING:
     from sim.result import Result
@@ -148,7 +149,7 @@ def _probes_panel(ax, s, t: np.ndarray) -> None:
     top = float(max(s["probes_max"].max(), s["probes_mean"].max(), 1.0))
     ax.set_ylim(0, max(20.0, top * 2))
     ax.legend(
-        loc="upper left",
+        loc="lower right",
         fontsize=8,
         title="a refused Linux connect()\nscans the whole range",
         title_fontsize=7,
@@ -268,6 +269,13 @@ def _retry_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
 STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
 
 
+def _every(n: int, i: int, runs: int, marks: int = 12) -> tuple[int, int]:
+    """Markers every n / marks points, each run's shifted, so equal curves show every
+    run's markers side by side instead of one on top of the other."""
+    step = max(1, n // marks)
+    return (i * step // max(1, runs)) % step, step
+
+
 def overlay_figure(results: list[Result], names: list[str]) -> Figure:
     """Several saved runs on one figure: worst-destination pressure and cumulative failures,
     each run its own colour, line style and marker (equal curves stay visible); with
@@ -286,7 +294,8 @@ def overlay_figure(results: list[Result], names: list[str]) -> Figure:
             "ls": STYLES[i % len(STYLES)],
             "lw": 1.6,
             "marker": "osD^vP*X"[i % 8],
-            "markevery": max(1, len(t) // 12),
+            "markevery": _every(len(t), i, len(results)),
+            "mfc": "none",
             "ms": 5,
             "label": name,
         }
@@ -490,28 +499,35 @@ def reuse_cdf_figure(results: list[Result], names: list[str]) -> Figure:
     """CDFs of the reuse distance (connections) and interval (seconds) per run."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    for result, name in zip(results, names, strict=True):
+    for i, (result, name) in enumerate(zip(results, names, strict=True)):
         for ax, key in ((ax1, "reuse_distance"), (ax2, "reuse_interval_s")):
             x, y = _cdf(result.histograms.get(key, []))
-            if len(x):  # markers: a sequential allocator's distribution is a single point
-                i = names.index(name)
-                ax.step(
-                    x,
-                    y,
-                    where="post",
-                    label=name,
-                    marker="o.sD^vP*X"[i % 9],
-                    ms=4,
-                    ls=STYLES[i % len(STYLES)],
-                    lw=1.4,
-                    color=f"C{i % 10}",
-                    markevery=max(1, len(x) // 15),
-                )
+            if not len(x):
+                continue
+            # hollow markers growing with the run's index: a sequential allocator's
+            # distribution is a single point, and several of them often coincide
+            single = len(x) == 1
+            ax.step(
+                x,
+                y,
+                where="post",
+                label=name,
+                marker="osD^vP*Xh"[i % 9],
+                ms=5 + 3 * i if single else 4,
+                mfc="none",
+                mew=1.4,
+                ls=STYLES[i % len(STYLES)],
+                lw=1.4,
+                color=f"C{i % 10}",
+                markevery=_every(len(x), i, len(results)),
+                zorder=3 + len(results) - i,  # the smaller markers on top
+            )
     ax1.set_xscale("log")
     ax1.set_xlabel("connections to the destination between two uses of a port")
     ax2.set_xscale("log")
     ax2.set_xlabel("seconds between two uses of a port")
     for ax in (ax1, ax2):
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on log axes
         ax.set_ylabel("fraction of reuses")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=8)
