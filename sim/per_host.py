@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sim.steady_state import _counts_since, window_bin
+from sim.steady_state import counts_since, window_bin
 from sim.waves import refusal_waves
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def host_figures(model: Model, host: Host) -> dict[str, Any]:
             "peak_ports": worst.pool.max_ever,
         }
     first = window_bin(model)
-    window_attempted, window_failed = _counts_since(model, loads, first)
+    window_attempted, window_failed = counts_since(model, loads, first)
     rows = model.recorder.host_rows.get(host.name, [])
     return {
         "connections": {

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim import metrics
 from sim.metrics import PortUse
-from sim.per_host import HOST_SERIES_COLUMNS, host_figures
+from sim.per_host import HOST_SERIES_COLUMNS, host_figures, worst_of
 from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
 from sim.request_flow import request_rates
 from sim.steady_state import analytic, host_capacity, pool_key, steady_state, window_bin
@@ -128,14 +128,8 @@ def _windows_events(model: Model) -> dict[str, int]:
 
 
 def worst_track(rec: Recorder) -> PoolTrack | None:
-    """The pool that came closest to full: highest peak, then earliest, then by name."""
-    tracks = list(rec.tracks.values())
-    if not tracks:
-        return None
-    return min(
-        tracks,
-        key=lambda t: (-t.pool.max_ever / t.host.size, t.pool.max_time, t.host.name, t.pool.label),
-    )
+    """The pool that came closest to full over every host (see ``per_host.worst_of``)."""
+    return worst_of(list(rec.tracks.values()))
 
 
 def build_summary(model: Model, wall_s: float) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def _first_bin(model: Model, warmup: float) -> int:
     return min(math.ceil(start / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
 
 
-def _counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
+def counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
     """Attempts and failures of ``loads`` from bin ``first_bin`` (the window's) to the end."""
     rec = model.recorder
     if first_bin != rec.window_bin:
@@ -112,7 +112,7 @@ def steady_state(model: Model) -> dict[str, Any]:
 
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
-    attempted, failed = _counts_since(model, model.loads, first)
+    attempted, failed = counts_since(model, model.loads, first)
     worst = worst_track(model.recorder)
     pressure = (
         _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
@@ -213,7 +213,7 @@ def analytic(model: Model) -> dict[str, Any]:
         )
         holding = load_erlangs / rate
         cap = capacity(ports, rate, holding, 0.0)
-        attempted, failed = _counts_since(model, loads, first)
+        attempted, failed = counts_since(model, loads, first)
         label = pool.label if host.scope == "4tuple" else ", ".join(host.shared_labels)
         static = host.size - ports
         simulated = _pressure_mean(model, pool, host.size, first)
