@@ -287,13 +287,22 @@ def _sweep_table(table, keys: list[str], metrics: list[str]) -> list[str]:
     lines = []
     for row in table.to_dict("records"):
         point = ", ".join(f"{k}={row[k]}" for k in keys) or "base"
-        figures = "; ".join(
-            f"{m} {row[f'{m}.mean']:.4g} [{row[f'{m}.ci_low']:.4g}, {row[f'{m}.ci_high']:.4g}]"
-            for m in metrics
-        )
+        figures = "; ".join(_sweep_figure(row, m) for m in metrics)
         failed = f" ({row['failed_runs']} failed)" if row["failed_runs"] else ""
         lines.append(f"{point}: {figures}{failed}")
     return lines
+
+
+def _sweep_figure(row: dict, metric: str) -> str:
+    """mean [95 % CI]; for first_failure_s, the runs that never failed said in words."""
+    text = f"{metric} {row[f'{metric}.mean']:.4g} [{row[f'{metric}.ci_low']:.4g}, "
+    text += f"{row[f'{metric}.ci_high']:.4g}]"
+    clean = row.get("first_failure_s.no_failure", 0)
+    if metric == "first_failure_s" and clean:
+        ran = row["runs"] - row["failed_runs"]
+        never = "no failure" if clean == ran else f"no failure in {clean} of {ran} runs"
+        text = f"{metric}: {never}" if clean == ran else f"{text} ({never})"
+    return text
 
 
 def _presets() -> int:

@@ -316,3 +316,24 @@ def test_one_more_pool_is_singular(four_os) -> None:
     assert len(pools) == 4
     lines = key_figures({**s, "analytic": pools})
     assert "Erlang B for 1 more pool: analytic in summary.json" in lines
+
+
+def test_sweep_table_says_no_failure_in_words() -> None:
+    from sim.cli import _sweep_table
+
+    row = {
+        "rate": 400,
+        "runs": 3,
+        "failed_runs": 0,
+        "first_failure_s.mean": np.nan,
+        "first_failure_s.ci_low": np.nan,
+        "first_failure_s.ci_high": np.nan,
+        "first_failure_s.no_failure": 3,
+    }
+    some = {**row, "first_failure_s.mean": 56.0, "first_failure_s.no_failure": 1}
+    some.update({"first_failure_s.ci_low": 50.0, "first_failure_s.ci_high": 62.0})
+    lines = _sweep_table(pd.DataFrame([row, some]), ["rate"], ["first_failure_s"])
+    assert lines == [
+        "rate=400: first_failure_s: no failure",
+        "rate=400: first_failure_s 56 [50, 62] (no failure in 1 of 3 runs)",
+    ]
