@@ -137,8 +137,12 @@ class Recorder:
         self.window_bin = 0
         self.before_window: list[tuple[int, int]] = []
         self.probe_sum = 0
-        # ports examined by refused calls (a refused Linux connect() scans the whole range
-        # in both passes): in the series' probes, not in the summary's per-allocation mean
+        # ports examined by refused calls, in the series' probes (not in the summary's
+        # per-allocation mean).  A refused Linux connect() has examined the whole range:
+        # __inet_hash_connect (net/ipv4/inet_hashtables.c, Linux 6.18) loops
+        # `for (i = 0; i < remaining; i += step)` with step 2 over one parity, then again
+        # over the other (reserved ports skipped inside the loop still count), so
+        # remaining / 2 + remaining / 2 = the (even-rounded) range, 28,232 by default
         self.refused_probe_sum = 0
         self.refused_calls = 0
         self.bin_probe_max = 0
