@@ -28,13 +28,12 @@ def _time_axis(series) -> tuple[np.ndarray, str, float]:
     return mid, unit, scale
 
 
-def _title(summ: dict, host: dict | None, dest: str) -> str:
-    """Scenario, host and its system, destination: what the figure is about."""
-    who = ""
-    if host:
-        system = host.get("kernel") if host.get("generation") else host.get("os")
-        who = f" host {host.get('name')} ({system}) to"
-    return f"{summ.get('scenario', '')}:{who} {dest}"
+def _who(host: dict | None, dest: str) -> str:
+    """Host, its system and the destination: what a panel is about."""
+    if not host:
+        return dest
+    system = host.get("kernel") if host.get("generation") else host.get("os")
+    return f"host {host.get('name')} ({system}) to {dest}"
 
 
 def _pool_panel(ax, t, est, tw, unusable, peak, size: int, failed: np.ndarray, legend: bool):
@@ -106,14 +105,15 @@ def pressure_figure(result: Result) -> Figure:
     width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
     width = np.where(width > 0, width, 1.0)
     keepalive = "requests" in s and bool(s["requests"].any())
+    name, who = summ.get("scenario", ""), _who(hosts[0] if hosts else None, dest)
     fig = Figure(figsize=(10, 10.5 if keepalive else 8.5), layout="constrained")
     if keepalive:
         ax0, ax1, ax2, ax3 = fig.subplots(4, 1, sharex=True, height_ratios=[2, 2, 1.2, 1.2])
         _requests_panel(ax0, s, t, width, summ.get("requests") or {})
-        ax0.set_title(_title(summ, hosts[0] if hosts else None, dest) + ": requests and ports")
+        ax0.set_title(f"{name}: {who}: requests and ports")
     else:
         ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
-        ax1.set_title(_title(summ, hosts[0] if hosts else None, dest) + ": pool pressure")
+        ax1.set_title(f"{name}: {who}: pool pressure")
 
     est = s["worst_established"].to_numpy()
     tw = s["worst_time_wait"].to_numpy()
@@ -221,7 +221,7 @@ def _hosts_figure(result: Result) -> Figure:
             legend=row == 0,
         )
         dest = (h.get("pressure") or {}).get("worst_destination") or "(none)"
-        ax1.set_title(_title({}, h, dest).lstrip(":").strip(), fontsize=10, loc="left")
+        ax1.set_title(_who(h, dest), fontsize=10, loc="left")
         ax1.set_ylabel("ports unusable")
         ax2.plot(
             t,
