@@ -149,7 +149,7 @@ def _probes_panel(ax, s, t: np.ndarray) -> None:
     top = float(max(s["probes_max"].max(), s["probes_mean"].max(), 1.0))
     ax.set_ylim(0, max(20.0, top * 2))
     ax.legend(
-        loc="lower right",
+        loc="best",
         fontsize=8,
         title="a refused Linux connect()\nscans the whole range",
         title_fontsize=7,
