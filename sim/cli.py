@@ -104,12 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         "capacity",
         help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination",
     )
+    cap.add_argument("--os", help="a preset (portsim presets): its range and TIME_WAIT")
     cap.add_argument(
         "--range",
-        default="32768-60999",
-        help="port range LOW-HIGH or 'LOW HIGH' as sysctl prints it (default: Linux's)",
+        help="port range LOW-HIGH or 'LOW HIGH' as sysctl prints it "
+        "(default: the preset's, or Linux's)",
     )
-    cap.add_argument("--time-wait", default="60s", help="hold after close (TIME_WAIT)")
+    cap.add_argument("--time-wait", help="hold after close (default: the preset's, or 60s)")
     cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
     cap.add_argument("--rate", type=float, required=True, help="new connections per second")
     cap.add_argument(
@@ -385,13 +386,22 @@ def _sweep_table(table, keys: list[str], metrics: list[str]) -> list[str]:
     lines = []
     for row in table.to_dict("records"):
         point = ", ".join(f"{k}={row[k]}" for k in keys) or "base"
-        figures = "; ".join(
-            f"{m} {row[f'{m}.mean']:.4g} [{row[f'{m}.ci_low']:.4g}, {row[f'{m}.ci_high']:.4g}]"
-            for m in metrics
-        )
+        figures = "; ".join(_sweep_figure(row, m) for m in metrics)
         failed = f" ({row['failed_runs']} failed)" if row["failed_runs"] else ""
         lines.append(f"{point}: {figures}{failed}")
     return lines
+
+
+def _sweep_figure(row: dict, metric: str) -> str:
+    """mean [95 % CI]; for first_failure_s, the runs that never failed said in words."""
+    text = f"{metric} {row[f'{metric}.mean']:.4g} [{row[f'{metric}.ci_low']:.4g}, "
+    text += f"{row[f'{metric}.ci_high']:.4g}]"
+    clean = row.get("first_failure_s.no_failure", 0)
+    if metric == "first_failure_s" and clean:
+        ran = row["runs"] - row["failed_runs"]
+        never = "no failure" if clean == ran else f"no failure in {clean} of {ran} runs"
+        text = f"{metric}: {never}" if clean == ran else f"{text} ({never})"
+    return text
 
 
 def _presets(args: argparse.Namespace) -> int:
@@ -490,9 +500,11 @@ def _outside_ranges(summary: dict[str, Any], port: int) -> str:
 
 def _capacity(args: argparse.Namespace) -> int:
     from sim.analytic import capacity
+    from sim.capacity_os import capacity_defaults
     from sim.units import parse_duration, parse_port_range
 
-    problems = []
+    problems: list[str] = []
+    os_note = capacity_defaults(args, problems)  # --range and --time-wait from --os
     port_range = None
     try:
         port_range = parse_port_range(args.range)
@@ -519,6 +531,8 @@ def _capacity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
+    if os_note:
+        print(os_note)
     print(f"pool: {ports:,} ports; each held {result.holding_s:g} s (lifetime + TIME_WAIT)")
     print(f"offered load: {result.offered_load:,.1f} erlangs at {args.rate:g} connections/s")
     print(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from simpy import Environment
 
+from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import Recorder
 from sim.result import Result, build_summary, histograms
@@ -132,7 +133,14 @@ class Model:
         self.recorder.close_bin()
         wall = time.perf_counter() - wall
         summary = build_summary(self, wall)
-        return Result(summary, self.recorder, self.log, self.scenario, histograms=histograms(self))
+        return Result(
+            summary,
+            self.recorder,
+            self.log,
+            self.scenario,
+            histograms=histograms(self),
+            host_rows=host_series(self) if len(self.hosts) > 1 else None,
+        )
 
 
 NEVER = ConstantLifetime(math.inf)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 if TYPE_CHECKING:
     from sim.result import Result
@@ -27,21 +28,34 @@ def _time_axis(series) -> tuple[np.ndarray, str, float]:
     return mid, unit, scale
 
 
-def pressure_figure(result: Result) -> Figure:
-    """Ports held for the worst destination over time, failures, and connect() cost."""
-    s = result.series
-    summ = result.summary
-    pressure = summ.get("pressure", {})
-    dest = pressure.get("worst_destination") or "(none)"
-    size = pressure.get("range_ports") or (summ.get("hosts") or [{}])[0].get("range_ports", 0)
-    t, unit, _ = _time_axis(s)
-    fig = Figure(figsize=(10, 8.5), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
+def _who(host: dict | None, dest: str) -> str:
+    """Host, its system and the destination: what a panel is about."""
+    if not host:
+        return dest
+    system = host.get("kernel") if host.get("generation") else host.get("os")
+    return f"host {host.get('name')} ({system}) to {dest}"
 
-    est = s["worst_established"].to_numpy()
-    tw = s["worst_time_wait"].to_numpy()
-    other = np.clip(s["worst_unusable"].to_numpy() - est - tw, 0, None)
-    ax1.stackplot(
+
+def _pool_panel(ax, t, est, tw, unusable, peak, size: int, failed: np.ndarray, legend: bool):
+    """Ports of one pool by state, stacked; the range as a line; bins with failures marked.
+    The y range covers the stack and the peak, so nothing crosses the frame."""
+    est = est.astype(float)
+    tw = tw.astype(float)
+    sockets = est + tw
+    shared = sockets > unusable  # ports held by sockets to several destinations (Windows)
+    if shared.any():  # draw ports, not sockets: each state in proportion to its sockets
+        scale = np.where(shared, unusable / np.where(sockets > 0, sockets, 1), 1.0)
+        est, tw = est * scale, tw * scale
+        ax.text(
+            0.01,
+            0.5,
+            "some ports hold sockets to several destinations: states in proportion",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+        )
+    other = np.clip(unusable - est - tw, 0, None)
+    ax.stackplot(
         t,
         est,
         tw,
@@ -51,13 +65,12 @@ def pressure_figure(result: Result) -> Figure:
         alpha=0.85,
         step="mid",
     )
-    if "worst_peak" in s:  # a burst shorter than a bin shows in its peak, not its end
-        ax1.plot(t, s["worst_peak"], color="black", lw=0.7, alpha=0.7, label="peak within bin")
+    if peak is not None:  # a burst shorter than a bin shows in its peak, not its end
+        ax.plot(t, peak, color="black", lw=0.7, alpha=0.7, label="peak within bin")
     if size:
-        ax1.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
-    failed = s["failures"].to_numpy() > 0
+        ax.axhline(size, color="black", lw=1.2, ls="--", label=f"range: {size:,} ports")
     if failed.any():
-        ax1.plot(
+        ax.plot(
             t[failed],
             np.full(failed.sum(), size or 1),
             "|",
@@ -65,33 +78,180 @@ def pressure_figure(result: Result) -> Figure:
             markersize=12,
             label="bins with failed connects",
         )
-    ax1.set_ylabel("ports unusable for\na new connect()")
-    ax1.set_title(f"{summ.get('scenario', '')}: pool pressure to {dest}")
-    ax1.legend(loc="lower right", fontsize=8)
-    ax1.set_ylim(0, (size or max(1, s["worst_unusable"].max())) * 1.08)
+    top = max(
+        size or 0,
+        float(np.max(est + tw + other, initial=0)),
+        float(np.max(peak, initial=0)) if peak is not None else 0.0,
+        1.0,
+    )
+    ax.set_ylim(0, top * 1.08)
+    if legend:
+        ax.legend(loc="lower right", fontsize=8)
 
+
+def pressure_figure(result: Result) -> Figure:
+    """Ports held for the worst destination over time, failures, and connect() cost; with
+    keep-alive requests, what the requests experienced first; with several hosts, one row
+    per host (each host's own counts: hosts are never summed)."""
+    summ = result.summary
+    hosts = summ.get("hosts") or []
+    if len(hosts) > 1 and len(result.host_series):
+        return _hosts_figure(result)
+    s = result.series
+    pressure = summ.get("pressure", {})
+    dest = pressure.get("worst_destination") or "(none)"
+    size = pressure.get("range_ports") or (hosts or [{}])[0].get("range_ports", 0)
+    t, unit, _ = _time_axis(s)
     width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
     width = np.where(width > 0, width, 1.0)
+    keepalive = "requests" in s and bool(s["requests"].any())
+    name, who = summ.get("scenario", ""), _who(hosts[0] if hosts else None, dest)
+    fig = Figure(figsize=(10, 10.5 if keepalive else 8.5), layout="constrained")
+    if keepalive:
+        ax0, ax1, ax2, ax3 = fig.subplots(4, 1, sharex=True, height_ratios=[2, 2, 1.2, 1.2])
+        _requests_panel(ax0, s, t, width, summ.get("requests") or {})
+        ax0.set_title(f"{name}: {who}: requests and ports")
+    else:
+        ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
+        ax1.set_title(f"{name}: {who}: pool pressure")
+
+    est = s["worst_established"].to_numpy()
+    tw = s["worst_time_wait"].to_numpy()
+    peak = s["worst_peak"].to_numpy() if "worst_peak" in s else None
+    failed = s["failures"].to_numpy() > 0
+    unusable = s["worst_unusable"].to_numpy()
+    if keepalive:  # a pool of a few dozen connections: zoom in, say the range in words
+        _pool_panel(ax1, t, est, tw, unusable, peak, 0, failed, legend=True)
+        ax1.set_ylabel(f"ports held\n(of {size:,} in the range)")
+    else:
+        _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, legend=True)
+        ax1.set_ylabel("ports unusable for\na new connect()")
+
     ax2.plot(
         t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label="attempts"
     )
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
-    _workload_lines(ax2, s, t, width)
-    ax2.set_ylabel("per second")
+    _retry_lines(ax2, s, t, width)
+    ax2.set_ylabel("connects\nper second")
     ax2.legend(loc="upper left", fontsize=8)
-
-    ax3.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
-    ax3.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
-    ax3.set_ylabel("ports probed\nper connect()")
-    ax3.set_yscale("symlog", linthresh=10)
-    ax3.legend(loc="upper left", fontsize=8)
+    _probes_panel(ax3, s, t)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
 
 
-def _workload_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
-    """The retry storm (retried connects per second: the attempts a refusal brought back)
-    and keep-alive requests (served per second, failed, and a queue on its own axis)."""
+def _probes_panel(ax, s, t: np.ndarray) -> None:
+    ax.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
+    ax.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
+    ax.set_ylabel("ports probed per\nconnect() call,\nrefused ones included", fontsize=9)
+    ax.set_yscale("symlog", linthresh=10)
+    # a fixed floor and room above: with one probe per call the autoscaled symlog axis
+    # would squeeze its tick labels (0, 1.05, -0.05) on top of each other
+    top = float(max(s["probes_max"].max(), s["probes_mean"].max(), 1.0))
+    ax.set_ylim(0, max(20.0, top * 2))
+    ax.legend(
+        loc="best",
+        fontsize=8,
+        title="a refused Linux connect()\nscans the whole range",
+        title_fontsize=7,
+    )
+
+
+def _requests_panel(ax, s, t: np.ndarray, width: np.ndarray, requests: dict) -> None:
+    """Keep-alive requests: offered against served per second, failed, the pools' limit
+    K / L, and the queue of waiting requests on its own axis."""
+    n = max(1, len(t) // 100)  # a moving mean over ~1 % of the run: pools serve in steps
+    over = f" (mean over {n * float(np.median(width)):g} s)" if n > 1 else ""
+    offered = _smooth(s["requests"].to_numpy() / width, n)
+    ax.plot(t, offered, color=COLORS["other"], lw=1.2, label="offered" + over)
+    if "requests_served" in s:
+        served = _smooth(s["requests_served"].to_numpy() / width, n)
+        ax.plot(t, served, color="#55A868", lw=2.2, zorder=3, label="served")
+    if s["requests_failed"].any():
+        failed = _smooth(s["requests_failed"].to_numpy() / width, n)
+        ax.plot(t, failed, color=COLORS["fail"], lw=1, label="failed")
+    limit = requests.get("pool_limit_per_s")
+    if limit:
+        ax.axhline(
+            limit, color="black", lw=1, ls=":", zorder=4, label=f"pool limit K/L: {limit:,.0f}/s"
+        )
+    ax.set_ylabel("requests\nper second")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+    queue = ax.twinx()
+    queue.plot(
+        t, s["requests_waiting"], color=COLORS["time_wait"], lw=1.4, ls="-.", label="waiting"
+    )
+    queue.set_ylabel("requests waiting\n(at bin end)")
+    queue.set_ylim(bottom=0, top=max(1.0, float(s["requests_waiting"].max()) * 1.1))
+    queue.legend(loc="upper right", fontsize=8)
+
+
+def _smooth(values: np.ndarray, n: int) -> np.ndarray:
+    """A centred moving mean over ``n`` bins (shorter at the ends)."""
+    if n <= 1 or len(values) == 0:
+        return values
+    kernel = np.ones(n)
+    return np.convolve(values, kernel, "same") / np.convolve(np.ones(len(values)), kernel, "same")
+
+
+def _hosts_figure(result: Result) -> Figure:
+    """One row per host: its worst pool's ports by state, and its own connects per second."""
+    summ = result.summary
+    hosts = summ["hosts"]
+    hs = result.host_series
+    fig = Figure(figsize=(12, 1.2 + 2.4 * len(hosts)), layout="constrained")
+    axes = fig.subplots(len(hosts), 2, sharex=True, squeeze=False, width_ratios=[2, 1.3])
+    unit = "s"
+    for row, h in enumerate(hosts):
+        mine = hs[hs["host"] == h["name"]]
+        t, unit, _ = _time_axis(mine)
+        width = (mine["t_end_s"] - mine["t_start_s"]).to_numpy()
+        width = np.where(width > 0, width, 1.0)
+        ax1, ax2 = axes[row]
+        failed = mine["failures"].to_numpy() > 0
+        _pool_panel(
+            ax1,
+            t,
+            mine["worst_established"].to_numpy(),
+            mine["worst_time_wait"].to_numpy(),
+            mine["worst_unusable"].to_numpy(),
+            mine["worst_peak"].to_numpy(),
+            h["range_ports"],
+            failed,
+            legend=row == 0,
+        )
+        dest = (h.get("pressure") or {}).get("worst_destination") or "(none)"
+        ax1.set_title(_who(h, dest), fontsize=10, loc="left")
+        ax1.set_ylabel("ports unusable")
+        ax2.plot(
+            t,
+            mine["attempts"].to_numpy() / width,
+            color=COLORS["established"],
+            lw=1,
+            label="attempts",
+        )
+        ax2.plot(
+            t, mine["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures"
+        )
+        ax2.set_ylabel("connects/s")
+        ax2.set_ylim(bottom=0)
+        conn = h.get("connections") or {}
+        ax2.set_title(
+            f"{conn.get('failed', 0):,} of {conn.get('attempted', 0):,} connects failed",
+            fontsize=10,
+            loc="left",
+        )
+        if row == 0:
+            ax2.legend(loc="lower right", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"simulated time ({unit})")
+    fig.suptitle(f"{summ.get('scenario', '')}: each host's worst pool and its own connects")
+    return fig
+
+
+def _retry_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
+    """The retry storm: retried connects per second (the attempts a refusal brought back)
+    and the requests that gave up."""
     if "retries" in s and s["retries"].any():
         ax.set_yscale("symlog", linthresh=10)  # a storm's spike would flatten the rest
         ax.plot(
@@ -104,84 +264,132 @@ def _workload_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
         )
     if "gave_up" in s and s["gave_up"].any():
         ax.plot(t, s["gave_up"].to_numpy() / width, color="black", lw=1, ls=":", label="gave up")
-    if "requests" in s and s["requests"].any():
-        ax.plot(t, s["requests"].to_numpy() / width, color="#55A868", lw=1, label="requests")
-        if s["requests_failed"].any():
-            ax.plot(
-                t,
-                s["requests_failed"].to_numpy() / width,
-                color="#8172B3",
-                lw=1,
-                label="requests failed",
-            )
-        if s["requests_waiting"].any():
-            queue = ax.twinx()
-            queue.plot(
-                t,
-                s["requests_waiting"],
-                color=COLORS["other"],
-                lw=1,
-                ls="-.",
-                label="requests waiting",
-            )
-            queue.set_ylabel("waiting\n(at bin end)")
-            queue.legend(loc="upper right", fontsize=8)
+
+
+STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+
+
+def _every(n: int, i: int, runs: int, marks: int = 12) -> tuple[int, int]:
+    """Markers every n / marks points, each run's shifted, so equal curves show every
+    run's markers side by side instead of one on top of the other."""
+    step = max(1, n // marks)
+    return (i * step // max(1, runs)) % step, step
 
 
 def overlay_figure(results: list[Result], names: list[str]) -> Figure:
-    """Several saved runs on one figure: worst-destination pressure and cumulative failures."""
-    fig = Figure(figsize=(10, 6.5), layout="constrained")
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    """Several saved runs on one figure: worst-destination pressure and cumulative failures,
+    each run its own colour, line style and marker (equal curves stay visible); with
+    keep-alive runs, their queue of waiting requests too (a pool that queues fails nothing
+    but can leave requests waiting for minutes)."""
+    keepalive = any("requests" in r.series and r.series["requests"].any() for r in results)
+    fig = Figure(figsize=(10, 8.5 if keepalive else 6.5), layout="constrained")
+    axes = fig.subplots(3 if keepalive else 2, 1, sharex=True)
+    ax1, ax2 = axes[0], axes[1]
     unit = "s"
-    for result, name in zip(results, names, strict=True):
+    for i, (result, name) in enumerate(zip(results, names, strict=True)):
         s = result.series
         t, unit, _ = _time_axis(s)
-        ax1.plot(t, 100 * s["pressure_worst"], lw=1.2, label=name)
-        ax2.plot(t, s["failures"].cumsum(), lw=1.2, label=name)
+        style = {
+            "color": f"C{i % 10}",
+            "ls": STYLES[i % len(STYLES)],
+            "lw": 1.6,
+            "marker": "osD^vP*X"[i % 8],
+            "markevery": _every(len(t), i, len(results)),
+            "mfc": "none",
+            "ms": 5,
+            "label": name,
+        }
+        ax1.plot(t, 100 * s["pressure_worst"], **style)
+        ax2.plot(t, s["failures"].cumsum(), **style)
+        if keepalive:
+            waiting = s["requests_waiting"] if "requests_waiting" in s else 0 * s["failures"]
+            axes[2].plot(t, waiting, **style)
     ax1.set_ylabel("worst-destination\npressure (%)")
     ax1.set_ylim(0, 105)
     ax1.set_title("pool pressure compared")
     ax1.legend(fontsize=8)
     ax2.set_ylabel("failed connects\n(cumulative)")
-    ax2.set_xlabel(f"simulated time ({unit})")
+    if keepalive:
+        axes[2].set_ylabel("keep-alive requests\nwaiting (at bin end)")
+        axes[2].legend(fontsize=8)
+    axes[-1].set_xlabel(f"simulated time ({unit})")
     return fig
 
 
 def port_timeline_figure(lives, port: int, title: str = "") -> Figure:
-    """Each life of one port as a bar: established, then TIME_WAIT; one row per holder."""
+    """Each life of one port as a bar: established, then TIME_WAIT; one row per holder.
+    Every life is outlined and its start and end marked, so back-to-back lives of one port
+    (a release and a take in the same instant) show as separate lives, not one long bar."""
     fig = Figure(
-        figsize=(10, 1.6 + 0.35 * max(1, lives["destination"].nunique())), layout="constrained"
+        figsize=(10, 1.8 + 0.35 * max(1, lives["destination"].nunique())), layout="constrained"
     )
     ax = fig.subplots()
     holders = sorted(lives["destination"].unique()) if len(lives) else []
     rows = {d: i for i, d in enumerate(holders)}
     end = max([*lives["released_s"].dropna().tolist(), *lives["taken_s"].tolist(), 1.0])
-    for life in lives.itertuples(index=False):
+    edge = {"edgecolor": "black", "linewidth": 0.6, "height": 0.6}
+    for n, life in enumerate(lives.itertuples(index=False)):
         y = rows[life.destination]
         held = life.established_s if life.established_s is not None else end - life.taken_s
-        ax.barh(y, held, left=life.taken_s, color=COLORS["established"], height=0.6)
+        ax.barh(y, held, left=life.taken_s, color=COLORS["established"], **edge)
         if life.time_wait_s:
-            ax.barh(y, life.time_wait_s, left=life.closed_s, color=COLORS["time_wait"], height=0.6)
+            ax.barh(y, life.time_wait_s, left=life.closed_s, color=COLORS["time_wait"], **edge)
+        stop = life.released_s if life.released_s == life.released_s else None  # NaN: open
+        first = n == 0
+        ax.plot(
+            [life.taken_s], [y], ">", color="black", ms=6, label="life starts" if first else None
+        )
+        if stop is not None:
+            ax.plot(
+                [stop], [y], "|", color="black", ms=14, mew=2, label="life ends" if first else None
+            )
+        if len(lives) <= 40:  # number the lives where there is room to read them
+            ax.annotate(
+                f"{n + 1}",
+                (life.taken_s, y + 0.32),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="bottom",
+            )
     ax.set_yticks(range(len(holders)), holders)
+    ax.set_ylim(-0.7, max(0.7, len(holders) - 0.3) + 0.2)
+    right = max([end, *(lives["closed_s"].fillna(end) + lives["time_wait_s"].fillna(0))])
+    ax.set_xlim(-0.02 * right, right * 1.02)
     ax.set_xlabel("simulated time (s)")
-    ax.set_title(title or f"the lives of port {port}: established (blue), TIME_WAIT (orange)")
+    if len(lives):
+        ax.legend(loc="upper right", fontsize=8, ncols=2)
+    ax.set_title(
+        title or f"the {len(lives):,} lives of port {port}: established (blue), TIME_WAIT (orange)"
+    )
     return fig
 
 
 def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure:
     """A metric's mean against the first grid key, one line per value of the other keys,
-    with its 95 % confidence band; Erlang B's prediction dashed beside refusals."""
+    with its 95 % confidence band; Erlang B's prediction dashed on top of refusals (visible
+    where they agree); for ``first_failure_s``, grid points whose runs never failed are
+    marked "no failure" instead of being dropped."""
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     x_key, others = keys[0], keys[1:]
     groups = table.groupby(others, sort=False) if others else [((), table)]
     numeric = all(isinstance(v, int | float) for v in table[x_key])
+    markers = "osD^vP*X"
+    no_failure_key = "first_failure_s.no_failure"
     for i, (values, group) in enumerate(groups):
         values = values if isinstance(values, tuple) else (values,)
         label = ", ".join(f"{k}={v}" for k, v in zip(others, values, strict=True)) or metric
         x = group[x_key].to_numpy() if numeric else np.arange(len(group))
         color = f"C{i % 10}"
-        ax.plot(x, group[f"{metric}.mean"], "o-", color=color, lw=1.4, label=label)
+        ax.plot(
+            x,
+            group[f"{metric}.mean"],
+            marker=markers[i % len(markers)],
+            color=color,
+            lw=1.4,
+            label=label,
+        )
         ax.fill_between(
             x, group[f"{metric}.ci_low"], group[f"{metric}.ci_high"], color=color, alpha=0.2
         )
@@ -189,18 +397,44 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
             ax.plot(
                 x,
                 group["analytic.blocking.mean"],
-                "--",
-                color=color,
-                lw=1,
+                ls=(0, (4, 3)),
+                color="black",
+                lw=1.3,
+                zorder=4,
                 label=f"Erlang B ({label})" if others else "Erlang B",
             )
+        if metric == "first_failure_s" and no_failure_key in group:
+            _mark_no_failure(ax, x, group, no_failure_key, color, i)
         if not numeric:
             ax.set_xticks(x, [str(v) for v in group[x_key]])
     ax.set_xlabel(x_key)
-    ax.set_ylabel(f"{metric}\n(mean, 95 % CI)")
+    what = " over the runs that failed" if metric == "first_failure_s" else ""
+    ax.set_ylabel(f"{metric}\n(mean{what}, 95 % CI)")
     ax.set_title(title or metric)
     ax.legend(fontsize=8)
     return fig
+
+
+def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> None:
+    """Grid points with runs that never failed: a hollow marker at the top, "no failure"
+    (with how many of the runs), so a line of one dot is not mistaken for the answer."""
+    runs = (group["runs"] - group["failed_runs"]).to_numpy()
+    clean = group[key].to_numpy()
+    trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for xi, k, n in zip(x, clean, runs, strict=True):
+        if k:
+            y = 0.96 - 0.05 * i
+            ax.plot([xi], [y], "o", mfc="none", color=color, transform=trans, clip_on=False)
+            text = "no failure" if k == n else f"no failure in {k} of {n}"
+            ax.annotate(
+                text,
+                (xi, y),
+                xycoords=trans,
+                xytext=(5, -3),
+                textcoords="offset points",
+                fontsize=7,
+                color=color,
+            )
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
@@ -265,16 +499,35 @@ def reuse_cdf_figure(results: list[Result], names: list[str]) -> Figure:
     """CDFs of the reuse distance (connections) and interval (seconds) per run."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    for result, name in zip(results, names, strict=True):
+    for i, (result, name) in enumerate(zip(results, names, strict=True)):
         for ax, key in ((ax1, "reuse_distance"), (ax2, "reuse_interval_s")):
             x, y = _cdf(result.histograms.get(key, []))
-            if len(x):  # markers: a sequential allocator's distribution is a single point
-                ax.step(x, y, where="post", label=name, marker=".")
+            if not len(x):
+                continue
+            # hollow markers growing with the run's index: a sequential allocator's
+            # distribution is a single point, and several of them often coincide
+            single = len(x) == 1
+            ax.step(
+                x,
+                y,
+                where="post",
+                label=name,
+                marker="osD^vP*Xh"[i % 9],
+                ms=5 + 3 * i if single else 4,
+                mfc="none",
+                mew=1.4,
+                ls=STYLES[i % len(STYLES)],
+                lw=1.4,
+                color=f"C{i % 10}",
+                markevery=_every(len(x), i, len(results)),
+                zorder=3 + len(results) - i,  # the smaller markers on top
+            )
     ax1.set_xscale("log")
     ax1.set_xlabel("connections to the destination between two uses of a port")
     ax2.set_xscale("log")
     ax2.set_xlabel("seconds between two uses of a port")
     for ax in (ax1, ax2):
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on log axes
         ax.set_ylabel("fraction of reuses")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=8)

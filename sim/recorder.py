@@ -42,6 +42,7 @@ SERIES_COLUMNS = (
     "requests",
     "requests_failed",
     "requests_waiting",
+    "requests_served",
 )
 
 
@@ -136,6 +137,14 @@ class Recorder:
         self.window_bin = 0
         self.before_window: list[tuple[int, int]] = []
         self.probe_sum = 0
+        # ports examined by refused calls, in the series' probes (not in the summary's
+        # per-allocation mean).  A refused Linux connect() has examined the whole range:
+        # __inet_hash_connect (net/ipv4/inet_hashtables.c, Linux 6.18) loops
+        # `for (i = 0; i < remaining; i += step)` with step 2 over one parity, then again
+        # over the other (reserved ports skipped inside the loop still count), so
+        # remaining / 2 + remaining / 2 = the (even-rounded) range, 28,232 by default
+        self.refused_probe_sum = 0
+        self.refused_calls = 0
         self.bin_probe_max = 0
         self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
         # Linux connect() attempts by the pass that ended the scan, refusals included (a
@@ -143,8 +152,12 @@ class Recorder:
         self.pass_hist = ([0] * (2 * 65536 + 2), [0] * (2 * 65536 + 2))
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}
-        self._last = (0, 0, 0)  # successes, failures, probe_sum at the previous boundary
-        self._last_flows = (0, 0, 0, 0)  # retries, gave_up, requests, requests failed
+        self._last = (0, 0, 0, 0)  # successes, failures, probe sums at the previous boundary
+        self._last_flows = (0, 0, 0, 0, 0)  # retries, gave_up, requests, failed, served
+        # per host: its attempts, successes and failures in each bin (one tuple per bin), so
+        # several hosts are never summed into one line (hosts.csv, per-host waves)
+        self.host_rows: dict[str, list[tuple[int, int, int]]] = {}
+        self._last_hosts: dict[str, tuple[int, int]] = {}
 
     def add_load(self, load: Load) -> None:
         load.index = len(self.loads)
@@ -193,13 +206,14 @@ class Recorder:
         failures = sum(map(_FAILED, self.loads))
         if index == self.window_bin - 1:  # the steady-state window starts after this bin
             self.before_window = [(load.attempted, load.failed) for load in self.loads]
-        s0, f0, p0 = self._last
+        s0, f0, p0, r0 = self._last
         succ, fail = successes - s0, failures - f0
-        probes = self.probe_sum - p0
+        probes = self.probe_sum - p0 + self.refused_probe_sum - r0
         flows = self._flow_counts()
-        retries, gave_up, requests, requests_failed = (
+        retries, gave_up, requests, requests_failed, served = (
             a - b for a, b in zip(flows, self._last_flows, strict=True)
         )
+        self._close_host_bins()
         self._last_flows = flows
         waiting = sum(f.requests.waiting for f in self.flows if f.requests is not None)
         self.rows.append(
@@ -214,25 +228,40 @@ class Recorder:
                 succ + fail,
                 succ,
                 fail,
-                probes / succ if succ else 0.0,
+                probes / (succ + fail) if succ + fail else 0.0,
                 self.bin_probe_max,
                 retries,
                 gave_up,
                 requests,
                 requests_failed,
                 waiting,
+                served,
             )
         )
-        self._last = (successes, failures, self.probe_sum)
+        self._last = (successes, failures, self.probe_sum, self.refused_probe_sum)
         self.bin_probe_max = 0
 
-    def _flow_counts(self) -> tuple[int, int, int, int]:
-        """Cumulative retries, give-ups, requests and failed requests over every load."""
-        retries = gave_up = requests = failed = 0
+    def _close_host_bins(self) -> None:
+        """Append each host's attempts, successes and failures of the closing bin."""
+        totals: dict[str, list[int]] = {h.name: [0, 0] for h in self.hosts}
+        for load in self.loads:
+            counts = totals[load.host.name]
+            counts[0] += load.succeeded
+            counts[1] += load.failed
+        for name, (succ, fail) in totals.items():
+            s0, f0 = self._last_hosts.get(name, (0, 0))
+            rows = self.host_rows.setdefault(name, [])
+            rows.append((succ - s0 + fail - f0, succ - s0, fail - f0))
+            self._last_hosts[name] = (succ, fail)
+
+    def _flow_counts(self) -> tuple[int, int, int, int, int]:
+        """Cumulative retries, give-ups, requests, failed and served requests (every load)."""
+        retries = gave_up = requests = failed = served = 0
         for flow in self.flows:
             retries += flow.retries
             gave_up += flow.gave_up
             if flow.requests is not None:
                 requests += flow.requests.attempted
                 failed += flow.requests.failed
-        return retries, gave_up, requests, failed
+                served += flow.requests.succeeded
+        return retries, gave_up, requests, failed, served

@@ -17,9 +17,12 @@ import numpy as np
 
 from sim import metrics
 from sim.metrics import PortUse
+from sim.per_host import HOST_SERIES_COLUMNS, host_figures, worst_of
 from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
-from sim.steady_state import analytic, pool_key, steady_state
+from sim.request_flow import request_rates
+from sim.steady_state import analytic, host_capacity, pool_key, steady_state, window_bin
 from sim.version import VERSION
+from sim.waves import refusal_waves
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -42,6 +45,8 @@ EVENT_COLUMNS = (
     "error",
 )
 ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
+_ATTEMPTS = SERIES_COLUMNS.index("attempts")
+_FAILURES = SERIES_COLUMNS.index("failures")
 WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
 
 
@@ -123,14 +128,8 @@ def _windows_events(model: Model) -> dict[str, int]:
 
 
 def worst_track(rec: Recorder) -> PoolTrack | None:
-    """The pool that came closest to full: highest peak, then earliest, then by name."""
-    tracks = list(rec.tracks.values())
-    if not tracks:
-        return None
-    return min(
-        tracks,
-        key=lambda t: (-t.pool.max_ever / t.host.size, t.pool.max_time, t.host.name, t.pool.label),
-    )
+    """The pool that came closest to full over every host (see ``per_host.worst_of``)."""
+    return worst_of(list(rec.tracks.values()))
 
 
 def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
@@ -178,6 +177,8 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
                 uses.append(pool.use)
                 key = pool_key(host.name, pool.label, several_hosts)
                 destinations.setdefault(key, {"host": host.name}).update(pool.use.summary())
+    pools = analytic(model)
+    capacities = host_capacity(model, pools)
     hosts = []
     for host in model.hosts.values():
         hosts.append(
@@ -196,6 +197,8 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
                 "tcp_tw_reuse": host.tw_reuse,
                 "time_wait_recycled": host.tw_recycled,
                 "time_wait_overflow": host.tw_overflow,
+                **host_figures(model, host),
+                "capacity": capacities[host.name],
             }
         )
         if host.preset.family == "windows":
@@ -219,10 +222,20 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             "p99": _percentile(rec.probe_hist, 0.99),
             "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
             **{f"pass{i + 1}": _hist_stats(rec.pass_hist[i]) for i in (0, 1)},
+            "refused": rec.refused_calls,
+            "refused_mean": rec.refused_probe_sum / rec.refused_calls if rec.refused_calls else 0.0,
         },
         "reuse": _reuse(uses),
         "steady_state": steady_state(model),
-        "analytic": analytic(model),
+        "analytic": pools,
+        "refusal_waves": None
+        if several_hosts
+        else refusal_waves(
+            [r[_ATTEMPTS] for r in rec.rows],
+            [r[_FAILURES] for r in rec.rows],
+            rec.bin_width,
+            window_bin(model),
+        ),
         **(
             {"windows_events": _windows_events(model)}
             if any(h.preset.family == "windows" for h in model.hosts.values())
@@ -323,7 +336,10 @@ def _workload_sections(model: Model) -> dict[str, Any]:
     if any(f.backoff is not None for f in model.flows):
         out["retries"] = _retry_counts(model.flows)
     if any(f.requests is not None for f in model.flows):
-        out["requests"] = _request_counts(model.flows)
+        out["requests"] = {
+            **_request_counts(model.flows),
+            **request_rates(model, window_bin(model)),
+        }
     return out
 
 
@@ -340,8 +356,11 @@ class Result:
         series_rows: list[tuple] | None = None,
         histograms: dict[str, list[list[float]]] | None = None,
         raster: dict[str, Any] | None = None,
+        host_rows: list[tuple] | None = None,
     ) -> None:
         self.summary = summary
+        self._host_rows = host_rows or []
+        self._host_series: pd.DataFrame | None = None
         self.histograms = histograms or {}
         self.raster = raster if raster is not None else _raster(recorder)
         self.scenario = scenario
@@ -356,6 +375,15 @@ class Result:
         if self._series is None:
             self._series = pd.DataFrame(self._rows, columns=[*SERIES_COLUMNS, *WORST_COLUMNS])
         return self._series
+
+    @property
+    def host_series(self) -> pd.DataFrame:
+        """Per host and bin: its connects and its worst pool (hosts.csv; several hosts)."""
+        import pandas as pd
+
+        if self._host_series is None:
+            self._host_series = pd.DataFrame(self._host_rows, columns=list(HOST_SERIES_COLUMNS))
+        return self._host_series
 
     @property
     def events(self) -> pd.DataFrame:
@@ -384,6 +412,8 @@ class Result:
             write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
         write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
         write_text(out / "histograms.json", json.dumps(self.histograms) + "\n")
+        if len(self.summary.get("hosts", [])) > 1:
+            write_text(out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n"))
         if self.raster:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in self.raster.items()})
@@ -415,6 +445,8 @@ class Result:
             summary, None, None, None, series_rows=[], histograms=hists, raster=raster or {}
         )
         result._series = series
+        if (out / "hosts.csv").exists():
+            result._host_series = pd.read_csv(out / "hosts.csv")
         events = out / "events.csv"
         if events.exists():
             frame = pd.read_csv(events, keep_default_na=False, na_values={"local_port": [""]})

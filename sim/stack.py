@@ -743,6 +743,12 @@ class Host:
         if load.first_failure is None:
             load.first_failure = now
         load.failed_by_error[error] = load.failed_by_error.get(error, 0) + 1
+        if probes > 0:  # a refusal costs its scan too: the whole range for Linux connect()
+            rec = self.rec
+            rec.refused_probe_sum += probes
+            rec.refused_calls += 1
+            if probes > rec.bin_probe_max:
+                rec.bin_probe_max = probes
         if self.log is not None:
             self._log(now, "fail", None, load, probes, error)
 

@@ -79,7 +79,7 @@ def _first_bin(model: Model, warmup: float) -> int:
     return min(math.ceil(start / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
 
 
-def _counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
+def counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
     """Attempts and failures of ``loads`` from bin ``first_bin`` (the window's) to the end."""
     rec = model.recorder
     if first_bin != rec.window_bin:
@@ -112,13 +112,25 @@ def steady_state(model: Model) -> dict[str, Any]:
 
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
-    attempted, failed = _counts_since(model, model.loads, first)
+    attempted, failed = counts_since(model, model.loads, first)
     worst = worst_track(model.recorder)
     pressure = (
         _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
     )
+    from sim.request_flow import request_rates
+
+    arrivals_steady = stationary(model)
+    growing = any(f.requests is not None for f in model.flows) and bool(
+        request_rates(model, first)["queue_growing"]
+    )
+    reason = None
+    if not arrivals_steady:
+        reason = "the load varies in time"
+    elif growing:
+        reason = "the queue of waiting requests grows without bound"
     return {
-        "stationary": stationary(model),
+        "stationary": reason is None,
+        "not_stationary_because": reason,
         "warmup_s": warmup,
         "window_s": [first * model.recorder.bin_width, model.scenario.duration],
         "attempted": attempted,
@@ -141,30 +153,42 @@ def stationary(model: Model) -> bool:
 
 
 def _applies(load: Load) -> bool:
-    """Erlang B holds for Poisson TCP connects that scan the whole pool and never reuse
-    a TIME_WAIT early."""
+    return not_erlang(load) is None
+
+
+def not_erlang(load: Load) -> str | None:
+    """Why Erlang B does not hold for ``load``'s connects, or None when it does: Poisson
+    TCP connects that scan the whole pool and never reuse a TIME_WAIT early."""
     host = load.host
     spec = load.spec
     if spec is None or load.protocol != "tcp" or load.socket not in ("connect", "bind_no_port"):
-        return False
-    if not isinstance(spec.arrival, Poisson) or spec.keepalive is not None:
-        return False
+        return "not plain TCP connect()"
+    if spec.keepalive is not None:
+        return "keep-alive: connections are reused"
+    if not isinstance(spec.arrival, Poisson):
+        return "arrivals are not Poisson"
     if spec.lifetime is None or not math.isfinite(spec.lifetime.mean):
-        return False
+        return "no finite mean lifetime"
     if spec.retry is not None and spec.retry.attempts > 1:
-        return False  # refused attempts come back: not a loss system
+        return "refused attempts are retried"  # they come back: not a loss system
     if spec.start > 0 or (spec.stop is not None and spec.stop < host.rec.duration):
-        return False  # offered for part of the run only: no steady state to compare
+        return "offered for part of the run only"  # no steady state to compare
     if len(host.source_addresses) > 1:
-        return False  # addresses taken in turn: each pool's arrivals are not Poisson
-    if load.reuse_tw or load.sub is not None:
-        return False
+        return "source addresses taken in turn"  # each pool's arrivals are not Poisson
+    if load.reuse_tw:
+        return "TIME_WAIT reused early"
+    if load.sub is not None:
+        return "a per-socket port range"
     policy = host.spec.policy or host.preset.policy
     if policy == "rfc6056-2" or (host.linux and host.size % 2):
-        return False  # may refuse with a port free (random draws; odd-range geometry)
-    if host.forced_reuse or host.auto_reuse or host.tw_overflow:
-        return False  # ports shared across destinations, or TIME_WAITs cut short
-    return not host.explicit_binds
+        return "may refuse with a port free"  # random draws; odd-range geometry
+    if host.forced_reuse or host.auto_reuse:
+        return "ports shared across destinations when exhausted"
+    if host.tw_overflow:
+        return "TIME_WAITs cut short (tcp_max_tw_buckets)"
+    if host.explicit_binds:
+        return "explicit binds hold ports"
+    return None
 
 
 def analytic(model: Model) -> dict[str, Any]:
@@ -189,13 +213,14 @@ def analytic(model: Model) -> dict[str, Any]:
         )
         holding = load_erlangs / rate
         cap = capacity(ports, rate, holding, 0.0)
-        attempted, failed = _counts_since(model, loads, first)
+        attempted, failed = counts_since(model, loads, first)
         label = pool.label if host.scope == "4tuple" else ", ".join(host.shared_labels)
         static = host.size - ports
         simulated = _pressure_mean(model, pool, host.size, first)
         out[pool_key(host.name, label, len(model.hosts) > 1)] = {
             "host": host.name,
             "ports": ports,
+            "rate": rate,
             "offered_load": cap.offered_load,
             "blocking": cap.blocking,
             "mean_in_use": cap.mean_in_use,
@@ -208,5 +233,92 @@ def analytic(model: Model) -> dict[str, Any]:
             ),
             "static_ports": static,
             "warmup_s": warmup,
+        }
+    return out
+
+
+def _holding(load: Load) -> float | None:
+    """Mean time a connection of ``load`` holds its port: lifetime, plus TIME_WAIT when
+    the host closes first; None for keep-alive pools and loads without a known mean."""
+    spec = load.spec
+    if spec is None or spec.keepalive is not None or spec.lifetime is None:
+        return None
+    life = spec.lifetime.mean
+    if not math.isfinite(life):
+        return None
+    return life + (load.tw_len if load.holds_time_wait else 0.0)
+
+
+def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every host's answer to "how many new connections per second can it sustain?".
+
+    Erlang B's sustainable rate (at 0.1 % refused) where its assumptions hold for every
+    load of the host; otherwise the bound ports / (lifetime + TIME_WAIT): the rate at
+    which, with no randomness at all, every port would be held; above it refusals are
+    certain, below it they are possible (bursts)."""
+    out: dict[str, dict[str, Any]] = {}
+    for host in model.hosts.values():
+        loads = [ld for ld in model.loads if ld.host is host]
+        per = "destination" if host.scope == "4tuple" else f"host ({host.scope} scope)"
+        if loads and all(ld.protocol == "udp" for ld in loads):
+            per = "host (connected UDP: a port serves one socket)"
+        ports = host.size - host.table.static.count(1)
+        mine = [a for a in pools.values() if a["host"] == host.name]
+        reasons = sorted({r for ld in loads if (r := not_erlang(ld)) is not None})
+        if mine and not reasons:
+            worst = max(mine, key=lambda a: a["offered_load"])
+            out[host.name] = {
+                "method": "erlang_b",
+                "per": per,
+                "ports": ports,
+                "holding_s": worst["offered_load"] / worst["rate"] if worst["rate"] else None,
+                "sustainable_per_s": worst["max_rate_at_0.001"],
+                "target_blocking": 0.001,
+                "why_not_erlang_b": None,
+            }
+            continue
+        held = [(ld.attempted or 1, h) for ld in loads if (h := _holding(ld)) is not None]
+        flows = [f for f in model.flows if f.host_name == host.name and f.pools]
+        durations = [f.spec.lifetime.mean for f in flows if f.spec.lifetime is not None]
+        if not held and flows and len(durations) == len(flows):
+            # keep-alive only: connections are reused, so what runs out is the pool, not
+            # the ports: each pool of K connections serves at most K / L requests per second
+            limit = sum(
+                f.spec.keepalive.max_connections * len(f.pools) / f.spec.lifetime.mean  # type: ignore[union-attr]
+                for f in flows
+            )
+            out[host.name] = {
+                "method": "keepalive_pool",
+                "per": "host (requests over every keep-alive pool)",
+                "ports": ports,
+                "holding_s": None,
+                "sustainable_per_s": limit,
+                "target_blocking": None,
+                "why_not_erlang_b": "; ".join(reasons) or None,
+            }
+            continue
+        if not held:
+            out[host.name] = {
+                "method": None,
+                "per": per,
+                "ports": ports,
+                "holding_s": None,
+                "sustainable_per_s": None,
+                "target_blocking": None,
+                "why_not_erlang_b": "; ".join(reasons) or None,
+                "why_none": "no mean connection lifetime in the scenario (a trace's rows "
+                "carry their own)",
+            }
+            continue
+        weight = sum(w for w, _ in held)
+        holding = sum(w * h for w, h in held) / weight
+        out[host.name] = {
+            "method": "bound",
+            "per": per,
+            "ports": ports,
+            "holding_s": holding,
+            "sustainable_per_s": ports / holding if holding > 0 else math.inf,
+            "target_blocking": None,
+            "why_not_erlang_b": "; ".join(reasons) or None,
         }
     return out

@@ -544,6 +544,9 @@ def summarise(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:
             row[f"{metric}.mean"] = mean
             row[f"{metric}.ci_low"] = mean - half
             row[f"{metric}.ci_high"] = mean + half
+        # runs that never failed have no first_failure_s: count them, not drop them silently
+        first = ok["first_failure_s"] if "first_failure_s" in ok else pd.Series([])
+        row["first_failure_s.no_failure"] = int(first.isna().sum())
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame[["point", *keys, *[c for c in frame.columns if c not in ("point", *keys)]]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim import waves
 from sim.units import format_duration
 
 ERLANG_LINES = 3  # pools with an Erlang B line on the terminal (the most loaded)
@@ -16,69 +17,158 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %" if x >= 0.01 else f"{100 * x:.2f} %"
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 pool``, ``3 pools``: generated text agrees with its number."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def system_name(h: dict[str, Any]) -> str:
+    """How a host's system is named: the Linux kernel and generation, else the preset."""
+    return h["kernel"] if h.get("generation") else h["os"]
+
+
 def verdict(s: dict[str, Any]) -> str:
+    """The answer first: what requests experienced (keep-alive), then ports, per host when
+    there are several (their counts are never added together).  One line each."""
+    lines = []
+    if s.get("requests"):
+        lines.append(requests_headline(s["requests"]))
+    hosts = s.get("hosts") or []
+    if len(hosts) > 1:
+        for h in hosts:
+            mine = {k: d for k, d in s["destinations"].items() if d.get("host") == h["name"]}
+            where = f" on host {h['name']} ({system_name(h)})"
+            lines.append(_ports_headline(h, mine, h["range_ports"], where, h["refusal_waves"]))
+    else:
+        p = s["pressure"]
+        lines.append(
+            _ports_headline(s, s["destinations"], p.get("range_ports"), "", s.get("refusal_waves"))
+        )
+    return "\n".join(lines)
+
+
+def _ports_headline(
+    s: dict[str, Any],
+    destinations: dict[str, Any],
+    size: int | None,
+    where: str,
+    waves: dict[str, Any] | None,
+) -> str:
+    """Exhaustion or not, from one host's figures (or the run's, with one host)."""
     conn = s["connections"]
     p = s["pressure"]
     ports = ""
-    if p.get("range_ports"):
-        ports = f" ({p['peak_ports']:,} of {p['range_ports']:,} ports)"
+    if size and p.get("peak_ports") is not None:
+        ports = f" ({p['peak_ports']:,} of {size:,} ports)"
     if conn["failed"]:
-        failing = {k: d for k, d in s["destinations"].items() if d.get("failed")}
+        failing = {k: d for k, d in destinations.items() if d.get("failed")}
         errors = [name for name, n in conn["failed_by_error"].items() if n]
         first = s["first_failure_s"]
         if len(failing) == 1:
-            key, dest = next(iter(failing.items()))
-            where = dest.get("name", key)
-            what = f"{conn['failed']:,} of {dest['attempted']:,} connects to {where}"
+            dest = next(iter(failing.values()))
+            what = f"{conn['failed']:,} of {dest['attempted']:,} connects to {dest.get('name')}"
         else:
             what = (
                 f"{conn['failed']:,} of {conn['attempted']:,} connects to "
-                f"{len(failing)} destinations"
+                f"{plural(len(failing), 'destination')}"
+            )
+        wave = ""
+        if waves and waves["stretches"] and waves["period_s"]:
+            wave = (
+                f"; refused in waves: up to {format_duration(waves['longest_refusing_s'])} "
+                f"of mostly refused connects every {format_duration(waves['period_s'])}"
             )
         return (
-            f"Port exhaustion: {what} failed with {'/'.join(errors)}, first at "
-            f"{format_duration(first)}; peak pressure {_pct(p['peak'])}{ports}"
+            f"Port exhaustion{where}: {what} failed with {'/'.join(errors)}, first at "
+            f"{format_duration(first)}; peak pressure {_pct(p['peak'])}{ports}{wave}"
         )
     dest = p.get("worst_destination")
     at = f" to {dest} at {format_duration(p['peak_time_s'])}" if dest else ""
-    requests = s.get("requests") or {}
-    lost = ""
-    if requests.get("failed"):
-        reasons = ", ".join(
-            f"{k.replace('_', ' ')} {v:,}" for k, v in requests["failed_by_reason"].items() if v
-        )
-        lost = (
-            f"; but {requests['failed']:,} of {requests['attempted']:,} requests failed ({reasons})"
-        )
+    if not conn["attempted"]:
+        return f"No exhaustion{where}: no connect was made"
     return (
-        f"No exhaustion: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded{lost}"
+        f"No exhaustion{where}: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded"
     )
 
 
+def requests_headline(r: dict[str, Any]) -> str:
+    """What keep-alive requests experienced: served against offered per second, the queue,
+    waits and failures; whether the pool caps throughput."""
+    offered, served = r["offered_per_s"], r["served_per_s"]
+    rates = f"{served:,.0f} served per second of {offered:,.0f} offered"
+    limit = r.get("pool_limit_per_s")
+    cap = ""
+    if limit:
+        duration = r["pool_connections"] / limit
+        cap = (
+            f"{plural(r['pool_connections'], 'pooled connection')} at "
+            f"{format_duration(duration)} per request serve at most {limit:,.0f}/s"
+        )
+    wait = r["wait_s"]
+    waits = (
+        f"{r['waited']:,} waited for a connection (served ones: mean "
+        f"{format_duration(wait['mean'])}, p99 {format_duration(wait['p99'])})"
+        if r["waited"]
+        else "none waited for a connection"
+    )
+    failed = f"{r['failed']:,} of {r['attempted']:,} failed"
+    if r["failed"]:
+        reasons = ", ".join(
+            f"{k.replace('_', ' ')} {v:,}" for k, v in r["failed_by_reason"].items() if v
+        )
+        failed += f" ({reasons})"
+    if r["queue_growing"]:
+        oldest = r.get("oldest_waiting_s")
+        old = f", the oldest for {format_duration(oldest)}" if oldest else ""
+        capped = f"; the pool caps throughput: {cap}" if cap else ""
+        return (
+            f"Requests pile up: {rates}{capped}; the queue grows without bound "
+            f"(+{r['queue_growth_per_s']:,.0f}/s, {r['waiting_at_end']:,} waiting at the end"
+            f"{old}); {waits}; {failed}"
+        )
+    near = f" ({cap})" if cap and limit and offered > 0.9 * limit else ""
+    head = "Requests served" if not r["failed"] else "Requests failed"
+    return f"{head}: {rates}{near}; {waits}; {failed}"
+
+
 def key_figures(s: dict[str, Any]) -> list[str]:
+    """The figures behind the verdict, one line each; with several hosts the counts are
+    each host's own (on its ``host`` line), never summed across hosts."""
     conn = s["connections"]
     p = s["pressure"]
     probes = s["probes"]
-    errors = ", ".join(f"{k} {v:,}" for k, v in conn["failed_by_error"].items() if v) or "none"
-    lines = [
-        f"connects: {conn['attempted']:,} attempted, {conn['succeeded']:,} succeeded, "
-        f"{conn['failed']:,} failed ({errors})",
-        f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
-        f"(worst destination {p.get('worst_destination')})",
-        f"ports probed per connect(): mean {probes['mean']:.1f}, p99 {probes['p99']:.0f}, "
-        f"max {probes['max']}",
-    ]
-    if s.get("first_failure_s") is not None:
+    hosts = s.get("hosts", [])
+    several = len(hosts) > 1
+    lines = []
+    if not several:
+        errors = ", ".join(f"{k} {v:,}" for k, v in conn["failed_by_error"].items() if v)
+        lines += [
+            f"connects: {conn['attempted']:,} attempted, {conn['succeeded']:,} succeeded, "
+            f"{conn['failed']:,} failed ({errors or 'none'})",
+            f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
+            f"(worst destination {p.get('worst_destination')})",
+        ]
+    lines.append(
+        f"ports probed per connect() that got a port: mean {probes['mean']:.1f}, "
+        f"p99 {probes['p99']:.0f}, max {probes['max']}"
+        + (f"; a refused one probed {probes['refused_mean']:,.0f}" if probes.get("refused") else "")
+    )
+    if not several and s.get("first_failure_s") is not None:
         lines.append(f"first failure: {format_duration(s['first_failure_s'])}")
     steady = s.get("steady_state")
-    if steady and steady["attempted"] and not steady.get("stationary", True):
-        lines.append("steady state: not reported, the load varies in time (see series.csv)")
-    elif steady and steady["attempted"]:
+    reason = steady.get("not_stationary_because") if steady else None
+    if reason is None and steady and not steady.get("stationary", True):
+        reason = "the load varies in time"
+    if reason:
+        lines.append(f"steady state: not reported, {reason} (see series.csv)")
+    elif steady and steady["attempted"] and not several:
         pressure = _pct(steady["pressure_mean"] or 0)
         lines.append(
             f"steady state (from {format_duration(steady['window_s'][0])}): "
             f"{_pct(steady['blocking'])} refused, mean pressure {pressure}"
         )
+    if not several and (wave := waves.describe(s.get("refusal_waves"))):
+        lines.append(wave)
     pools = s.get("analytic") or {}
     shown = sorted(pools.items(), key=lambda item: -item[1]["offered_load"])[:ERLANG_LINES]
     for dest, a in shown:
@@ -88,7 +178,8 @@ def key_figures(s: dict[str, Any]) -> list[str]:
             f"sustainable {a['max_rate_at_0.001']:,.0f}/s at 0.1 % refused"
         )
     if len(pools) > len(shown):
-        lines.append(f"Erlang B for {len(pools) - len(shown)} more pools: analytic in summary.json")
+        more = plural(len(pools) - len(shown), "more pool")
+        lines.append(f"Erlang B for {more}: analytic in summary.json")
     retries = s.get("retries")
     if retries:
         lines.append(
@@ -99,36 +190,94 @@ def key_figures(s: dict[str, Any]) -> list[str]:
     if requests:
         lines.append(
             f"requests: {requests['attempted']:,} attempted, {requests['succeeded']:,} served, "
-            f"{requests['failed']:,} failed, {requests['waited']:,} waited for a connection; "
-            f"{requests['connections']:,} connections opened "
+            f"{requests['failed']:,} failed, {requests['waited']:,} waited for a connection, "
+            f"{requests['waiting_at_end']:,} still waiting at the end; "
+            f"{plural(requests['connections'], 'connection')} opened "
             f"({requests['requests_per_connection']:.1f} requests each)"
         )
-    for h in s.get("hosts", []):
-        loads = [ld for ld in s.get("loads", []) if ld["host"] == h["name"]]
-        attempted = sum(ld["attempted"] for ld in loads)
-        failed = sum(ld["failed"] for ld in loads)
-        tuning = (
-            f"tcp_tw_reuse={h['tcp_tw_reuse']}"
-            if h.get("generation")
-            else f"policy {h['policy']}, scope {h['scope']}"
-        )
-        events = h.get("windows_events")
-        logged = (
-            ", events " + ", ".join(f"{k}: {v:,}" for k, v in events.items() if v)
-            if events and any(events.values())
-            else ""
-        )
-        if h.get("time_wait_overflow"):
-            logged += (
-                f", {h['time_wait_overflow']:,} closes skipped TIME_WAIT (tcp_max_tw_buckets full)"
-            )
-        system = h["kernel"] if h.get("generation") else h["os"]
-        lo, hi = h["port_range"]
-        lines.append(
-            f"host {h['name']} ({system}): range {lo}-{hi} "
-            f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, {tuning}; "
-            f"{failed:,} of {attempted:,} connects failed{logged}"
-        )
+    for h in hosts:
+        lines.append(_host_line(h, s))
+        if several:
+            lines += [f"  {line}" for line in _host_details(h)]
+        if h.get("capacity"):
+            lines.append(("  " if several else "") + capacity_line(h))
     simulated = format_duration(s["duration_s"])
     lines.append(f"simulated {simulated} in {s['run']['wall_s']:.1f} s (seed {s['seed']})")
     return lines
+
+
+def _host_line(h: dict[str, Any], s: dict[str, Any]) -> str:
+    conn = h.get("connections")
+    if conn is None:  # a summary written before hosts carried their own counts
+        loads = [ld for ld in s.get("loads", []) if ld["host"] == h["name"]]
+        conn = {
+            "attempted": sum(ld["attempted"] for ld in loads),
+            "failed": sum(ld["failed"] for ld in loads),
+        }
+    tuning = (
+        f"tcp_tw_reuse={h['tcp_tw_reuse']}"
+        if h.get("generation")
+        else f"policy {h['policy']}, scope {h['scope']}"
+    )
+    events = h.get("windows_events")
+    logged = (
+        ", events " + ", ".join(f"{k}: {v:,}" for k, v in events.items() if v)
+        if events and any(events.values())
+        else ""
+    )
+    if h.get("time_wait_overflow"):
+        logged += (
+            f", {h['time_wait_overflow']:,} closes skipped TIME_WAIT (tcp_max_tw_buckets full)"
+        )
+    lo, hi = h["port_range"]
+    return (
+        f"host {h['name']} ({system_name(h)}): range {lo}-{hi} "
+        f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, {tuning}; "
+        f"{conn['failed']:,} of {conn['attempted']:,} connects failed{logged}"
+    )
+
+
+def _host_details(h: dict[str, Any]) -> list[str]:
+    """A host's own pressure, steady-state refusal and refusal waves (several hosts)."""
+    lines = []
+    p = h.get("pressure") or {}
+    if p.get("worst_destination"):
+        lines.append(
+            f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
+            f"(worst destination {p['worst_destination']})"
+        )
+    steady = h.get("steady_state")
+    if steady and steady["attempted"]:
+        lines.append(
+            f"steady state (from {format_duration(steady['window_s'][0])}): "
+            f"{_pct(steady['blocking'])} refused"
+        )
+    if wave := waves.describe(h.get("refusal_waves")):
+        lines.append(wave)
+    return lines
+
+
+def capacity_line(h: dict[str, Any]) -> str:
+    """The host's capacity answer, labelled with the method that gave it."""
+    c = h["capacity"]
+    per = c["per"]
+    if c["method"] == "erlang_b":
+        return (
+            f"capacity of {h['name']}: {c['sustainable_per_s']:,.0f} new connections/s per "
+            f"{per} at 0.1 % refused (Erlang B, {c['ports']:,} ports)"
+        )
+    if c["method"] == "bound":
+        why = f"; Erlang B does not apply: {c['why_not_erlang_b']}" if c["why_not_erlang_b"] else ""
+        return (
+            f"capacity of {h['name']}: at most {c['sustainable_per_s']:,.0f} new connections/s "
+            f"per {per} (bound: {c['ports']:,} ports / {c['holding_s']:.4g} s held, "
+            f"lifetime + TIME_WAIT{why})"
+        )
+    if c["method"] == "keepalive_pool":
+        return (
+            f"capacity of {h['name']}: at most {c['sustainable_per_s']:,.0f} requests/s "
+            "through its keep-alive pools (K connections / L s per request, summed); "
+            "connections are reused, so ports are not the limit"
+        )
+    why = c.get("why_none") or c.get("why_not_erlang_b") or "no mean connection lifetime"
+    return f"capacity of {h['name']}: no connection-rate answer: {why}"

@@ -42,8 +42,16 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
     )
     assert code == 0
     verdict = capsys.readouterr().out.strip().splitlines()
-    assert len(verdict) == 1 and verdict[0].split(":")[0] in ("Port exhaustion", "No exhaustion")
     summary = json.loads((out / "summary.json").read_text())
+    # one line per host (never summed), after the requests' line when a load keeps alive
+    hosts = [h["name"] for h in summary["hosts"]]
+    requests = 1 if summary.get("requests") else 0
+    assert len(verdict) == len(hosts) + requests
+    if requests:
+        assert verdict[0].startswith(("Requests served:", "Requests failed:", "Requests pile up:"))
+    for line, host in zip(verdict[requests:], hosts, strict=True):
+        where = f" on host {host} (" if len(hosts) > 1 else ":"
+        assert line.startswith(("Port exhaustion" + where, "No exhaustion" + where)), line
     assert summary.keys() >= SUMMARY_KEYS
     assert summary["error"] is None and summary["duration_s"] == 20
     conn = summary["connections"]

@@ -1,0 +1,47 @@
+"""``portsim capacity --os PRESET``: the range and TIME_WAIT come from the preset, so the
+user need not know them; explicit ``--range`` / ``--time-wait`` still win."""
+
+from __future__ import annotations
+
+import argparse
+
+LINUX_RANGE = "32768-60999"  # ip_local_port_range's default since Linux 4.2 (commit 07f4c90062f8)
+LINUX_TIME_WAIT = "60s"  # TCP_TIMEWAIT_LEN
+
+
+def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
+    """Fill ``args.range`` and ``args.time_wait`` from ``args.os`` (or Linux's defaults);
+    return a line saying what the preset implies ("" without --os)."""
+    from sim.ports.linux import kernel_profile
+    from sim.presets import PRESETS
+
+    preset_range, preset_tw, note = LINUX_RANGE, LINUX_TIME_WAIT, ""
+    if args.os is not None:
+        preset = PRESETS.get(args.os)
+        if preset is None:
+            import difflib
+
+            close = difflib.get_close_matches(args.os, list(PRESETS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; one of: {', '.join(PRESETS)}"
+            problems.append(f"--os: unknown preset {args.os!r}{hint}")
+        else:
+            if preset.port_range is not None:
+                lo, hi = preset.port_range
+            else:
+                lo, hi = kernel_profile(preset.kernel or "6.18").default_range
+            preset_range, preset_tw = f"{lo}-{hi}", f"{preset.time_wait_s:g}s"
+            shared = preset.scope != "4tuple"
+            note = (
+                f"preset {preset.name}: range {lo}-{hi}, TIME_WAIT {preset.time_wait_s:g} s, "
+                + (
+                    f"scope {preset.scope}: every destination shares these ports, so --rate "
+                    "is the host's total of new connections"
+                    if shared
+                    else "one pool per destination 4-tuple: --rate is per destination"
+                )
+            )
+    if args.range is None:
+        args.range = preset_range
+    if args.time_wait is None:
+        args.time_wait = preset_tw
+    return note

@@ -1,0 +1,339 @@
+"""Answers that never mislead (issue 11, items 4-10 and 16): what the verdict, the summary
+and the plots say about queued keep-alive requests, several hosts, refusal waves, the cost
+of refused connects, every host's capacity, sweeps and port lives.
+
+Each test failed on main before these changes (the keys, lines or plot elements it checks
+did not exist, or said the opposite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.analytic import load_for_blocking
+from sim.cli import main
+from sim.plots import (
+    overlay_figure,
+    port_timeline_figure,
+    pressure_figure,
+    sweep_figure,
+)
+from sim.verdict import key_figures, verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def keepalive_run(rate: float, duration_ms: str, pool: int, duration: str = "60s") -> sim.Result:
+    sc = sim.parse_scenario(
+        {
+            "name": "ka",
+            "seed": 3,
+            "duration": duration,
+            "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+            "load": [
+                {
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": rate},
+                    "lifetime": {"kind": "fixed", "value": duration_ms},
+                    "keepalive": {"max_connections": pool},
+                }
+            ],
+        }
+    )
+    return sim.run(sc)
+
+
+# -- item 4: a keep-alive pool that is too small -------------------------------------------
+def test_a_too_small_pool_leads_the_verdict_with_the_requests_queue() -> None:
+    """600 requests/s of 200 ms through 32 connections: the pool serves at most
+    32 / 0.2 s = 160 requests/s, so about 440/s pile up.  Every connect() succeeds, and
+    the answer must say the requests were not served, not "no exhaustion"."""
+    result = keepalive_run(600, "200ms", 32)
+    r = result.summary["requests"]
+    assert r["pool_limit_per_s"] == pytest.approx(160.0)
+    assert r["pool_connections"] == 32
+    assert r["served_per_s"] == pytest.approx(160.0, rel=0.02)  # fixed durations: exact
+    # Poisson arrivals over a 30 s window: sd sqrt(600 x 30) / 30 = 4.5/s; 4 sd
+    assert r["offered_per_s"] == pytest.approx(600.0, abs=18)
+    assert r["queue_growing"] is True
+    assert r["queue_growth_per_s"] == pytest.approx(440.0, abs=20)
+    steady = result.summary["steady_state"]
+    assert steady["stationary"] is False
+    assert "grows without bound" in steady["not_stationary_because"]
+    first = verdict(result.summary).splitlines()[0]
+    assert first.startswith("Requests pile up: 160 served per second of ")
+    assert "serve at most 160/s" in first and "grows without bound" in first
+    assert any("not reported, the queue" in line for line in key_figures(result.summary))
+
+
+def test_a_large_enough_pool_is_steady_and_says_so() -> None:
+    """500 requests/s of 50 ms on 64 connections: 25 in flight on average, limit 1,280/s."""
+    result = keepalive_run(500, "50ms", 64)
+    r = result.summary["requests"]
+    assert r["pool_limit_per_s"] == pytest.approx(1280.0)
+    assert r["queue_growing"] is False
+    assert r["served_per_s"] == pytest.approx(r["offered_per_s"], rel=0.02)
+    assert result.summary["steady_state"]["stationary"] is True
+    assert verdict(result.summary).startswith("Requests served: ")
+
+
+def test_keepalive_pressure_plot_shows_offered_served_and_the_queue() -> None:
+    result = keepalive_run(600, "200ms", 32, duration="20s")
+    assert "requests_served" in result.series
+    fig = pressure_figure(result)
+    top = fig.axes[0]
+    labels = [line.get_label() for line in top.get_lines()]
+    assert any(label.startswith("offered") for label in labels)
+    assert "served" in labels
+    assert any(label.startswith("pool limit K/L: 160/s") for label in labels)
+    queue = [ax for ax in fig.axes if ax.get_ylabel().startswith("requests waiting")]
+    assert queue and max(queue[0].get_lines()[0].get_ydata()) > 1000
+
+
+# -- item 5: several hosts --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def four_os(tmp_path_factory) -> tuple[sim.Result, Path]:
+    sc = sim.load_scenario(ROOT / "scenarios" / "compare-os-one-backend.toml", ["duration=100s"])
+    result = sim.run(sc)
+    out = tmp_path_factory.mktemp("four") / "run"
+    result.save(out)
+    return result, out
+
+
+def test_several_hosts_get_one_headline_each_and_are_never_summed(four_os) -> None:
+    result, _ = four_os
+    s = result.summary
+    lines = verdict(s).splitlines()
+    assert len(lines) == 4
+    for line, host in zip(lines, s["hosts"], strict=True):
+        mine = [ld for ld in s["loads"] if ld["host"] == host["name"]]
+        assert host["connections"]["attempted"] == sum(ld["attempted"] for ld in mine)
+        assert host["connections"]["failed"] == sum(ld["failed"] for ld in mine)
+        assert f" on host {host['name']} (" in line
+    total = s["connections"]["attempted"]
+    text = "\n".join([verdict(s), *key_figures(s)])
+    assert f"{total:,}" not in text  # the sum over hosts is never printed
+    assert not any(line.startswith("steady state (from") for line in key_figures(s))
+
+
+def test_several_hosts_plot_one_row_each_named_and_inside_the_frame(four_os) -> None:
+    result, out = four_os
+    assert (out / "hosts.csv").exists()
+    again = sim.Result.load(out)
+    for fig in (pressure_figure(result), pressure_figure(again)):
+        pools = fig.axes[0::2]
+        assert len(pools) == 4
+        for ax, host in zip(pools, result.summary["hosts"], strict=True):
+            title = ax.get_title(loc="left")
+            assert title.startswith(f"host {host['name']} (")
+            assert host["pressure"]["worst_destination"] in title
+            top = ax.get_ylim()[1]
+            for poly in ax.collections:
+                for path in poly.get_paths():
+                    assert path.vertices[:, 1].max() <= top + 1e-9
+
+
+# -- item 6: refusal waves --------------------------------------------------------------
+def test_refusal_waves_from_counts() -> None:
+    """Bins of 1 s: refusing 3 of every 10 (all refused), none refused the other 7."""
+    from sim.waves import refusal_waves
+
+    attempts = [100] * 40
+    failures = ([100] * 3 + [0] * 7) * 4
+    w = refusal_waves(attempts, failures, 1.0)
+    assert w["refusing_fraction"] == pytest.approx(0.3)
+    assert w["refusal_free_fraction"] == pytest.approx(0.7)
+    assert w["longest_refusing_s"] == 3.0 and w["period_s"] == 10.0 and w["stretches"] == 4
+    assert refusal_waves(attempts, [0] * 40, 1.0) is None
+
+
+def test_fixed_time_wait_refuses_in_waves_one_holding_period_apart() -> None:
+    """600/s, 1 s lifetimes, 60 s TIME_WAIT: a port is held 61 s, the pool of 28,232 takes
+    28,232 connects in 28,232 / 600 = 47 s and then refuses everything until the first
+    wave comes back: about 14 s of refusal every 61 s, 23 % of the time."""
+    sc = sim.load_scenario(
+        ROOT / "scenarios" / "linux-one-backend-500rps.toml",
+        [
+            "duration=300",
+            "warmup=61",
+            "load[0].arrival.rate=600",
+            'load[0].lifetime={kind="fixed",value="1s"}',
+        ],
+    )
+    s = sim.run(sc).summary
+    w = s["refusal_waves"]
+    assert w["period_s"] == pytest.approx(61.0, abs=3)
+    assert w["longest_refusing_s"] == pytest.approx(14.0, abs=3)
+    assert w["refusing_fraction"] == pytest.approx(0.23, abs=0.05)
+    assert w["refusal_free_fraction"] > 0.5
+    assert s["hosts"][0]["refusal_waves"] == w
+    assert "refused in waves: up to " in verdict(s)
+
+
+# -- item 7: refused connects' probes ---------------------------------------------------
+def test_a_refused_linux_connect_counts_a_scan_of_the_whole_range() -> None:
+    """40 ports (even): __inet_hash_connect scans remaining / 2 = 20 ports of one parity,
+    then 20 of the other, before returning -EADDRNOTAVAIL: 40 probes per refusal."""
+    sc = sim.parse_scenario(
+        {
+            "name": "tiny",
+            "seed": 2,
+            "duration": 30,
+            "bin": 1,
+            "hosts": [{"port_range": [40000, 40039]}],
+            "destinations": [{"name": "d", "address": "10.0.0.1:80"}],
+            "load": [
+                {
+                    "destination": "d",
+                    "arrival": {"kind": "poisson", "rate": 50},
+                    "lifetime": {"kind": "fixed", "value": 1},
+                }
+            ],
+        }
+    )
+    result = sim.run(sc)
+    s = result.series
+    refusing = s[(s["failures"] == s["attempts"]) & (s["attempts"] > 0)]
+    assert len(refusing) > 5
+    assert (refusing["probes_mean"] == 40).all() and (refusing["probes_max"] == 40).all()
+    probes = result.summary["probes"]
+    assert probes["refused"] == result.summary["connections"]["failed"]
+    assert probes["refused_mean"] == 40
+    label = pressure_figure(result).axes[2].get_ylabel()
+    assert "refused ones included" in label
+
+
+# -- item 8: a capacity answer for every host -------------------------------------------
+def test_every_host_gets_its_capacity_answer(four_os) -> None:
+    hosts = {h["name"]: h["capacity"] for h in four_os[0].summary["hosts"]}
+    linux = hosts["linux"]
+    assert linux["method"] == "erlang_b"
+    assert linux["sustainable_per_s"] == pytest.approx(load_for_blocking(28232, 1e-3) / 61)
+    windows = hosts["windows"]  # forced reuse shares ports: not a loss system
+    assert windows["method"] == "bound" and windows["why_not_erlang_b"]
+    assert windows["sustainable_per_s"] == pytest.approx(16384 / 121)  # range / (1 s + 120 s)
+    text = "\n".join(key_figures(four_os[0].summary))
+    assert "capacity of windows: at most 135 new connections/s per host" in text
+    assert "bound: 16,384 ports / 121 s held, lifetime + TIME_WAIT" in text
+
+
+def test_capacity_takes_range_and_time_wait_from_a_preset(capsys) -> None:
+    assert main(["capacity", "--os", "windows", "--rate", "100", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ports"] == 16384 and data["holding_s"] == 121.0
+    assert data["max_rate"] == pytest.approx(load_for_blocking(16384, 1e-3) / 121)
+    assert main(["capacity", "--os", "macos", "--rate", "100", "--time-wait", "10s"]) == 0
+    out = capsys.readouterr().out
+    assert "preset macos: range 49152-65535" in out and "each held 11 s" in out
+    assert main(["capacity", "--os", "windos", "--rate", "1"]) == 2
+    assert "did you mean 'windows'" in capsys.readouterr().err
+
+
+# -- item 9: sweep and overlay plots ----------------------------------------------------
+def _table(metric_values: dict[str, list[float]], **extra) -> pd.DataFrame:
+    rows = {"rate": [400, 450, 500], "runs": [3, 3, 3], "failed_runs": [0, 0, 0]}
+    for metric, values in metric_values.items():
+        rows[f"{metric}.mean"] = values
+        rows[f"{metric}.ci_low"] = values
+        rows[f"{metric}.ci_high"] = values
+    return pd.DataFrame({**rows, **extra})
+
+
+def test_sweep_erlang_b_is_dashed_on_top_of_an_equal_simulated_line() -> None:
+    same = [0.001, 0.02, 0.07]
+    table = _table({"steady_state.blocking": same, "analytic.blocking": same})
+    ax = sweep_figure(table, ["rate"], "steady_state.blocking").axes[0]
+    simulated = next(ln for ln in ax.get_lines() if ln.get_label() == "steady_state.blocking")
+    erlang = next(ln for ln in ax.get_lines() if ln.get_label() == "Erlang B")
+    assert erlang.get_zorder() > simulated.get_zorder()
+    assert erlang.get_linestyle() != simulated.get_linestyle()
+    assert erlang.get_color() != simulated.get_color()
+
+
+def test_sweep_first_failure_marks_runs_that_never_failed() -> None:
+    table = _table(
+        {"first_failure_s": [np.nan, np.nan, 56.0]},
+        **{"first_failure_s.no_failure": [3, 1, 0]},
+    )
+    ax = sweep_figure(table, ["rate"], "first_failure_s").axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["no failure", "no failure in 1 of 3"]
+
+
+def test_summarise_counts_runs_without_failure() -> None:
+    from sim import sweeps
+
+    spec = sweeps.load_sweep(
+        str(ROOT / "scenarios" / "linux-one-backend-moderate.toml"), [], 2, 1, []
+    )
+    runs = pd.DataFrame(
+        {"point": [0, 0], "error": ["", ""], "first_failure_s": [np.nan, 12.0]}
+        | {m: [np.nan, np.nan] for m in sweeps.METRICS if m != "first_failure_s"}
+    )
+    table = sweeps.summarise(runs, spec)
+    assert table["first_failure_s.no_failure"].tolist() == [1]
+
+
+def test_overlay_styles_differ_and_keepalive_queue_is_drawn() -> None:
+    a = keepalive_run(600, "200ms", 32, duration="10s")
+    b = keepalive_run(600, "200ms", 32, duration="10s")  # the same curves exactly
+    fig = overlay_figure([a, b], ["a", "b"])
+    lines = fig.axes[0].get_lines()
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    assert lines[0].get_marker() != lines[1].get_marker()
+    assert len(fig.axes) == 3 and "waiting" in fig.axes[2].get_ylabel()
+    assert max(fig.axes[2].get_lines()[0].get_ydata()) > 1000
+
+
+# -- item 10: consecutive lives of one port ---------------------------------------------
+def test_port_timeline_marks_every_life_start_and_end() -> None:
+    lives = pd.DataFrame(
+        {
+            "destination": ["d", "d"],
+            "taken_s": [0.0, 61.0],
+            "closed_s": [1.0, 62.0],
+            "released_s": [61.0, 122.0],  # the second life starts as the first ends
+            "established_s": [1.0, 1.0],
+            "time_wait_s": [60.0, 60.0],
+        }
+    )
+    ax = port_timeline_figure(lives, 50000).axes[0]
+    starts = [ln for ln in ax.get_lines() if ln.get_marker() == ">"]
+    ends = [ln for ln in ax.get_lines() if ln.get_marker() == "|"]
+    assert [ln.get_xdata()[0] for ln in starts] == [0.0, 61.0]
+    assert [ln.get_xdata()[0] for ln in ends] == [61.0, 122.0]
+
+
+# -- item 16: grammar ------------------------------------------------------------------
+def test_one_more_pool_is_singular(four_os) -> None:
+    s = dict(four_os[0].summary)
+    pools = dict(list(s["analytic"].items())[:4])
+    assert len(pools) == 4
+    lines = key_figures({**s, "analytic": pools})
+    assert "Erlang B for 1 more pool: analytic in summary.json" in lines
+
+
+def test_sweep_table_says_no_failure_in_words() -> None:
+    from sim.cli import _sweep_table
+
+    row = {
+        "rate": 400,
+        "runs": 3,
+        "failed_runs": 0,
+        "first_failure_s.mean": np.nan,
+        "first_failure_s.ci_low": np.nan,
+        "first_failure_s.ci_high": np.nan,
+        "first_failure_s.no_failure": 3,
+    }
+    some = {**row, "first_failure_s.mean": 56.0, "first_failure_s.no_failure": 1}
+    some.update({"first_failure_s.ci_low": 50.0, "first_failure_s.ci_high": 62.0})
+    lines = _sweep_table(pd.DataFrame([row, some]), ["rate"], ["first_failure_s"])
+    assert lines == [
+        "rate=400: first_failure_s: no failure",
+        "rate=400: first_failure_s 56 [50, 62] (no failure in 1 of 3 runs)",
+    ]
