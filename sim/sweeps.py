@@ -55,9 +55,12 @@ METRICS = (  # summary figures in runs.csv, dotted as in summary.json
     "first_failure_s",
     "probes.mean",
     "probes.p99",
+    "steady_state.attempted",
+    "steady_state.failed",
     "steady_state.blocking",
     "steady_state.pressure_mean",
     "analytic.blocking",
+    "analytic.pressure",
     "requests.attempted",
     "requests.succeeded",
     "requests.failed",
@@ -300,9 +303,10 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
         if metric == "connections.failed_fraction":
             conn = summary["connections"]
             out[metric] = conn["failed"] / conn["attempted"] if conn["attempted"] else 0.0
-        elif metric == "analytic.blocking":
+        elif metric.startswith("analytic."):  # Erlang B, when one pool is predicted
             pools = summary.get("analytic") or {}
-            out[metric] = next(iter(pools.values()))["blocking"] if len(pools) == 1 else None
+            figure = metric.partition(".")[2]
+            out[metric] = next(iter(pools.values())).get(figure) if len(pools) == 1 else None
         else:
             node: Any = summary
             for part in metric.split("."):
@@ -497,22 +501,15 @@ def _describe_sweep(sweep: Sweep) -> dict[str, Any]:
 
 # -- statistics ---------------------------------------------------------------------------
 
-# two-sided 95 % Student t quantiles, t_{0.975, df}, df = 1..30 (standard tables)
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
 
 def t975(df: int) -> float:
-    """Student's t 97.5 % point: the table to 30, then Cornish-Fisher (error < 1e-3)."""
+    """Student's t 97.5 % point for ``df`` degrees of freedom (two-sided 95 % intervals),
+    from scipy.stats; nan below one degree of freedom."""
     if df < 1:
         return math.nan
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 def summarise(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:

@@ -152,15 +152,18 @@ def test_a_failing_grid_point_is_recorded_and_the_others_complete(
 
 
 def test_confidence_intervals_use_student_t() -> None:
-    """Values 1, 2, 3, 4: mean 2.5, sd 1.291, t(3) = 3.182, half width 2.054."""
+    """Values 1, 2, 3, 4: mean 2.5, sd 1.291, t(3) = 3.18245, half width 2.054.  Quantiles
+    from standard tables (to their printed precision): t(1) = 12.706, t(30) = 2.042,
+    t(60) = 2.000, t(120) = 1.980."""
     spec = sweeps.Sweep("t", {}, Path("."), {"x": [1]}, replications=4)
     runs = pd.DataFrame({"point": 0, "x": 1, "pressure.peak": [1.0, 2.0, 3.0, 4.0], "error": ""})
     row = sweeps.summarise(runs, spec).iloc[0]
     assert row["pressure.peak.mean"] == pytest.approx(2.5)
-    half = 3.182 * np.std([1, 2, 3, 4], ddof=1) / 2
-    assert row["pressure.peak.ci_low"] == pytest.approx(2.5 - half)
-    assert row["pressure.peak.ci_high"] == pytest.approx(2.5 + half)
-    assert sweeps.t975(1) == 12.706 and sweeps.t975(30) == 2.042
+    half = 3.18245 * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert row["pressure.peak.ci_low"] == pytest.approx(2.5 - half, abs=1e-5)
+    assert row["pressure.peak.ci_high"] == pytest.approx(2.5 + half, abs=1e-5)
+    assert sweeps.t975(1) == pytest.approx(12.706, abs=5e-4)
+    assert sweeps.t975(30) == pytest.approx(2.042, abs=5e-4)
     assert sweeps.t975(60) == pytest.approx(2.000, abs=1e-3)  # tables: 2.000
     assert sweeps.t975(120) == pytest.approx(1.980, abs=1e-3)  # tables: 1.980
 
@@ -419,3 +422,45 @@ def test_a_valid_sweep_file_sets_the_base_and_keeps_its_settings(
     assert spec.base["hosts"][0]["time_wait"] == "5s"
     assert [s.hosts[0].time_wait for s in spec.scenarios()] == [5.0, 5.0]
     assert [s.load[0].arrival.rate for s in spec.scenarios()] == [10.0, 20.0]
+
+
+def test_rate_study_runs_are_the_sweep_runs(base: Path) -> None:
+    """sim.studies (notebooks 01 and 04) is a view of a sweep over the rate: replication r
+    of every rate runs with the r-th of the sweep's replication seeds, so its figures are
+    those of ``portsim run`` of that rate with that seed."""
+    from sim.studies import rate_sweep
+
+    scenario = sim.load_scenario(base)
+    rows = rate_sweep(scenario, [60, 120], replications=2, seed=5)
+    assert rows[["rate", "replication"]].values.tolist() == [[60, 0], [60, 1], [120, 0], [120, 1]]
+    seeds = sweeps.replication_seeds(5, 2)
+    for row in rows.itertuples():
+        data = scenario.model_dump(mode="json")
+        data["load"][0]["arrival"]["rate"] = row.rate
+        summary = sim.run(sim.parse_scenario(data), seed=seeds[row.replication]).summary
+        steady = summary["steady_state"]
+        assert (row.attempted, row.failed) == (steady["attempted"], steady["failed"])
+        assert row.blocking == steady["blocking"]
+        assert row.erlang_b == next(iter(summary["analytic"].values()))["blocking"]
+
+
+def test_rate_study_summary_by_hand() -> None:
+    """Refusals 0.1, 0.2, 0.3 at one rate: mean 0.2, sd 0.1, 95 % half-width
+    t(2) x 0.1 / sqrt(3) = 4.30265 x 0.057735 = 0.248414; one replication: no interval."""
+    from sim.studies import summarise
+
+    runs = pd.DataFrame(
+        {
+            "rate": [100, 100, 100, 200],
+            "blocking": [0.1, 0.2, 0.3, 0.5],
+            "erlang_b": [0.15, 0.15, 0.15, 0.4],
+            "pressure_mean": [0.5, 0.6, 0.7, 0.9],
+        }
+    )
+    table = summarise(runs).set_index("rate")
+    assert table.loc[100, "blocking_mean"] == pytest.approx(0.2)
+    assert table.loc[100, "blocking_sd"] == pytest.approx(0.1)
+    assert table.loc[100, "blocking_ci95"] == pytest.approx(0.248414, abs=1e-6)
+    assert table.loc[100, "pressure_mean"] == pytest.approx(0.6)
+    assert (table.loc[200, "n"], table.loc[200, "blocking_ci95"]) == (1, 0.0)
+    assert table.loc[200, "erlang_b"] == 0.4
