@@ -30,6 +30,7 @@ from simpy import Environment
 
 from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
+from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
 from sim.ports.linux import (
     ConnectState,
     connect_selector,
@@ -38,7 +39,7 @@ from sim.ports.linux import (
     select_udp,
 )
 from sim.ports.policy import make_policy
-from sim.ports.table import BUSY, Layout, Pool, find_natural, port_table
+from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
 
@@ -51,11 +52,6 @@ if TYPE_CHECKING:
     from sim.scenario import Load as LoadSpec
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
-UDP_STATIC = 2
-TW_BIT = 4  # in a destination's pool: the 4-tuple is in TIME_WAIT (Windows forced reuse)
-LIVE, EXCLUDED = 1, 2  # Windows forced reuse: a live connection holds the port / never reused
-# translate() table: 0 where a destination's cell has TW_BIT, 1 elsewhere
-_NOT_TIME_WAIT = bytes(0 if b & TW_BIT else 1 for b in range(256))
 
 
 def _first(*values):
@@ -313,7 +309,7 @@ class Host:
             spaces = {id(p): p for p in (self.table.bind_pool, *self.table.addr_pools)}
             for k in range(*self.auto_reuse):  # setup, once: not a hot path
                 for space in spaces.values():
-                    space.take(self.layout.cell(k), 2, 0.0)
+                    space.take(self.layout.cell(k), STATIC, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
         # Windows forced reuse may take only ports held by nobody but TIME_WAIT sockets: the
         # ports a live connection holds (counted), and those never reused (reserved,
@@ -661,7 +657,7 @@ class Host:
                 if hasattr(policy, "cursor"):
                     policy.cursor = k
                 return k, ""
-            same = load.dest_pool.cells.translate(_NOT_TIME_WAIT)
+            same = load.dest_pool.cells.translate(NOT_TIME_WAIT)
             if (held | int.from_bytes(same, "little")).to_bytes(n, "little").find(0) >= 0:
                 self.windows_events["4227"] += 1
                 return -1, "WSAEADDRINUSE"

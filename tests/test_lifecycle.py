@@ -351,7 +351,8 @@ def test_multi_address_table_release_frees_a_port_per_address() -> None:
     holds it from the same address, while the bind bucket (per port) stays owned until the
     last owner leaves.  Port 40001 (offset 1) taken from both addresses, then released from
     address 0, then from address 1."""
-    from sim.ports.table import OWNED, MultiAddressTable, port_table
+    from sim.ports.cells import OWNED
+    from sim.ports.table import MultiAddressTable, port_table
 
     table = port_table(40000, 40003, addresses=2)
     assert isinstance(table, MultiAddressTable)

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simpy import Environment
 
+from sim.ports.cells import BUSY
 from sim.ports.linux import _two_pass
-from sim.ports.table import BUSY, Layout
+from sim.ports.table import Layout
 from sim.scenario import parse_scenario
 from sim.stack import ESTABLISHED, TIME_WAIT, TW_REUSABLE, Host
 from tests.hosts import host_from_scenario, live_sockets

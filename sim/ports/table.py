@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.ports.cells import BLOCKED, OWNED, STATIC
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
@@ -107,11 +109,6 @@ class OccupancyMap:
         self.layout = layout
         self.cells = bytearray(template) if template is not None else bytearray(layout.size)
         self.unusable = layout.size - self.cells.count(0)
-
-
-BUSY = 1  # the 4-tuple to this destination is established, or in TIME_WAIT and not reusable
-BLOCKED = 2  # the port is reserved, listening, or its bind bucket holds an explicit binder
-OWNED = 1  # (bind pool) the port has at least one owner on this local address
 
 
 class Pool(OccupancyMap):
@@ -217,7 +214,9 @@ class PortTable:
         self.blocked = bytearray(BLOCKED if v else 0 for v in self.static)  # connect template
         self.pools: dict[object, Pool] = {}
         self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
-        self.bind_pool = Pool(self.layout, "bind", bytearray(2 if v else 0 for v in self.static))
+        self.bind_pool = Pool(
+            self.layout, "bind", bytearray(STATIC if v else 0 for v in self.static)
+        )
         self.addr_pools = [self.bind_pool]  # per local address: ports with an owner on it
 
     # -- pools ---------------------------------------------------------------------------
