@@ -287,6 +287,9 @@ class Host:
         self.tw_recycled = 0
         self.tw_queues: dict[float, deque[tuple[float, Socket]]] = {}
         self.several_tw = False  # set when loads hold TIME_WAITs of different lengths
+        # when the next TIME_WAIT transition is due (settle() keeps it): every action on the
+        # host first settles what is due (-inf with several lengths: their merge decides)
+        self.due = math.inf
         self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
@@ -391,6 +394,7 @@ class Host:
             ch.dest_pool.time_wait += 1
             self.tw_count += 1
             ch.tw_queue.append((left, sock))
+            self.due = min(self.due, left)
             if self.forced_reuse:
                 ch.dest_pool.cells[sock.cell] |= TW_BIT
             if ch.reuse_tw:
@@ -400,6 +404,7 @@ class Host:
                 self._reusable(0.0, sock)
             else:
                 self.reuse_fifo.append((at, sock))
+                self.due = min(self.due, at)
 
     def _hold(self, ch: Load, k: int) -> Socket:
         """An established connection of ``ch`` on port lo+k, made before time 0."""
@@ -460,6 +465,8 @@ class Host:
         """The FIFO of TIME_WAIT sockets of one length: entries leave in arrival order."""
         queue = self.tw_queues.setdefault(length, deque())
         self.several_tw = len(self.tw_queues) > 1
+        if self.several_tw:
+            self.due = -math.inf
         return queue
 
     def sub_range(self, rng: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -518,8 +525,7 @@ class Host:
         """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT."""
         load.attempted += 1
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         k, probes = load.select(now)
         rec = self.rec
@@ -539,34 +545,13 @@ class Host:
             if self.log is not None:
                 self._log(now, "time_wait_reused", self.lo + k, load, 0, "")
         pool.take(cell, BUSY, now)
-        # _established, inlined for the hottest path (every connect() of a Linux host)
-        load.succeeded += 1
-        pool.established += 1
-        rec.probe_sum += probes
-        rec.probe_hist[probes] += 1
-        if probes > rec.bin_probe_max:
-            rec.bin_probe_max = probes
-        if self.log is not None:
-            self._log(now, "connect", self.lo + k, load, probes, "")
-        pool.use.record(k, now)
-        sock = _new_socket(Socket)
-        sock.load = load
-        sock.pool = pool
-        sock.k = k
-        sock.cell = cell
-        sock.explicit = False
-        sock.state = ESTABLISHED
-        life = load.lifetime()
-        if life != math.inf:
-            self.env.timeout(life, sock).callbacks.append(self._on_close)
-        return sock
+        return self._established(load, pool, k, cell, False, probes, now)
 
     def bound_connect(self, load: Load) -> Socket | None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
         load.attempted += 1
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         if self.linux:
             k, probes = select_bind(
@@ -597,8 +582,7 @@ class Host:
         host's scope; Windows shares a port across destinations once exhausted."""
         load.attempted += 1
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         policy = self.tcp_policy
         k = probes = -1
@@ -758,8 +742,7 @@ class Host:
         hence the event rather than the socket as argument)."""
         sock: Socket = event._value
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         load = sock.load
         pool = sock.pool
@@ -775,7 +758,10 @@ class Host:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
                 pool.time_wait += 1
-                load.tw_queue.append((now + load.tw_len, sock))
+                end = now + load.tw_len
+                load.tw_queue.append((end, sock))
+                if end < self.due:
+                    self.due = end
                 if self.log is not None:
                     self._log(now, "time_wait", self.lo + sock.k, load, 0, "")
                 if self.forced_reuse:
@@ -784,6 +770,8 @@ class Host:
                     at = self._reuse_time(now)
                     if at - now < load.tw_len:
                         self.reuse_fifo.append((at, sock))
+                        if at < self.due:
+                            self.due = at
                 return
             self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
         sock.state = CLOSED
@@ -818,12 +806,14 @@ class Host:
             else:
                 while tw and tw[0][0] < now:
                     end(*tw.popleft())
+            self.due = tw[0][0] if tw else math.inf
             return
         while True:
             t_tw = tw[0][0] if tw else math.inf
             t_reuse = reuse[0][0] if reuse else math.inf
             t = t_tw if t_tw <= t_reuse else t_reuse
             if t > now or (t == now and not inclusive):
+                self.due = t
                 return
             if t_reuse <= t_tw:
                 self._reusable(*reuse.popleft())
