@@ -412,6 +412,7 @@ def _presets(args: argparse.Namespace) -> int:
         print(json.dumps(table, indent=2))
         return 0
     rows = [("preset", "range", "TIME_WAIT", "policy", "scope", "source")]
+    p: dict[str, Any]
     for p in table:
         policy = p["policy"] + (f" {p['generation']}" if p["generation"] else "")
         if p["udp_policy"]:
@@ -432,9 +433,9 @@ def _presets(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     print("\ninferred (no source settles it; the host key in brackets overrides it):")
     groups: dict[tuple[str, ...], list[str]] = {}  # presets sharing one list (Linux, RFC)
-    for p in PRESETS.values():
-        if p.inferred:
-            groups.setdefault(p.inferred, []).append(p.name)
+    for preset in PRESETS.values():
+        if preset.inferred:
+            groups.setdefault(preset.inferred, []).append(preset.name)
     for inferred, names in groups.items():
         label = names[0] if len(names) == 1 else f"{PRESETS[names[0]].family} (all)"
         for item in inferred:

@@ -85,7 +85,7 @@ class Model:
                     name,
                     target_host,
                     member,
-                    lifetimes,
+                    lifetimes or _lifetime_set_below,
                     spec.close,
                     spec.socket,
                     spec.protocol,
@@ -145,6 +145,12 @@ class Model:
 
 
 NEVER = ConstantLifetime(math.inf)
+
+
+def _lifetime_set_below() -> float:
+    """A load without a lifetime spec: its channels' lifetimes come from its keep-alive
+    pool or its trace rows (set after the channels are built)."""
+    raise ValueError("a channel's lifetime was not set")
 
 
 class Arrivals:

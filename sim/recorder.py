@@ -97,6 +97,8 @@ class PoolTrack:
         """Occupancy of RASTER_ROWS port groups (in port order), as 0..255: one column."""
         held = np.frombuffer(self.pool.cells, dtype=np.uint8) != 0
         cum = np.concatenate(([0], np.cumsum(held, dtype=np.int64)))
+        if self.order is None or self.raster is None:
+            return  # (no raster for this pool)
         a, b = self.order  # cell bounds of each group: counts are differences of the cumsum
         counts = cum[b].sum(axis=0) - cum[a].sum(axis=0)
         self.raster.append((255 * counts // self.group_sizes).astype(np.uint8).tobytes())

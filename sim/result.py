@@ -10,6 +10,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +99,7 @@ def _reuse(uses: list[PortUse]) -> dict[str, Any]:
     return out
 
 
-def histograms(model: Model) -> dict[str, list[list[float]]]:
+def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
     """The distributions behind the CDF plots (histograms.json)."""
     rec = model.recorder
     uses = [
@@ -170,10 +171,10 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         entry.setdefault("name", ld.dest.name)
         for key in ("attempted", "succeeded", "failed"):
             entry[key] = entry.get(key, 0) + getattr(ld, key)
-    uses = []
+    uses: list[PortUse] = []
     for host in model.hosts.values():
         for pool in host.table.pools.values():
-            if pool.use is not None and pool.use.uses:
+            if isinstance(pool.use, PortUse) and pool.use.uses:  # (Untracked: none)
                 uses.append(pool.use)
                 key = pool_key(host.name, pool.label, several_hosts)
                 destinations.setdefault(key, {"host": host.name}).update(pool.use.summary())
@@ -354,7 +355,7 @@ class Result:
         scenario: Scenario | None,
         *,
         series_rows: list[tuple] | None = None,
-        histograms: dict[str, list[list[float]]] | None = None,
+        histograms: dict[str, Sequence[Sequence[float]]] | None = None,
         raster: dict[str, Any] | None = None,
         host_rows: list[tuple] | None = None,
     ) -> None:
@@ -416,7 +417,8 @@ class Result:
             write_text(out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n"))
         if self.raster:
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in self.raster.items()})
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.raster.items()}
+            np.savez_compressed(buffer, **arrays)
             write_bytes(out / "raster.npz", buffer.getvalue())
         if self._log is not None:
             write_text(out / "events.csv", self.events.to_csv(index=False, lineterminator="\n"))

@@ -810,7 +810,7 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
     with field errors: duplicate names, references to hosts and destinations, ranges."""
     problems: list[str] = []
     hosts = _table_list(raw, "hosts") if "hosts" in raw else [{"name": Host().name}]
-    names: dict[str, list[str]] = {}
+    names: dict[str, list[Any]] = {}
     for kind, items in (("hosts", hosts), ("destinations", _table_list(raw, "destinations"))):
         names[kind] = [x.get("name", Host().name if kind == "hosts" else None) for x in items]
         seen: set[str] = set()
@@ -990,7 +990,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
     }
     problems += _workload_checks(source, sc)
     for i, load in enumerate(sc.load):
-        host = load.host or sc.hosts[0].name
+        host_name = load.host or sc.hosts[0].name
         if load.local_port_range is not None and load.protocol == "udp":
             problems.append(
                 f"{source}: load[{i}].local_port_range: modelled for TCP only (UDP autobind "
@@ -998,18 +998,18 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
             )
         elif (
             load.local_port_range is not None
-            and host in linux_hosts
-            and host in kernels
-            and _kernel_before(kernels[host], (6, 3))
+            and host_name in linux_hosts
+            and host_name in kernels
+            and _kernel_before(kernels[host_name], (6, 3))
         ):
             problems.append(
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE exists from Linux "
-                f"6.3 (host {show(host)} runs {kernels[host]})"
+                f"6.3 (host {show(host_name)} runs {kernels[host_name]})"
             )
         if load.local_port_range is not None and host not in linux_hosts:
             problems.append(
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE is modelled for "
-                f"Linux hosts only (host {show(host)} uses another policy)"
+                f"Linux hosts only (host {show(host_name)} uses another policy)"
             )
     if not problems:
         estimate = estimated_events(sc)
@@ -1072,7 +1072,7 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
                     problems.append(f"{where}.arrival.file: no such host {show(stray[0])}")
         if load.keepalive is not None and load.protocol != "tcp":
             problems.append(f"{where}.keepalive: keep-alive pools are for TCP loads")
-        ka_life = load.lifetime.mean if load.keepalive and load.lifetime else 0.0
+        ka_life = (load.lifetime.mean or 0.0) if load.keepalive and load.lifetime else 0.0
         if not math.isfinite(ka_life):
             problems.append(
                 f"{where}.lifetime: with keepalive it is each request's duration; it must be finite"

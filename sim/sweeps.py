@@ -470,7 +470,9 @@ def _finished(out_dir: Path | None) -> dict[str, dict[str, Any]]:
         return {}
     done = old[old["error"].isna() | (old["error"] == "")]
     keep = ["key", *[m for m in METRICS if m in old.columns], "wall_s", "error"]
-    records = done[keep].to_dict("records")
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in done[keep].to_dict("records")
+    ]
     for record in records:
         record["error"] = ""
         for metric in METRICS:

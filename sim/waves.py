@@ -53,7 +53,7 @@ def refusal_waves(
     }
 
 
-def describe(waves: dict[str, Any]) -> str | None:
+def describe(waves: dict[str, Any] | None) -> str | None:
     """One line when refusals come in waves (some time refusing and some time refusing
     nothing); None when refusals are spread evenly or absent."""
     if waves is None or not waves["stretches"]:

@@ -13,8 +13,12 @@ with :func:`find_ring` and :func:`find_natural`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sim.ports.cells import BLOCKED, OWNED, STATIC
+
+if TYPE_CHECKING:
+    from sim.metrics import PortUse, Untracked
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +143,7 @@ class Pool(OccupancyMap):
         self.area = 0.0
         self.t_last = 0.0
         self.tw_reusable: dict[int, object] = {}
-        self.use = None  # sim.metrics.PortUse for destination pools
+        self.use: PortUse | Untracked | None = None  # destination pools: sim.metrics.PortUse
         self.peak = self.unusable  # highest unusable count in the current time bin
         self.max_ever = self.unusable
         self.max_time = 0.0

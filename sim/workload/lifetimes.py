@@ -79,6 +79,11 @@ def sampler(spec: LifetimeSpec, stream: Stream) -> Distribution | Constant:
     raise TypeError(f"unknown lifetime {spec!r}")  # pragma: no cover
 
 
+def lifetime_mean(spec: LifetimeSpec) -> float:
+    """The mean (seconds) of a validated lifetime spec (inf for a fixed "inf")."""
+    return _solved(spec.mean)
+
+
 def _solved(value: float | None) -> float:
     """A parameter the scenario's validation derives when it is not given (lognormal mu and
     sigma from mean and p99, and the reverse; Pareto scale from mean, and the reverse)."""
