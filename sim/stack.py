@@ -24,7 +24,7 @@ import ipaddress
 import math
 from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simpy import Environment
 
@@ -38,7 +38,7 @@ from sim.ports.linux import (
     select_bind,
     select_udp,
 )
-from sim.ports.policy import make_policy
+from sim.ports.policy import Policy, make_policy
 from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
@@ -81,6 +81,35 @@ _new_socket = object.__new__
 def _never() -> float:
     """The lifetime of a preloaded connection's channel: it never opens one itself."""
     return math.inf
+
+
+def _no_selector(now: float) -> tuple[int, int]:
+    """A channel whose host has no Linux connect() scan (UDP, or another policy)."""
+    raise RuntimeError("this channel's host does not run the Linux connect() scan")
+
+
+class _NoTimeWait(deque):
+    """The TIME_WAIT queue of a channel that holds none: appending is a bug."""
+
+    def append(self, item: object) -> None:
+        raise RuntimeError("this channel holds no TIME_WAIT")
+
+
+NO_TIME_WAIT: deque[tuple[float, Socket]] = _NoTimeWait()
+
+
+class _NoPolicy:
+    """The generic policy of a Linux host, whose scans are called directly: never used."""
+
+    name = "linux"
+    error = "EADDRNOTAVAIL"
+    cursor = -1
+
+    def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
+        raise RuntimeError("a Linux host scans with sim.ports.linux, not a generic policy")
+
+
+NO_POLICY: Policy = _NoPolicy()
 
 
 class _Closing:
@@ -159,7 +188,8 @@ class Load:
         self.failed_by_error: dict[str, int] = {}
         self.first_failure: float | None = None
         self.sub = host.sub_range(local_port_range)
-        self.step1 = self.sub is not None and host.linux and host.profile.per_socket_step1
+        profile = host.profile  # (None: not Linux)
+        self.step1 = self.sub is not None and profile is not None and profile.per_socket_step1
         bind = socket in ("bind", "bind_reuseaddr")
         span = self.sub[1] - self.sub[0] if self.sub else host.size
         # probes of a full first pass: half the (even-forced) range, or all of it for the
@@ -198,17 +228,16 @@ class Load:
                 self.attempt = partial(host.autobind_connect, self)
             else:
                 self.attempt = partial(host.policy_connect, self)
-        self.select = (
-            connect_selector(
-                self.pool.cells, host.layout, host.kernel, self.key, self.sub, self.step1
-            )
-            if host.linux and protocol == "tcp"
-            else None
+        kernel = host.kernel  # (None: not Linux)
+        self.select: Callable[[float], tuple[int, int]] = (
+            connect_selector(self.pool.cells, host.layout, kernel, self.key, self.sub, self.step1)
+            if kernel is not None and protocol == "tcp"
+            else _no_selector
         )
         loopback = dest.loopback or host.loopback
         self.tw_len = host.time_wait_for(dest)
         self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
-        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else None
+        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else NO_TIME_WAIT
         tw_reuse = host.tw_reuse
         # value 2: loopback only, by either end's address (tcp_twsk_unique)
         self.reuse_tw = (
@@ -247,7 +276,10 @@ class Host:
             else None
         )
         default_range = self.profile.default_range if self.profile else preset.port_range
-        self.lo, self.hi = spec.port_range or default_range
+        port_range = spec.port_range or default_range
+        if port_range is None:
+            raise ValueError(f"preset {preset.name} has no port range")
+        self.lo, self.hi = port_range
         self.size = self.hi - self.lo + 1
         self.time_wait = spec.time_wait if spec.time_wait is not None else preset.time_wait_s
         self.time_wait_local = _first(
@@ -310,7 +342,8 @@ class Host:
         self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
         if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
             spaces = {id(p): p for p in (self.table.bind_pool, *self.table.addr_pools)}
-            for k in range(*self.auto_reuse):  # setup, once: not a hot path
+            a, b = self.auto_reuse
+            for k in range(a, b):  # setup, once: not a hot path
                 for space in spaces.values():
                     space.take(self.layout.cell(k), STATIC, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
@@ -327,10 +360,10 @@ class Host:
             self.live_count = [0] * self.size
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)
-            self.tcp_policy = self.udp_policy = None
+            self.tcp_policy = self.udp_policy = NO_POLICY  # Linux: sim.ports.linux, inline
         else:
             self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
-            params = {
+            params: dict[str, Any] = {
                 "first": preset.first_offset
                 if spec.first_port is None
                 else spec.first_port - self.lo,
@@ -388,17 +421,17 @@ class Host:
                     self.env.timeout(row.remaining_s, sock).callbacks.append(self._on_close)
         waiting.sort(key=lambda w: w[0])  # each TIME_WAIT queue stays in expiry order
         reusable = []
-        for left, sock, ch in waiting:
+        for until, sock, ch in waiting:
             sock.state = TIME_WAIT
             ch.dest_pool.established -= 1
             ch.dest_pool.time_wait += 1
             self.tw_count += 1
-            ch.tw_queue.append((left, sock))
-            self.due = min(self.due, left)
+            ch.tw_queue.append((until, sock))
+            self.due = min(self.due, until)
             if self.forced_reuse:
                 ch.dest_pool.cells[sock.cell] |= TW_BIT
             if ch.reuse_tw:
-                reusable.append((self._reuse_time(left - ch.tw_len), sock))
+                reusable.append((self._reuse_time(until - ch.tw_len), sock))
         for at, sock in sorted(reusable, key=lambda r: r[0]):
             if at <= 0:
                 self._reusable(0.0, sock)
@@ -608,6 +641,8 @@ class Host:
         connect() takes ports from it with 4-tuple uniqueness, so they serve many
         destinations; a sequential cursor of its own (inferred; docs/presets/windows.md).
         When nothing in it is free for this destination, the dynamic range is used (inferred)."""
+        if self.auto_reuse is None:
+            return -1, 0
         a, b = self.auto_reuse
         n = b - a
         k0 = a + (self.auto_reuse_cursor + 1 - a) % n
@@ -649,15 +684,16 @@ class Host:
         return -1, "WSAENOBUFS"
 
     def _hold_live(self, k: int, cell: int) -> None:
+        """(Called only when ``self.live`` is kept: Windows forced reuse.)"""
         n = self.live_count[k]
         self.live_count[k] = n + 1
-        if not n:
+        if not n and self.live is not None:
             self.live[cell] |= LIVE
 
     def _release_live(self, k: int, cell: int) -> None:
         n = self.live_count[k] - 1
         self.live_count[k] = n
-        if not n:
+        if not n and self.live is not None:
             self.live[cell] &= ~LIVE
 
     def udp_attempt(self, load: Load) -> Socket | None:
@@ -782,6 +818,8 @@ class Host:
         rule = self.tw_reuse_rule
         if rule == "ms":  # 6.14+: now_ms > entry_ms + tcp_tw_reuse_delay
             return (math.floor(entry * 1000) + round(self.tw_reuse_delay * 1000) + 1) / 1000
+        if self.kernel is None:
+            raise RuntimeError("TIME_WAIT reuse is modelled for Linux hosts only")
         phase = self.kernel.phase % 1.0  # whole-second clock boundaries
         whole = math.floor(entry + phase)
         return whole + (1 if rule == "s>0" else 2) - phase
@@ -884,6 +922,8 @@ class Host:
     def _log(
         self, now: float, event: str, port: int | None, load: Load, probes: int, error: str
     ) -> None:
+        if self.log is None:
+            return
         self.log.append(
             (
                 now,

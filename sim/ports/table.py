@@ -19,6 +19,7 @@ from sim.ports.cells import BLOCKED, OWNED, STATIC
 
 if TYPE_CHECKING:
     from sim.metrics import PortUse, Untracked
+    from sim.stack import Socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ def find_ring(cells: bytearray, base: int, t0: int, lo: int, hi: int) -> int:
     return -1
 
 
-def find_natural(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
+def find_natural(cells: bytes | bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
     """First usable offset in natural (step 1) circular order over [a, b) from k0, or -1.
 
     Used by step-1 scans (old kernels, Linux's per-socket range, BSD-style sequential
@@ -72,12 +73,14 @@ def find_natural(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> i
     return best
 
 
-def _next_natural(cells: bytearray, layout: Layout, start: int, stop: int) -> int:
+def _next_natural(cells: bytes | bytearray, layout: Layout, start: int, stop: int) -> int:
     """Smallest usable offset in [start, stop) without wrapping, or -1."""
     return _edge_natural(cells, layout, start, stop, last=False)
 
 
-def _edge_natural(cells: bytearray, layout: Layout, start: int, stop: int, *, last: bool) -> int:
+def _edge_natural(
+    cells: bytes | bytearray, layout: Layout, start: int, stop: int, *, last: bool
+) -> int:
     """Smallest (or, with ``last``, largest) usable offset in [start, stop), or -1: one
     find per parity run, even offsets 2j and odd offsets 2j + 1 in range."""
     if start >= stop:
@@ -142,7 +145,7 @@ class Pool(OccupancyMap):
         self.time_wait = 0
         self.area = 0.0
         self.t_last = 0.0
-        self.tw_reusable: dict[int, object] = {}
+        self.tw_reusable: dict[int, Socket] = {}  # TIME_WAIT entries reusable now, by cell
         self.use: PortUse | Untracked | None = None  # destination pools: sim.metrics.PortUse
         self.peak = self.unusable  # highest unusable count in the current time bin
         self.max_ever = self.unusable
@@ -216,7 +219,7 @@ class PortTable:
         self.listening = frozenset(listening)
         self.reserved = frozenset(reserved)
         self.blocked = bytearray(BLOCKED if v else 0 for v in self.static)  # connect template
-        self.pools: dict[object, Pool] = {}
+        self.pools: dict[tuple[str | None, str, int], Pool] = {}  # by (source, ip, port)
         self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
         self.bind_pool = Pool(
             self.layout, "bind", bytearray(STATIC if v else 0 for v in self.static)
@@ -224,7 +227,7 @@ class PortTable:
         self.addr_pools = [self.bind_pool]  # per local address: ports with an owner on it
 
     # -- pools ---------------------------------------------------------------------------
-    def pool(self, key: object, label: str) -> Pool:
+    def pool(self, key: tuple[str | None, str, int], label: str) -> Pool:
         """The connect() pool for a destination key, created from the blocked template."""
         pool = self.pools.get(key)
         if pool is None:
