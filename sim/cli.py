@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from sim.scenario import estimated_events
+    from sim.workload.arrivals import estimated_events
 
     try:
         sc = load_scenario(args.scenario, args.overrides)
@@ -281,8 +281,9 @@ class _Progress:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sim.atomic import write_text
     from sim.engine import run
-    from sim.result import summary_json, write_text
+    from sim.result import summary_json
 
     sc = load_scenario(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / sc.name

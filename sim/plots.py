@@ -442,7 +442,7 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
     import io
 
-    from sim.result import write_bytes
+    from sim.atomic import write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})

@@ -267,3 +267,18 @@ class Recorder:
                 failed += flow.requests.failed
                 served += flow.requests.succeeded
         return retries, gave_up, requests, failed, served
+
+
+def worst_of(tracks: list[PoolTrack]) -> PoolTrack | None:
+    """The pool that came closest to full: highest peak, then earliest, then by name."""
+    if not tracks:
+        return None
+    return min(
+        tracks,
+        key=lambda t: (-t.pool.max_ever / t.host.size, t.pool.max_time, t.host.name, t.pool.label),
+    )
+
+
+def worst_track(rec: Recorder) -> PoolTrack | None:
+    """The pool that came closest to full over every host."""
+    return worst_of(list(rec.tracks.values()))

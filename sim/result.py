@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim import metrics
+from sim.atomic import write_bytes, write_text
 from sim.metrics import PortUse
-from sim.per_host import HOST_SERIES_COLUMNS, host_figures, worst_of
-from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
+from sim.per_host import HOST_SERIES_COLUMNS, host_figures
+from sim.recorder import SERIES_COLUMNS, Recorder, worst_track
 from sim.request_flow import request_rates
 from sim.steady_state import analytic, host_capacity, pool_key, steady_state, window_bin
 from sim.version import VERSION
@@ -126,11 +125,6 @@ def _windows_events(model: Model) -> dict[str, int]:
         for event, n in host.windows_events.items():
             total[event] += n
     return total
-
-
-def worst_track(rec: Recorder) -> PoolTrack | None:
-    """The pool that came closest to full over every host (see ``per_host.worst_of``)."""
-    return worst_of(list(rec.tracks.values()))
 
 
 def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
@@ -498,20 +492,3 @@ def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
         "hosts": summary.get("hosts", []),
     }
     return json.dumps(data, indent=2) + "\n"
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory, then rename: whole or not at all."""
-    write_bytes(path, text.encode())
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

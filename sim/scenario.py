@@ -39,6 +39,7 @@ from sim.units import (
     parse_port_range,
 )
 from sim.workload import files
+from sim.workload.arrivals import estimated_events
 
 DEFAULT_SEED = 20261126
 DEFAULT_ADDRESS = "192.0.2.1"
@@ -1006,7 +1007,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE exists from Linux "
                 f"6.3 (host {show(host_name)} runs {kernels[host_name]})"
             )
-        if load.local_port_range is not None and host not in linux_hosts:
+        if load.local_port_range is not None and host_name not in linux_hosts:
             problems.append(
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE is modelled for "
                 f"Linux hosts only (host {show(host_name)} uses another policy)"
@@ -1078,23 +1079,6 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
                 f"{where}.lifetime: with keepalive it is each request's duration; it must be finite"
             )
     return problems
-
-
-def estimated_events(sc: Scenario) -> float:
-    """About three units of work per connection (arrival, close, TIME_WAIT end) plus bins."""
-    total = sc.duration / sc.bin_width
-    for load in sc.load:
-        stop = min(load.stop or sc.duration, sc.duration)
-        n = expected_arrivals(load.arrival, load.start, stop)
-        total += 3 * n * (load.retry.attempts if load.retry else 1)
-    return total
-
-
-def expected_arrivals(arrival: Any, start: float, stop: float) -> float:
-    """The expected number of arrivals in [start, stop) (exact for a trace)."""
-    from sim.workload.arrivals import expected_count  # arrivals build on this module
-
-    return expected_count(arrival, start, stop)
 
 
 def parse_scenario(

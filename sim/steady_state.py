@@ -13,6 +13,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.analytic import capacity
+from sim.recorder import worst_track
+from sim.request_flow import request_rates
 from sim.scenario import Constant, Poisson
 from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
 
@@ -110,8 +112,6 @@ def _pressure_mean(model: Model, pool: Pool, size: int, first_bin: int) -> float
 
 
 def steady_state(model: Model) -> dict[str, Any]:
-    from sim.result import worst_track
-
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
     attempted, failed = counts_since(model, model.loads, first)
@@ -119,8 +119,6 @@ def steady_state(model: Model) -> dict[str, Any]:
     pressure = (
         _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
     )
-    from sim.request_flow import request_rates
-
     arrivals_steady = stationary(model)
     growing = any(f.requests is not None for f in model.flows) and bool(
         request_rates(model, first)["queue_growing"]

@@ -439,7 +439,7 @@ def execute(
     frame = _frame(meta, rows, pd)
     frame.attrs["sweep"] = sweep  # so summarise(runs) knows the grid
     if out_dir is not None:
-        from sim.result import write_text
+        from sim.atomic import write_text
 
         write_text(out_dir / "summary.csv", summarise(frame, sweep).to_csv(index=False))
         write_text(out_dir / "sweep.json", json.dumps(_describe_sweep(sweep), indent=2) + "\n")
@@ -483,7 +483,7 @@ def _finished(out_dir: Path | None) -> dict[str, dict[str, Any]]:
 
 
 def _write_runs(out_dir: Path, frame: pd.DataFrame) -> None:
-    from sim.result import write_text
+    from sim.atomic import write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "runs.csv", frame.to_csv(index=False, lineterminator="\n"))
