@@ -200,6 +200,12 @@ class Host(Model):
     auto_reuse_range: tuple[Port, Port] | None = None
     # several source addresses: connect() keeps 4-tuples per source address (issue 5)
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
+    # Linux timers (issue 14): TIME_WAIT ends on the timer wheel's bucket grid (sim/timerwheel.py)
+    hz: Literal[100, 250, 300, 1000] = 250
+    timer_wheel: bool = True
+    jiffies_at_start: Annotated[float, Field(ge=0)] | None = None
+    tcp_rfc1337: Literal[0, 1] = 0
+    time_wait_rst: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     @model_validator(mode="before")
     @classmethod
