@@ -20,8 +20,13 @@ def model_time_wait_lifetimes(events: pd.DataFrame) -> list[float]:
     lives: list[float] = []
     tw = events[events["event"].isin(["time_wait", "time_wait_end"])]
     for t, host, src, ev, port, dest in zip(
-        tw["time_s"], tw["host"], tw["local_address"], tw["event"], tw["local_port"],
-        tw["destination"], strict=True,
+        tw["time_s"],
+        tw["host"],
+        tw["local_address"],
+        tw["event"],
+        tw["local_port"],
+        tw["destination"],
+        strict=True,
     ):
         key = (host, src, int(port), dest)
         if ev == "time_wait":
@@ -127,9 +132,7 @@ def comparison_figure(
         label="model",
         lw=1.2,
     )
-    ax.plot(
-        kernel_series["t_end_s"], kernel_series["failures"].cumsum(), label="kernel", lw=1.2
-    )
+    ax.plot(kernel_series["t_end_s"], kernel_series["failures"].cumsum(), label="kernel", lw=1.2)
     ax.set_ylabel("refused connects (cumulative)")
     ax.set_xlabel(f"time (s), bins of {width:g} s")
     fig.suptitle(title)

@@ -62,7 +62,9 @@ def time_wait_lifetimes(runs: list[HostRun]) -> tuple[list[float], int]:
     return [x for x in lives if x >= EARLY_TW_S], early
 
 
-def series(runs: list[HostRun], duration: float, bin_s: float, sizes: dict[str, int]) -> pd.DataFrame:
+def series(
+    runs: list[HostRun], duration: float, bin_s: float, sizes: dict[str, int]
+) -> pd.DataFrame:
     """Per-bin rows like the model's series.csv (levels at the bin's end)."""
     nbins = max(1, math.ceil(duration / bin_s - 1e-9))
     edges = np.arange(nbins + 1) * bin_s
@@ -105,13 +107,49 @@ def events(runs: list[HostRun]) -> pd.DataFrame:
             ch = chans[k]
             port = res if isinstance(res, int) else None
             if port is not None and ch["socket"] in ("bind", "bind_reuseaddr"):
-                rows.append((t, r.plan.name, ch["src"], "bind", ch["protocol"], port, ch["destination"], None, ""))
+                rows.append(
+                    (
+                        t,
+                        r.plan.name,
+                        ch["src"],
+                        "bind",
+                        ch["protocol"],
+                        port,
+                        ch["destination"],
+                        None,
+                        "",
+                    )
+                )
             event = "connect" if port is not None else "fail"
             err = "" if port is not None else res
-            rows.append((t, r.plan.name, ch["src"], event, ch["protocol"], port, ch["destination"], None, err))
+            rows.append(
+                (
+                    t,
+                    r.plan.name,
+                    ch["src"],
+                    event,
+                    ch["protocol"],
+                    port,
+                    ch["destination"],
+                    None,
+                    err,
+                )
+            )
         for t, port, k in r.data["closes"]:
             ch = chans[k]
-            rows.append((t, r.plan.name, ch["src"], "close", ch["protocol"], port, ch["destination"], None, ""))
+            rows.append(
+                (
+                    t,
+                    r.plan.name,
+                    ch["src"],
+                    "close",
+                    ch["protocol"],
+                    port,
+                    ch["destination"],
+                    None,
+                    "",
+                )
+            )
         for port, dest, _start, end in r.data["time_waits"]:
             if end:
                 rows.append((end, r.plan.name, "", "time_wait_end", "tcp", port, dest, None, ""))

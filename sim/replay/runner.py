@@ -13,6 +13,7 @@ import math
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def replay(plans: list[HostPlan], duration: float) -> tuple[float, list[HostRun]
             procs.extend(drivers)
             runs = []
             for plan, proc in zip(plans, drivers, strict=True):
-                out, err = proc.communicate(timeout=duration + 90)
+                out, err = _collect(proc, duration + 90)
                 if proc.returncode != 0 or not out.strip():
                     raise OSError(f"replay driver failed ({proc.returncode}): {err.strip()[-500:]}")
                 runs.append(HostRun(plan, json.loads(out.strip().splitlines()[-1])))
@@ -114,6 +115,20 @@ def _replay_command(plan: HostPlan, t0: float, duration: float) -> dict[str, Any
             for k, lives in plan.lifetimes.items()
         },
     }
+
+
+def _collect(proc: subprocess.Popen[str], limit_s: float) -> tuple[str, str]:
+    """stdout and stderr of a driver, killing it if it overruns ``limit_s``."""
+    watchdog = threading.Timer(limit_s, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+    return out, err
 
 
 def _stop(procs: list[subprocess.Popen[str]]) -> None:
