@@ -120,9 +120,9 @@ class Load:
         "step1",
         "sub",
         "succeeded",
+        "tw_hold",
         "tw_len",
         "tw_queue",
-        "tw_hold",
         "tw_timer",
     )
 

@@ -40,7 +40,7 @@ LVL_SIZE = 1 << LVL_BITS
 HZ_VALUES = (100, 250, 300, 1000)  # CONFIG_HZ choices in kernel/Kconfig.hz
 DEFAULT_HZ = 250  # Kconfig.hz: "default 250 if HZ_250" is the default choice
 INITIAL_JIFFIES_S = 300  # include/linux/jiffies.h: INITIAL_JIFFIES = -300 * HZ (wraps at 5 min)
-FIRST_WHEEL_KERNEL = (4, 8)  # the non-cascading wheel with round-up buckets
+FIRST_WHEEL_KERNEL = (4, 8)  # the non-cascading wheel; older kernels' timers not modelled
 
 
 def lvl_depth(hz: int) -> int:

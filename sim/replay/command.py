@@ -103,8 +103,12 @@ def kernel_command(
         ev = report.events(runs)
         write_text(out_dir / "events.csv", ev.to_csv(index=False, float_format="%.6f"))
     samples = sorted((s for r in runs for s in r.data["samples"]), key=lambda s: s[0])
+    lives = (
+        compare.model_time_wait_lifetimes(result.events),
+        report.time_wait_lifetimes(runs)[0],
+    )
     fig = compare.comparison_figure(
-        result.series, samples, frame, f"{sc.name}: model vs Linux {release} (HZ {hz})"
+        result.series, samples, frame, f"{sc.name}: model vs Linux {release} (HZ {hz})", lives
     )
     fig.savefig(out_dir / "comparison.png", dpi=110)
     lag = summary["kernel"]["arrival_lag_s"]

@@ -7,11 +7,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from sim.replay.report import EARLY_TW_S, quantiles  # noqa: E402
+from sim.replay.report import EARLY_TW_S, quantiles
 
 
 def model_time_wait_lifetimes(events: pd.DataFrame) -> list[float]:
@@ -111,9 +112,14 @@ def comparison_figure(
     kernel_samples: list[list[Any]],
     kernel_series: pd.DataFrame,
     title: str,
+    lifetimes: tuple[list[float], list[float]] = ([], []),
 ) -> Figure:
-    """TIME_WAIT and established over time, and refusals per second: model vs kernel."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    """TIME_WAIT and open connections over time, cumulative refusals, and the TIME_WAIT
+    lifetimes (model, kernel): model vs kernel."""
+    fig = plt.figure(figsize=(10, 10))
+    grid = fig.add_gridspec(4, 1, height_ratios=[1, 1, 1, 0.9])
+    axes = [fig.add_subplot(grid[0])]
+    axes += [fig.add_subplot(grid[i], sharex=axes[0]) for i in (1, 2)]
     t = [s[0] for s in kernel_samples]
     ax = axes[0]
     ax.plot(model_series["t_end_s"], model_series["time_wait"], label="model", lw=1.2)
@@ -135,6 +141,16 @@ def comparison_figure(
     ax.plot(kernel_series["t_end_s"], kernel_series["failures"].cumsum(), label="kernel", lw=1.2)
     ax.set_ylabel("refused connects (cumulative)")
     ax.set_xlabel(f"time (s), bins of {width:g} s")
+    model_lives, kernel_lives = lifetimes
+    if model_lives or kernel_lives:
+        ax = fig.add_subplot(grid[3])
+        every = [*model_lives, *kernel_lives]
+        bins = np.linspace(min(every), max(every), 60)
+        ax.hist(model_lives, bins=bins, alpha=0.6, label="model")
+        ax.hist(kernel_lives, bins=bins, alpha=0.6, label="kernel")
+        ax.set_xlabel("TIME_WAIT lifetime (s): close to end")
+        ax.set_ylabel("sockets")
+        ax.legend(loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ so they line up with the model's bins.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from typing import Any
@@ -226,9 +227,9 @@ def measured_hz(runs: list[HostRun]) -> int | None:
     from sim.timerwheel import HZ_VALUES, WheelTimer
 
     ends = sorted(end for r in runs for _p, _d, _s, end in r.data["time_waits"] if end)
-    batches = [b for a, b in zip(ends, ends[1:], strict=False) if b - a > 0.3]
+    batches = [b for a, b in itertools.pairwise(ends) if b - a > 0.3]
     if len(batches) < 3:
         return None
-    gap = statistics.median(b - a for a, b in zip(batches, batches[1:], strict=False))
+    gap = statistics.median(b - a for a, b in itertools.pairwise(batches))
     grains = {hz: WheelTimer(60.0, hz, 0.0).granularity_s for hz in HZ_VALUES}
     return min(grains, key=lambda hz: abs(grains[hz] - gap))
