@@ -115,6 +115,8 @@ class Replay:
         self.dest_keys = {(proc_address(ip), port): f"{_ep(ip, port)}" for ip, port in dests}
         self.tw_open: dict[tuple[str, int, str, int], float] = {}  # 4-tuple -> TIME_WAIT start
         self.tw_seen: list[list[Any]] = []  # [port, destination, start, end]
+        self.tw_pending: dict[tuple[str, int, str, int], float] = {}  # missed once: end
+        self.tw_recycled = 0
         self.samples: list[list[Any]] = []
         self.prev_sample = 0.0
         self.keep: list[socket.socket] = []  # connections that never close
@@ -122,11 +124,7 @@ class Replay:
         v6 = any(":" in c["dst"] for c in self.channels)
         protocols = {c["protocol"] for c in self.channels}
         self.tables = tuple(
-            p + v
-            for p in ("tcp", "udp")
-            if p in protocols
-            for v in ("", "6")
-            if v == "" or v6
+            p + v for p in ("tcp", "udp") if p in protocols for v in ("", "6") if v == "" or v6
         )
 
     def now(self) -> float:
@@ -210,28 +208,44 @@ class Replay:
 
     # -- sampling ------------------------------------------------------------------------
     def sample(self) -> None:
+        """Levels now, and TIME_WAIT ends: a TIME_WAIT 4-tuple is over when two samples in a
+        row miss it (one read of /proc/net/tcp can skip entries while the table changes),
+        at the midpoint before the first miss, or as soon as its 4-tuple is back in another
+        state (recycled by tcp_tw_reuse, or killed early and its port taken again)."""
         t = self.now()
         established = time_wait = 0
         per_dest: dict[str, int] = {}
         ports: set[int] = set()
         tw_now = set()
+        present = set()
         for lip, lport, rip, rport, state, table in read_sockets(self.tables):
             dest = self.dest_keys.get((rip, rport))
             if dest is None or state == LISTEN:
                 continue
             ports.add(lport)
             per_dest[dest] = per_dest.get(dest, 0) + 1
+            key = (lip, lport, rip, rport)
+            present.add(key)
             if state == TIME_WAIT and table.startswith("tcp"):
                 time_wait += 1
-                tw_now.add((lip, lport, rip, rport))
+                tw_now.add(key)
             else:
                 established += 1
-        ended = [k for k in self.tw_open if k not in tw_now]
         mid = (self.prev_sample + t) / 2
-        for key in ended:
-            start = self.tw_open.pop(key)
-            if mid > start:
-                self.tw_seen.append([key[1], self.dest_keys[(key[2], key[3])], start, mid])
+        for key in [k for k in self.tw_open if k not in tw_now]:
+            if key in present:  # its 4-tuple is in use again: the TIME_WAIT is over
+                start = self.tw_open.pop(key)
+                end = self.tw_pending.pop(key, mid)
+                self.tw_seen.append([key[1], self.dest_keys[(key[2], key[3])], start, end])
+                self.tw_recycled += 1
+            elif key in self.tw_pending:  # missed twice: ended
+                start, end = self.tw_open.pop(key), self.tw_pending.pop(key)
+                end = max(end, start)  # gone before the first sample after it began
+                self.tw_seen.append([key[1], self.dest_keys[(key[2], key[3])], start, end])
+            else:
+                self.tw_pending[key] = mid
+        for key in [k for k in self.tw_pending if k in tw_now]:
+            del self.tw_pending[key]  # a skipped entry, still there
         self.prev_sample = t
         self.samples.append([round(t, 6), established, time_wait, len(ports), per_dest])
 
@@ -278,6 +292,7 @@ class Replay:
             "closes": self.closes,
             "time_waits": self.tw_seen + open_tw,
             "samples": self.samples,
+            "time_wait_recycled": self.tw_recycled,
         }
 
 

@@ -207,6 +207,7 @@ def summary(
             "peak": max((s[2] for s in samples), default=0),
             "lifetime_s": quantiles(lives),
             "ended_early": early,
+            "recycled": sum(r.data.get("time_wait_recycled", 0) for r in runs),
         },
         "established": {"mean": statistics.fmean(s[1] for s in samples) if samples else 0.0},
         "kernel": {
