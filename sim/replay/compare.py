@@ -109,7 +109,6 @@ def table(model: dict[str, Any], kernel: dict[str, Any]) -> list[str]:
 
 def comparison_figure(
     model_series: pd.DataFrame,
-    kernel_samples: list[list[Any]],
     kernel_series: pd.DataFrame,
     title: str,
     lifetimes: tuple[list[float], list[float]] = ([], []),
@@ -120,15 +119,15 @@ def comparison_figure(
     grid = fig.add_gridspec(4, 1, height_ratios=[1, 1, 1, 0.9])
     axes = [fig.add_subplot(grid[0])]
     axes += [fig.add_subplot(grid[i], sharex=axes[0]) for i in (1, 2)]
-    t = [s[0] for s in kernel_samples]
+    t = kernel_series["t_end_s"]  # levels at each bin's end, as the model's
     ax = axes[0]
     ax.plot(model_series["t_end_s"], model_series["time_wait"], label="model", lw=1.2)
-    ax.plot(t, [s[2] for s in kernel_samples], label="kernel", lw=0.8, alpha=0.8)
+    ax.plot(t, kernel_series["time_wait"], label="kernel", lw=0.8, alpha=0.8)
     ax.set_ylabel("TIME_WAIT sockets")
     ax.legend(loc="lower right")
     ax = axes[1]
     ax.plot(model_series["t_end_s"], model_series["established"], label="model", lw=1.2)
-    ax.plot(t, [s[1] for s in kernel_samples], label="kernel", lw=0.8, alpha=0.8)
+    ax.plot(t, kernel_series["established"], label="kernel", lw=0.8, alpha=0.8)
     ax.set_ylabel("open connections")
     ax = axes[2]
     width = float(model_series["t_end_s"].iloc[0] - model_series["t_start_s"].iloc[0])

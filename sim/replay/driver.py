@@ -116,7 +116,6 @@ class Replay:
         self.tw_open: dict[tuple[str, int, str, int], float] = {}  # 4-tuple -> TIME_WAIT start
         self.tw_seen: list[list[Any]] = []  # [port, destination, start, end]
         self.tw_pending: dict[tuple[str, int, str, int], float] = {}  # missed once: end
-        self.tw_recycled = 0
         self.samples: list[list[Any]] = []
         self.prev_sample = 0.0
         self.keep: list[socket.socket] = []  # connections that never close
@@ -237,7 +236,6 @@ class Replay:
                 start = self.tw_open.pop(key)
                 end = self.tw_pending.pop(key, mid)
                 self.tw_seen.append([key[1], self.dest_keys[(key[2], key[3])], start, end])
-                self.tw_recycled += 1
             elif key in self.tw_pending:  # missed twice: ended
                 start, end = self.tw_open.pop(key), self.tw_pending.pop(key)
                 end = max(end, start)  # gone before the first sample after it began
@@ -292,7 +290,6 @@ class Replay:
             "closes": self.closes,
             "time_waits": self.tw_seen + open_tw,
             "samples": self.samples,
-            "time_wait_recycled": self.tw_recycled,
         }
 
 

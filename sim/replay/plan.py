@@ -37,6 +37,7 @@ class HostPlan:
     lifetimes: dict[str, list[float]] = field(default_factory=dict)
     servers: set[tuple[str, int]] = field(default_factory=set)  # behind the veth
     local_servers: set[tuple[str, int]] = field(default_factory=set)  # loopback, in the client
+    remote_addresses: set[str] = field(default_factory=set)  # every non-loopback destination
 
 
 def refusals(sc: Scenario, where: str) -> list[str]:
@@ -108,6 +109,8 @@ def build(sc: Scenario, seed: int) -> list[HostPlan]:
         )
         index[id(ch)] = (plan, len(plan.channels) - 1)
         endpoint = (ch.dest.ip, ch.dest.port)
+        if not ch.dest.loopback:
+            plan.remote_addresses.add(ch.dest.ip)
         if ch.protocol == "tcp":
             (plan.local_servers if ch.dest.loopback else plan.servers).add(endpoint)
     for i, spec in enumerate(sc.load):

@@ -202,14 +202,13 @@ def summary(
         "probes": None,  # the kernel does not say how many ports it examined
         "steady_state": steady,
         "first_failure_s": min((a[0] for a in failed), default=None),
-        "time_wait": {
-            "mean": statistics.fmean(s[2] for s in samples) if samples else 0.0,
-            "peak": max((s[2] for s in samples), default=0),
+        "time_wait": {  # levels at the bins' ends, summed over hosts, like the model's
+            "mean": float(frame["time_wait"].mean()) if len(frame) else 0.0,
+            "peak": int(frame["time_wait"].max()) if len(frame) else 0,
             "lifetime_s": quantiles(lives),
             "ended_early": early,
-            "recycled": sum(r.data.get("time_wait_recycled", 0) for r in runs),
         },
-        "established": {"mean": statistics.fmean(s[1] for s in samples) if samples else 0.0},
+        "established": {"mean": float(frame["established"].mean()) if len(frame) else 0.0},
         "kernel": {
             **kernel,
             "arrival_lag_s": {
@@ -217,7 +216,11 @@ def summary(
                 "p99": float(np.quantile(lag, 0.99)) if lag else None,
                 "max": max(lag) if lag else None,
             },
-            "samples_per_s": len(samples) / base["duration_s"] if base["duration_s"] else 0.0,
+            "samples_per_s": (  # per client namespace
+                len(samples) / len(runs) / base["duration_s"]
+                if runs and base["duration_s"]
+                else 0.0
+            ),
         },
     }
 

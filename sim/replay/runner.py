@@ -91,8 +91,7 @@ def _setup(
     stack: ExitStack, plan: HostPlan, procs: list[subprocess.Popen[str]], duration: float
 ) -> Pair:
     """The host's namespaces and its servers (ready before the plan starts)."""
-    servers = sorted({ip for ip, _port in plan.servers})
-    pair = stack.enter_context(veth_pair(plan.addresses, servers))
+    pair = stack.enter_context(veth_pair(plan.addresses, sorted(plan.remote_addresses)))
     for ns, listen in ((pair.server, plan.servers), (pair.client, plan.local_servers)):
         if listen:
             procs.append(_spawn(ns, _serve(sorted(listen), duration + 120)))
