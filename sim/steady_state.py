@@ -208,7 +208,7 @@ def analytic(model: Model) -> dict[str, Any]:
         load_erlangs = sum(
             ld.spec.arrival.rate
             * ld.share
-            * (ld.spec.lifetime.mean + (ld.tw_len if ld.holds_time_wait else 0))
+            * (ld.spec.lifetime.mean + (ld.tw_hold if ld.holds_time_wait else 0))
             for ld in loads
         )
         holding = load_erlangs / rate
