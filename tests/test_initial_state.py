@@ -231,7 +231,7 @@ def test_a_kernel_time_wait_may_show_up_to_a_wheel_bucket_more(tmp_path):
     wheel = _held_scenario(tmp_path, rows)
     wheel["hosts"][0]["timer_wheel"] = True
     parse_scenario(wheel, "x.toml", base=tmp_path)
-    with pytest.raises(ScenarioError, match="remaining_s 61.7 is more"):
+    with pytest.raises(ScenarioError, match=r"remaining_s 61\.7 is more"):
         parse_scenario(_held_scenario(tmp_path, rows), "x.toml", base=tmp_path)
     too_long = _held_scenario(tmp_path, ["40000,10.0.0.10:443,TIME_WAIT,62.1\n"])
     too_long["hosts"][0]["timer_wheel"] = True
