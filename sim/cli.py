@@ -129,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_inspect(sub)
 
+    _kernel_parser(sub)
+
     plot = sub.add_parser("plot", help="re-plot a saved run, or overlay several")
     plot.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
     plot.add_argument(
@@ -153,6 +155,22 @@ def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | 
         f"portsim: unknown command {word!r}; {hint + ' ' if hint else ''}"
         f"commands: {', '.join(commands)}"
     )
+
+
+def _kernel_parser(sub: Any) -> None:
+    kernel = sub.add_parser(
+        "kernel",
+        help="replay a scenario on the running Linux kernel (root, network namespaces) "
+        "beside the model",
+    )
+    kernel.add_argument("scenario", help="scenario file (TOML)")
+    kernel.add_argument("--out", help="output directory (default: results/<name>-kernel/)")
+    kernel.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    kernel.add_argument("--seed", type=int, help="random seed (overrides the scenario's)")
+    kernel.add_argument(
+        "--events", action="store_true", help="also write events.csv with the kernel's ports"
+    )
+    kernel.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
             from sim.snapshot.command import run as inspect
 
             return inspect(args)
+        if args.command == "kernel":
+            from sim.replay.command import kernel_command
+
+            return kernel_command(
+                args.scenario, args.overrides, args.seed, args.out, args.events, args.quiet
+            )
         if args.command == "schema":
             from sim.scenario import scenario_json_schema
 

@@ -49,7 +49,9 @@ class Model:
         self.recorder = rec = Recorder(env, scenario.bin_width, scenario.duration)
         self.log: list[tuple] | None = [] if events else None
         self.hosts = {
-            spec.name: Host(env, spec, Stream(_seed(seed, 0, i)), rec, self.log)
+            spec.name: Host(
+                env, spec, Stream(_seed(seed, 0, i)), rec, self.log, Stream(_seed(seed, 0, i, 1))
+            )
             for i, spec in enumerate(scenario.hosts)
         }
         rec.hosts = list(self.hosts.values())

@@ -198,6 +198,8 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         )
         if host.preset.family == "windows":
             hosts[-1]["windows_events"] = dict(host.windows_events)
+        if host.linux:
+            hosts[-1]["timers"] = host.timer_summary()
     return {
         "scenario": sc.name,
         "seed": model.seed,

@@ -32,6 +32,7 @@ from sim import config_errors
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
+from sim.timerwheel import granularity
 from sim.units import (
     DURATION_PATTERN,
     PORT_RANGE_PATTERN,
@@ -297,6 +298,12 @@ class Host(Model):
         BeforeValidator(_initial_state_table),
         WithJsonSchema(_INITIAL_STATE_SCHEMA),
     ] = None
+    # Linux timers (issue 14): TIME_WAIT ends on the timer wheel's bucket grid (sim/timerwheel.py)
+    hz: Literal[100, 250, 300, 1000] = 250
+    timer_wheel: bool = True
+    jiffies_at_start: Annotated[float, Field(ge=0)] | None = None
+    tcp_rfc1337: Literal[0, 1] = 0
+    time_wait_rst: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     @model_validator(mode="before")
     @classmethod
@@ -1044,6 +1051,8 @@ def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
         lo, hi = host.port_range or default
         tw = host.time_wait if host.time_wait is not None else preset.time_wait_s
         tw = max(tw, host.time_wait_local or 0.0, host.time_wait_loopback or 0.0)
+        if preset.policy == "linux" and host.timer_wheel:  # rounded up to a wheel bucket
+            tw += granularity(round(tw * host.hz), host.hz) / host.hz
         problem = check(read_initial_state(host.initial_state.file), lo, hi, tw)
         if problem:
             problems.append(f"{source}: hosts[{i}].initial_state.file: {problem}")

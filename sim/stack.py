@@ -26,6 +26,7 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from simpy import Environment
 
 from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
@@ -42,6 +43,7 @@ from sim.ports.policy import Policy, make_policy
 from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
+from sim.timerwheel import FIRST_WHEEL_KERNEL, WheelTimer, default_start
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -153,8 +155,10 @@ class Load:
         "step1",
         "sub",
         "succeeded",
+        "tw_hold",
         "tw_len",
         "tw_queue",
+        "tw_timer",
     )
 
     def __init__(
@@ -238,6 +242,10 @@ class Load:
         self.tw_len = host.time_wait_for(dest)
         self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
         self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else NO_TIME_WAIT
+        # the kernel's TIME_WAIT timer on the wheel's grid (sim/timerwheel.py), or None
+        self.tw_timer = host.wheel_timer(self.tw_len) if self.holds_time_wait else None
+        # mean TIME_WAIT held: the wheel adds half a bucket on average (sim/timerwheel.py)
+        self.tw_hold = self.tw_len + (self.tw_timer.granularity_s / 2 if self.tw_timer else 0.0)
         tw_reuse = host.tw_reuse
         # value 2: loopback only, by either end's address (tcp_twsk_unique)
         self.reuse_tw = (
@@ -255,6 +263,7 @@ class Host:
         stream: Stream,
         recorder: Recorder,
         log: list[tuple] | None,
+        clock_stream: Stream | None = None,
     ) -> None:
         preset = get_preset(spec.os)
         self.env = env
@@ -311,6 +320,7 @@ class Host:
         )
         self.layout = self.table.layout
         self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
+        self._init_timers(spec, clock_stream)
         self.stream = stream
         self.rec = recorder
         self.log = log
@@ -409,6 +419,8 @@ class Host:
             by_channel[ch].append(row)
         waiting: list[tuple[float, Socket, Load]] = []
         for ch, held in by_channel.items():
+            timer = self.wheel_timer(ch.tw_len)  # a kernel's TIME_WAIT may show up to a
+            longest = ch.tw_len + (timer.granularity_s if timer else 0.0)  # bucket more
             tws = [r for r in held if r.state == "TIME_WAIT"]
             left = dict(
                 zip(map(id, tws), time_wait_left(tws, ch.tw_len, time_wait_age), strict=True)
@@ -416,7 +428,7 @@ class Host:
             for row in held:
                 sock = self._hold(ch, row.local_port - self.lo)
                 if row.state == "TIME_WAIT":  # at most this destination's TIME_WAIT: FIFO
-                    waiting.append((min(left[id(row)], ch.tw_len), sock, ch))
+                    waiting.append((min(left[id(row)], longest), sock, ch))
                 elif row.remaining_s is not None:
                     self.env.timeout(row.remaining_s, sock).callbacks.append(self._on_close)
         waiting.sort(key=lambda w: w[0])  # each TIME_WAIT queue stays in expiry order
@@ -450,6 +462,49 @@ class Host:
         sock.explicit = False
         sock.state = ESTABLISHED
         return sock
+
+    def _init_timers(self, spec: HostSpec, clock_stream: Stream | None) -> None:
+        """The jiffies clock of a Linux host (timer wheel, 10 s hash windows) and the RST
+        stream; ``clock_stream`` keeps their draws off the port-selection stream."""
+        self.hz = spec.hz
+        profile = self.profile  # (None: not Linux)
+        self.wheel = (
+            profile is not None and spec.timer_wheel and profile.version >= FIRST_WHEEL_KERNEL
+        )
+        self.wheel_timers: dict[float, WheelTimer] = {}
+        clock = clock_stream or Stream(np.random.SeedSequence(0))
+        if spec.jiffies_at_start is not None:
+            self.j0 = spec.jiffies_at_start
+            if self.kernel is not None:  # one clock: the hash windows follow it too
+                self.kernel.phase = (self.j0 / self.hz) % 10.0
+        else:
+            phase = self.kernel.phase if self.kernel is not None else 0.0
+            self.j0 = default_start(self.hz, phase, clock.below(1 << 17))
+        # an RST reaching a client TIME_WAIT kills it unless tcp_rfc1337 = 1
+        # (tcp_timewait_state_process, net/ipv4/tcp_minisocks.c)
+        self.tw_rst = spec.time_wait_rst if self.linux and spec.tcp_rfc1337 == 0 else 0.0
+        self.tw_rst_killed = 0
+        self.rst_stream = clock
+
+    def timer_summary(self) -> dict[str, object]:
+        """The jiffies clock and TIME_WAIT timer facts for summary.json."""
+        timer = self.wheel_timer(self.time_wait)
+        return {
+            "hz": self.hz,
+            "timer_wheel": self.wheel,
+            "jiffies_at_start": self.j0,
+            "time_wait_granularity_s": timer.granularity_s if timer else 0.0,
+            "time_wait_rst_killed": self.tw_rst_killed,
+        }
+
+    def wheel_timer(self, length: float) -> WheelTimer | None:
+        """The wheel timer of a TIME_WAIT of ``length`` s, or None for exact expiry."""
+        if not self.wheel:
+            return None
+        timer = self.wheel_timers.get(length)
+        if timer is None:
+            timer = self.wheel_timers[length] = WheelTimer(length, self.hz, self.j0)
+        return timer
 
     def _linux_udp_pool(self, reserved: frozenset[int]) -> Pool:
         cells = bytearray([UDP_STATIC]) * 65536
@@ -790,11 +845,14 @@ class Host:
         if load.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)
             pool.use.server_closed(sock.k, now + load.dest.time_wait)
         if load.holds_time_wait:
-            if self.tw_count < self.max_tw:
+            if self.tw_rst and self.rst_stream.uniform() < self.tw_rst:
+                self.tw_rst_killed += 1  # the peer's RST arrives at once: no TIME_WAIT
+            elif self.tw_count < self.max_tw:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
                 pool.time_wait += 1
-                end = now + load.tw_len
+                timer = load.tw_timer
+                end = now + load.tw_len if timer is None else timer.expiry(now)
                 load.tw_queue.append((end, sock))
                 if end < self.due:
                     self.due = end
@@ -804,12 +862,13 @@ class Host:
                     pool.cells[sock.cell] |= TW_BIT
                 if load.reuse_tw and not sock.explicit:
                     at = self._reuse_time(now)
-                    if at - now < load.tw_len:
+                    if at < end:
                         self.reuse_fifo.append((at, sock))
                         if at < self.due:
                             self.due = at
                 return
-            self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
+            else:
+                self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
         sock.state = CLOSED
         self._free(sock, now, busy=True)
 

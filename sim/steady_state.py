@@ -161,7 +161,7 @@ def _erlang_terms(load: Load) -> tuple[float, float]:
     spec = load.spec
     if spec is None or not isinstance(spec.arrival, Poisson) or spec.lifetime is None:
         raise ValueError("Erlang B does not apply to this load")
-    holding = lifetime_mean(spec.lifetime) + (load.tw_len if load.holds_time_wait else 0)
+    holding = lifetime_mean(spec.lifetime) + (load.tw_hold if load.holds_time_wait else 0)
     return spec.arrival.rate * load.share, holding
 
 

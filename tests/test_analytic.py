@@ -91,7 +91,9 @@ def small_pool(rate: float, lifetime: dict, seed: int, duration: float = 4000) -
             "duration": duration,
             "seed": seed,
             "warmup": 50,
-            "hosts": [{"port_range": [40000, 40039], "time_wait": 4}],
+            # exact 4 s TIME_WAIT: the wheel's bucket delay depends on the close time, which
+            # would break the independent holding times Erlang B assumes
+            "hosts": [{"port_range": [40000, 40039], "time_wait": 4, "timer_wheel": False}],
             "destinations": [{"name": "d", "address": "10.0.0.1:80"}],
             "load": [
                 {
@@ -216,7 +218,9 @@ def test_steady_state_window_spans_whole_holding_periods():
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "scenarios" / "linux-one-backend-500rps.toml"
-    s = sim.run(sim.load_scenario(path)).summary
+    # exact TIME_WAIT: the wheel's batched expiries (sim/timerwheel.py) are not the
+    # independent holding times Erlang B assumes (with them 11.0 % is refused here)
+    s = sim.run(sim.load_scenario(path, ["hosts[0].timer_wheel=false"])).summary
     assert s["steady_state"]["window_s"] == [119.0, 180.0]
     a = s["analytic"]["10.0.0.10:443"]
     assert abs(a["simulated_blocking"] - a["blocking"]) < 0.005

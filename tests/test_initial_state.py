@@ -78,7 +78,11 @@ def test_forward_from_a_state_matches_the_run_that_built_it(tmp_path, interval):
         writer = csv.writer(fh)
         writer.writerow(["local_port", "destination", "state", "remaining_s"])
         writer.writerows(_state_at(a.events, T0))
-    b = run(parse_scenario(_scenario(T0, 0.02, state, interval), base=tmp_path))
+    later = _scenario(T0, 0.02, state, interval)
+    # B's jiffies clock is A's at T0, so TIME_WAITs end on the same timer-wheel buckets
+    a_jiffies = a.summary["hosts"][0]["timers"]["jiffies_at_start"]
+    later["hosts"][0]["jiffies_at_start"] = a_jiffies + T0 * 250
+    b = run(parse_scenario(later, base=tmp_path))
     cold = run(parse_scenario(_scenario(T0, 0.02, None, interval)))
     after = a.series.iloc[int(T0) :].reset_index(drop=True)[COLUMNS]
     pd.testing.assert_frame_equal(b.series[COLUMNS], after, check_exact=True)
@@ -93,6 +97,7 @@ def _held_scenario(tmp_path: Path, rows: list[str], age: str = "uniform") -> dic
     state = tmp_path / "held.csv"
     state.write_text("local_port,destination,state,remaining_s\n" + "".join(rows))
     sc = _scenario(90, 85.0, None, 1000.0)
+    sc["hosts"][0]["timer_wheel"] = False  # TIME_WAIT ends worked out to the instant below
     sc["hosts"][0]["initial_state"] = {"file": "held.csv", "time_wait_age": age}
     sc["destinations"].append({"name": "other", "address": "10.0.0.99:80"})
     sc["load"][0]["destination"] = "other"  # one connection elsewhere, at 85 s
@@ -201,7 +206,9 @@ def test_uniform_ages_fit_a_steady_state_and_fresh_ones_do_not(tmp_path):
     uniform ages differ from A's real ones by at most ~sqrt(n)/2 ~ 70.  800 is over four
     combined sd.  Fresh ages keep all ~18,000 until 60 s while A's drain: at 30 s the
     excess is ~9,000."""
-    a = run(parse_scenario(_poisson(T0 + 60, None, "uniform", 1)), events=True)
+    # A runs a bucket (2.048 s at HZ 250) past T0 + 60 s, so every TIME_WAIT held at T0
+    # ends inside A's log (the timer wheel rounds 60 s up to the bucket's end)
+    a = run(parse_scenario(_poisson(T0 + 63, None, "uniform", 1)), events=True)
     rows = [r[:3] + ([""] if r[2] == "TIME_WAIT" else [r[3]]) for r in _state_at(a.events, T0)]
     state = tmp_path / "state.csv"
     with open(state, "w", newline="") as fh:
@@ -214,3 +221,21 @@ def test_uniform_ages_fit_a_steady_state_and_fresh_ones_do_not(tmp_path):
     assert a_tw.min() > 15_000  # a steady state well under way
     assert abs(uniform.series["time_wait"].to_numpy() - a_tw).max() < 800
     assert fresh.series["time_wait"].iloc[29] - a_tw[29] > 5_000
+
+
+def test_a_kernel_time_wait_may_show_up_to_a_wheel_bucket_more(tmp_path):
+    """On a HZ 250 kernel a 60 s TIME_WAIT ends at the end of a 512-jiffy bucket, so `ss -o`
+    can show up to 60 + 2.048 s left: 61.7 is accepted with the wheel, 62.1 is not, and
+    without the wheel 61.7 is more than the host's 60 s."""
+    rows = ["40000,10.0.0.10:443,TIME_WAIT,61.7\n"]
+    wheel = _held_scenario(tmp_path, rows)
+    wheel["hosts"][0]["timer_wheel"] = True
+    parse_scenario(wheel, "x.toml", base=tmp_path)
+    with pytest.raises(ScenarioError, match=r"remaining_s 61\.7 is more"):
+        parse_scenario(_held_scenario(tmp_path, rows), "x.toml", base=tmp_path)
+    too_long = _held_scenario(tmp_path, ["40000,10.0.0.10:443,TIME_WAIT,62.1\n"])
+    too_long["hosts"][0]["timer_wheel"] = True
+    with pytest.raises(
+        ScenarioError, match=r"remaining_s 62.1 is more than the host's TIME_WAIT \(62.048 s\)"
+    ):
+        parse_scenario(too_long, "x.toml", base=tmp_path)

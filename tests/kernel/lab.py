@@ -8,23 +8,19 @@ only) under ``ip netns exec``; see its docstring for the step format.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import platform
-import re
-import secrets
-import shutil
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# the namespace lab itself lives in the package (portsim kernel uses it too)
+from sim.replay.lab import NS_PREFIX, kernel_available, kernel_version, namespace
+
+__all__ = ["NS_PREFIX", "kernel_available", "kernel_version", "namespace", "run"]
+
 PROBE = Path(__file__).with_name("probe.py")
-NS_PREFIX = "portsim_"
 
 # Prepend to steps whose assertions count TIME_WAIT sockets. With the default
 # tcp_rfc1337=0 an RST kills a TIME_WAIT socket, and on a multi-CPU loopback the
@@ -42,58 +38,6 @@ class ProbeError(RuntimeError):
         super().__init__(detail)
         self.stderr = stderr
         self.results = results or []
-
-
-def _ip(*args: str, check: bool = True, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise OSError(f"ip {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
-
-
-@contextmanager
-def namespace() -> Iterator[str]:
-    """Yield the name of a fresh namespace with ``lo`` up; delete it whatever happens.
-
-    Names are unique per process and call, so concurrent test runs cannot collide.
-    """
-    name = f"{NS_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    _ip("netns", "add", name)
-    try:
-        _ip("-n", name, "link", "set", "lo", "up")
-        yield name
-    finally:
-        proc = _ip("netns", "del", name, check=False)
-        if proc.returncode != 0:
-            warnings.warn(
-                f"could not delete netns {name}: {proc.stderr.strip()}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-
-
-@functools.cache
-def kernel_available() -> tuple[bool, str]:
-    """Whether kernel experiments can run here, and why not (cached: the answer is stable)."""
-    if sys.platform != "linux":
-        return False, f"needs Linux, running on {sys.platform}"
-    if os.geteuid() != 0:
-        return False, "needs root to create network namespaces"
-    if shutil.which("ip") is None:
-        return False, "iproute2 'ip' command not found"
-    try:
-        with namespace():
-            pass
-    except (OSError, subprocess.SubprocessError) as exc:
-        return False, f"cannot create a network namespace: {exc}"
-    return True, f"Linux {kernel_version()}, netns OK"
-
-
-def kernel_version() -> str:
-    """Numeric kernel release, e.g. '6.18.44' from '6.18.44-fc-v669'."""
-    release = platform.release()
-    m = re.match(r"\d+(?:\.\d+)*", release)
-    return m.group(0) if m else release
 
 
 def run(
