@@ -24,6 +24,7 @@ from sim.scenario import Destination, Scenario, TraceArrival
 from sim.scenario import Load as LoadSpec
 from sim.stack import Host, Load
 from sim.steady_state import window_bin
+from sim.wakeup import wake_up
 from sim.workload.arrivals import attempt_times, trace_window
 from sim.workload.destinations import spread
 from sim.workload.flow import Flow
@@ -179,7 +180,7 @@ class Arrivals:
         for t in self.times:
             delay = t - env.now
             if delay > 0:
-                env.timeout(delay).callbacks.append(self._due)
+                wake_up(env, delay, self._due, None)  # env.timeout(delay), without its cost
                 return
             self.arrive()
 

@@ -24,10 +24,12 @@ import ipaddress
 import math
 from collections import deque
 from functools import partial
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from simpy import Environment
+from simpy.events import NORMAL
 
 from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
@@ -44,6 +46,7 @@ from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
 from sim.timerwheel import FIRST_WHEEL_KERNEL, WheelTimer, default_start
+from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -77,7 +80,7 @@ class Socket:
     state: int
 
 
-_new_socket = object.__new__
+_new_socket = _new_wake_up = object.__new__
 
 
 def _never() -> float:
@@ -805,8 +808,13 @@ class Host:
         sock.explicit = explicit
         sock.state = ESTABLISHED
         life = load.lifetime()
-        if life != math.inf:
-            self.env.timeout(life, sock).callbacks.append(self._on_close)
+        if life != math.inf:  # env.timeout(life, sock) with _on_close, without its cost
+            event = _new_wake_up(WakeUp)
+            event.callbacks = [self._on_close]
+            event._value = sock
+            event._ok = True
+            env = self.env
+            heappush(env._queue, (env._now + life, NORMAL, next(env._eid), event))
         return sock
 
     def _fail(self, load: Load, error: str, probes: int, now: float) -> None:
