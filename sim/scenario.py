@@ -32,6 +32,7 @@ from sim import config_errors
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
+from sim.resolve import host_kernel, host_policy, is_linux
 from sim.timerwheel import granularity
 from sim.units import (
     DURATION_PATTERN,
@@ -926,7 +927,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.os not in PRESETS:
             continue
         preset = PRESETS[host.os]
-        linux = (host.policy or preset.policy) == "linux"
+        linux = is_linux(host)
         if linux and host.scope not in (None, "4tuple"):
             problems.append(
                 f"{source}: hosts[{i}].scope: the Linux policy keeps 4-tuple uniqueness for "
@@ -944,9 +945,9 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.tcp_tw_reuse_rule is not None and not linux:
             problems.append(
                 f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
-                f"the {host.policy or preset.policy!r} policy"
+                f"the {host_policy(host)!r} policy"
             )
-        tcp_policy = host.policy or preset.policy
+        tcp_policy = host_policy(host)
         udp_policy = host.udp_policy or (
             tcp_policy if host.policy else preset.udp_policy or tcp_policy
         )
@@ -977,7 +978,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         preset = PRESETS[host.os]
         lo, hi = host.port_range or preset.port_range or (32768, 60999)
         a, b = host.auto_reuse_range
-        if (host.policy or preset.policy) == "linux":
+        if is_linux(host):
             problems.append(
                 f"{source}: hosts[{i}].auto_reuse_range: a Windows setting; this host runs the "
                 "Linux policy"
@@ -993,9 +994,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         for h in sc.hosts
         if (h.policy or (PRESETS[h.os].policy if h.os in PRESETS else "linux")) == "linux"
     }
-    kernels = {
-        h.name: h.kernel or PRESETS[h.os].kernel or "6.18" for h in sc.hosts if h.os in PRESETS
-    }
+    kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
     problems += _workload_checks(source, sc)
     for i, load in enumerate(sc.load):
         host_name = load.host or sc.hosts[0].name
@@ -1044,7 +1043,7 @@ def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
             continue
         preset = PRESETS[host.os]
         try:
-            profile = kernel_profile(host.kernel or preset.kernel or "6.18")
+            profile = kernel_profile(host_kernel(host))
         except ValueError:
             continue  # reported as a bad kernel
         default = preset.port_range or profile.default_range

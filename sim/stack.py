@@ -45,6 +45,7 @@ from sim.ports.policy import Policy, make_policy
 from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
+from sim.resolve import host_kernel, host_policy
 from sim.timerwheel import FIRST_WHEEL_KERNEL, WheelTimer, default_start
 from sim.wakeup import WakeUp
 
@@ -279,13 +280,11 @@ class Host:
         self.local_network = ipaddress.ip_network(
             spec.local_network or f"{spec.address}/24", strict=False
         )
-        policy = spec.policy or preset.policy
+        policy = host_policy(spec)
         self.linux = policy == "linux"
         self.scope = spec.scope or preset.scope
         self.profile = (
-            kernel_profile(spec.kernel or preset.kernel or "6.18", spec.linux_generation)
-            if self.linux
-            else None
+            kernel_profile(host_kernel(spec), spec.linux_generation) if self.linux else None
         )
         default_range = self.profile.default_range if self.profile else preset.port_range
         port_range = spec.port_range or default_range

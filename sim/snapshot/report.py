@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sim.analytic import capacity
+from sim.presets import preset_kernel
 from sim.snapshot.model import Snapshot, SocketRow, endpoint_text
 
 LINUX_FORMATS = {"ss", "ss-udp", "proc", "netstat", "conntrack", "sysctl"}
@@ -105,7 +106,7 @@ def host_view(
 
     name = os or guess_os(snapshots)
     preset = get_preset(name)
-    default = preset.port_range or kernel_profile(preset.kernel or "6.18").default_range
+    default = preset.port_range or kernel_profile(preset_kernel(preset)).default_range
     from_file = next((s for s in snapshots if s.port_range), None)
     rng: tuple[int, int]
     if port_range is not None:
@@ -124,7 +125,7 @@ def host_view(
     tw_reuse = 0
     caveat = ""
     if preset.policy == "linux":
-        tw_reuse = kernel_profile(preset.kernel or "6.18").default_tw_reuse
+        tw_reuse = kernel_profile(preset_kernel(preset)).default_tw_reuse
         if (rng[1] - rng[0] + 1) % 2:
             caveat = "an odd-sized range: connect() may refuse with a port free"
     elif preset.forced_reuse:
