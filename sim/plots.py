@@ -209,9 +209,20 @@ def save_figure(fig: Figure, path: str | Path) -> None:
 
     from sim.result import write_bytes
 
+    literal_text(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     write_bytes(Path(path), buffer.getvalue())
+
+
+def literal_text(fig: Figure) -> Figure:
+    """Render every text of ``fig`` as written: names from scenarios and result folders
+    may hold ``$``, which matplotlib would parse as mathtext (and fail on ``$x^$``)."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
 
 
 def occupancy_raster_figure(result: Result) -> Figure:
