@@ -63,7 +63,9 @@ def check_target(path: Path) -> None:
         try:
             st = os.stat(path)
         except OSError as exc:
-            raise OutputError(f"{path}: a symbolic link that leads nowhere usable ({exc.strerror})")
+            raise OutputError(
+                f"{path}: a symbolic link that leads nowhere usable ({exc.strerror})"
+            ) from None
     if stat.S_ISDIR(st.st_mode):
         raise OutputError(f"{path}: is a directory; give a file name")
     if not stat.S_ISREG(st.st_mode):

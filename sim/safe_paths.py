@@ -72,9 +72,11 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
-            raise InputFileError(f"{path}: is a directory, not a file")
+            raise InputFileError(f"{path}: cannot read: is a directory, not a file")
         if not stat.S_ISREG(st.st_mode):
-            raise InputFileError(f"{path}: not a regular file (a device, FIFO or socket)")
+            raise InputFileError(
+                f"{path}: cannot read: not a regular file (a device, FIFO or socket)"
+            )
         if st.st_size > limit:
             raise InputFileError(f"{path}: too large ({_size(st.st_size)}; at most {_size(limit)})")
         chunks, total = [], 0
@@ -117,7 +119,7 @@ def resolve_out(out: Path, flag: str = "--out") -> Path:
     (a dangling one or a loop is refused); nothing on the way may be a file."""
     try:
         st = os.lstat(out)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the walk up says which part is a file
         st = None
     except OSError as exc:
         raise OutputError(f"{flag} {out}: {describe_os_error(exc)}") from None
@@ -137,14 +139,14 @@ def resolve_out(out: Path, flag: str = "--out") -> Path:
     for parent in out.absolute().parents:
         try:
             pst = os.stat(parent)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if os.path.islink(parent):
                 raise OutputError(f"{flag} {out}: {parent} is a symbolic link to nowhere") from None
             continue
         except OSError as exc:
             raise OutputError(f"{flag} {out}: {parent}: {describe_os_error(exc)}") from None
         if not stat.S_ISDIR(pst.st_mode):
-            raise OutputError(f"{flag} {out}: {parent} is a file, not a directory")
+            raise OutputError(f"{flag} {out}: {parent} exists and is not a directory")
         break
     return out
 
