@@ -356,6 +356,8 @@ def _worker_setup(parent: int) -> None:
     with it if it is killed (Linux prctl PR_SET_PDEATHSIG; elsewhere the worker notices
     at its next task)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # not the parent's cleanup handler (fork)
+        signal.signal(sig, signal.SIG_DFL)
     try:
         import ctypes
         import ctypes.util
