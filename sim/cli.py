@@ -206,7 +206,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         _stdout_to_devnull()
         return 0
     except OSError as exc:  # a write failed midway: a full disk, a file system gone read-only
-        if exc.filename is None and exc.errno is not None and _is_stdout_error():
+        if exc.filename is None:  # writes to files name them (sim.atomic): standard output
             _stdout_to_devnull()
             print(
                 f"portsim: cannot write to standard output: {describe_os_error(exc)}",
@@ -221,15 +221,6 @@ def _dispatch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-
-
-def _is_stdout_error() -> bool:
-    """Whether standard output is the file that failed (it cannot be flushed)."""
-    try:
-        sys.stdout.flush()
-    except OSError:
-        return True
-    return False
 
 
 def _printable(text: str) -> str:

@@ -50,7 +50,7 @@ class InputFileError(Exception):
     """An input file that cannot be read; the message is one line naming it."""
 
 
-def _open_error(path: Path, exc: OSError) -> InputFileError:
+def open_error(path: Path, exc: OSError) -> InputFileError:
     if exc.errno == errno.ELOOP:
         return InputFileError(f"{path}: a symbolic link loop")
     if exc.errno == errno.ENOENT and os.path.islink(path):
@@ -68,7 +68,7 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise _open_error(path, exc) from None
+        raise open_error(path, exc) from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -90,7 +90,7 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
-        raise _open_error(path, exc) from None
+        raise open_error(path, exc) from None
     finally:
         os.close(fd)
 
@@ -104,7 +104,7 @@ def regular_file_problem(path: str | os.PathLike[str]) -> str | None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        return str(_open_error(Path(path), exc))
+        return str(open_error(Path(path), exc))
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device, FIFO or socket"
         return f"{path}: not a regular file ({kind})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import math
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -434,7 +435,11 @@ def _data_file(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a file path (relative to the scenario file)")
     base = Path((info.context or {}).get("base") or ".")
-    return str((base / value.strip()).resolve())
+    path = base / value.strip()
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):  # a symbolic link loop: reported when the file is read
+        return os.path.abspath(path)
 
 
 DataFile = Annotated[

@@ -178,7 +178,7 @@ def load_sweep(
         base_file = Path(path).parent / base_path
         base = read_toml(base_file)
         base_dir = base_file.parent
-        name = raw.get("name", f"{Path(base_path).stem}-sweep")
+        name = raw.get("name", _default_name(Path(base_path).stem))
         file_grid = raw.get("grid", {})
         if not isinstance(file_grid, dict):
             problems.append(f"{source}: grid: expected a table of dotted keys and value lists")
@@ -251,7 +251,7 @@ def load_sweep(
         )
     if name is None:
         stem = base.get("name") if isinstance(base.get("name"), str) else Path(path).stem
-        name = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[: MAX_NAME - len("-sweep")] + "-sweep"
+        name = _default_name(stem)
     problem = name_problem(name)
     if problem:
         problems.append(f"{source}: name: {problem} (got {show(name)})")
@@ -260,6 +260,11 @@ def load_sweep(
     sweep = Sweep(str(name), base, base_dir, full_grid, reps, root, metrics, source)
     sweep.scenarios()  # every grid point validated before any run
     return sweep
+
+
+def _default_name(stem: str) -> str:
+    """``<stem>-sweep``, made a safe folder name (odd characters as ``-``, cut to fit)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem)[: MAX_NAME - len("-sweep")] + "-sweep"
 
 
 def _holds_date(value: Any) -> bool:

@@ -13,6 +13,7 @@ not a CSV of the expected shape is named, never echoed.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.safe_paths import DATA_LIMIT, InputFileError, read_regular
+from sim.safe_paths import DATA_LIMIT, InputFileError, open_error, read_regular
 
 TRACE_COLUMNS = ("time_s", "destination", "lifetime_s", "host")
 TRACE_REQUIRED = ("time_s", "destination")
@@ -49,6 +50,8 @@ def _key(path: Path) -> tuple[str, int, int]:
     try:
         st = path.stat()
     except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():  # "a symbolic link loop" & co
+            raise DataFileError(str(open_error(path, exc))) from None
         raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     return str(path), st.st_size, st.st_mtime_ns
 
