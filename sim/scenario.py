@@ -964,6 +964,12 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: hosts[{i}].scope: the Linux policy keeps 4-tuple uniqueness for "
                 f"connect() (got {host.scope!r})"
             )
+        if host.udp_policy is not None and (host.udp_policy == "linux") != linux:
+            problems.append(
+                f"{source}: hosts[{i}].udp_policy: {host.udp_policy!r} with the "
+                f"{'Linux' if linux else 'non-Linux'} TCP policy: the Linux UDP autobind "
+                "(udp_lib_get_port) goes with policy = \"linux\" only; set both"
+            )
         if host.forced_reuse and not preset.name.startswith("windows"):
             problems.append(
                 f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"

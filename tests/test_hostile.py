@@ -120,6 +120,7 @@ SCENARIO_VALUES = [
         'hosts[0]={name="client", os="windows", reserved_ports=["49152-65535"]}',
         "every port of the range 49152-65535 is reserved",
     ),
+    ('hosts[0].udp_policy="sequential"', "hosts[0].udp_policy: 'sequential' with the Linux"),
     ('bin="1ms"', None),  # 5,000 bins: fine
     ('duration="1d"', None),  # 2,000 bins by default: fine
     ('load[0].arrival={kind="burst", count=1000000000000}', "max_events"),
@@ -769,3 +770,36 @@ def test_zipfile_is_what_numpy_raises_for_a_broken_npz() -> None:
     """The reader catches BadZipFile: numpy still raises it for a damaged archive."""
     with pytest.raises((zipfile.BadZipFile, ValueError, OSError, EOFError)):
         np.load(io.BytesIO(b"PK\x03\x04broken"), allow_pickle=False)
+
+
+# ---- numbers that cannot be ------------------------------------------------------------------
+
+
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"non-standard JSON constant {name}")
+
+
+def test_json_outputs_are_standard_json(tmp_path: Path, capsys) -> None:
+    """The flagship scenario: every JSON file parses without NaN/Infinity, and the loss
+    model's pressure is a fraction (it was 1.0027 from A (1 - B) cancelling)."""
+    flagship = Path(__file__).resolve().parent.parent / "scenarios"
+    out = tmp_path / "run"
+    assert main(["run", str(flagship / "linux-one-backend-500rps.toml"), "--out", str(out),
+                 "--quiet", "--no-plots"]) == 0  # fmt: skip
+    for name in ("summary.json", "scenario.json", "histograms.json"):
+        json.loads((out / name).read_text(), parse_constant=_no_constants)
+    summary = json.loads((out / "summary.json").read_text())
+    for pool in summary["analytic"].values():
+        assert 0 < pool["pressure"] <= 1
+        assert pool["mean_in_use"] <= pool["ports"]
+
+
+def test_non_finite_numbers_become_null_or_inf_text() -> None:
+    from sim.result import strict_json
+
+    text = strict_json({"a": float("nan"), "b": [float("inf"), -float("inf")], "c": 1.5})
+    assert json.loads(text, parse_constant=_no_constants) == {
+        "a": None,
+        "b": ["inf", "-inf"],
+        "c": 1.5,
+    }
