@@ -380,11 +380,14 @@ class Result:
     def save(self, out_dir: str | Path, *, plots: bool = True) -> Path:
         """Write the run's folder whole: into a stage beside ``out_dir``, then swapped in
         (an earlier run there is replaced only once every file is written)."""
-        from sim.atomic import staged_folder
+        from sim.safe_paths import open_stage
 
-        with staged_folder(Path(out_dir)) as stage:
+        stage = open_stage(Path(out_dir), flag="save")  # refuses a folder portsim did not write
+        try:
             self.write_files(stage.path, plots=plots)
             return stage.commit()
+        finally:
+            stage.discard()
 
     def write_files(self, out: Path, *, plots: bool = True) -> None:
         """Write summary.json, series.csv, scenario.json (+ events.csv, pressure.png) into

@@ -968,7 +968,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
             problems.append(
                 f"{source}: hosts[{i}].udp_policy: {host.udp_policy!r} with the "
                 f"{'Linux' if linux else 'non-Linux'} TCP policy: the Linux UDP autobind "
-                "(udp_lib_get_port) goes with policy = \"linux\" only; set both"
+                '(udp_lib_get_port) goes with policy = "linux" only; set both'
             )
         if host.forced_reuse and not preset.name.startswith("windows"):
             problems.append(
