@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool, plain_value_checks
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
@@ -47,7 +48,6 @@ MAX_SECONDS = 1e9  # any duration (~32 years): times stay exact to well under 1 
 MIN_SECONDS = 1e-9  # any positive duration (1 ns): below it rates and counts overflow
 MAX_RATE = 1e9  # connections per second, and relative weights
 MAX_RUN_BINS = 1_000_000  # time bins per run: each costs ~250 B in the recorder and plots
-MAX_TEXT = 1000  # characters of any text value but the description
 
 
 class ScenarioError(Exception):
@@ -96,25 +96,6 @@ LifetimeValue = Annotated[
 ]
 
 
-def _holds_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return True
-    return isinstance(value, list | tuple) and any(_holds_bool(v) for v in value)
-
-
-def _bad_text(value: Any) -> str | None:
-    """Why a text value (or one in a list) cannot be used: control characters (ESC, BEL,
-    line breaks: they would drive the terminal or forge output lines), or absurd length."""
-    if isinstance(value, str):
-        if not value.isprintable():
-            return "control characters (such as line breaks, ESC or BEL) are not allowed"
-        if len(value) > MAX_TEXT:
-            return f"at most {MAX_TEXT} characters (got {len(value)})"
-    elif isinstance(value, list | tuple):
-        return next((p for p in map(_bad_text, value) if p), None)
-    return None
-
-
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -125,47 +106,14 @@ class Model(BaseModel):
         true`` would run at 1/s), and no control characters in text."""
         if not isinstance(data, dict):
             return data
-        flags = _bool_fields(cls)
+        flags = bool_fields(cls)
         for key, value in data.items():
-            if key not in flags and _holds_bool(value):
+            if key not in flags and holds_bool(value):
                 raise ValueError(f"{show(key)}: expected a number or text, not true/false")
-            problem = _bad_text(value) if key != "description" else None
+            problem = bad_text(value) if key not in FREE_TEXT else None
             if problem:
                 raise ValueError(f"{show(key)}: {problem}")
         return data
-
-
-def _plain_value_checks(source: str, data: Any, where: str = "") -> list[str]:
-    """The raw document's booleans where numbers go and control characters in text, each
-    named by its dotted key (the model validator catches them too, less precisely)."""
-    problems: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            here = f"{where}.{show(key)}" if where else show(key)
-            if isinstance(value, bool):
-                if key not in BOOL_KEYS:
-                    problems.append(f"{source}: {here}: expected a number or text, not {value!r}")
-            elif isinstance(value, str) and key != "description" and _bad_text(value):
-                problems.append(f"{source}: {here}: {_bad_text(value)}")
-            else:
-                problems += _plain_value_checks(source, value, here)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            here = f"{where}[{i}]"
-            if isinstance(value, bool):
-                problems.append(f"{source}: {here}: expected a number or text, not {value!r}")
-            elif isinstance(value, str) and _bad_text(value):
-                problems.append(f"{source}: {here}: {_bad_text(value)}")
-            else:
-                problems += _plain_value_checks(source, value, here)
-    return problems
-
-
-def _bool_fields(model: type[BaseModel]) -> frozenset[str]:
-    """Fields of ``model`` that take true/false."""
-    return frozenset(
-        name for name, info in model.model_fields.items() if "bool" in str(info.annotation)
-    )
 
 
 # ---- hosts ------------------------------------------------------------------------------
@@ -789,7 +737,7 @@ _TAGS = {
 BOOL_KEYS = frozenset(  # every key of a scenario that takes true/false
     name
     for model in (Scenario, Host, Destination, Load, KeepAlive, Retry)
-    for name in _bool_fields(model)
+    for name in bool_fields(model)
 )
 
 
@@ -1140,7 +1088,7 @@ def parse_scenario(
     file's directory; the working directory when not given)."""
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}: (top level): expected a TOML table"])
-    plain = _plain_value_checks(source, data)
+    plain = plain_value_checks(source, data, BOOL_KEYS, show)
     if plain:  # named precisely here; pydantic would repeat them at the table's level
         raise ScenarioError(plain)
     references = _reference_checks(source, data)

@@ -213,6 +213,12 @@ def test_read_only_out_is_refused_before_the_run(tmp_path: Path, capsys, monkeyp
         assert ran == [], "the simulation ran before --out was checked"
 
 
+def _default_sigint() -> None:
+    """A shell's background job ignores SIGINT, and a child inherits that: undo it, so
+    the child sees Ctrl-C as a user at a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "sim", *args],
@@ -220,6 +226,7 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
