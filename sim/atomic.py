@@ -67,7 +67,7 @@ def check_target(path: Path) -> None:
                 f"{path}: a symbolic link that leads nowhere usable ({exc.strerror})"
             ) from None
     if stat.S_ISDIR(st.st_mode):
-        raise OutputError(f"{path}: is a directory; give a file name")
+        raise OutputError(f"{path}: is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
         raise OutputError(f"{path}: exists and is not a regular file (a device, FIFO or socket)")
 

@@ -605,9 +605,12 @@ def finished_count(out_dir: Path) -> int:
 def check_runs_file(out_dir: Path) -> None:
     """Refuse, before any run, a ``runs.csv`` that cannot be replaced (a directory, a
     device): it is where finished runs are kept."""
-    from sim.atomic import check_target
+    from sim.atomic import OutputError, check_target
 
-    check_target(out_dir / "runs.csv")
+    try:
+        check_target(out_dir / "runs.csv")
+    except OutputError as exc:
+        raise OutputError(f"{exc} (a sweep keeps its finished runs in it: move it away)") from None
 
 
 def _write_runs(out_dir: Path, frame: pd.DataFrame) -> None:
@@ -725,6 +728,10 @@ def sweep(
         spec.scenarios()
     else:
         spec = load_sweep(base, (), replications, seed, overrides, values=grid)
+    if out is not None:
+        from sim.safe_paths import check_writable_dir
+
+        out = check_writable_dir(Path(out), flag="out")  # before any run; never a foreign folder
     runs = execute(spec, out, workers=workers, dask=dask)
     if out is not None and plots:
         write_plots(spec, runs, Path(out))
