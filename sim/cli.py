@@ -9,6 +9,7 @@ written), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import sys
@@ -206,7 +207,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         _stdout_to_devnull()
         return 0
     except OSError as exc:  # a write failed midway: a full disk, a file system gone read-only
-        if exc.filename is None:  # writes to files name them (sim.atomic): standard output
+        if exc.filename is None and exc.errno in _STDOUT_ERRORS:  # files are named (sim.atomic)
             _stdout_to_devnull()
             print(
                 f"portsim: cannot write to standard output: {describe_os_error(exc)}",
@@ -221,6 +222,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+_STDOUT_ERRORS = {errno.ENOSPC, errno.EIO, errno.EBADF, errno.EFBIG, errno.EDQUOT}
 
 
 def _printable(text: str) -> str:

@@ -136,6 +136,10 @@ def resolve_out(out: Path, flag: str = "--out") -> Path:
         st = os.stat(out)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise OutputError(f"{flag} {out}: exists and is not a directory")
+    out = Path(os.path.abspath(out))  # "." and "..": a folder with a name and a parent
+    if not out.name or out == out.parent:
+        raise OutputError(f"{flag} {out}: the root cannot be a result folder")
+
     for parent in out.absolute().parents:
         try:
             pst = os.stat(parent)
@@ -158,6 +162,12 @@ def open_stage(
     before the simulation, not after).  An existing ``out`` is replaced at the end only
     when it is empty or a folder portsim wrote (it holds one of ``markers``)."""
     target = resolve_out(out, flag)
+    cwd = Path(os.path.abspath(os.curdir))
+    if cwd == target or target in cwd.parents:
+        raise OutputError(
+            f"{flag} {out}: the folder is replaced by the run, and it holds the current "
+            "directory; give a sub-folder"
+        )
     if target.is_dir() and not owned_folder(target, markers):
         raise OutputError(
             f"{flag} {out}: the folder exists and holds files portsim did not write; "

@@ -342,6 +342,8 @@ CLI_CASES = [
         ["run", "{base}", "--events", "--set", "duration=1e8", "--set", "max_events=1e15"],
         "the event log would need about",
     ),
+    (["run", "{base}", "--out", "."], "holds the current directory"),
+    (["run", "{base}", "--out", "/"], "the root cannot be a result folder"),
     (["plot", "{result}", "--out", "/dev/null"], "not a regular file"),
     (["plot", "{result}", "--out", "{tmp}"], "is a directory"),
     (["plot", "{result}", "--out", "{tmp}/missing/x.png"], "does not exist"),
