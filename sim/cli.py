@@ -508,10 +508,12 @@ def _from_results(make: Any, where: Path) -> Any:
 
 
 def _save(make_figure: Any, out: Path, where: Path) -> None:
-    from sim.plots import save_figure
+    """Build and render the figure (what the folder's data breaks is one line), then write."""
+    from sim.plots import render_png
+    from sim.result import write_bytes
 
-    figure = _from_results(make_figure, where)
-    save_figure(figure, out)
+    png = _from_results(lambda: render_png(make_figure()), where)
+    write_bytes(out, png)
 
 
 def _capacity(args: argparse.Namespace) -> int:

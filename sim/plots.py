@@ -205,14 +205,19 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
 
 def save_figure(fig: Figure, path: str | Path) -> None:
     """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
-    import io
-
     from sim.result import write_bytes
+
+    write_bytes(Path(path), render_png(fig))
+
+
+def render_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, every text drawn literally (:func:`literal_text`)."""
+    import io
 
     literal_text(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    write_bytes(Path(path), buffer.getvalue())
+    return buffer.getvalue()
 
 
 def literal_text(fig: Figure) -> Figure:
