@@ -397,16 +397,17 @@ def _sweep(args: argparse.Namespace) -> int:
         runs = sweeps.execute(
             spec, out, workers=workers, dask=args.dask, progress=progress, notice=print
         )
-    except (KeyboardInterrupt, Terminated):
+    except (KeyboardInterrupt, Terminated) as stop:
         if bar is not None:
             bar.close()
         kept = sweeps.finished_count(out)
+        how = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
         print(
-            f"portsim: interrupted; {kept} finished run(s) kept in {out}/runs.csv; "
+            f"portsim: {how}; {kept} finished run(s) kept in {out}/runs.csv; "
             "run the same command again to resume",
             file=sys.stderr,
         )
-        raise
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
     finally:
         if bar is not None:
             bar.close()
