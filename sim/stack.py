@@ -258,6 +258,8 @@ class Host:
             else None
         )
         default_range = self.profile.default_range if self.profile else preset.port_range
+        if default_range is None:  # another policy on a Linux preset: the kernel's range
+            default_range = kernel_profile(spec.kernel or preset.kernel or "6.18").default_range
         self.lo, self.hi = spec.port_range or default_range
         self.size = self.hi - self.lo + 1
         self.time_wait = spec.time_wait if spec.time_wait is not None else preset.time_wait_s
