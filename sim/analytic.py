@@ -24,12 +24,35 @@ def erlang_b(servers: int, load: float) -> float:
         raise ValueError("servers and load must be >= 0")
     if load == 0:
         return 0.0 if servers > 0 else 1.0
+    if math.isinf(load):
+        return 1.0
     b = 1.0
     for k in range(1, servers + 1):
         b = load * b / (k + load * b)
         if b < 1e-300:  # underflowing: it only shrinks from here (light load, large pool)
             return 0.0
     return b
+
+
+def carried_load(servers: int, load: float) -> float:
+    """Ports in use on average, A (1 - B(N, A)), computed as N B(N, A) / B(N-1, A).
+
+    The two are equal (from B(N) = A B(N-1) / (N + A B(N-1))), but A (1 - B) loses every
+    digit to cancellation when B is near 1 (it gave 0 ports in use at blocking 1.0, and
+    more ports in use than the pool holds); the ratio never exceeds N, as no loss system
+    can hold more than its N servers."""
+    if servers <= 0 or load <= 0:
+        return 0.0
+    if math.isinf(load):
+        return float(servers)
+    before = 1.0
+    b = 1.0
+    for k in range(1, servers + 1):
+        before = b
+        b = load * b / (k + load * b)
+        if b < 1e-300:  # light load: hardly anything is refused, every arrival is carried
+            return min(load, float(servers))
+    return min(servers * b / before, float(servers))
 
 
 def erlang_b_log(servers: int, load: float) -> float:
@@ -109,11 +132,15 @@ def capacity(
     hold_after_close_s: float,
     target_blocking: float = 0.001,
 ) -> Capacity:
-    """Expected refusal, ports in use (Little: A(1 - B)) and the sustainable rate."""
+    """Expected refusal, ports in use (Little: A(1 - B), see :func:`carried_load`) and
+    the sustainable rate.  An offered load too large for a float counts as infinite:
+    every attempt refused, every port in use."""
     holding = lifetime_s + hold_after_close_s
     a = offered_load(rate, lifetime_s, hold_after_close_s)
+    if math.isnan(a):  # 0 x inf: no traffic
+        a = 0.0
     b = erlang_b(ports, a)
-    in_use = a * (1 - b)
+    in_use = carried_load(ports, a)
     max_rate = load_for_blocking(ports, target_blocking) / holding if holding > 0 else math.inf
     return Capacity(
         ports=ports,
@@ -122,7 +149,7 @@ def capacity(
         offered_load=a,
         blocking=b,
         mean_in_use=in_use,
-        pressure=in_use / ports if ports else 1.0,
+        pressure=min(1.0, in_use / ports) if ports else 1.0,
         target_blocking=target_blocking,
         max_rate=max_rate,
     )

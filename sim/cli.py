@@ -1,12 +1,15 @@
 """The ``portsim`` command: run, check, sweep, compare, plot and friends.  No model logic here.
 
-Exit codes: 0 the command completed (failed connections are results), 2 bad scenario or
-usage (one line per problem, no traceback, nothing written), 1 internal error.
+Exit codes: 0 the command completed (failed connections are results), 2 bad scenario,
+usage, input file or output path (one line per problem, no traceback, nothing written),
+1 internal error or a write that failed midway (a full disk: one line, nothing half
+written), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import sys
@@ -15,9 +18,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from sim.atomic import OutputError, Terminated, describe_os_error, terminate_as_exception
 from sim.scenario import ScenarioError, load_scenario
 from sim.verdict import key_figures, verdict
 from sim.version import VERSION
+
+
+def _seed_arg(text: str) -> int:
+    """--seed: an integer in 0..2^63-1 (what a scenario's seed may be)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (got {text!r})") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be within 0..2^63-1 (got {text})")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a scenario key, e.g. load[0].arrival.rate=400",
     )
-    run.add_argument("--seed", type=int, help="random seed (overrides the scenario's)")
+    run.add_argument("--seed", type=_seed_arg, help="random seed (overrides the scenario's)")
     run.add_argument(
         "--events", action="store_true", help="also write events.csv (one row per action)"
     )
@@ -70,10 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a swept key and its values, e.g. load[0].arrival.rate=100,200,400",
     )
     sweep.add_argument("--replications", type=int, help="runs per grid point (default 3)")
-    sweep.add_argument("--seed", type=int, help="root seed of the replications (default 1)")
+    sweep.add_argument("--seed", type=_seed_arg, help="root seed of the replications (default 1)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument(
-        "--workers", type=int, help="local worker processes (default: the number of cores)"
+        "--workers",
+        type=int,
+        help="local worker processes (default: the number of cores; at most one per run)",
     )
     sweep.add_argument(
         "--dask",
@@ -183,6 +200,37 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its usage line
         return int(exc.code or 0)
+    with terminate_as_exception():
+        code = _dispatch(args)
+    return _flush_stdout(code)
+
+
+def _flush_stdout(code: int) -> int:
+    """Standard output that cannot be written (``> /dev/full``) is one line, not a
+    traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _stdout_to_devnull()
+        print(
+            f"portsim: cannot write to standard output: {describe_os_error(exc)}", file=sys.stderr
+        )
+        return code or 1
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor: captured output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from sim.result_reader import ResultFolderError
+    from sim.safe_paths import InputFileError
+
     try:
         if args.command == "run":
             return _run(args)
@@ -216,16 +264,47 @@ def main(argv: list[str] | None = None) -> int:
         return _plot(args)
     except ScenarioError as exc:
         for line in exc.problems:
-            print(line, file=sys.stderr)
+            print(_printable(line), file=sys.stderr)
+        return 2
+    except (OutputError, ResultFolderError, InputFileError) as exc:
+        print(_printable(f"portsim: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("portsim: interrupted", file=sys.stderr)
+        print("portsim: interrupted; nothing half written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("portsim: terminated; nothing half written", file=sys.stderr)
+        return 143
     except BrokenPipeError:  # output piped into head & co: not an error of ours
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         return 0
+    except OSError as exc:  # a write failed midway: a full disk, a file system gone read-only
+        if exc.filename is None and exc.errno in _STDOUT_ERRORS:  # files are named (sim.atomic)
+            _stdout_to_devnull()
+            print(
+                f"portsim: cannot write to standard output: {describe_os_error(exc)}",
+                file=sys.stderr,
+            )
+            return 1
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            _printable(
+                f"portsim: cannot write{where}: {describe_os_error(exc)}; nothing half written"
+            ),
+            file=sys.stderr,
+        )
+        return 1
+
+
+_STDOUT_ERRORS = {errno.ENOSPC, errno.EIO, errno.EBADF, errno.EFBIG, errno.EDQUOT}
+
+
+def _printable(text: str) -> str:
+    """Control characters (ESC, BEL, ...) shown escaped, so that no text from a file can
+    drive the terminal or forge output lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -308,48 +387,95 @@ def _run(args: argparse.Namespace) -> int:
     from sim.atomic import write_text
     from sim.engine import run
     from sim.result import summary_json
+    from sim.safe_paths import open_stage
 
     sc = load_scenario(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("results") / sc.name
-    blocker = next((p for p in [out, *out.parents] if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise ScenarioError([f"--out {out}: {blocker} exists and is not a directory"])
-    bar = not (args.quiet or args.json) and sys.stderr.isatty()
-    progress = _Progress(enabled=bar, duration_s=sc.duration)
-    seed = sc.seed if args.seed is None else args.seed
+    _check_resources(sc, args.events)
+    # the folder is written aside and swapped in at the end; creating the stage now finds
+    # a read-only or full file system, a path under a file or a symlink loop before the run
+    stage = open_stage(out)
     try:
-        result = run(sc, seed=seed, events=args.events, progress=progress)
-    except Exception as exc:  # a model bug: record it whole, say so, exit 1
-        progress.close()
-        out.mkdir(parents=True, exist_ok=True)
-        failure = {
-            "scenario": sc.name,
-            "seed": seed,
-            "version": f"portsim {VERSION}",
-            "error": f"{type(exc).__name__}: {exc}",
-            "duration_s": sc.duration,
-            "traceback": traceback.format_exc(),
-        }
-        write_text(out / "summary.json", summary_json(failure))
-        print(
-            f"portsim: internal error: {type(exc).__name__}: {exc} (details in {out}/summary.json)",
-            file=sys.stderr,
-        )
-        return 1
-    progress.stage("writing results")
-    try:
-        result.save(out, plots=not args.no_plots)
+        bar = not (args.quiet or args.json) and sys.stderr.isatty()
+        progress = _Progress(enabled=bar, duration_s=sc.duration)
+        seed = sc.seed if args.seed is None else args.seed
+        try:
+            result = run(sc, seed=seed, events=args.events, progress=progress)
+        except Exception as exc:  # a model bug: record it whole, say so, exit 1
+            progress.close()
+            failure = {
+                "scenario": sc.name,
+                "seed": seed,
+                "version": f"portsim {VERSION}",
+                "error": f"{type(exc).__name__}: {exc}",
+                "duration_s": sc.duration,
+                "traceback": traceback.format_exc(),
+            }
+            write_text(stage.path / "summary.json", summary_json(failure))
+            stage.commit()
+            print(
+                f"portsim: internal error: {type(exc).__name__}: {exc} "
+                f"(details in {out}/summary.json)",
+                file=sys.stderr,
+            )
+            return 1
+        progress.stage("writing results")
+        try:
+            result.write_files(stage.path, plots=not args.no_plots)
+        finally:
+            progress.close()
+        stage.commit()
     finally:
-        progress.close()
+        stage.discard()
+    replaced = f"replaced results of an earlier run in {out}/" if stage.replaced else None
     if args.json:
         print(summary_json(result.summary), end="")
+        if replaced:
+            print(f"portsim: {replaced}", file=sys.stderr)
         return 0
     print(verdict(result.summary))
     if not args.quiet:
         for line in key_figures(result.summary):
             print(f"  {line}")
         print(f"  results: {out}/")
+        if replaced:
+            print(f"  ({replaced})")
+    elif replaced:
+        print(f"portsim: {replaced}", file=sys.stderr)
     return 0
+
+
+EVENT_BYTES = 700  # memory per connection with --events: ~640 B measured, rounded up
+MEMORY_SHARE = 0.5  # of the machine's memory a run may plan to use
+
+
+def _check_resources(sc: Any, events: bool) -> None:
+    """Refuse, before simulating, a run whose event log would not fit in memory."""
+    from sim.workload.arrivals import estimated_connections
+
+    if not events:
+        return
+    connections = estimated_connections(sc)
+    need = connections * EVENT_BYTES
+    budget = _memory_bytes() * MEMORY_SHARE
+    if need > budget:
+        raise ScenarioError(
+            [
+                f"--events: the event log would need about {need / 2**30:,.1f} GiB "
+                f"(~{connections:.3g} connections x {EVENT_BYTES} B), over half of this "
+                f"machine's memory ({budget / 2**30:,.1f} GiB); run without --events, or "
+                "shorten duration"
+            ]
+        )
+
+
+def _memory_bytes() -> float:
+    import os
+
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -357,6 +483,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from sim.config_errors import suggest
 
     spec = sweeps.load_sweep(args.sweep, args.grid, args.replications, args.seed, args.overrides)
+    from sim.safe_paths import check_writable_dir
+
     problems = []
     if args.workers is not None and args.workers < 1:
         problems.append(f"--workers: must be >= 1 (got {args.workers})")
@@ -367,15 +495,19 @@ def _sweep(args: argparse.Namespace) -> int:
                 f"--metric {metric}: unknown; {hint + ' ' if hint else ''}"
                 f"one of: {', '.join(sweeps.METRICS)}"
             )
-    out = Path(args.out) if args.out else Path("results") / spec.name
-    blocker = next((p for p in [out, *out.parents] if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        problems.append(f"--out {out}: {blocker} exists and is not a directory")
     if problems:
         raise ScenarioError(problems)
+    out = check_writable_dir(Path(args.out) if args.out else Path("results") / spec.name)
+    sweeps.check_runs_file(out)
     if args.metrics:
         spec.metrics = args.metrics
-    workers = args.workers or sweeps.default_workers()
+    total = len(spec.points()) * spec.replications
+    cores = sweeps.default_workers()
+    workers = min(args.workers or cores, total)
+    if args.workers is not None and args.workers > total:
+        print(f"portsim: --workers {args.workers}: {total} run(s), so {workers} worker(s)")
+    if workers > cores:
+        print(f"portsim: {workers} workers on {cores} core(s): they share the cores")
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -389,7 +521,20 @@ def _sweep(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        runs = sweeps.execute(spec, out, workers=workers, dask=args.dask, progress=progress)
+        runs = sweeps.execute(
+            spec, out, workers=workers, dask=args.dask, progress=progress, notice=print
+        )
+    except (KeyboardInterrupt, Terminated) as stop:
+        if bar is not None:
+            bar.close()
+        kept = sweeps.finished_count(out)
+        how = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
+        print(
+            f"portsim: {how}; {kept} finished run(s) kept in {out}/runs.csv; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
     finally:
         if bar is not None:
             bar.close()
@@ -490,27 +635,28 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _port(args: argparse.Namespace) -> int:
-    from sim.plots import port_timeline_figure, save_figure
+    from sim.plots import port_timeline_figure
     from sim.port_history import describe
     from sim.result import Result
 
     path = Path(args.results)
-    if not (path / "events.csv").is_file():
+    if not 1 <= args.port <= 65535:
+        raise ScenarioError([f"port: must be within 1..65535 (got {args.port})"])
+    if path.is_dir() and not (path / "events.csv").exists():
         raise ScenarioError(
             [f"{args.results}: no events.csv: run the scenario with --events to keep port lives"]
         )
-    if not 1 <= args.port <= 65535:
-        raise ScenarioError([f"port: must be within 1..65535 (got {args.port})"])
-    loaded = Result.load(path)
-    lives = loaded.port_history(args.port)
+    out = Path(args.out) if args.out else path / f"port-{args.port}.png"
+    _check_figure_target(out)
+    result = Result.load(path)
+    lives = _from_results(lambda: result.port_history(args.port), path)
     if lives.empty:  # an answer, not an error (exit 0); an empty timeline would say nothing
-        hint = _outside_ranges(loaded.summary, args.port)
-        print(f"port {args.port}: never used in this run{hint}; no timeline written")
+        hint = _from_results(lambda: _outside_ranges(result.summary, args.port), path)
+        print(_printable(f"port {args.port}: never used in this run{hint}; no timeline written"))
         return 0
     for line in describe(lives, args.port):
-        print(line)
-    out = Path(args.out) if args.out else path / f"port-{args.port}.png"
-    save_figure(port_timeline_figure(lives, args.port), out)
+        print(_printable(line))
+    _save(lambda: port_timeline_figure(lives, args.port), out, path)
     print(f"wrote {out}")
     return 0
 
@@ -522,6 +668,37 @@ def _outside_ranges(summary: dict[str, Any], port: int) -> str:
         return ""
     shown = ", ".join(f"{lo}-{hi}" for lo, hi in dict.fromkeys(ranges))
     return f" (outside every host's range: {shown})"
+
+
+def _check_figure_target(out: Path) -> None:
+    """A PNG may go to a new or regular file in an existing folder, nowhere else."""
+    from sim.atomic import check_target
+
+    check_target(out)
+    if not out.parent.is_dir():
+        raise OutputError(f"--out {out}: the folder {out.parent} does not exist")
+
+
+def _from_results(make: Any, where: Path) -> Any:
+    """Work on a loaded result folder; what its contents break is one line, not a traceback."""
+    from sim.result_reader import ResultFolderError
+
+    try:
+        return make()
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ResultFolderError(
+            f"{where}: the files do not fit together ({type(exc).__name__}); "
+            "not a result folder of this version"
+        ) from None
+
+
+def _save(make_figure: Any, out: Path, where: Path) -> None:
+    """Build and render the figure (what the folder's data breaks is one line), then write."""
+    from sim.atomic import write_bytes
+    from sim.plots import render_png
+
+    png = _from_results(lambda: render_png(make_figure()), where)
+    write_bytes(out, png)
 
 
 def _capacity(args: argparse.Namespace) -> int:
@@ -555,47 +732,58 @@ def _capacity(args: argparse.Namespace) -> int:
         ports, args.rate, times["--lifetime"], times["--time-wait"], args.target_blocking
     )
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        from sim.result import strict_json
+
+        print(strict_json(result.as_dict()), end="")
         return 0
     if os_note:
         print(os_note)
     print(f"pool: {ports:,} ports; each held {result.holding_s:g} s (lifetime + TIME_WAIT)")
-    print(f"offered load: {result.offered_load:,.1f} erlangs at {args.rate:g} connections/s")
+    offered = (
+        f"{result.offered_load:,.1f}"
+        if result.offered_load < 1e15
+        else f"{result.offered_load:.3g}"
+    )
+    print(f"offered load: {offered} erlangs at {args.rate:g} connections/s")
     print(
         f"expected pressure: {100 * result.pressure:.1f} % ({result.mean_in_use:,.0f} ports in use)"
     )
     print(f"refusal probability (Erlang B): {result.blocking:.3g}")
+    if result.offered_load > ports:
+        print(
+            f"  the offered load is more than the pool's {ports:,} ports: no more than {ports:,} "
+            "can be in use, so pressure stays at most 100 % and the excess is refused"
+        )
     target = args.target_blocking
     print(f"sustainable rate at {target:g} refusal: {result.max_rate:,.1f} connections/s")
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from sim.plots import overlay_figure, pressure_figure, save_figure
+    from sim.plots import overlay_figure, pressure_figure
     from sim.result import Result
+    from sim.result_reader import ResultFolderError
 
     results, problems = [], []
     for name in args.results:
-        path = Path(name)
-        if not (path / "summary.json").is_file() or not (path / "series.csv").is_file():
-            problems.append(f"{name}: not a result directory (no summary.json and series.csv)")
-            continue
         try:
-            results.append(Result.load(path))
-        except (OSError, ValueError, json.JSONDecodeError) as exc:
-            problems.append(f"{name}: cannot read results: {exc}")
+            results.append(Result.load(Path(name), events=False))
+        except ResultFolderError as exc:
+            problems.append(str(exc))
     if problems:
         raise ScenarioError(problems)
     if len(results) == 1:
         out = Path(args.out) if args.out else Path(args.results[0]) / "pressure.png"
-        save_figure(pressure_figure(results[0]), out)
+        _check_figure_target(out)
+        _save(lambda: pressure_figure(results[0]), out, Path(args.results[0]))
     else:
         out = Path(args.out) if args.out else Path("comparison.png")
+        _check_figure_target(out)
         names = [
             str(r.summary.get("scenario") or n) for r, n in zip(results, args.results, strict=True)
         ]
         if len(set(names)) < len(names):
             names = list(args.results)
-        save_figure(overlay_figure(results, names), out)
+        _save(lambda: overlay_figure(results, names), out, Path(args.results[0]))
     print(f"wrote {out}")
     return 0

@@ -439,14 +439,30 @@ def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> 
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
-    import io
-
+    """Render to PNG bytes, then write whole (``sim.atomic.write_bytes``)."""
     from sim.atomic import write_bytes
 
+    write_bytes(Path(path), render_png(fig))
+
+
+def render_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, every text drawn literally (:func:`literal_text`)."""
+    import io
+
+    literal_text(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    write_bytes(Path(path), buffer.getvalue())
+    return buffer.getvalue()
+
+
+def literal_text(fig: Figure) -> Figure:
+    """Render every text of ``fig`` as written: names from scenarios and result folders
+    may hold ``$``, which matplotlib would parse as mathtext (and fail on ``$x^$``)."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
 
 
 def occupancy_raster_figure(result: Result) -> Figure:

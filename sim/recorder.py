@@ -45,6 +45,20 @@ SERIES_COLUMNS = (
     "requests_served",
 )
 
+EVENT_COLUMNS = (
+    "time_s",
+    "host",
+    "local_address",
+    "event",
+    "protocol",
+    "local_port",
+    "destination",
+    "probes",
+    "error",
+)
+# the worst pool's own columns, appended to series.csv
+WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
+
 
 _SUCCEEDED = attrgetter("succeeded")
 _FAILED = attrgetter("failed")

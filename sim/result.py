@@ -1,24 +1,29 @@
 """A run's results: the summary dict, the binned series, the optional event log; saving.
 
-Files are written whole or not at all: each is written to a temporary name in the output
-directory and renamed into place.
+A run's folder is written whole or not at all: :meth:`Result.save` writes every file into
+a fresh hidden sibling and swaps it in with one rename at the end (``sim.atomic``), so a
+folder never mixes two runs.  JSON files hold standard JSON only: a NaN is written as
+``null`` and an infinity as the string ``"inf"`` (``"-inf"``).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim import metrics
-from sim.atomic import write_bytes, write_text
+from sim import (
+    atomic,  # atomic.write_*: looked up per call (tests inject faults there)
+    metrics,
+)
 from sim.metrics import PortUse
 from sim.per_host import HOST_SERIES_COLUMNS, host_figures
-from sim.recorder import SERIES_COLUMNS, Recorder, worst_track
+from sim.recorder import EVENT_COLUMNS, SERIES_COLUMNS, WORST_COLUMNS, Recorder, worst_track
 from sim.request_flow import request_rates
 from sim.steady_state import analytic, host_capacity, pool_key, steady_state, window_bin
 from sim.version import VERSION
@@ -33,21 +38,9 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
     from sim.workload.flow import Flow
 
-EVENT_COLUMNS = (
-    "time_s",
-    "host",
-    "local_address",
-    "event",
-    "protocol",
-    "local_port",
-    "destination",
-    "probes",
-    "error",
-)
 ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
 _ATTEMPTS = SERIES_COLUMNS.index("attempts")
 _FAILURES = SERIES_COLUMNS.index("failures")
-WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
 
 
 def _errors(counts: dict[str, int]) -> dict[str, int]:
@@ -351,7 +344,7 @@ class Result:
         scenario: Scenario | None,
         *,
         series_rows: list[tuple] | None = None,
-        histograms: dict[str, Sequence[Sequence[float]]] | None = None,
+        histograms: Mapping[str, Sequence[Sequence[float]]] | None = None,
         raster: dict[str, Any] | None = None,
         host_rows: list[tuple] | None = None,
     ) -> None:
@@ -402,53 +395,63 @@ class Result:
         return self.series
 
     def save(self, out_dir: str | Path, *, plots: bool = True) -> Path:
-        """Write summary.json, series.csv, scenario.json (+ events.csv, pressure.png)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        """Write the run's folder whole: into a stage beside ``out_dir``, then swapped in
+        (an earlier run there is replaced only once every file is written)."""
+        from sim.safe_paths import open_stage
+
+        stage = open_stage(Path(out_dir), flag="save")  # refuses a folder portsim did not write
+        try:
+            self.write_files(stage.path, plots=plots)
+            return stage.commit()
+        finally:
+            stage.discard()
+
+    def write_files(self, out: Path, *, plots: bool = True) -> None:
+        """Write summary.json, series.csv, scenario.json (+ events.csv, pressure.png) into
+        the folder ``out``, which exists (a stage: see :meth:`save`)."""
         if self.scenario is not None:
-            write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
-        write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
-        write_text(out / "histograms.json", json.dumps(self.histograms) + "\n")
+            atomic.write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
+        atomic.write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
+        atomic.write_text(out / "histograms.json", strict_json(self.histograms, indent=None))
         if len(self.summary.get("hosts", [])) > 1:
-            write_text(out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n"))
+            atomic.write_text(
+                out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n")
+            )
         if self.raster:
             buffer = io.BytesIO()
             arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.raster.items()}
             np.savez_compressed(buffer, **arrays)
-            write_bytes(out / "raster.npz", buffer.getvalue())
+            atomic.write_bytes(out / "raster.npz", buffer.getvalue())
         if self._log is not None:
-            write_text(out / "events.csv", self.events.to_csv(index=False, lineterminator="\n"))
+            atomic.write_text(
+                out / "events.csv", self.events.to_csv(index=False, lineterminator="\n")
+            )
         if plots:
             from sim.plots import pressure_figure, save_figure
 
             save_figure(pressure_figure(self), out / "pressure.png")
-        write_text(out / "summary.json", summary_json(self.summary))
-        return out
+        atomic.write_text(out / "summary.json", summary_json(self.summary))
 
     @classmethod
-    def load(cls, out_dir: str | Path) -> Result:
-        """Read a saved run back (summary and series; events if saved)."""
-        import pandas as pd
+    def load(cls, out_dir: str | Path, *, events: bool = True) -> Result:
+        """Read a saved run back (summary and series; events if saved), validated:
+        :class:`sim.result_reader.ResultFolderError` says what is wrong, in one line."""
+        from sim.result_reader import read_saved
 
-        out = Path(out_dir)
-        summary = json.loads((out / "summary.json").read_text())
-        series = pd.read_csv(out / "series.csv")
-        hist_path = out / "histograms.json"
-        hists = json.loads(hist_path.read_text()) if hist_path.exists() else {}
-        raster = None
-        if (out / "raster.npz").exists():
-            with np.load(out / "raster.npz") as data:
-                raster = {k: data[k].item() if data[k].ndim == 0 else data[k] for k in data.files}
+        saved = read_saved(Path(out_dir), events=events)
         result = cls(
-            summary, None, None, None, series_rows=[], histograms=hists, raster=raster or {}
+            saved.summary,
+            None,
+            None,
+            None,
+            series_rows=[],
+            histograms=saved.histograms,
+            raster=saved.raster,
         )
-        result._series = series
-        if (out / "hosts.csv").exists():
-            result._host_series = pd.read_csv(out / "hosts.csv")
-        events = out / "events.csv"
-        if events.exists():
-            frame = pd.read_csv(events, keep_default_na=False, na_values={"local_port": [""]})
-            result._log = list(frame.itertuples(index=False, name=None))
+        result._series = saved.series
+        if saved.host_series is not None:
+            result._host_series = saved.host_series
+        result._log = saved.log
         return result
 
 
@@ -482,8 +485,31 @@ def _series_rows(rec: Recorder | None) -> list[tuple]:
     return rows
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN replaced by None and every infinity by ``"inf"``/``"-inf"``,
+    so that ``json.dumps(..., allow_nan=False)`` writes standard JSON."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return value
+
+
+def strict_json(value: Any, indent: int | None = 2) -> str:
+    """Standard JSON text (no ``NaN``/``Infinity``), with a final newline."""
+    return json.dumps(json_safe(value), indent=indent, allow_nan=False) + "\n"
+
+
 def summary_json(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, indent=2) + "\n"
+    return strict_json(summary)
 
 
 def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
@@ -493,4 +519,4 @@ def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
         "bin_s": scenario.bin_width,
         "hosts": summary.get("hosts", []),
     }
-    return json.dumps(data, indent=2) + "\n"
+    return strict_json(data)

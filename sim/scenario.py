@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import math
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -29,10 +30,13 @@ from pydantic import (
 )
 
 from sim import config_errors
+from sim.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool, plain_value_checks
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
 from sim.resolve import host_kernel, host_policy, is_linux
+from sim.safe_paths import MAX_NAME, NAME_PATTERN, SCENARIO_LIMIT, InputFileError, name_problem
+from sim.safe_paths import read_regular as _read_regular
 from sim.timerwheel import granularity
 from sim.units import (
     DURATION_PATTERN,
@@ -48,6 +52,11 @@ DEFAULT_ADDRESS = "192.0.2.1"
 MAX_BINS = 2_000  # default bins per run: enough points for any plot, few ticks to pay
 DEFAULT_MAX_EVENTS = 1e9
 MAX_SET = 4096  # members of a generated set: each has a pool of ~60 KB per source address
+# Bounds on numbers, so that every value the model is handed can be represented:
+MAX_SECONDS = 1e9  # any duration (~32 years): times stay exact to well under 1 us
+MIN_SECONDS = 1e-9  # any positive duration (1 ns): below it rates and counts overflow
+MAX_RATE = 1e9  # connections per second, and relative weights
+MAX_RUN_BINS = 1_000_000  # time bins per run: each costs ~250 B in the recorder and plots
 
 
 class ScenarioError(Exception):
@@ -58,12 +67,21 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
+def _bounded(seconds: float) -> float:
+    """A duration the model can represent: 0, or 1 ns .. ~32 years (inf where allowed)."""
+    if math.isfinite(seconds) and seconds > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS:.0e} s (about 32 years)")
+    if 0 < seconds < MIN_SECONDS:
+        raise ValueError("must be 0 or at least 1 ns (1e-9 s)")
+    return seconds
+
+
 def _duration(value: Any) -> float:
-    return parse_duration(value)
+    return _bounded(parse_duration(value))
 
 
 def _lifetime_value(value: Any) -> float:
-    return parse_duration(value, allow_inf=True)
+    return _bounded(parse_duration(value, allow_inf=True))
 
 
 _DURATION_SCHEMA = {
@@ -89,6 +107,22 @@ LifetimeValue = Annotated[
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """No true/false where a number is expected (Python counts True as 1: ``rate =
+        true`` would run at 1/s), and no control characters in text."""
+        if not isinstance(data, dict):
+            return data
+        flags = bool_fields(cls)
+        for key, value in data.items():
+            if key not in flags and holds_bool(value):
+                raise ValueError(f"{show(key)}: expected a number or text, not true/false")
+            problem = bad_text(value) if key not in FREE_TEXT else None
+            if problem:
+                raise ValueError(f"{show(key)}: {problem}")
+        return data
 
 
 # ---- hosts ------------------------------------------------------------------------------
@@ -443,8 +477,8 @@ def _host_count(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
 
 # ---- load -------------------------------------------------------------------------------
 
-PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Rate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveRate = Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 
@@ -454,7 +488,11 @@ def _data_file(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a file path (relative to the scenario file)")
     base = Path((info.context or {}).get("base") or ".")
-    return str((base / value.strip()).resolve())
+    path = base / value.strip()
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):  # a symbolic link loop: reported when the file is read
+        return os.path.abspath(path)
 
 
 DataFile = Annotated[
@@ -567,7 +605,7 @@ class LogNormal(Model):
     kind: Literal["lognormal"]
     mean: PositiveDuration | None = None
     p99: PositiveDuration | None = None
-    mu: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    mu: Annotated[float, Field(ge=-50, le=50, allow_inf_nan=False)] | None = None
     sigma: Annotated[float, Field(gt=0, le=10)] | None = None
 
     @model_validator(mode="after")
@@ -592,9 +630,19 @@ class LogNormal(Model):
             mean, p99 = self.mean, self.p99
         else:
             raise ValueError("give mean and p99, or mu and sigma")
+        for name, value in (("mean", mean), ("p99", p99)):
+            if not _bounded_ok(value):
+                raise ValueError(
+                    f"the lognormal's {name} would be {value:.3g} s: "
+                    f"lifetimes must stay within 1 ns .. {MAX_SECONDS:.0e} s"
+                )
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "p99", p99)
         return self
+
+
+def _bounded_ok(seconds: float) -> bool:
+    return math.isfinite(seconds) and MIN_SECONDS <= seconds <= MAX_SECONDS
 
 
 class Pareto(Model):
@@ -722,8 +770,27 @@ class Load(Model):
         return [self.destination] if self.destination is not None else []
 
 
+def _folder_name(name: str) -> str:
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
 class Scenario(Model):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")]
+    name: Annotated[
+        str,
+        AfterValidator(_folder_name),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": NAME_PATTERN,
+                "maxLength": MAX_NAME,
+                "not": {"enum": [".", ".."]},
+                "description": "names the results folder: letters, digits, '.', '_', '-'",
+            }
+        ),
+    ]
     description: str = ""
     seed: Annotated[int, Field(ge=0, lt=2**63)] = DEFAULT_SEED
     duration: Annotated[Duration, Field(gt=0)]
@@ -770,6 +837,13 @@ _TAGS = {
     "arrival": {"poisson", "constant", "burst", "onoff", "schedule", "diurnal", "trace"},
     "lifetime": {"fixed", "exponential", "lognormal", "pareto", "uniform", "empirical"},
 }
+
+
+BOOL_KEYS = frozenset(  # every key of a scenario that takes true/false
+    name
+    for model in (Scenario, Host, Destination, Load, KeepAlive, Retry)
+    for name in bool_fields(model)
+)
 
 
 def show(text: object) -> str:
@@ -933,6 +1007,12 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: hosts[{i}].scope: the Linux policy keeps 4-tuple uniqueness for "
                 f"connect() (got {host.scope!r})"
             )
+        if host.udp_policy is not None and (host.udp_policy == "linux") != linux:
+            problems.append(
+                f"{source}: hosts[{i}].udp_policy: {host.udp_policy!r} with the "
+                f"{'Linux' if linux else 'non-Linux'} TCP policy: the Linux UDP autobind "
+                '(udp_lib_get_port) goes with policy = "linux" only; set both'
+            )
         if host.forced_reuse and not preset.name.startswith("windows"):
             problems.append(
                 f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"
@@ -996,6 +1076,13 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
     }
     kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
     problems += _workload_checks(source, sc)
+    problems += _usable_port_checks(source, sc)
+    bins = sc.duration / sc.bin_width
+    if bins > MAX_RUN_BINS:
+        problems.append(
+            f"{source}: bin: the run would have {bins:.3g} time bins (duration / bin), needing "
+            f"about {bins * 250 / 2**30:.3g} GiB; at most {MAX_RUN_BINS:,}: widen bin"
+        )
     for i, load in enumerate(sc.load):
         host_name = load.host or sc.hosts[0].name
         if load.local_port_range is not None and load.protocol == "udp":
@@ -1058,6 +1145,37 @@ def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
     return problems
 
 
+def host_range(host: Host) -> tuple[int, int]:
+    """The port range a host allocates from: its own, its preset's, or (a Linux preset,
+    whatever the policy) the kernel's default ip_local_port_range."""
+    preset = PRESETS[host.os]
+    if host.port_range is not None:
+        return host.port_range
+    if preset.port_range is not None:
+        return preset.port_range
+    return kernel_profile(host.kernel or preset.kernel or "6.18").default_range
+
+
+def _usable_port_checks(source: str, sc: Scenario) -> list[str]:
+    """A host whose every port is reserved has nothing to hand out: refused here rather
+    than run with every connect failing for a reason the user did not mean."""
+    problems = []
+    for i, host in enumerate(sc.hosts):
+        if host.os not in PRESETS or not host.reserved_ports:
+            continue
+        try:
+            lo, hi = host_range(host)
+        except ValueError:
+            continue  # a bad kernel string, reported
+        reserved = set(host.reserved_ports) | set(PRESETS[host.os].skip_tcp)
+        if all(p in reserved for p in range(lo, hi + 1)):
+            problems.append(
+                f"{source}: hosts[{i}].reserved_ports: every port of the range {lo}-{hi} is "
+                "reserved: no port is left to allocate"
+            )
+    return problems
+
+
 def _workload_checks(source: str, sc: Scenario) -> list[str]:
     """Lifetimes, traces, keep-alive: rules that need the validated load."""
     problems: list[str] = []
@@ -1098,6 +1216,9 @@ def parse_scenario(
     file's directory; the working directory when not given)."""
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}: (top level): expected a TOML table"])
+    plain = plain_value_checks(source, data, BOOL_KEYS, show)
+    if plain:  # named precisely here; pydantic would repeat them at the table's level
+        raise ScenarioError(plain)
     references = _reference_checks(source, data)
     try:
         sc = Scenario.model_validate(data, context={"base": str(base or ".")})
@@ -1113,9 +1234,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file; every failure becomes a ScenarioError naming the file."""
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ScenarioError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+        raw = _read_regular(path, SCENARIO_LIMIT)
+    except InputFileError as exc:
+        raise ScenarioError([str(exc)]) from None
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write
     except UnicodeDecodeError:

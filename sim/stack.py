@@ -287,10 +287,9 @@ class Host:
             kernel_profile(host_kernel(spec), spec.linux_generation) if self.linux else None
         )
         default_range = self.profile.default_range if self.profile else preset.port_range
-        port_range = spec.port_range or default_range
-        if port_range is None:
-            raise ValueError(f"preset {preset.name} has no port range")
-        self.lo, self.hi = port_range
+        if default_range is None:  # another policy on a Linux preset: the kernel's range
+            default_range = kernel_profile(host_kernel(spec)).default_range
+        self.lo, self.hi = spec.port_range or default_range
         self.size = self.hi - self.lo + 1
         self.time_wait = spec.time_wait if spec.time_wait is not None else preset.time_wait_s
         self.time_wait_local = _first(

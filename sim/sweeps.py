@@ -8,20 +8,28 @@ numpy.org/doc/stable/reference/random/parallel.html).  A run is keyed by its res
 scenario and seed, so an interrupted sweep resumes without redoing finished runs, and the
 results are the same whatever the backend or the number of workers.  ``runs.csv`` is
 rewritten whole (temporary file, then rename) as runs finish, so an interruption loses at
-most the last second.
+most the last second and the file is valid at every instant; on resume a row counts as
+finished only when it parses whole (every column, numbers where numbers go, no error).  An
+interruption (Ctrl-C, SIGTERM) cancels the runs not started and terminates the workers at
+once; workers also die with the main process if it is killed (Linux: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import copy
+import csv
+import datetime
 import hashlib
+import io
 import itertools
 import json
 import math
 import os
+import re
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.safe_paths import MAX_NAME, InputFileError, name_problem, read_regular
 from sim.scenario import (
     ScenarioError,
     assign,
@@ -77,6 +86,7 @@ METRICS = (  # summary figures in runs.csv, dotted as in summary.json
 DEFAULT_PLOTS = ("pressure.peak", "steady_state.blocking")
 SWEEP_KEYS = {"name", "base", "replications", "seed", "grid", "set", "metrics"}
 DEFAULT_SWEEP_SEED = 1
+MAX_RUNS = 100_000  # grid points x replications: each run is a process task and a row
 
 
 @dataclass
@@ -179,7 +189,7 @@ def load_sweep(
         base_file = Path(path).parent / base_path
         base = read_toml(base_file)
         base_dir = base_file.parent
-        name = raw.get("name", f"{Path(base_path).stem}-sweep")
+        name = raw.get("name", _default_name(Path(base_path).stem))
         file_grid = raw.get("grid", {})
         if not isinstance(file_grid, dict):
             problems.append(f"{source}: grid: expected a table of dotted keys and value lists")
@@ -217,6 +227,13 @@ def load_sweep(
         problem = assign(base, key.strip(), parse_value(text.strip()), source) if sep else "x"
         if problem:
             problems.append(f"--set {show(item)}: expected KEY=VALUE of the base scenario")
+    for key, listed in list(full_grid.items()):
+        if any(_holds_date(v) for v in listed):
+            problems.append(
+                f"{source}: grid.{show(key)}: TOML dates and times are not scenario values "
+                '(write durations as 60 or "60s")'
+            )
+            del full_grid[key]
     problems += _repeated_values(full_grid, f"{source}: grid.")
     reps = replications if replications is not None else raw.get("replications", 3)
     if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= 10_000:
@@ -233,13 +250,39 @@ def load_sweep(
         problems.append(
             f"{source}: metrics: unknown {show(unknown_metrics[0])}; one of: {', '.join(METRICS)}"
         )
+    runs = math.prod(len(v) for v in full_grid.values()) * (reps if isinstance(reps, int) else 1)
+    if runs > MAX_RUNS:
+        problems.append(
+            f"{source}: grid: {runs:.3g} runs (grid points x replications), over the limit of "
+            f"{MAX_RUNS:,}: the table alone would need about {runs * 2e3 / 2**30:.3g} GiB; "
+            "fewer values or replications"
+        )
+    if name is None:
+        given = base.get("name")
+        stem = given if isinstance(given, str) else Path(path).stem
+        name = _default_name(stem)
+    problem = name_problem(name)
+    if problem:
+        problems.append(f"{source}: name: {problem} (got {show(name)})")
     if problems:
         raise ScenarioError(problems)
-    if name is None:
-        name = f"{base.get('name', Path(path).stem)}-sweep"
     sweep = Sweep(str(name), base, base_dir, full_grid, reps, root, metrics, source)
     sweep.scenarios()  # every grid point validated before any run
     return sweep
+
+
+def _default_name(stem: str) -> str:
+    """``<stem>-sweep``, made a safe folder name (odd characters as ``-``, cut to fit)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem)[: MAX_NAME - len("-sweep")] + "-sweep"
+
+
+def _holds_date(value: Any) -> bool:
+    """A TOML date, time or date-time, alone or inside a list or table."""
+    if isinstance(value, datetime.date | datetime.time):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_date(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_date(v) for v in value)
 
 
 def _grid_values(text: str) -> list[Any]:
@@ -323,6 +366,42 @@ def _serial(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield run_one(task)
 
 
+def _worker_setup(parent: int) -> None:
+    """In each worker: leave Ctrl-C to the main process (which stops the pool), and die
+    with it if it is killed (Linux prctl PR_SET_PDEATHSIG; elsewhere the worker notices
+    at its next task)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # not the parent's cleanup handler (fork)
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1  # linux/prctl.h
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, futures: dict[Future, Any]) -> None:
+    """Cancel the runs not started and terminate the workers now (not after their runs)."""
+    for future in futures:
+        future.cancel()
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + 2.0
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+
+
 def _processes(workers: int) -> Backend:
     """A pool of worker processes.  A worker that dies (killed, out of memory, a crash in
     C) breaks the whole pool: the runs it took down are tried again in a fresh pool, and
@@ -335,13 +414,21 @@ def _processes(workers: int) -> Backend:
             groups = [[t] for t in pending] if attempt == 2 else [pending]
             broken: list[dict[str, Any]] = []
             for group in groups:
-                with ProcessPoolExecutor(max_workers=size) as pool:
+                pool = ProcessPoolExecutor(
+                    max_workers=size, initializer=_worker_setup, initargs=(os.getpid(),)
+                )
+                futures: dict[Future, Any] = {}
+                try:
                     futures = {pool.submit(run_one, task): task for task in group}
                     for future in as_completed(futures):
                         try:
                             yield future.result()
                         except BrokenProcessPool:
                             broken.append(futures[future])
+                except BaseException:  # Ctrl-C, SIGTERM, or the consumer stopped
+                    _stop_pool(pool, futures)
+                    raise
+                pool.shutdown(wait=True)
             if not broken:
                 return
             pending = broken
@@ -397,8 +484,11 @@ def execute(
     workers: int = 1,
     dask: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Run every (grid point, replication) not already in ``out/runs.csv``; return runs."""
+    """Run every (grid point, replication) not already in ``out/runs.csv``; return runs.
+
+    ``notice`` hears one line on resume ("N of M runs already done, running K")."""
     import pandas as pd
 
     scenarios = sweep.scenarios()
@@ -413,13 +503,17 @@ def execute(
             meta.append({"key": key, "point": p, **point, "replication": r, "seed": seed})
             tasks.append({"key": key, "scenario": dumped, "seed": seed, "source": sweep.source})
     out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        check_runs_file(out_dir)
     done = _finished(out_dir)
     todo = [t for t in tasks if t["key"] not in done]
     rows = {key: row for key, row in done.items() if key in {t["key"] for t in tasks}}
+    if rows and notice is not None:
+        notice(f"{len(rows)} of {len(tasks)} runs already done, running {len(todo)}")
     if dask is not None:
         backend = _dask(dask, workers)
     elif workers > 1 and len(todo) > 1:
-        backend = _processes(workers)
+        backend = _processes(min(workers, len(todo)))
     else:
         backend = _serial
     last_write = time.monotonic()
@@ -442,7 +536,9 @@ def execute(
         from sim.atomic import write_text
 
         write_text(out_dir / "summary.csv", summarise(frame, sweep).to_csv(index=False))
-        write_text(out_dir / "sweep.json", json.dumps(_describe_sweep(sweep), indent=2) + "\n")
+        from sim.result import strict_json
+
+        write_text(out_dir / "sweep.json", strict_json(_describe_sweep(sweep)))
     return frame
 
 
@@ -457,29 +553,74 @@ def _frame(meta: list[dict[str, Any]], rows: dict[str, dict[str, Any]], pd) -> p
 
 
 def _finished(out_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """Rows of a previous attempt that completed without error, by run key."""
-    import pandas as pd
+    """Rows of a previous attempt that completed without error, by run key.
 
-    if out_dir is None or not (out_dir / "runs.csv").exists():
+    A row counts only when it parses whole: as many fields as the header, a run key, an
+    empty error, numbers (or nothing) in every metric column.  A file without the key,
+    error or a metric column, or that cannot be read, counts nothing (it is rewritten)."""
+    if out_dir is None:
+        return {}
+    path = out_dir / "runs.csv"
+    if not path.exists():
         return {}
     try:
-        old = pd.read_csv(out_dir / "runs.csv", keep_default_na=False, na_values=[""])
-    except (ValueError, OSError):
+        text = read_regular(path, 1 << 30).decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except (InputFileError, UnicodeDecodeError, csv.Error):
         return {}  # unreadable: start again (it is rewritten whole)
-    if "key" not in old.columns or "error" not in old.columns:
+    if not rows:
         return {}
-    done = old[old["error"].isna() | (old["error"] == "")]
-    keep = ["key", *[m for m in METRICS if m in old.columns], "wall_s", "error"]
-    records: list[dict[str, Any]] = [
-        {str(k): v for k, v in r.items()} for r in done[keep].to_dict("records")
-    ]
-    for record in records:
-        record["error"] = ""
-        for metric in METRICS:
-            value = record.get(metric)
-            if isinstance(value, float) and math.isnan(value):
-                record[metric] = None
-    return {str(r["key"]): r for r in records}
+    header = rows[0]
+    if not {"key", "error", "wall_s", *METRICS} <= set(header):
+        return {}
+    col = {name: i for i, name in enumerate(header)}
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows[1:]:
+        record = _parse_row(row, header, col)
+        if record is not None:
+            out[record["key"]] = record
+    return out
+
+
+_KEY = re.compile(r"[0-9a-f]{20}")
+
+
+def _parse_row(row: list[str], header: list[str], col: dict[str, int]) -> dict[str, Any] | None:
+    """A finished run's record from a runs.csv row, or None if the row is not one."""
+    if len(row) != len(header) or not _KEY.fullmatch(row[col["key"]]) or row[col["error"]]:
+        return None
+    record: dict[str, Any] = {"key": row[col["key"]], "error": ""}
+    for name in (*METRICS, "wall_s"):
+        cell = row[col[name]].strip()
+        if not cell:
+            record[name] = None
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            return None
+        if not math.isfinite(value):
+            return None
+        record[name] = int(value) if value.is_integer() and "." not in cell else value
+    if record["wall_s"] is None:
+        return None
+    return record
+
+
+def finished_count(out_dir: Path) -> int:
+    """How many finished runs ``out_dir/runs.csv`` holds (for the resume hint)."""
+    return len(_finished(out_dir))
+
+
+def check_runs_file(out_dir: Path) -> None:
+    """Refuse, before any run, a ``runs.csv`` that cannot be replaced (a directory, a
+    device): it is where finished runs are kept."""
+    from sim.atomic import OutputError, check_target
+
+    try:
+        check_target(out_dir / "runs.csv")
+    except OutputError as exc:
+        raise OutputError(f"{exc} (a sweep keeps its finished runs in it: move it away)") from None
 
 
 def _write_runs(out_dir: Path, frame: pd.DataFrame) -> None:
@@ -593,6 +734,10 @@ def sweep(
         spec.scenarios()
     else:
         spec = load_sweep(base, (), replications, seed, overrides, values=grid)
+    if out is not None:
+        from sim.safe_paths import check_writable_dir
+
+        out = check_writable_dir(Path(out), flag="out")  # before any run; never a foreign folder
     runs = execute(spec, out, workers=workers, dask=dask)
     if out is not None and plots:
         write_plots(spec, runs, Path(out))

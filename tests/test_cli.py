@@ -272,9 +272,9 @@ def test_run_says_writing_results_while_saving(tmp_path: Path, monkeypatch):
             self.start = -10.0  # as if the run had taken long: the bar shows at once
 
     seen: list[str] = []
-    real_save = sim.result.Result.save
+    real_save = sim.result.Result.write_files
 
-    def save(self, out_dir, *, plots=True):
+    def write_files(self, out_dir, *, plots=True):
         seen.append(bars[0].bar.desc)
         return real_save(self, out_dir, plots=plots)
 
@@ -285,7 +285,7 @@ def test_run_says_writing_results_while_saving(tmp_path: Path, monkeypatch):
         return bars[0]
 
     monkeypatch.setattr(cli, "_Progress", make)
-    monkeypatch.setattr(sim.result.Result, "save", save)
+    monkeypatch.setattr(sim.result.Result, "write_files", write_files)
     path = ROOT / "scenarios" / "linux-server-closes-first.toml"
     assert main(["run", str(path), "--out", str(tmp_path / "o"), "--set", "duration=5"]) == 0
     assert seen == ["writing results"]

@@ -28,11 +28,12 @@ def kernel_command(
     ok, why = kernel_available()
     if not ok:
         raise ScenarioError([f"portsim kernel: {why}"])
+    from sim.atomic import write_text
     from sim.engine import run
     from sim.replay import compare, report
     from sim.replay.plan import build, refusals
     from sim.replay.runner import SAMPLE_HZ, replay
-    from sim.result import summary_json, write_text
+    from sim.result import summary_json
     from sim.version import VERSION
 
     problems = refusals(sc, path)

@@ -254,3 +254,13 @@ def estimated_events(sc: Scenario) -> float:
         n = expected_count(load.arrival, load.start, stop)
         total += 3 * n * (load.retry.attempts if load.retry else 1)
     return total
+
+
+def estimated_connections(sc: Scenario) -> float:
+    """Expected connection attempts over the run (retries included)."""
+    total = 0.0
+    for load in sc.load:
+        stop = min(load.stop or sc.duration, sc.duration)
+        n = expected_count(load.arrival, load.start, stop)
+        total += n * (load.retry.attempts if load.retry else 1)
+    return total

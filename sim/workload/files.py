@@ -3,18 +3,28 @@
 Read once per file version (cached on path, size and modification time) so that validating
 a scenario and running it do not parse a large trace twice.  Every problem raises
 :class:`DataFileError` with a message fit for a scenario error line (it names the line).
+
+Only regular files are read, at most ``DATA_LIMIT`` bytes (a FIFO or ``/dev/zero`` is
+refused, not waited on or read without end).  An error quotes a file's text only where it
+looks like what was expected (column names, something meant as a number): a file that is
+not a CSV of the expected shape is named, never echoed.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import math
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from sim.safe_paths import DATA_LIMIT, InputFileError, open_error, read_regular
 
 TRACE_COLUMNS = ("time_s", "destination", "lifetime_s", "host")
 TRACE_REQUIRED = ("time_s", "destination")
@@ -40,28 +50,44 @@ def _key(path: Path) -> tuple[str, int, int]:
     try:
         st = path.stat()
     except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():  # "a symbolic link loop" & co
+            raise DataFileError(str(open_error(path, exc))) from None
         raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     return str(path), st.st_size, st.st_mtime_ns
 
 
 def _rows(path: Path):
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            yield from csv.reader(handle)
-    except OSError as exc:
-        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
+        text = read_regular(path, DATA_LIMIT).decode("utf-8-sig")
+    except InputFileError as exc:
+        raise DataFileError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not a text file (not UTF-8)") from None
+    if "\x00" in text:
+        raise DataFileError(f"{path}: not a text file (contains NUL bytes)")
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""))
+    except csv.Error as exc:
         raise DataFileError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+_NUMBERISH = re.compile(r"[-+0-9.eE_a-zA-Z ]{1,24}")  # a cell meant as a number: "1,5", "nan"
+_NAMEISH = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,30}")  # a cell meant as a column name
+
+
+def _quote(text: str, pattern: re.Pattern[str]) -> str:
+    """``(got 'text')`` when the text looks like what was expected, else nothing."""
+    return f" (got {text!r})" if pattern.fullmatch(text) else ""
 
 
 def _number(text: str, where: str, column: str, *, allow_inf: bool) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DataFileError(f"{where}: {column}: not a number (got {text!r})") from None
+        raise DataFileError(f"{where}: {column}: not a number{_quote(text, _NUMBERISH)}") from None
     if math.isnan(value) or value < 0 or (math.isinf(value) and not allow_inf):
         bound = ">= 0 or inf" if allow_inf else "finite and >= 0"
-        raise DataFileError(f"{where}: {column}: must be {bound} (got {text!r})")
+        raise DataFileError(f"{where}: {column}: must be {bound}{_quote(text, _NUMBERISH)}")
     return value
 
 
@@ -79,9 +105,11 @@ def _read_trace(path: str, _size: int, _mtime: int) -> Trace:
     unknown = [h for h in header if h not in TRACE_COLUMNS]
     missing = [h for h in TRACE_REQUIRED if h not in header]
     if unknown or missing or len(set(header)) != len(header):
+        shown = ",".join(header)
+        quoted = f" (got {shown})" if all(_NAMEISH.fullmatch(h) for h in header) else ""
         raise DataFileError(
             f"{path} line 1: header must name time_s and destination, optionally lifetime_s "
-            f"and host, once each (got {','.join(header)})"
+            f"and host, once each{quoted}"
         )
     col = {name: header.index(name) for name in header}
     times: list[float] = []
