@@ -461,7 +461,11 @@ def literal_text(fig: Figure) -> Figure:
     from matplotlib.text import Text
 
     for text in fig.findobj(Text):
-        text.set_parse_math(False)
+        said = text.get_text()
+        # a "$" marks user text; the log axes' own tick labels (``$\mathdefault{10^{4}}$``,
+        # made by matplotlib's formatters) must stay mathtext or they print as source
+        if "$" in said and "\\mathdefault" not in said:
+            text.set_parse_math(False)
     return fig
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from sim.atomic import StagedFolder
+from sim.plots import save_figure
 from sim.replay.lab import config_hz, jiffies_offset, kernel_available, kernel_version
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, load_scenario
 
 
 def kernel_command(
@@ -28,22 +30,41 @@ def kernel_command(
     ok, why = kernel_available()
     if not ok:
         raise ScenarioError([f"portsim kernel: {why}"])
-    from sim.atomic import write_text
-    from sim.engine import run
-    from sim.replay import compare, report
-    from sim.replay.plan import build, refusals
-    from sim.replay.runner import SAMPLE_HZ, replay
-    from sim.result import summary_json
-    from sim.version import VERSION
+    from sim.replay.plan import refusals
+    from sim.safe_paths import open_stage
 
     problems = refusals(sc, path)
     if problems:
         raise ScenarioError(problems)
     seed = sc.seed if seed is None else seed
     out_dir = Path(out) if out else Path("results") / f"{sc.name}-kernel"
-    blocker = next((p for p in [out_dir, *out_dir.parents] if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise ScenarioError([f"--out {out_dir}: {blocker} exists and is not a directory"])
+    # written aside and swapped in whole at the end, as `portsim run` does; opening the
+    # stage now finds an unwritable --out before the namespaces are built
+    stage = open_stage(out_dir)
+    try:
+        return _replay_into(stage, out_dir, sc, path, overrides, seed, events, quiet)
+    finally:
+        stage.discard()
+
+
+def _replay_into(
+    stage: StagedFolder,
+    out_dir: Path,
+    sc: Scenario,
+    path: str,
+    overrides: list[str],
+    seed: int,
+    events: bool,
+    quiet: bool,
+) -> int:
+    from sim.atomic import write_text
+    from sim.engine import run
+    from sim.replay import compare, report
+    from sim.replay.plan import build
+    from sim.replay.runner import SAMPLE_HZ, replay
+    from sim.result import summary_json
+    from sim.version import VERSION
+
     plans = build(sc, seed)
     hz, hz_source = config_hz()
     offset = jiffies_offset(hz) if hz else None
@@ -94,14 +115,15 @@ def kernel_command(
         "model": compare.figures(model_side),
         "kernel": compare.figures(summary),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.save(out_dir / "model", plots=False)
-    write_text(out_dir / "summary.json", summary_json(summary))
-    write_text(out_dir / "series.csv", frame.to_csv(index=False, float_format="%.6g"))
-    write_text(out_dir / "scenario.json", (out_dir / "model" / "scenario.json").read_text())
+    folder = stage.path
+    (folder / "model").mkdir()
+    result.write_files(folder / "model", plots=False)
+    write_text(folder / "summary.json", summary_json(summary))
+    write_text(folder / "series.csv", frame.to_csv(index=False, float_format="%.6g"))
+    write_text(folder / "scenario.json", (folder / "model" / "scenario.json").read_text())
     if events:
         ev = report.events(runs)
-        write_text(out_dir / "events.csv", ev.to_csv(index=False, float_format="%.6f"))
+        write_text(folder / "events.csv", ev.to_csv(index=False, float_format="%.6f"))
     lives = (
         compare.model_time_wait_lifetimes(result.events),
         report.time_wait_lifetimes(runs)[0],
@@ -109,7 +131,8 @@ def kernel_command(
     fig = compare.comparison_figure(
         result.series, frame, f"{sc.name}: model vs Linux {release} (HZ {hz})", lives
     )
-    fig.savefig(out_dir / "comparison.png", dpi=110)
+    save_figure(fig, folder / "comparison.png")
+    stage.commit()
     lag = summary["kernel"]["arrival_lag_s"]
     print(f"{sc.name}: model vs Linux {release}, HZ {hz} ({hz_source or 'unknown'})")
     for line in compare.table(model_side, summary):
@@ -123,4 +146,6 @@ def kernel_command(
     if early:
         print(f"  {early} TIME_WAIT(s) ended before 59 s in the kernel (an RST, tcp_rfc1337 = 0)")
     print(f"  results: {out_dir}/")
+    if stage.replaced:
+        print(f"  (replaced results of an earlier run in {out_dir}/)")
     return 0

@@ -37,6 +37,16 @@ def test_kernel_replay_matches_model(tmp_path: Path, capsys) -> None:
     assert "refused, whole run" in printed
     for name in ("summary.json", "series.csv", "events.csv", "comparison.png"):
         assert (out / name).is_file(), name
+    # swapped in whole: exactly this run's files, and no stage left beside the folder
+    assert {p.name for p in out.iterdir()} == {
+        "summary.json",
+        "series.csv",
+        "events.csv",
+        "scenario.json",
+        "comparison.png",
+        "model",
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["replay"]
     summary = json.loads((out / "summary.json").read_text())
     model, kernel = summary["comparison"]["model"], summary["comparison"]["kernel"]
     assert kernel["refused_pct"] > 10  # the scenario exhausts the range
