@@ -370,3 +370,17 @@ def test_sweep_table_says_no_failure_in_words() -> None:
         "rate=400: first_failure_s: no failure",
         "rate=400: first_failure_s 56 [50, 62] (no failure in 1 of 3 runs)",
     ]
+
+
+def test_a_run_shorter_than_its_warmup_reports_no_steady_state() -> None:
+    """500/s of 1 s connections with 60 s TIME_WAIT fill the pool in about 60 + 3 x 1 = 63 s;
+    a 60 s run cuts its warmup to 30 s and would call a filling pool steady."""
+    flagship = ROOT / "scenarios" / "linux-one-backend-500rps.toml"
+    short = sim.run(sim.load_scenario(flagship, ["duration=60s"])).summary["steady_state"]
+    assert short["stationary"] is False
+    because = short["not_stationary_because"]
+    assert "too short" in because and "126 s" in because
+    long = sim.run(sim.load_scenario(flagship, ["duration=130s"])).summary["steady_state"]
+    assert long["stationary"] is True
+    told = sim.run(sim.load_scenario(flagship, ["duration=60s", "warmup=20"])).summary
+    assert told["steady_state"]["stationary"] is True  # the user's own warmup is trusted
