@@ -77,9 +77,27 @@ def _text(x: Any) -> str:
     return str(x)
 
 
+def _stationary(get: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """A steady-state figure only where the run found a steady state (``run`` says "not
+    reported" otherwise, and so must the comparison)."""
+
+    def only_if(summary: dict[str, Any]) -> Any:
+        steady = summary.get("steady_state")
+        return get(summary) if isinstance(steady, dict) and steady.get("stationary") else None
+
+    return only_if
+
+
+def _several_hosts(summary: dict[str, Any]) -> int | None:
+    hosts = summary.get("hosts")
+    return len(hosts) if isinstance(hosts, list) and len(hosts) > 1 else None
+
+
 FIGURES: tuple[Figure, ...] = (
     Figure("scenario", "scenario", _path("scenario"), _text),
     Figure("seed", "seed", _path("seed"), _text),
+    # a run of several hosts: the figures below are over all of them (see its verdict)
+    Figure("hosts", "hosts (figures below add them up)", _several_hosts, _int),
     Figure("duration_s", "simulated", _path("duration_s"), _seconds),
     Figure("connects_attempted", "connects attempted", _path("connections", "attempted"), _int),
     Figure("connects_failed", "connects failed", _path("connections", "failed"), _int),
@@ -95,7 +113,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "steady_state_refused",
         "steady state refused",
-        _path("steady_state", "blocking"),
+        _stationary(_path("steady_state", "blocking")),
         _pct,
     ),
     Figure("probes_mean", "ports probed per connect, mean", _path("probes", "mean"), _number),

@@ -44,17 +44,23 @@ def mean_life(load: Load) -> float | None:
     return lifetime_mean(spec.lifetime)
 
 
-def default_warmup(model: Model) -> float:
-    sc = model.scenario
-    if sc.warmup is not None:
-        return min(sc.warmup, sc.duration)
+def warmup_needed(model: Model) -> float:
+    """One TIME_WAIT plus three mean lifetimes of the longest-holding load: the time a pool
+    takes to fill to its level."""
     longest = 0.0
     for load in model.loads:
         life = mean_life(load) or 0.0
         hold = load.tw_len if load.holds_time_wait else 0.0
         if math.isfinite(life):
             longest = max(longest, hold + WARMUP_LIFETIMES * life)
-    return min(longest, sc.duration / 2)
+    return longest
+
+
+def default_warmup(model: Model) -> float:
+    sc = model.scenario
+    if sc.warmup is not None:
+        return min(sc.warmup, sc.duration)
+    return min(warmup_needed(model), sc.duration / 2)
 
 
 def window_start(model: Model, warmup: float) -> float:
@@ -124,8 +130,16 @@ def steady_state(model: Model) -> dict[str, Any]:
         request_rates(model, first)["queue_growing"]
     )
     reason = None
+    needed = warmup_needed(model)
     if not arrivals_steady:
         reason = "the load varies in time"
+    elif model.scenario.warmup is None and needed > model.scenario.duration / 2:
+        # the warmup was cut to half the run: its second half may still be filling
+        reason = (
+            f"the run is too short: pools take about {needed:g} s to fill (TIME_WAIT + "
+            f"{WARMUP_LIFETIMES} mean lifetimes), so run at least {2 * needed:g} s "
+            "or set warmup"
+        )
     elif growing:
         reason = "the queue of waiting requests grows without bound"
     return {

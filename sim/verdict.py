@@ -6,6 +6,7 @@ from typing import Any
 
 from sim import waves
 from sim.units import format_duration
+from sim.waves import episodes_text
 
 ERLANG_LINES = 3  # pools with an Erlang B line on the terminal (the most loaded)
 
@@ -75,8 +76,8 @@ def _ports_headline(
         wave = ""
         if waves and waves["stretches"] and waves["period_s"]:
             wave = (
-                f"; refused in waves: up to {format_duration(waves['longest_refusing_s'])} "
-                f"of mostly refused connects every {format_duration(waves['period_s'])}"
+                f"; refused in waves: {episodes_text(waves)} "
+                f"every {format_duration(waves['period_s'])}"
             )
         return (
             f"Port exhaustion{where}: {what} failed with {'/'.join(errors)}, first at "

@@ -37,11 +37,7 @@ def refusal_waves(
         elif r:
             stretches.append((i, 1))
     longest = max((n for _, n in stretches), default=0)
-    # the period: between the starts of the long stretches (at least half the longest),
-    # so that a short flicker between two waves does not halve it
-    starts = [i for i, n in stretches if 2 * n >= longest]
-    gaps = sorted(b - a for a, b in pairwise(starts))
-    period = gaps[len(gaps) // 2] * bin_s if gaps else None
+    episodes = _episodes(stretches, clean)
     return {
         "threshold": REFUSING,
         "window_s": [first_bin * bin_s, (first_bin + len(a)) * bin_s],
@@ -49,8 +45,45 @@ def refusal_waves(
         "refusal_free_fraction": sum(clean) / len(a),
         "longest_refusing_s": longest * bin_s,
         "stretches": len(stretches),
-        "period_s": period,
+        "episodes": len(episodes),
+        "longest_episode_s": max((n for _, n in episodes), default=0) * bin_s,
+        "period_s": _period(episodes, bin_s),
     }
+
+
+def _episodes(stretches: list[tuple[int, int]], clean: list[bool]) -> list[tuple[int, int]]:
+    """Refusing stretches merged into episodes.  Inside an episode refusals flicker: with
+    the kernel's timer wheel TIME_WAITs end in batches about 2 s apart, and each batch gives
+    a moment of successes.  A gap counts as the end of an episode only when it is at least
+    half the longest refusal-free stretch of the window, so the flicker does not split an
+    episode while the quiet time between waves does."""
+    quiet = longest_run(clean)
+    merged: list[tuple[int, int]] = []
+    for start, n in stretches:
+        if merged and 2 * (start - (merged[-1][0] + merged[-1][1])) < quiet:
+            merged[-1] = (merged[-1][0], start + n - merged[-1][0])
+        else:
+            merged.append((start, n))
+    return merged
+
+
+def _period(episodes: list[tuple[int, int]], bin_s: float) -> float | None:
+    """The time between the starts of episodes, only when they recur regularly (at least
+    three, the longest gap within 1.5 times the shortest); None otherwise, so that "every
+    62 s" is never said of two bursts or of irregular ones."""
+    gaps = sorted(b[0] - a[0] for a, b in pairwise(episodes))
+    if len(gaps) < 2 or gaps[-1] > 1.5 * gaps[0]:
+        return None
+    return gaps[len(gaps) // 2] * bin_s
+
+
+def longest_run(flags: list[bool]) -> int:
+    """The longest run of consecutive true values."""
+    best = run = 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        best = max(best, run)
+    return best
 
 
 def describe(waves: dict[str, Any] | None) -> str | None:
@@ -64,7 +97,18 @@ def describe(waves: dict[str, Any] | None) -> str | None:
     pct = round(100 * waves["refusing_fraction"])
     free = round(100 * waves["refusal_free_fraction"])
     return (
-        f"refusals come in waves: up to {format_duration(waves['longest_refusing_s'])} of "
-        f"mostly refused connects{every}; {pct} % of the time at least half the connects "
-        f"were refused, {free} % of the time none was"
+        f"refusals come in {episodes_text(waves)}{every}; {pct} % of the time at least half "
+        f"the connects were refused, {free} % of the time none was"
     )
+
+
+def episodes_text(waves: dict[str, Any]) -> str:
+    """ "3 episodes of up to 8.0 s (2.0 s at most of mostly refused connects)"."""
+    from sim.units import format_duration
+
+    n, episode = waves["episodes"], waves["longest_episode_s"]
+    solid = waves["longest_refusing_s"]
+    text = f"{n} episode{'s' if n != 1 else ''} of up to {format_duration(episode)}"
+    if solid < episode:
+        text += f" ({format_duration(solid)} at most of mostly refused connects)"
+    return text

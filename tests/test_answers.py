@@ -149,7 +149,37 @@ def test_refusal_waves_from_counts() -> None:
     assert w["refusing_fraction"] == pytest.approx(0.3)
     assert w["refusal_free_fraction"] == pytest.approx(0.7)
     assert w["longest_refusing_s"] == 3.0 and w["period_s"] == 10.0 and w["stretches"] == 4
+    assert w["episodes"] == 4 and w["longest_episode_s"] == 3.0
     assert refusal_waves(attempts, [0] * 40, 1.0) is None
+
+
+def test_flicker_inside_a_wave_is_one_episode_and_the_period_is_between_waves() -> None:
+    """The timer wheel ends TIME_WAITs in batches, so a wave of refusals flickers: here each
+    60-bin period has 8 bins of (2 refusing, 1 clean) flicker then 52 clean bins.  The
+    flicker gaps (1 bin) are under half the longest clean stretch (52 / 2 = 26), the quiet
+    between waves is not: 3 episodes of 8 bins, 60 apart (not the 3-bin flicker)."""
+    from sim.waves import describe, refusal_waves
+
+    wave = [100, 100, 0] * 2 + [100, 100] + [0] * 52  # 8 bins of flicker, then quiet
+    w = refusal_waves([100] * 180, wave * 3, 1.0)
+    assert w["stretches"] == 9 and w["longest_refusing_s"] == 2.0
+    assert w["episodes"] == 3 and w["longest_episode_s"] == 8.0 and w["period_s"] == 60.0
+    assert "3 episodes of up to 8.0 s (2.0 s at most of mostly refused connects) every" in (
+        describe(w) or ""
+    )
+
+
+def test_irregular_bursts_get_no_period() -> None:
+    """Two bursts, or bursts at irregular gaps (starts 32 and 52 bins apart: 52 > 1.5 x 32),
+    are not called periodic; the 30-bin gap is over half the longest quiet (50 / 2), so the
+    bursts stay three episodes."""
+    from sim.waves import refusal_waves
+
+    two = [0] * 10 + [100] * 3 + [0] * 30 + [100] * 3 + [0] * 10
+    assert refusal_waves([100] * 56, two, 1.0)["period_s"] is None
+    irregular = [100] * 2 + [0] * 30 + [100] * 2 + [0] * 50 + [100] * 2 + [0] * 10
+    w = refusal_waves([100] * 96, irregular, 1.0)
+    assert w["episodes"] == 3 and w["period_s"] is None
 
 
 def test_fixed_time_wait_refuses_in_waves_one_holding_period_apart() -> None:
@@ -172,7 +202,7 @@ def test_fixed_time_wait_refuses_in_waves_one_holding_period_apart() -> None:
     assert w["refusing_fraction"] == pytest.approx(0.23, abs=0.05)
     assert w["refusal_free_fraction"] > 0.5
     assert s["hosts"][0]["refusal_waves"] == w
-    assert "refused in waves: up to " in verdict(s)
+    assert "refused in waves: 3 episodes of up to " in verdict(s)
 
 
 # -- item 7: refused connects' probes ---------------------------------------------------
@@ -340,3 +370,17 @@ def test_sweep_table_says_no_failure_in_words() -> None:
         "rate=400: first_failure_s: no failure",
         "rate=400: first_failure_s 56 [50, 62] (no failure in 1 of 3 runs)",
     ]
+
+
+def test_a_run_shorter_than_its_warmup_reports_no_steady_state() -> None:
+    """500/s of 1 s connections with 60 s TIME_WAIT fill the pool in about 60 + 3 x 1 = 63 s;
+    a 60 s run cuts its warmup to 30 s and would call a filling pool steady."""
+    flagship = ROOT / "scenarios" / "linux-one-backend-500rps.toml"
+    short = sim.run(sim.load_scenario(flagship, ["duration=60s"])).summary["steady_state"]
+    assert short["stationary"] is False
+    because = short["not_stationary_because"]
+    assert "too short" in because and "126 s" in because
+    long = sim.run(sim.load_scenario(flagship, ["duration=130s"])).summary["steady_state"]
+    assert long["stationary"] is True
+    told = sim.run(sim.load_scenario(flagship, ["duration=60s", "warmup=20"])).summary
+    assert told["steady_state"]["stationary"] is True  # the user's own warmup is trusted

@@ -432,7 +432,7 @@ def _fake_run(directory: Path, **figures: object) -> Path:
         "connections": {"attempted": 1000, "succeeded": 950, "failed": 50},
         "pressure": {"peak": 1.0, "mean": 0.5},
         "probes": {"mean": 12.5, "p99": 28000.0, "max": 28231},
-        "steady_state": {"blocking": 0.04},
+        "steady_state": {"blocking": 0.04, "stationary": True},
         "first_failure_s": 56.0,
     }
     summary.update(figures)
@@ -521,3 +521,23 @@ def test_readme_command_reference_names_every_subcommand():
     for flag in ("run SCENARIO", "check SCENARIO", "presets [--json]", "compare RESULTS_DIR"):
         assert f"portsim {flag}" in reference
     assert "--json" in reference.split("portsim run", 1)[1].split("\n", 1)[0]
+
+
+def test_compare_says_when_hosts_are_added_and_hides_a_steady_state_that_is_not(
+    tmp_path: Path, capsys
+):
+    """A run of 4 hosts: its connects are over all of them, so the table says how many it
+    adds up; a run whose load varies has no steady state, as `run` itself says."""
+    one = _fake_run(tmp_path / "one", hosts=[{"name": "client"}])
+    four = _fake_run(
+        tmp_path / "four",
+        hosts=[{"name": n} for n in ("linux", "windows", "macos", "freebsd")],
+        steady_state={"blocking": 0.4, "stationary": False},
+    )
+    assert main(["compare", str(one), str(four), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["hosts"] for r in runs] == [None, 4]
+    assert [r["steady_state_refused"] for r in runs] == [0.04, None]
+    assert main(["compare", str(one), str(four)]) == 0
+    rows = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["hosts (figures below add them up)"].split()[-2:] == ["-", "4"]
