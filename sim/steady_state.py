@@ -44,11 +44,14 @@ def mean_life(load: Load) -> float | None:
     return lifetime_mean(spec.lifetime)
 
 
-def warmup_needed(model: Model) -> float:
+def warmup_needed(model: Model, churn_only: bool = False) -> float:
     """One TIME_WAIT plus three mean lifetimes of the longest-holding load: the time a pool
-    takes to fill to its level."""
+    takes to fill to its level.  ``churn_only`` leaves out keep-alive pools, whose few
+    connections live on while requests flow: no level to fill to."""
     longest = 0.0
     for load in model.loads:
+        if churn_only and load.spec is not None and load.spec.keepalive is not None:
+            continue
         life = mean_life(load) or 0.0
         hold = load.tw_len if load.holds_time_wait else 0.0
         if math.isfinite(life):
@@ -130,9 +133,11 @@ def steady_state(model: Model) -> dict[str, Any]:
         request_rates(model, first)["queue_growing"]
     )
     reason = None
-    needed = warmup_needed(model)
+    needed = warmup_needed(model, churn_only=True)
     if not arrivals_steady:
         reason = "the load varies in time"
+    elif growing:
+        reason = "the queue of waiting requests grows without bound"
     elif model.scenario.warmup is None and needed > model.scenario.duration / 2:
         # the warmup was cut to half the run: its second half may still be filling
         reason = (
@@ -140,8 +145,6 @@ def steady_state(model: Model) -> dict[str, Any]:
             f"{WARMUP_LIFETIMES} mean lifetimes), so run at least {2 * needed:g} s "
             "or set warmup"
         )
-    elif growing:
-        reason = "the queue of waiting requests grows without bound"
     return {
         "stationary": reason is None,
         "not_stationary_because": reason,
