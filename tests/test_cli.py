@@ -541,3 +541,20 @@ def test_compare_says_when_hosts_are_added_and_hides_a_steady_state_that_is_not(
     assert main(["compare", str(one), str(four)]) == 0
     rows = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
     assert rows["hosts (figures below add them up)"].split()[-2:] == ["-", "4"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "x.toml", "--seed", "abc"],
+        ["capacity", "--rate", "abc"],
+        ["run", "x.toml", "--sett", "a=1"],
+        ["presets", "linux"],
+        ["port", "somewhere", "abc"],
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], capsys) -> None:
+    """argparse's own errors (a bad type, an unknown option) say one line, exit 2."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--help" in err
