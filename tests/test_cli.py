@@ -44,11 +44,14 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
     verdict = capsys.readouterr().out.strip().splitlines()
     summary = json.loads((out / "summary.json").read_text())
     # one line per host (never summed), after the requests' line when a load keeps alive
+    # (or the retries' line when a load retries)
     hosts = [h["name"] for h in summary["hosts"]]
-    requests = 1 if summary.get("requests") else 0
+    requests = 1 if summary.get("requests") or summary.get("retries") else 0
     assert len(verdict) == len(hosts) + requests
     if requests:
-        assert verdict[0].startswith(("Requests served:", "Requests failed:", "Requests pile up:"))
+        assert verdict[0].startswith(
+            ("Requests served:", "Requests failed:", "Requests pile up:", "Retries:")
+        )
     for line, host in zip(verdict[requests:], hosts, strict=True):
         where = f" on host {host} (" if len(hosts) > 1 else ":"
         assert line.startswith(("Port exhaustion" + where, "No exhaustion" + where)), line
