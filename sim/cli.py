@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sim.atomic import OutputError, Terminated, describe_os_error, terminate_as_exception
 from sim.scenario import ScenarioError, load_scenario
@@ -35,8 +35,16 @@ def _seed_arg(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage block first); the
+    subcommands' parsers are made of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="portsim",
         description="Simulate ephemeral port allocation and exhaustion (SimPy).",
     )

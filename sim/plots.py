@@ -361,7 +361,9 @@ def port_timeline_figure(lives, port: int, title: str = "") -> Figure:
     if len(lives):
         ax.legend(loc="upper right", fontsize=8, ncols=2)
     ax.set_title(
-        title or f"the {len(lives):,} lives of port {port}: established (blue), TIME_WAIT (orange)"
+        title
+        or f"the {len(lives):,} {'life' if len(lives) == 1 else 'lives'} of port {port}: "
+        "established (blue), TIME_WAIT (orange)"
     )
     return fig
 

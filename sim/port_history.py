@@ -133,7 +133,7 @@ def describe(lives: pd.DataFrame, port: int) -> list[str]:
 
     if lives.empty:
         return [f"port {port}: never used in this run"]
-    lines = [f"port {port}: {len(lives):,} lives"]
+    lines = [f"port {port}: {len(lives):,} {'life' if len(lives) == 1 else 'lives'}"]
     row: Any
     for row in lives.itertuples(index=False):
         held = "open" if pd.isna(row.established_s) else f"{row.established_s:.3f} s established"

@@ -34,6 +34,8 @@ def verdict(s: dict[str, Any]) -> str:
     lines = []
     if s.get("requests"):
         lines.append(requests_headline(s["requests"]))
+    elif s.get("retries"):
+        lines.append(retries_headline(s["retries"], s["connections"]["attempted"]))
     hosts = s.get("hosts") or []
     if len(hosts) > 1:
         for h in hosts:
@@ -46,6 +48,18 @@ def verdict(s: dict[str, Any]) -> str:
             _ports_headline(s, s["destinations"], p.get("range_ports"), "", s.get("refusal_waves"))
         )
     return "\n".join(lines)
+
+
+def retries_headline(r: dict[str, Any], attempted: int) -> str:
+    """What a retrying application saw: arrivals that gave up, not connect() calls (a storm
+    of retries multiplies the failed calls)."""
+    arrivals = attempted - r["retries"]
+    share = f"{100 * r['retries'] / attempted:.0f} %" if attempted else "none"
+    return (
+        f"Retries: {r['gave_up']:,} of {arrivals:,} arrivals gave up after retrying, "
+        f"{r['recovered']:,} succeeded after retrying; the {r['retries']:,} retried connects "
+        f"are {share} of all connect() calls"
+    )
 
 
 def _ports_headline(

@@ -384,3 +384,18 @@ def test_a_run_shorter_than_its_warmup_reports_no_steady_state() -> None:
     assert long["stationary"] is True
     told = sim.run(sim.load_scenario(flagship, ["duration=60s", "warmup=20"])).summary
     assert told["steady_state"]["stationary"] is True  # the user's own warmup is trusted
+
+
+def test_a_retrying_load_leads_with_the_arrivals_that_gave_up() -> None:
+    """1,000 connect() calls of which 400 were retries: 600 arrivals; 30 gave up, 100
+    recovered; the retries are 40 % of the calls.  The failed calls (430 = 400 retried +
+    30 given up) are not what the application lost."""
+    from sim.verdict import retries_headline
+
+    line = retries_headline({"retries": 400, "gave_up": 30, "recovered": 100}, 1000)
+    assert line == (
+        "Retries: 30 of 600 arrivals gave up after retrying, 100 succeeded after retrying; "
+        "the 400 retried connects are 40 % of all connect() calls"
+    )
+    sc = sim.load_scenario(ROOT / "scenarios" / "deploy-burst-retry-backoff.toml")
+    assert verdict(sim.run(sc).summary).startswith("Retries: ")

@@ -44,11 +44,14 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
     verdict = capsys.readouterr().out.strip().splitlines()
     summary = json.loads((out / "summary.json").read_text())
     # one line per host (never summed), after the requests' line when a load keeps alive
+    # (or the retries' line when a load retries)
     hosts = [h["name"] for h in summary["hosts"]]
-    requests = 1 if summary.get("requests") else 0
+    requests = 1 if summary.get("requests") or summary.get("retries") else 0
     assert len(verdict) == len(hosts) + requests
     if requests:
-        assert verdict[0].startswith(("Requests served:", "Requests failed:", "Requests pile up:"))
+        assert verdict[0].startswith(
+            ("Requests served:", "Requests failed:", "Requests pile up:", "Retries:")
+        )
     for line, host in zip(verdict[requests:], hosts, strict=True):
         where = f" on host {host} (" if len(hosts) > 1 else ":"
         assert line.startswith(("Port exhaustion" + where, "No exhaustion" + where)), line
@@ -541,3 +544,20 @@ def test_compare_says_when_hosts_are_added_and_hides_a_steady_state_that_is_not(
     assert main(["compare", str(one), str(four)]) == 0
     rows = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
     assert rows["hosts (figures below add them up)"].split()[-2:] == ["-", "4"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "x.toml", "--seed", "abc"],
+        ["capacity", "--rate", "abc"],
+        ["run", "x.toml", "--sett", "a=1"],
+        ["presets", "linux"],
+        ["port", "somewhere", "abc"],
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], capsys) -> None:
+    """argparse's own errors (a bad type, an unknown option) say one line, exit 2."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--help" in err

@@ -316,3 +316,10 @@ def test_local_address_scope_has_a_port_space_per_address():
         "2001:db8::5 -> every destination": (1, 0, 0),
         "every destination": (0, 0, 1),
     }
+
+
+def test_a_misspelt_preset_gets_a_suggestion(tmp_path, capsys):
+    snapshot = tmp_path / "ss.txt"
+    snapshot.write_text("ESTAB 0 0 192.0.2.1:40000 10.0.0.10:443\n")
+    assert main(["inspect", "--os", "linx", str(snapshot)]) == 2
+    assert 'did you mean "linux"?' in capsys.readouterr().err

@@ -56,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             problems.append(f"--time-wait: {exc} (got {args.time_wait!r})")
     if args.os is not None and args.os not in PRESETS:
-        problems.append(f"--os: unknown preset; one of: {', '.join(PRESETS)} (got {args.os!r})")
+        from sim.config_errors import suggest
+
+        hint = suggest(args.os, PRESETS)
+        problems.append(
+            f"--os: unknown preset; {hint + ' ' if hint else ''}one of: {', '.join(PRESETS)} "
+            f"(got {args.os!r})"
+        )
     if args.port is not None and not 1 <= args.port <= 65535:
         problems.append(f"--port: must be within 1..65535 (got {args.port})")
     if args.snapshots.count("-") > 1:

@@ -404,7 +404,7 @@ def port_lines(snapshots: list[Snapshot], port: int, view: HostView) -> list[str
         for r in peers[:10]:
             lines.append(f"  it is the peer's port of: {_describe(r)}")
         return lines
-    lines = [f"port {port} ({where}): {len(rows)} socket(s)"]
+    lines = [f"port {port} ({where}): {len(rows)} socket{'' if len(rows) == 1 else 's'}"]
     lines += [f"  {_describe(r)}" for r in rows[:PORT_ROWS]]
     if len(rows) > PORT_ROWS:
         lines.append(f"  ... and {len(rows) - PORT_ROWS:,} more")
