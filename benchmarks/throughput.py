@@ -2,29 +2,29 @@
 
     python benchmarks/throughput.py [--connections 200000] [--rounds 3] [--memory]
 
-Workload (engine-and-ecosystem.md §2.1): Poisson arrivals to one destination, exponential
-lifetime of mean 5 s, then TIME_WAIT 60 s.  Capacity of the default Linux range is
+Workload: Poisson arrivals to one destination, exponential lifetime of mean 5 s, then
+TIME_WAIT 60 s.  Capacity of the default Linux range is
 28,232 / 65 s = 434 connections/s; the loads are 0.5x, 0.99x and 1.05x of it, which put the
 worst destination near 50 %, 99 % and 99.99 % pressure.
 
-The baseline is the same arrivals and lifetimes through a bare SimPy lifecycle: one arrival
+The baseline is the same workload through a bare SimPy lifecycle (see ``bare``): one arrival
 process, each connection a callback chain (lifetime, then 60 s TIME_WAIT, then release), no
-ports, no recorder.  Rounds are interleaved so that drift of the machine hits every variant
-alike; within a round each load runs bare, full, full, bare (so a linear drift of the
-machine's speed cancels in the ratio), and the median over rounds of those ratios is
-reported (this VM's speed drifts by 2x within minutes).
-"""
+ports, no recorder, Python's ``random``.  Rounds are interleaved so that drift of the machine hits
+every variant alike; within a round each load runs bare, full, full, bare (so a linear drift of the
+machine's speed cancels in the ratio), and the median over rounds of those ratios is reported (this
+VM's speed drifts by 2x within minutes)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
-import numpy as np
 import simpy
 
 import sim
@@ -53,10 +53,12 @@ def scenario(rate: float, connections: int) -> sim.Scenario:
 
 
 def bare(rate: float, connections: int, seed: int = 1) -> float:
-    """Seconds for the bare lifecycle of ``connections`` arrivals."""
-    rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1 / rate, connections).tolist()
-    lives = rng.exponential(5.0, connections).tolist()
+    """Seconds for the bare lifecycle of ``connections`` arrivals, exactly as issue 13 fixes
+    it: one arrival process yielding ``env.timeout(random.expovariate(rate))``; each arrival
+    appends a close callback to ``env.timeout(lifetime)`` that appends a release callback
+    to ``env.timeout(60)``.  No ports, no recorder, Python's ``random`` (drawing inside the
+    loop, as the model does; precomputed numpy draws would make a faster baseline)."""
+    rnd = random.Random(seed)
     env = simpy.Environment()
     live = [0]
 
@@ -66,12 +68,11 @@ def bare(rate: float, connections: int, seed: int = 1) -> float:
     def close(event: simpy.events.Event) -> None:
         env.timeout(60.0).callbacks.append(release)
 
-    def arrivals():
-        timeout = env.timeout
-        for gap, life in zip(gaps, lives, strict=True):
-            yield timeout(gap)
+    def arrivals() -> Iterator[simpy.events.Event]:
+        for _ in range(connections):
+            yield env.timeout(rnd.expovariate(rate))
             live[0] += 1
-            timeout(life).callbacks.append(close)
+            env.timeout(rnd.expovariate(1 / 5.0)).callbacks.append(close)
 
     env.process(arrivals())
     start = time.perf_counter()

@@ -4,8 +4,9 @@ Connections to one destination need distinct local ports from a pool of N; each 
 port for its lifetime plus the hold after close (TIME_WAIT on the side that closes first).
 With Poisson arrivals an attempt that finds every port busy fails and is not queued: an
 M/G/N/N loss system, whose refusal probability is Erlang's B formula at offered load
-A = rate x mean holding time, whatever the holding-time distribution (insensitivity;
-engine-and-ecosystem.md §4).  It applies when the kernel scans the whole range (any free
+A = rate x mean holding time, whatever the holding-time distribution (insensitivity:
+B. A. Sevastyanov, Theory Probab. Appl. 2(1), 1957; F. P. Kelly, "Reversibility and
+Stochastic Networks", 1979).  It applies when the kernel scans the whole range (any free
 port is found), which holds for Linux with an even-sized range.
 """
 

@@ -13,7 +13,7 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
     """Fill ``args.range`` and ``args.time_wait`` from ``args.os`` (or Linux's defaults);
     return a line saying what the preset implies ("" without --os)."""
     from sim.ports.linux import kernel_profile
-    from sim.presets import PRESETS
+    from sim.presets import PRESETS, preset_kernel
 
     preset_range, preset_tw, note = LINUX_RANGE, LINUX_TIME_WAIT, ""
     if args.os is not None:
@@ -28,7 +28,7 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
             if preset.port_range is not None:
                 lo, hi = preset.port_range
             else:
-                lo, hi = kernel_profile(preset.kernel or "6.18").default_range
+                lo, hi = kernel_profile(preset_kernel(preset)).default_range
             preset_range, preset_tw = f"{lo}-{hi}", f"{preset.time_wait_s:g}s"
             shared = preset.scope != "4tuple"
             note = (

@@ -316,7 +316,7 @@ def _printable(text: str) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from sim.scenario import estimated_events
+    from sim.workload.arrivals import estimated_events
 
     try:
         sc = load_scenario(args.scenario, args.overrides)
@@ -392,8 +392,9 @@ class _Progress:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sim.atomic import write_text
     from sim.engine import run
-    from sim.result import summary_json, write_text
+    from sim.result import summary_json
     from sim.safe_paths import open_stage
 
     sc = load_scenario(args.scenario, args.overrides)
@@ -458,7 +459,7 @@ MEMORY_SHARE = 0.5  # of the machine's memory a run may plan to use
 
 def _check_resources(sc: Any, events: bool) -> None:
     """Refuse, before simulating, a run whose event log would not fit in memory."""
-    from sim.scenario import estimated_connections
+    from sim.workload.arrivals import estimated_connections
 
     if not events:
         return
@@ -589,6 +590,7 @@ def _presets(args: argparse.Namespace) -> int:
         print(json.dumps(table, indent=2))
         return 0
     rows = [("preset", "range", "TIME_WAIT", "policy", "scope", "source")]
+    p: dict[str, Any]
     for p in table:
         policy = p["policy"] + (f" {p['generation']}" if p["generation"] else "")
         if p["udp_policy"]:
@@ -609,9 +611,9 @@ def _presets(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     print("\ninferred (no source settles it; the host key in brackets overrides it):")
     groups: dict[tuple[str, ...], list[str]] = {}  # presets sharing one list (Linux, RFC)
-    for p in PRESETS.values():
-        if p.inferred:
-            groups.setdefault(p.inferred, []).append(p.name)
+    for preset in PRESETS.values():
+        if preset.inferred:
+            groups.setdefault(preset.inferred, []).append(preset.name)
     for inferred, names in groups.items():
         label = names[0] if len(names) == 1 else f"{PRESETS[names[0]].family} (all)"
         for item in inferred:
@@ -643,7 +645,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _port(args: argparse.Namespace) -> int:
     from sim.plots import port_timeline_figure
     from sim.port_history import describe
-    from sim.result_reader import read_result
+    from sim.result import Result
 
     path = Path(args.results)
     if not 1 <= args.port <= 65535:
@@ -654,7 +656,7 @@ def _port(args: argparse.Namespace) -> int:
         )
     out = Path(args.out) if args.out else path / f"port-{args.port}.png"
     _check_figure_target(out)
-    result = read_result(path)
+    result = Result.load(path)
     lives = _from_results(lambda: result.port_history(args.port), path)
     if lives.empty:  # an answer, not an error (exit 0); an empty timeline would say nothing
         hint = _from_results(lambda: _outside_ranges(result.summary, args.port), path)
@@ -700,8 +702,8 @@ def _from_results(make: Any, where: Path) -> Any:
 
 def _save(make_figure: Any, out: Path, where: Path) -> None:
     """Build and render the figure (what the folder's data breaks is one line), then write."""
+    from sim.atomic import write_bytes
     from sim.plots import render_png
-    from sim.result import write_bytes
 
     png = _from_results(lambda: render_png(make_figure()), where)
     write_bytes(out, png)
@@ -767,12 +769,13 @@ def _capacity(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from sim.plots import overlay_figure, pressure_figure
-    from sim.result_reader import ResultFolderError, read_result
+    from sim.result import Result
+    from sim.result_reader import ResultFolderError
 
     results, problems = [], []
     for name in args.results:
         try:
-            results.append(read_result(Path(name), events=False))
+            results.append(Result.load(Path(name), events=False))
         except ResultFolderError as exc:
             problems.append(str(exc))
     if problems:

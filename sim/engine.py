@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from simpy import Environment
+from simpy.events import URGENT, Event
 
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
@@ -23,6 +24,7 @@ from sim.scenario import Destination, Scenario, TraceArrival
 from sim.scenario import Load as LoadSpec
 from sim.stack import Host, Load
 from sim.steady_state import window_bin
+from sim.wakeup import wake_up
 from sim.workload.arrivals import attempt_times, trace_window
 from sim.workload.destinations import spread
 from sim.workload.flow import Flow
@@ -86,7 +88,7 @@ class Model:
                     name,
                     target_host,
                     member,
-                    lifetimes,
+                    lifetimes or _lifetime_set_below,
                     spec.close,
                     spec.socket,
                     spec.protocol,
@@ -122,7 +124,7 @@ class Model:
             return
         times = attempt_times(spec.arrival, Stream(_seed(self.seed, 1, i)), spec.start, stop)
         direct = len(flow.channels) == 1 and flow.backoff is None and flow.requests is None
-        env.process(_arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times))
+        Arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times)
 
     def run(self, progress: Callable[[float], None] | None = None) -> Result:
         wall = time.perf_counter()
@@ -148,13 +150,43 @@ class Model:
 NEVER = ConstantLifetime(math.inf)
 
 
-def _arrivals(env: Environment, arrive: Callable[[], object], times: Iterator[float]):
-    timeout = env.timeout
-    for t in times:
-        delay = t - env.now
-        if delay > 0:
-            yield timeout(delay)
-        arrive()
+def _lifetime_set_below() -> float:
+    """A load without a lifetime spec: its channels' lifetimes come from its keep-alive
+    pool or its trace rows (set after the channels are built)."""
+    raise ValueError("a channel's lifetime was not set")
+
+
+class Arrivals:
+    """A generated arrival process as a chain of timeouts, without a SimPy Process: its
+    resume machinery cost more per arrival than the arrival itself.  The events are a
+    process's, in the same order: an urgent start event at construction (a process's
+    Initialize), then at each arrival time the arrivals due and the next timeout."""
+
+    __slots__ = ("arrive", "env", "times")
+
+    def __init__(self, env: Environment, arrive: Callable[[], object], times: Iterator[float]):
+        self.env = env
+        self.arrive = arrive
+        self.times = times
+        start = Event(env)
+        start.callbacks.append(self._next)
+        start._ok = True
+        start._value = None
+        env.schedule(start, URGENT)
+
+    def _next(self, event: Event) -> None:
+        """Arrivals due now (several may share an instant), then a timeout to the next."""
+        env = self.env
+        for t in self.times:
+            delay = t - env.now
+            if delay > 0:
+                wake_up(env, delay, self._due, None)  # env.timeout(delay), without its cost
+                return
+            self.arrive()
+
+    def _due(self, event: Event) -> None:
+        self.arrive()
+        self._next(event)
 
 
 def _trace_targets(

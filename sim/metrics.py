@@ -2,13 +2,14 @@
 TIME_WAIT.  Streaming: histograms and a few numbers per port, never a record per connection.
 
 * reuse distance: connections to the destination between two uses of the same local port,
-  and reuse interval: the seconds between them (Tarreau's figures for Linux: worst 1764,
-  mean 3137 connections; linux.md §9);
+  and reuse interval: the seconds between them (Linux: worst 1764, mean 3137 connections, in
+  W. Tarreau, "[PATCH v3 net 0/7] insufficient TCP source port randomness", netdev, 2022);
 * predictability: how often the next port to a destination falls within ``window`` ports
-  after the previous one (the signal the 2022 hardening blurred; linux.md §2.4, §9);
+  after the previous one (the signal the 2022 hardening blurred: commit ca7af0402550, "tcp:
+  add small random increments to the source port", Linux 5.18);
 * collisions: a new connection on a 4-tuple whose earlier incarnation the *server* still
-  holds in TIME_WAIT because it closed first (Allman 2009's metric, RFC 6056 §3.1;
-  other-systems.md §3, §11.3).
+  holds in TIME_WAIT because it closed first (M. Allman, "Comments on Selecting Ephemeral
+  Ports", ACM SIGCOMM CCR 39(2), 2009; RFC 6056 §3.1).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from array import array
 
 import numpy as np
 
-PREDICTABLE_WINDOW = 16  # ports; Linux G4 steps 2..16 within one 10 s window (linux.md §2.4)
+PREDICTABLE_WINDOW = 16  # ports; Linux G4 steps 2..16 within one 10 s window (commit ca7af0402550)
 SUB_BUCKETS = 8  # log-histogram resolution: 8 buckets per doubling
 
 

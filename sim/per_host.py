@@ -10,25 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sim.recorder import worst_of
 from sim.steady_state import counts_since, window_bin
 from sim.waves import refusal_waves
 
 if TYPE_CHECKING:
     from sim.engine import Model
-    from sim.recorder import PoolTrack
     from sim.stack import Host
 
 ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
-
-
-def worst_of(tracks: list[PoolTrack]) -> PoolTrack | None:
-    """The pool that came closest to full: highest peak, then earliest, then by name."""
-    if not tracks:
-        return None
-    return min(
-        tracks,
-        key=lambda t: (-t.pool.max_ever / t.host.size, t.pool.max_time, t.host.name, t.pool.label),
-    )
 
 
 def host_figures(model: Model, host: Host) -> dict[str, Any]:

@@ -6,8 +6,9 @@ in notebooks, and never leak global state between runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -327,7 +328,7 @@ def port_timeline_figure(lives, port: int, title: str = "") -> Figure:
     holders = sorted(lives["destination"].unique()) if len(lives) else []
     rows = {d: i for i, d in enumerate(holders)}
     end = max([*lives["released_s"].dropna().tolist(), *lives["taken_s"].tolist(), 1.0])
-    edge = {"edgecolor": "black", "linewidth": 0.6, "height": 0.6}
+    edge: dict[str, Any] = {"edgecolor": "black", "linewidth": 0.6, "height": 0.6}
     for n, life in enumerate(lives.itertuples(index=False)):
         y = rows[life.destination]
         held = life.established_s if life.established_s is not None else end - life.taken_s
@@ -440,8 +441,8 @@ def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> 
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """Render to PNG bytes, then write whole (``sim.result.write_bytes``)."""
-    from sim.result import write_bytes
+    """Render to PNG bytes, then write whole (``sim.atomic.write_bytes``)."""
+    from sim.atomic import write_bytes
 
     write_bytes(Path(path), render_png(fig))
 
@@ -509,7 +510,7 @@ def _time_axis_values(times: np.ndarray) -> tuple[np.ndarray, str, float]:
     return times / scale, unit, scale
 
 
-def _cdf(rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+def _cdf(rows: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.array([]), np.array([])
     values = np.array([r[0] for r in rows], dtype=float)

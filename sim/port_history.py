@@ -9,7 +9,7 @@ rebuilds them from ``events.csv`` the way ``ss``/``netstat`` would have shown th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,9 +47,12 @@ def port_lives(events: pd.DataFrame, port: int, end_s: float | None = None) -> p
     import pandas as pd
 
     rows = events[events["local_port"] == port].sort_values("time_s", kind="stable")
-    open_lives: dict[tuple[str, str, str], _Life] = {}  # established, by 4-tuple holder
-    just_closed: dict[tuple[str, str, str], _Life] = {}  # closed at the last close row
-    in_time_wait: dict[tuple[str, str, str], _Life] = {}
+    # a life is one socket on this port: (host, local address, protocol, destination) is its
+    # 4-tuple, so two source addresses can hold the port at once to the same destination
+    Key = tuple[str, str, str, str]
+    open_lives: dict[Key, _Life] = {}  # established
+    just_closed: dict[Key, _Life] = {}  # closed at the last close row
+    in_time_wait: dict[Key, _Life] = {}
     lives: list[_Life] = []
     for t, host, laddr, event, proto, dest in zip(
         rows.time_s,
@@ -60,7 +63,7 @@ def port_lives(events: pd.DataFrame, port: int, end_s: float | None = None) -> p
         rows.destination,
         strict=True,
     ):
-        key = (host, proto, dest)
+        key = (host, laddr, proto, dest)
         if event in ("bind", "connect"):
             if key in open_lives:
                 continue  # the connect row that follows the bind row of the same socket
@@ -87,8 +90,8 @@ def _release(life: _Life, at: float | None, how: str) -> None:
     life.ended_by = how
 
 
-def _rows(lives: list[_Life], end_s: float | None) -> list[tuple]:
-    rows = []
+def _rows(lives: list[_Life], end_s: float | None) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
     busy_until = None  # the latest release among earlier lives: the port's last busy time
     for life in sorted(lives, key=lambda x: x.taken):
         idle = None
@@ -131,6 +134,7 @@ def describe(lives: pd.DataFrame, port: int) -> list[str]:
     if lives.empty:
         return [f"port {port}: never used in this run"]
     lines = [f"port {port}: {len(lives):,} {'life' if len(lives) == 1 else 'lives'}"]
+    row: Any
     for row in lives.itertuples(index=False):
         held = "open" if pd.isna(row.established_s) else f"{row.established_s:.3f} s established"
         tw = f", {row.time_wait_s:.3f} s TIME_WAIT" if row.time_wait_s else ""

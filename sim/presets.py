@@ -232,6 +232,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+DEFAULT_KERNEL = "6.18"  # the newest Linux the model follows (docs/sources.md)
+
+
+def preset_kernel(preset: Preset) -> str:
+    """The kernel a preset runs when the scenario names none."""
+    return preset.kernel or DEFAULT_KERNEL
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
@@ -249,7 +257,7 @@ def preset_table() -> list[dict[str, Any]]:
     for p in PRESETS.values():
         generation = None
         if p.policy == "linux":
-            profile = kernel_profile(p.kernel or "6.18")
+            profile = kernel_profile(preset_kernel(p))
             (lo, hi), generation = profile.default_range, profile.generation
         else:
             lo, hi = p.port_range or (0, 0)

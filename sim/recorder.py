@@ -45,6 +45,20 @@ SERIES_COLUMNS = (
     "requests_served",
 )
 
+EVENT_COLUMNS = (
+    "time_s",
+    "host",
+    "local_address",
+    "event",
+    "protocol",
+    "local_port",
+    "destination",
+    "probes",
+    "error",
+)
+# the worst pool's own columns, appended to series.csv
+WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
+
 
 _SUCCEEDED = attrgetter("succeeded")
 _FAILED = attrgetter("failed")
@@ -97,6 +111,8 @@ class PoolTrack:
         """Occupancy of RASTER_ROWS port groups (in port order), as 0..255: one column."""
         held = np.frombuffer(self.pool.cells, dtype=np.uint8) != 0
         cum = np.concatenate(([0], np.cumsum(held, dtype=np.int64)))
+        if self.order is None or self.raster is None:
+            return  # (no raster for this pool)
         a, b = self.order  # cell bounds of each group: counts are differences of the cumsum
         counts = cum[b].sum(axis=0) - cum[a].sum(axis=0)
         self.raster.append((255 * counts // self.group_sizes).astype(np.uint8).tobytes())
@@ -265,3 +281,18 @@ class Recorder:
                 failed += flow.requests.failed
                 served += flow.requests.succeeded
         return retries, gave_up, requests, failed, served
+
+
+def worst_of(tracks: list[PoolTrack]) -> PoolTrack | None:
+    """The pool that came closest to full: highest peak, then earliest, then by name."""
+    if not tracks:
+        return None
+    return min(
+        tracks,
+        key=lambda t: (-t.pool.max_ever / t.host.size, t.pool.max_time, t.host.name, t.pool.label),
+    )
+
+
+def worst_track(rec: Recorder) -> PoolTrack | None:
+    """The pool that came closest to full over every host."""
+    return worst_of(list(rec.tracks.values()))

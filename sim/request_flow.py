@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.recorder import SERIES_COLUMNS
+from sim.workload.lifetimes import lifetime_mean
 
 if TYPE_CHECKING:
     from sim.engine import Model
@@ -36,10 +37,11 @@ def pool_limit(model: Model) -> tuple[int, float | None]:
         if spec.keepalive is None:
             continue
         connections += spec.keepalive.max_connections * len(flow.pools)
-        if spec.lifetime is None or not 0 < spec.lifetime.mean < math.inf:
+        mean = lifetime_mean(spec.lifetime) if spec.lifetime is not None else math.nan
+        if not 0 < mean < math.inf:
             total = None
         elif total is not None:
-            total += spec.keepalive.max_connections * len(flow.pools) / spec.lifetime.mean
+            total += spec.keepalive.max_connections * len(flow.pools) / mean
     return connections, total
 
 

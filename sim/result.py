@@ -11,15 +11,19 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim import metrics
+from sim import (
+    atomic,  # atomic.write_*: looked up per call (tests inject faults there)
+    metrics,
+)
 from sim.metrics import PortUse
-from sim.per_host import HOST_SERIES_COLUMNS, host_figures, worst_of
-from sim.recorder import SERIES_COLUMNS, PoolTrack, Recorder
+from sim.per_host import HOST_SERIES_COLUMNS, host_figures
+from sim.recorder import EVENT_COLUMNS, SERIES_COLUMNS, WORST_COLUMNS, Recorder, worst_track
 from sim.request_flow import request_rates
 from sim.steady_state import analytic, host_capacity, pool_key, steady_state, window_bin
 from sim.version import VERSION
@@ -34,21 +38,9 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
     from sim.workload.flow import Flow
 
-EVENT_COLUMNS = (
-    "time_s",
-    "host",
-    "local_address",
-    "event",
-    "protocol",
-    "local_port",
-    "destination",
-    "probes",
-    "error",
-)
 ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
 _ATTEMPTS = SERIES_COLUMNS.index("attempts")
 _FAILURES = SERIES_COLUMNS.index("failures")
-WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
 
 
 def _errors(counts: dict[str, int]) -> dict[str, int]:
@@ -99,7 +91,7 @@ def _reuse(uses: list[PortUse]) -> dict[str, Any]:
     return out
 
 
-def histograms(model: Model) -> dict[str, list[list[float]]]:
+def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
     """The distributions behind the CDF plots (histograms.json)."""
     rec = model.recorder
     uses = [
@@ -126,11 +118,6 @@ def _windows_events(model: Model) -> dict[str, int]:
         for event, n in host.windows_events.items():
             total[event] += n
     return total
-
-
-def worst_track(rec: Recorder) -> PoolTrack | None:
-    """The pool that came closest to full over every host (see ``per_host.worst_of``)."""
-    return worst_of(list(rec.tracks.values()))
 
 
 def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
@@ -171,10 +158,10 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         entry.setdefault("name", ld.dest.name)
         for key in ("attempted", "succeeded", "failed"):
             entry[key] = entry.get(key, 0) + getattr(ld, key)
-    uses = []
+    uses: list[PortUse] = []
     for host in model.hosts.values():
         for pool in host.table.pools.values():
-            if pool.use is not None and pool.use.uses:
+            if isinstance(pool.use, PortUse) and pool.use.uses:  # (Untracked: none)
                 uses.append(pool.use)
                 key = pool_key(host.name, pool.label, several_hosts)
                 destinations.setdefault(key, {"host": host.name}).update(pool.use.summary())
@@ -357,7 +344,7 @@ class Result:
         scenario: Scenario | None,
         *,
         series_rows: list[tuple] | None = None,
-        histograms: dict[str, list[list[float]]] | None = None,
+        histograms: Mapping[str, Sequence[Sequence[float]]] | None = None,
         raster: dict[str, Any] | None = None,
         host_rows: list[tuple] | None = None,
     ) -> None:
@@ -423,30 +410,49 @@ class Result:
         """Write summary.json, series.csv, scenario.json (+ events.csv, pressure.png) into
         the folder ``out``, which exists (a stage: see :meth:`save`)."""
         if self.scenario is not None:
-            write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
-        write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
-        write_text(out / "histograms.json", strict_json(self.histograms, indent=None))
+            atomic.write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
+        atomic.write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
+        atomic.write_text(out / "histograms.json", strict_json(self.histograms, indent=None))
         if len(self.summary.get("hosts", [])) > 1:
-            write_text(out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n"))
+            atomic.write_text(
+                out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n")
+            )
         if self.raster:
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in self.raster.items()})
-            write_bytes(out / "raster.npz", buffer.getvalue())
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.raster.items()}
+            np.savez_compressed(buffer, **arrays)
+            atomic.write_bytes(out / "raster.npz", buffer.getvalue())
         if self._log is not None:
-            write_text(out / "events.csv", self.events.to_csv(index=False, lineterminator="\n"))
+            atomic.write_text(
+                out / "events.csv", self.events.to_csv(index=False, lineterminator="\n")
+            )
         if plots:
             from sim.plots import pressure_figure, save_figure
 
             save_figure(pressure_figure(self), out / "pressure.png")
-        write_text(out / "summary.json", summary_json(self.summary))
+        atomic.write_text(out / "summary.json", summary_json(self.summary))
 
     @classmethod
     def load(cls, out_dir: str | Path, *, events: bool = True) -> Result:
         """Read a saved run back (summary and series; events if saved), validated:
         :class:`sim.result_reader.ResultFolderError` says what is wrong, in one line."""
-        from sim.result_reader import read_result
+        from sim.result_reader import read_saved
 
-        return read_result(Path(out_dir), events=events)
+        saved = read_saved(Path(out_dir), events=events)
+        result = cls(
+            saved.summary,
+            None,
+            None,
+            None,
+            series_rows=[],
+            histograms=saved.histograms,
+            raster=saved.raster,
+        )
+        result._series = saved.series
+        if saved.host_series is not None:
+            result._host_series = saved.host_series
+        result._log = saved.log
+        return result
 
 
 def _raster(rec: Recorder | None) -> dict[str, Any]:
@@ -514,16 +520,3 @@ def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
         "hosts": summary.get("hosts", []),
     }
     return strict_json(data)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write whole or not at all, never over a device or folder (``sim.atomic``)."""
-    from sim.atomic import write_text as atomic_write_text
-
-    atomic_write_text(path, text)
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    from sim.atomic import write_bytes as atomic_write_bytes
-
-    atomic_write_bytes(path, data)

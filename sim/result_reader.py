@@ -13,6 +13,7 @@ import io
 import json
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,6 @@ from sim.safe_paths import RESULT_LIMIT, InputFileError, read_regular
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from sim.result import Result
 
 JSON_LIMIT = 64 << 20
 MAX_JSON_DEPTH = 32
@@ -181,7 +180,7 @@ def read_series(folder: Path) -> pd.DataFrame:
     from sim.recorder import SERIES_COLUMNS
 
     frame = _csv(folder / "series.csv", tuple(SERIES_COLUMNS), tuple(SERIES_COLUMNS))
-    from sim.result import WORST_COLUMNS
+    from sim.recorder import WORST_COLUMNS
 
     for column in WORST_COLUMNS:  # written since the worst pool is tracked; 0 before
         if column not in frame.columns:
@@ -210,7 +209,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
 
 def read_events(folder: Path) -> pd.DataFrame:
     """events.csv with ports as integers within 0..65535 (empty where none was taken)."""
-    from sim.result import EVENT_COLUMNS
+    from sim.recorder import EVENT_COLUMNS
 
     path = folder / "events.csv"
     frame = _csv(path, tuple(EVENT_COLUMNS), ("time_s", "local_port", "probes"))
@@ -277,10 +276,20 @@ def read_raster(folder: Path) -> dict[str, Any]:
     return out
 
 
-def read_result(folder: Path, *, events: bool = True) -> Result:
-    """A saved run as a Result (no scenario object: the folder holds its JSON)."""
-    from sim.result import Result
+@dataclass
+class SavedRun:
+    """What a result folder holds, validated (``Result.load`` makes a Result of it)."""
 
+    summary: dict[str, Any]
+    series: pd.DataFrame
+    histograms: dict[str, list[list[float]]]
+    raster: dict[str, Any] | None
+    host_series: pd.DataFrame | None
+    log: list[tuple] | None
+
+
+def read_saved(folder: Path, *, events: bool = True) -> SavedRun:
+    """A saved run's files (no scenario object: the folder holds its JSON)."""
     if not folder.is_dir():
         raise ResultFolderError(f"{folder}: not a result directory (no such folder)")
     for name in ("summary.json", "series.csv"):
@@ -290,19 +299,10 @@ def read_result(folder: Path, *, events: bool = True) -> Result:
             )
     summary = read_summary(folder)
     series = read_series(folder)
-    result = Result(
-        summary,
-        None,
-        None,
-        None,
-        series_rows=[],
-        histograms=read_histograms(folder),
-        raster=read_raster(folder),
-    )
-    result._series = series
-    if (folder / "hosts.csv").exists():
-        result._host_series = read_host_series(folder)
+    histograms = read_histograms(folder)
+    raster = read_raster(folder)
+    host_series = read_host_series(folder) if (folder / "hosts.csv").exists() else None
+    log = None
     if events and (folder / "events.csv").exists():
-        frame = read_events(folder)
-        result._log = list(frame.itertuples(index=False, name=None))
-    return result
+        log = list(read_events(folder).itertuples(index=False, name=None))
+    return SavedRun(summary, series, histograms, raster, host_series, log)

@@ -34,6 +34,7 @@ from sim.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool, plain
 from sim.ports.linux import GENERATIONS, kernel_profile
 from sim.ports.policy import POLICIES
 from sim.presets import PRESETS
+from sim.resolve import host_kernel, host_policy, is_linux
 from sim.safe_paths import MAX_NAME, NAME_PATTERN, SCENARIO_LIMIT, InputFileError, name_problem
 from sim.safe_paths import read_regular as _read_regular
 from sim.timerwheel import granularity
@@ -44,6 +45,7 @@ from sim.units import (
     parse_port_range,
 )
 from sim.workload import files
+from sim.workload.arrivals import estimated_events
 
 DEFAULT_SEED = 20261126
 DEFAULT_ADDRESS = "192.0.2.1"
@@ -891,7 +893,7 @@ def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
     with field errors: duplicate names, references to hosts and destinations, ranges."""
     problems: list[str] = []
     hosts = _table_list(raw, "hosts") if "hosts" in raw else [{"name": Host().name}]
-    names: dict[str, list[str]] = {}
+    names: dict[str, list[Any]] = {}
     for kind, items in (("hosts", hosts), ("destinations", _table_list(raw, "destinations"))):
         names[kind] = [x.get("name", Host().name if kind == "hosts" else None) for x in items]
         seen: set[str] = set()
@@ -999,7 +1001,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.os not in PRESETS:
             continue
         preset = PRESETS[host.os]
-        linux = (host.policy or preset.policy) == "linux"
+        linux = is_linux(host)
         if linux and host.scope not in (None, "4tuple"):
             problems.append(
                 f"{source}: hosts[{i}].scope: the Linux policy keeps 4-tuple uniqueness for "
@@ -1023,9 +1025,9 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         if host.tcp_tw_reuse_rule is not None and not linux:
             problems.append(
                 f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
-                f"the {host.policy or preset.policy!r} policy"
+                f"the {host_policy(host)!r} policy"
             )
-        tcp_policy = host.policy or preset.policy
+        tcp_policy = host_policy(host)
         udp_policy = host.udp_policy or (
             tcp_policy if host.policy else preset.udp_policy or tcp_policy
         )
@@ -1056,7 +1058,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         preset = PRESETS[host.os]
         lo, hi = host.port_range or preset.port_range or (32768, 60999)
         a, b = host.auto_reuse_range
-        if (host.policy or preset.policy) == "linux":
+        if is_linux(host):
             problems.append(
                 f"{source}: hosts[{i}].auto_reuse_range: a Windows setting; this host runs the "
                 "Linux policy"
@@ -1072,9 +1074,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
         for h in sc.hosts
         if (h.policy or (PRESETS[h.os].policy if h.os in PRESETS else "linux")) == "linux"
     }
-    kernels = {
-        h.name: h.kernel or PRESETS[h.os].kernel or "6.18" for h in sc.hosts if h.os in PRESETS
-    }
+    kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
     problems += _workload_checks(source, sc)
     problems += _usable_port_checks(source, sc)
     bins = sc.duration / sc.bin_width
@@ -1084,7 +1084,7 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
             f"about {bins * 250 / 2**30:.3g} GiB; at most {MAX_RUN_BINS:,}: widen bin"
         )
     for i, load in enumerate(sc.load):
-        host = load.host or sc.hosts[0].name
+        host_name = load.host or sc.hosts[0].name
         if load.local_port_range is not None and load.protocol == "udp":
             problems.append(
                 f"{source}: load[{i}].local_port_range: modelled for TCP only (UDP autobind "
@@ -1092,18 +1092,18 @@ def _model_checks(source: str, sc: Scenario) -> list[str]:
             )
         elif (
             load.local_port_range is not None
-            and host in linux_hosts
-            and host in kernels
-            and _kernel_before(kernels[host], (6, 3))
+            and host_name in linux_hosts
+            and host_name in kernels
+            and _kernel_before(kernels[host_name], (6, 3))
         ):
             problems.append(
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE exists from Linux "
-                f"6.3 (host {show(host)} runs {kernels[host]})"
+                f"6.3 (host {show(host_name)} runs {kernels[host_name]})"
             )
-        if load.local_port_range is not None and host not in linux_hosts:
+        if load.local_port_range is not None and host_name not in linux_hosts:
             problems.append(
                 f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE is modelled for "
-                f"Linux hosts only (host {show(host)} uses another policy)"
+                f"Linux hosts only (host {show(host_name)} uses another policy)"
             )
     if not problems:
         estimate = estimated_events(sc)
@@ -1130,7 +1130,7 @@ def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
             continue
         preset = PRESETS[host.os]
         try:
-            profile = kernel_profile(host.kernel or preset.kernel or "6.18")
+            profile = kernel_profile(host_kernel(host))
         except ValueError:
             continue  # reported as a bad kernel
         default = preset.port_range or profile.default_range
@@ -1176,16 +1176,6 @@ def _usable_port_checks(source: str, sc: Scenario) -> list[str]:
     return problems
 
 
-def estimated_connections(sc: Scenario) -> float:
-    """Expected connection attempts over the run (retries included)."""
-    total = 0.0
-    for load in sc.load:
-        stop = min(load.stop or sc.duration, sc.duration)
-        n = expected_arrivals(load.arrival, load.start, stop)
-        total += n * (load.retry.attempts if load.retry else 1)
-    return total
-
-
 def _workload_checks(source: str, sc: Scenario) -> list[str]:
     """Lifetimes, traces, keep-alive: rules that need the validated load."""
     problems: list[str] = []
@@ -1209,29 +1199,12 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
                     problems.append(f"{where}.arrival.file: no such host {show(stray[0])}")
         if load.keepalive is not None and load.protocol != "tcp":
             problems.append(f"{where}.keepalive: keep-alive pools are for TCP loads")
-        ka_life = load.lifetime.mean if load.keepalive and load.lifetime else 0.0
+        ka_life = (load.lifetime.mean or 0.0) if load.keepalive and load.lifetime else 0.0
         if not math.isfinite(ka_life):
             problems.append(
                 f"{where}.lifetime: with keepalive it is each request's duration; it must be finite"
             )
     return problems
-
-
-def estimated_events(sc: Scenario) -> float:
-    """About three units of work per connection (arrival, close, TIME_WAIT end) plus bins."""
-    total = sc.duration / sc.bin_width
-    for load in sc.load:
-        stop = min(load.stop or sc.duration, sc.duration)
-        n = expected_arrivals(load.arrival, load.start, stop)
-        total += 3 * n * (load.retry.attempts if load.retry else 1)
-    return total
-
-
-def expected_arrivals(arrival: Any, start: float, stop: float) -> float:
-    """The expected number of arrivals in [start, stop) (exact for a trace)."""
-    from sim.workload.arrivals import expected_count  # arrivals build on this module
-
-    return expected_count(arrival, start, stop)
 
 
 def parse_scenario(

@@ -1,19 +1,21 @@
 """The host: TCP and UDP sockets from connect() or bind() to close and TIME_WAIT's end.
 
 Each connection is a chain of SimPy callbacks (attempt -> close -> TIME_WAIT end), not a
-process: about twice as fast (engine-and-ecosystem.md §2.1).  Port choice is delegated to
+process: about twice as fast (measured with benchmarks/throughput.py).  Port choice is delegated to
 the pure policies in ``sim.ports``; this module owns the states and their timing:
 
 * close by the client: the client holds TIME_WAIT for ``time_wait`` (60 s on Linux,
   TCP_TIMEWAIT_LEN) unless ``tcp_max_tw_buckets`` TIME_WAIT sockets already exist, in which
-  case the socket is destroyed at once (linux.md §3.1, §3.2, T4);
-* close by the server: the peer holds TIME_WAIT, the client keeps nothing (§3.1);
-* reset (SO_LINGER 0): no TIME_WAIT (§3.2, T8);
+  case the socket is destroyed at once (``tcp_time_wait``, net/ipv4/tcp_minisocks.c, T4);
+* close by the server: the peer holds TIME_WAIT, the client keeps nothing (``tcp_time_wait``);
+* reset (SO_LINGER 0): no TIME_WAIT (``tcp_close``, net/ipv4/tcp.c, T8);
 * ``tcp_tw_reuse``: a TIME_WAIT entry may be taken over by a new connect() to the same
   4-tuple once the reuse delay has passed, if the peer sent timestamps; value 2 applies to
-  loopback only (§3.3, T2, T3).  The entry is marked usable at that moment, so the scan
-  never needs to look at clocks.
-* UDP: a connected socket holds its port for its lifetime, no TIME_WAIT (§6).
+  loopback only (``tcp_twsk_unique``, net/ipv4/tcp_ipv4.c, T2, T3).  The entry is marked
+  usable at that moment, so the scan never needs to look at clocks.
+* UDP: a connected socket holds its port for its lifetime, no TIME_WAIT (``udp_lib_get_port``).
+
+Kernel functions are Linux 6.18's; T and E numbers are observations in docs/sources.md.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ import ipaddress
 import math
 from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING
+from heapq import heappush
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from simpy import Environment
+from simpy.events import NORMAL
 
 from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
+from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
 from sim.ports.linux import (
     ConnectState,
     connect_selector,
@@ -36,11 +41,13 @@ from sim.ports.linux import (
     select_bind,
     select_udp,
 )
-from sim.ports.policy import make_policy
-from sim.ports.table import BUSY, Layout, Pool, find_natural, port_table
+from sim.ports.policy import Policy, make_policy
+from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
+from sim.resolve import host_kernel, host_policy
 from sim.timerwheel import FIRST_WHEEL_KERNEL, WheelTimer, default_start
+from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,11 +58,6 @@ if TYPE_CHECKING:
     from sim.scenario import Load as LoadSpec
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
-UDP_STATIC = 2
-TW_BIT = 4  # in a destination's pool: the 4-tuple is in TIME_WAIT (Windows forced reuse)
-LIVE, EXCLUDED = 1, 2  # Windows forced reuse: a live connection holds the port / never reused
-# translate() table: 0 where a destination's cell has TW_BIT, 1 elsewhere
-_NOT_TIME_WAIT = bytes(0 if b & TW_BIT else 1 for b in range(256))
 
 
 def _first(*values):
@@ -79,12 +81,41 @@ class Socket:
     state: int
 
 
-_new_socket = object.__new__
+_new_socket = _new_wake_up = object.__new__
 
 
 def _never() -> float:
     """The lifetime of a preloaded connection's channel: it never opens one itself."""
     return math.inf
+
+
+def _no_selector(now: float) -> tuple[int, int]:
+    """A channel whose host has no Linux connect() scan (UDP, or another policy)."""
+    raise RuntimeError("this channel's host does not run the Linux connect() scan")
+
+
+class _NoTimeWait(deque):
+    """The TIME_WAIT queue of a channel that holds none: appending is a bug."""
+
+    def append(self, item: object) -> None:
+        raise RuntimeError("this channel holds no TIME_WAIT")
+
+
+NO_TIME_WAIT: deque[tuple[float, Socket]] = _NoTimeWait()
+
+
+class _NoPolicy:
+    """The generic policy of a Linux host, whose scans are called directly: never used."""
+
+    name = "linux"
+    error = "EADDRNOTAVAIL"
+    cursor = -1
+
+    def select(self, cells: bytearray, layout: Layout, key: object, now: float) -> tuple[int, int]:
+        raise RuntimeError("a Linux host scans with sim.ports.linux, not a generic policy")
+
+
+NO_POLICY: Policy = _NoPolicy()
 
 
 class _Closing:
@@ -165,7 +196,8 @@ class Load:
         self.failed_by_error: dict[str, int] = {}
         self.first_failure: float | None = None
         self.sub = host.sub_range(local_port_range)
-        self.step1 = self.sub is not None and host.linux and host.profile.per_socket_step1
+        profile = host.profile  # (None: not Linux)
+        self.step1 = self.sub is not None and profile is not None and profile.per_socket_step1
         bind = socket in ("bind", "bind_reuseaddr")
         span = self.sub[1] - self.sub[0] if self.sub else host.size
         # probes of a full first pass: half the (even-forced) range, or all of it for the
@@ -204,23 +236,22 @@ class Load:
                 self.attempt = partial(host.autobind_connect, self)
             else:
                 self.attempt = partial(host.policy_connect, self)
-        self.select = (
-            connect_selector(
-                self.pool.cells, host.layout, host.kernel, self.key, self.sub, self.step1
-            )
-            if host.linux and protocol == "tcp"
-            else None
+        kernel = host.kernel  # (None: not Linux)
+        self.select: Callable[[float], tuple[int, int]] = (
+            connect_selector(self.pool.cells, host.layout, kernel, self.key, self.sub, self.step1)
+            if kernel is not None and protocol == "tcp"
+            else _no_selector
         )
         loopback = dest.loopback or host.loopback
         self.tw_len = host.time_wait_for(dest)
         self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
-        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else None
+        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else NO_TIME_WAIT
         # the kernel's TIME_WAIT timer on the wheel's grid (sim/timerwheel.py), or None
         self.tw_timer = host.wheel_timer(self.tw_len) if self.holds_time_wait else None
         # mean TIME_WAIT held: the wheel adds half a bucket on average (sim/timerwheel.py)
         self.tw_hold = self.tw_len + (self.tw_timer.granularity_s / 2 if self.tw_timer else 0.0)
         tw_reuse = host.tw_reuse
-        # value 2: loopback only, by either end's address (linux.md §3.3)
+        # value 2: loopback only, by either end's address (tcp_twsk_unique)
         self.reuse_tw = (
             host.linux and host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
         )
@@ -249,17 +280,15 @@ class Host:
         self.local_network = ipaddress.ip_network(
             spec.local_network or f"{spec.address}/24", strict=False
         )
-        policy = spec.policy or preset.policy
+        policy = host_policy(spec)
         self.linux = policy == "linux"
         self.scope = spec.scope or preset.scope
         self.profile = (
-            kernel_profile(spec.kernel or preset.kernel or "6.18", spec.linux_generation)
-            if self.linux
-            else None
+            kernel_profile(host_kernel(spec), spec.linux_generation) if self.linux else None
         )
         default_range = self.profile.default_range if self.profile else preset.port_range
         if default_range is None:  # another policy on a Linux preset: the kernel's range
-            default_range = kernel_profile(spec.kernel or preset.kernel or "6.18").default_range
+            default_range = kernel_profile(host_kernel(spec)).default_range
         self.lo, self.hi = spec.port_range or default_range
         self.size = self.hi - self.lo + 1
         self.time_wait = spec.time_wait if spec.time_wait is not None else preset.time_wait_s
@@ -301,6 +330,9 @@ class Host:
         self.tw_recycled = 0
         self.tw_queues: dict[float, deque[tuple[float, Socket]]] = {}
         self.several_tw = False  # set when loads hold TIME_WAITs of different lengths
+        # when the next TIME_WAIT transition is due (settle() keeps it): every action on the
+        # host first settles what is due (-inf with several lengths: their merge decides)
+        self.due = math.inf
         self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
@@ -321,9 +353,10 @@ class Host:
         self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
         if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
             spaces = {id(p): p for p in (self.table.bind_pool, *self.table.addr_pools)}
-            for k in range(*self.auto_reuse):  # setup, once: not a hot path
+            a, b = self.auto_reuse
+            for k in range(a, b):  # setup, once: not a hot path
                 for space in spaces.values():
-                    space.take(self.layout.cell(k), 2, 0.0)
+                    space.take(self.layout.cell(k), STATIC, 0.0)
         self.windows_events = {"4227": 0, "4231": 0}
         # Windows forced reuse may take only ports held by nobody but TIME_WAIT sockets: the
         # ports a live connection holds (counted), and those never reused (reserved,
@@ -338,10 +371,10 @@ class Host:
             self.live_count = [0] * self.size
         if self.linux:
             self.udp_pool = self._linux_udp_pool(reserved)
-            self.tcp_policy = self.udp_policy = None
+            self.tcp_policy = self.udp_policy = NO_POLICY  # Linux: sim.ports.linux, inline
         else:
             self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
-            params = {
+            params: dict[str, Any] = {
                 "first": preset.first_offset
                 if spec.first_port is None
                 else spec.first_port - self.lo,
@@ -401,21 +434,23 @@ class Host:
                     self.env.timeout(row.remaining_s, sock).callbacks.append(self._on_close)
         waiting.sort(key=lambda w: w[0])  # each TIME_WAIT queue stays in expiry order
         reusable = []
-        for left, sock, ch in waiting:
+        for until, sock, ch in waiting:
             sock.state = TIME_WAIT
             ch.dest_pool.established -= 1
             ch.dest_pool.time_wait += 1
             self.tw_count += 1
-            ch.tw_queue.append((left, sock))
+            ch.tw_queue.append((until, sock))
+            self.due = min(self.due, until)
             if self.forced_reuse:
                 ch.dest_pool.cells[sock.cell] |= TW_BIT
             if ch.reuse_tw:
-                reusable.append((self._reuse_time(left - ch.tw_len), sock))
+                reusable.append((self._reuse_time(until - ch.tw_len), sock))
         for at, sock in sorted(reusable, key=lambda r: r[0]):
             if at <= 0:
                 self._reusable(0.0, sock)
             else:
                 self.reuse_fifo.append((at, sock))
+                self.due = min(self.due, at)
 
     def _hold(self, ch: Load, k: int) -> Socket:
         """An established connection of ``ch`` on port lo+k, made before time 0."""
@@ -433,7 +468,10 @@ class Host:
         """The jiffies clock of a Linux host (timer wheel, 10 s hash windows) and the RST
         stream; ``clock_stream`` keeps their draws off the port-selection stream."""
         self.hz = spec.hz
-        self.wheel = self.linux and spec.timer_wheel and self.profile.version >= FIRST_WHEEL_KERNEL
+        profile = self.profile  # (None: not Linux)
+        self.wheel = (
+            profile is not None and spec.timer_wheel and profile.version >= FIRST_WHEEL_KERNEL
+        )
         self.wheel_timers: dict[float, WheelTimer] = {}
         clock = clock_stream or Stream(np.random.SeedSequence(0))
         if spec.jiffies_at_start is not None:
@@ -516,11 +554,14 @@ class Host:
         """The FIFO of TIME_WAIT sockets of one length: entries leave in arrival order."""
         queue = self.tw_queues.setdefault(length, deque())
         self.several_tw = len(self.tw_queues) > 1
+        if self.several_tw:
+            self.due = -math.inf
         return queue
 
     def sub_range(self, rng: tuple[int, int] | None) -> tuple[int, int] | None:
         """IP_LOCAL_PORT_RANGE as offsets [a, b): each bound is used only if inside the
-        namespace range, otherwise the namespace's bound stays (linux.md §5)."""
+        namespace range, otherwise the namespace's bound stays
+        (``inet_sk_get_local_port_range``)."""
         if rng is None:
             return None
         lo = rng[0] if self.lo <= rng[0] <= self.hi else self.lo
@@ -573,8 +614,7 @@ class Host:
         """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT."""
         load.attempted += 1
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         k, probes = load.select(now)
         rec = self.rec
@@ -594,34 +634,13 @@ class Host:
             if self.log is not None:
                 self._log(now, "time_wait_reused", self.lo + k, load, 0, "")
         pool.take(cell, BUSY, now)
-        # _established, inlined for the hottest path (every connect() of a Linux host)
-        load.succeeded += 1
-        pool.established += 1
-        rec.probe_sum += probes
-        rec.probe_hist[probes] += 1
-        if probes > rec.bin_probe_max:
-            rec.bin_probe_max = probes
-        if self.log is not None:
-            self._log(now, "connect", self.lo + k, load, probes, "")
-        pool.use.record(k, now)
-        sock = _new_socket(Socket)
-        sock.load = load
-        sock.pool = pool
-        sock.k = k
-        sock.cell = cell
-        sock.explicit = False
-        sock.state = ESTABLISHED
-        life = load.lifetime()
-        if life != math.inf:
-            self.env.timeout(life, sock).callbacks.append(self._on_close)
-        return sock
+        return self._established(load, pool, k, cell, False, probes, now)
 
     def bound_connect(self, load: Load) -> Socket | None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
         load.attempted += 1
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         if self.linux:
             k, probes = select_bind(
@@ -652,8 +671,7 @@ class Host:
         host's scope; Windows shares a port across destinations once exhausted."""
         load.attempted += 1
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         policy = self.tcp_policy
         k = probes = -1
@@ -677,8 +695,10 @@ class Host:
     def _auto_reuse(self, load: Load) -> tuple[int, int]:
         """Windows' auto-reuse port range (``Set-NetTCPSetting -AutoReusePortRange*``): plain
         connect() takes ports from it with 4-tuple uniqueness, so they serve many
-        destinations; a sequential cursor of its own (other-systems.md §8.2).  When nothing
-        in it is free for this destination, the dynamic range is used (inferred)."""
+        destinations; a sequential cursor of its own (inferred; docs/presets/windows.md).
+        When nothing in it is free for this destination, the dynamic range is used (inferred)."""
+        if self.auto_reuse is None:
+            return -1, 0
         a, b = self.auto_reuse
         n = b - a
         k0 = a + (self.auto_reuse_cursor + 1 - a) % n
@@ -712,7 +732,7 @@ class Host:
                 if hasattr(policy, "cursor"):
                     policy.cursor = k
                 return k, ""
-            same = load.dest_pool.cells.translate(_NOT_TIME_WAIT)
+            same = load.dest_pool.cells.translate(NOT_TIME_WAIT)
             if (held | int.from_bytes(same, "little")).to_bytes(n, "little").find(0) >= 0:
                 self.windows_events["4227"] += 1
                 return -1, "WSAEADDRINUSE"
@@ -720,15 +740,16 @@ class Host:
         return -1, "WSAENOBUFS"
 
     def _hold_live(self, k: int, cell: int) -> None:
+        """(Called only when ``self.live`` is kept: Windows forced reuse.)"""
         n = self.live_count[k]
         self.live_count[k] = n + 1
-        if not n:
+        if not n and self.live is not None:
             self.live[cell] |= LIVE
 
     def _release_live(self, k: int, cell: int) -> None:
         n = self.live_count[k] - 1
         self.live_count[k] = n
-        if not n:
+        if not n and self.live is not None:
             self.live[cell] &= ~LIVE
 
     def udp_attempt(self, load: Load) -> Socket | None:
@@ -785,8 +806,13 @@ class Host:
         sock.explicit = explicit
         sock.state = ESTABLISHED
         life = load.lifetime()
-        if life != math.inf:
-            self.env.timeout(life, sock).callbacks.append(self._on_close)
+        if life != math.inf:  # env.timeout(life, sock) with _on_close, without its cost
+            event = _new_wake_up(WakeUp)
+            event.callbacks = [self._on_close]
+            event._value = sock
+            event._ok = True
+            env = self.env
+            heappush(env._queue, (env._now + life, NORMAL, next(env._eid), event))
         return sock
 
     def _fail(self, load: Load, error: str, probes: int, now: float) -> None:
@@ -813,8 +839,7 @@ class Host:
         hence the event rather than the socket as argument)."""
         sock: Socket = event._value
         now = self.env.now
-        tw, reuse = self.tw_fifo, self.reuse_fifo
-        if (tw and tw[0][0] <= now) or (reuse and reuse[0][0] <= now) or self.several_tw:
+        if self.due <= now:
             self.settle(now)
         load = sock.load
         pool = sock.pool
@@ -835,6 +860,8 @@ class Host:
                 timer = load.tw_timer
                 end = now + load.tw_len if timer is None else timer.expiry(now)
                 load.tw_queue.append((end, sock))
+                if end < self.due:
+                    self.due = end
                 if self.log is not None:
                     self._log(now, "time_wait", self.lo + sock.k, load, 0, "")
                 if self.forced_reuse:
@@ -843,6 +870,8 @@ class Host:
                     at = self._reuse_time(now)
                     if at < end:
                         self.reuse_fifo.append((at, sock))
+                        if at < self.due:
+                            self.due = at
                 return
             else:
                 self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
@@ -850,10 +879,12 @@ class Host:
         self._free(sock, now, busy=True)
 
     def _reuse_time(self, entry: float) -> float:
-        """When a TIME_WAIT entered at ``entry`` may first be reused (linux.md §3.3)."""
+        """When a TIME_WAIT entered at ``entry`` may first be reused (``tcp_twsk_unique``)."""
         rule = self.tw_reuse_rule
         if rule == "ms":  # 6.14+: now_ms > entry_ms + tcp_tw_reuse_delay
             return (math.floor(entry * 1000) + round(self.tw_reuse_delay * 1000) + 1) / 1000
+        if self.kernel is None:
+            raise RuntimeError("TIME_WAIT reuse is modelled for Linux hosts only")
         phase = self.kernel.phase % 1.0  # whole-second clock boundaries
         whole = math.floor(entry + phase)
         return whole + (1 if rule == "s>0" else 2) - phase
@@ -878,12 +909,14 @@ class Host:
             else:
                 while tw and tw[0][0] < now:
                     end(*tw.popleft())
+            self.due = tw[0][0] if tw else math.inf
             return
         while True:
             t_tw = tw[0][0] if tw else math.inf
             t_reuse = reuse[0][0] if reuse else math.inf
             t = t_tw if t_tw <= t_reuse else t_reuse
             if t > now or (t == now and not inclusive):
+                self.due = t
                 return
             if t_reuse <= t_tw:
                 self._reusable(*reuse.popleft())
@@ -954,6 +987,8 @@ class Host:
     def _log(
         self, now: float, event: str, port: int | None, load: Load, probes: int, error: str
     ) -> None:
+        if self.log is None:
+            return
         self.log.append(
             (
                 now,

@@ -13,11 +13,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.analytic import capacity
+from sim.recorder import worst_track
+from sim.request_flow import request_rates
 from sim.scenario import Constant, Poisson
+from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
 
 if TYPE_CHECKING:
     from sim.engine import Model
     from sim.ports.table import Pool
+    from sim.scenario import KeepAlive
     from sim.stack import Load
 
 WARMUP_LIFETIMES = 3
@@ -36,8 +40,8 @@ def mean_life(load: Load) -> float | None:
     if spec is None or spec.lifetime is None:
         return None
     if spec.keepalive is not None:
-        return spec.lifetime.mean + spec.keepalive.idle_timeout
-    return spec.lifetime.mean
+        return lifetime_mean(spec.lifetime) + spec.keepalive.idle_timeout
+    return lifetime_mean(spec.lifetime)
 
 
 def warmup_needed(model: Model, churn_only: bool = False) -> float:
@@ -117,8 +121,6 @@ def _pressure_mean(model: Model, pool: Pool, size: int, first_bin: int) -> float
 
 
 def steady_state(model: Model) -> dict[str, Any]:
-    from sim.result import worst_track
-
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
     attempted, failed = counts_since(model, model.loads, first)
@@ -126,8 +128,6 @@ def steady_state(model: Model) -> dict[str, Any]:
     pressure = (
         _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
     )
-    from sim.request_flow import request_rates
-
     arrivals_steady = stationary(model)
     growing = any(f.requests is not None for f in model.flows) and bool(
         request_rates(model, first)["queue_growing"]
@@ -173,6 +173,15 @@ def _applies(load: Load) -> bool:
     return not_erlang(load) is None
 
 
+def _erlang_terms(load: Load) -> tuple[float, float]:
+    """(arrival rate of this channel, mean holding time) of a load Erlang B applies to."""
+    spec = load.spec
+    if spec is None or not isinstance(spec.arrival, Poisson) or spec.lifetime is None:
+        raise ValueError("Erlang B does not apply to this load")
+    holding = lifetime_mean(spec.lifetime) + (load.tw_hold if load.holds_time_wait else 0)
+    return spec.arrival.rate * load.share, holding
+
+
 def not_erlang(load: Load) -> str | None:
     """Why Erlang B does not hold for ``load``'s connects, or None when it does: Poisson
     TCP connects that scan the whole pool and never reuse a TIME_WAIT early."""
@@ -184,7 +193,7 @@ def not_erlang(load: Load) -> str | None:
         return "keep-alive: connections are reused"
     if not isinstance(spec.arrival, Poisson):
         return "arrivals are not Poisson"
-    if spec.lifetime is None or not math.isfinite(spec.lifetime.mean):
+    if spec.lifetime is None or not math.isfinite(lifetime_mean(spec.lifetime)):
         return "no finite mean lifetime"
     if spec.retry is not None and spec.retry.attempts > 1:
         return "refused attempts are retried"  # they come back: not a loss system
@@ -221,13 +230,9 @@ def analytic(model: Model) -> dict[str, Any]:
             continue
         host, pool = loads[0].host, loads[0].pool
         ports = host.size - host.table.static.count(1)
-        rate = sum(ld.spec.arrival.rate * ld.share for ld in loads)  # type: ignore[union-attr]
-        load_erlangs = sum(
-            ld.spec.arrival.rate
-            * ld.share
-            * (ld.spec.lifetime.mean + (ld.tw_hold if ld.holds_time_wait else 0))
-            for ld in loads
-        )
+        terms = [_erlang_terms(ld) for ld in loads]
+        rate = sum(r for r, _ in terms)
+        load_erlangs = sum(r * h for r, h in terms)
         holding = load_erlangs / rate
         cap = capacity(ports, rate, holding, 0.0)
         attempted, failed = counts_since(model, loads, first)
@@ -260,7 +265,7 @@ def _holding(load: Load) -> float | None:
     spec = load.spec
     if spec is None or spec.keepalive is not None or spec.lifetime is None:
         return None
-    life = spec.lifetime.mean
+    life = lifetime_mean(spec.lifetime)
     if not math.isfinite(life):
         return None
     return life + (load.tw_len if load.holds_time_wait else 0.0)
@@ -296,14 +301,11 @@ def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, An
             continue
         held = [(ld.attempted or 1, h) for ld in loads if (h := _holding(ld)) is not None]
         flows = [f for f in model.flows if f.host_name == host.name and f.pools]
-        durations = [f.spec.lifetime.mean for f in flows if f.spec.lifetime is not None]
+        durations = [lifetime_mean(f.spec.lifetime) for f in flows if f.spec.lifetime is not None]
         if not held and flows and len(durations) == len(flows):
             # keep-alive only: connections are reused, so what runs out is the pool, not
             # the ports: each pool of K connections serves at most K / L requests per second
-            limit = sum(
-                f.spec.keepalive.max_connections * len(f.pools) / f.spec.lifetime.mean  # type: ignore[union-attr]
-                for f in flows
-            )
+            limit = sum(_pool_limit(f.spec.keepalive, len(f.pools), f.spec.lifetime) for f in flows)
             out[host.name] = {
                 "method": "keepalive_pool",
                 "per": "host (requests over every keep-alive pool)",
@@ -339,3 +341,10 @@ def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, An
             "why_not_erlang_b": "; ".join(reasons) or None,
         }
     return out
+
+
+def _pool_limit(keepalive: KeepAlive | None, pools: int, lifetime: LifetimeSpec | None) -> float:
+    """Requests per second ``pools`` keep-alive pools serve at most: K / L each."""
+    if keepalive is None or lifetime is None:
+        raise ValueError("a pool limit needs keep-alive pools and a request duration")
+    return keepalive.max_connections * pools / lifetime_mean(lifetime)

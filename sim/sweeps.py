@@ -3,14 +3,15 @@
 Every grid point is validated before any run starts.  Replication r of every grid point
 runs with the same seed, derived from the r-th ``SeedSequence.spawn`` child of the sweep's
 root seed (common random numbers: differences between grid points are not drowned by seed
-noise; engine-and-ecosystem.md §3.6).  A run is keyed by its resolved scenario and seed, so
-an interrupted sweep resumes without redoing finished runs, and the results are the same
-whatever the backend or the number of workers.  ``runs.csv`` is rewritten whole (temporary
-file, then rename) as runs finish, so an interruption loses at most the last second and the
-file is valid at every instant; on resume a row counts as finished only when it parses
-whole (every column, numbers where numbers go, no error).  An interruption (Ctrl-C,
-SIGTERM) cancels the runs not started and terminates the workers at once; workers also
-die with the main process if it is killed (Linux: PR_SET_PDEATHSIG).
+noise; NumPy, "Parallel random number generation",
+numpy.org/doc/stable/reference/random/parallel.html).  A run is keyed by its resolved
+scenario and seed, so an interrupted sweep resumes without redoing finished runs, and the
+results are the same whatever the backend or the number of workers.  ``runs.csv`` is
+rewritten whole (temporary file, then rename) as runs finish, so an interruption loses at
+most the last second and the file is valid at every instant; on resume a row counts as
+finished only when it parses whole (every column, numbers where numbers go, no error).  An
+interruption (Ctrl-C, SIGTERM) cancels the runs not started and terminates the workers at
+once; workers also die with the main process if it is killed (Linux: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ METRICS = (  # summary figures in runs.csv, dotted as in summary.json
     "first_failure_s",
     "probes.mean",
     "probes.p99",
+    "steady_state.attempted",
+    "steady_state.failed",
     "steady_state.blocking",
     "steady_state.pressure_mean",
     "analytic.blocking",
+    "analytic.pressure",
     "requests.attempted",
     "requests.succeeded",
     "requests.failed",
@@ -230,10 +234,7 @@ def load_sweep(
                 '(write durations as 60 or "60s")'
             )
             del full_grid[key]
-    for key, listed in full_grid.items():
-        texts = [json.dumps(v, sort_keys=True) for v in listed]
-        if len(set(texts)) != len(texts):
-            problems.append(f"{source}: grid.{show(key)}: values must be distinct (got {listed})")
+    problems += _repeated_values(full_grid, f"{source}: grid.")
     reps = replications if replications is not None else raw.get("replications", 3)
     if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= 10_000:
         problems.append(f"{source}: replications: must be an integer in 1..10000 (got {reps!r})")
@@ -257,7 +258,8 @@ def load_sweep(
             "fewer values or replications"
         )
     if name is None:
-        stem = base.get("name") if isinstance(base.get("name"), str) else Path(path).stem
+        given = base.get("name")
+        stem = given if isinstance(given, str) else Path(path).stem
         name = _default_name(stem)
     problem = name_problem(name)
     if problem:
@@ -344,9 +346,10 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
         if metric == "connections.failed_fraction":
             conn = summary["connections"]
             out[metric] = conn["failed"] / conn["attempted"] if conn["attempted"] else 0.0
-        elif metric == "analytic.blocking":
+        elif metric.startswith("analytic."):  # Erlang B, when one pool is predicted
             pools = summary.get("analytic") or {}
-            out[metric] = next(iter(pools.values()))["blocking"] if len(pools) == 1 else None
+            figure = metric.partition(".")[2]
+            out[metric] = next(iter(pools.values())).get(figure) if len(pools) == 1 else None
         else:
             node: Any = summary
             for part in metric.split("."):
@@ -530,7 +533,7 @@ def execute(
     frame = _frame(meta, rows, pd)
     frame.attrs["sweep"] = sweep  # so summarise(runs) knows the grid
     if out_dir is not None:
-        from sim.result import write_text
+        from sim.atomic import write_text
 
         write_text(out_dir / "summary.csv", summarise(frame, sweep).to_csv(index=False))
         from sim.result import strict_json
@@ -621,7 +624,7 @@ def check_runs_file(out_dir: Path) -> None:
 
 
 def _write_runs(out_dir: Path, frame: pd.DataFrame) -> None:
-    from sim.result import write_text
+    from sim.atomic import write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "runs.csv", frame.to_csv(index=False, lineterminator="\n"))
@@ -641,22 +644,15 @@ def _describe_sweep(sweep: Sweep) -> dict[str, Any]:
 
 # -- statistics ---------------------------------------------------------------------------
 
-# two-sided 95 % Student t quantiles, t_{0.975, df}, df = 1..30 (standard tables)
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
 
 def t975(df: int) -> float:
-    """Student's t 97.5 % point: the table to 30, then Cornish-Fisher (error < 1e-3)."""
+    """Student's t 97.5 % point for ``df`` degrees of freedom (two-sided 95 % intervals),
+    from scipy.stats; nan below one degree of freedom."""
     if df < 1:
         return math.nan
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 def summarise(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:
@@ -756,7 +752,22 @@ def _check_grid(grid: dict[str, Any]) -> dict[str, list[Any]]:
     ]
     if problems:
         raise ScenarioError(problems)
-    return {key: list(options) for key, options in grid.items()}
+    checked = {key: list(options) for key, options in grid.items()}
+    problems = _repeated_values(checked, "grid ")
+    if problems:
+        raise ScenarioError(problems)
+    return checked
+
+
+def _repeated_values(grid: dict[str, list[Any]], prefix: str) -> list[str]:
+    """A value twice in one key's list would make two grid points with the same run key.
+
+    Compared by equality, so 60 and 60.0 (one rate once validated) count as the same."""
+    problems = []
+    for key, listed in grid.items():
+        if any(a == b for i, a in enumerate(listed) for b in listed[i + 1 :]):
+            problems.append(f"{prefix}{show(key)}: values must be distinct (got {listed})")
+    return problems
 
 
 def write_plots(spec: Sweep, runs: pd.DataFrame, out_dir: Path) -> list[Path]:

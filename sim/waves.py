@@ -86,7 +86,7 @@ def longest_run(flags: list[bool]) -> int:
     return best
 
 
-def describe(waves: dict[str, Any]) -> str | None:
+def describe(waves: dict[str, Any] | None) -> str | None:
     """One line when refusals come in waves (some time refusing and some time refusing
     nothing); None when refusals are spread evenly or absent."""
     if waves is None or not waves["stretches"]:

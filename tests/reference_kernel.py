@@ -1,4 +1,4 @@
-"""Naive transcriptions of the kernel's scan loops, as linux.md writes them (port by port).
+"""Naive transcriptions of the kernel's scan loops, as Linux 6.18 runs them (port by port).
 
 These walk ports in Python on purpose: they are the slow, obviously-faithful reference
 that the fast position-based policies in ``sim.ports.linux`` are checked against.
@@ -12,7 +12,8 @@ Usable = Callable[[int], bool]
 
 
 def connect_scan(usable: Usable, lo: int, hi: int, seed32: int, per_sock: bool = False):
-    """linux.md §1.1 (G2 and later): returns (port or None, i of the winning pass, probes)."""
+    """`__inet_hash_connect` (G2 and later): returns (port or None, i of the winning pass,
+    probes)."""
     end = hi + 1
     remaining = end - lo
     step = 1 if per_sock else 2
@@ -42,7 +43,7 @@ def connect_scan(usable: Usable, lo: int, hi: int, seed32: int, per_sock: bool =
 
 
 def connect_g0(usable: Usable, lo: int, hi: int, offset: int):
-    """linux.md §2 G0: for i in 1..remaining: port = lo + (i + offset) % remaining."""
+    """docs/sources.md G0: for i in 1..remaining: port = lo + (i + offset) % remaining."""
     remaining = hi - lo + 1
     for i in range(1, remaining + 1):
         port = lo + (i + offset) % remaining
@@ -52,7 +53,7 @@ def connect_g0(usable: Usable, lo: int, hi: int, offset: int):
 
 
 def connect_g1(usable: Usable, lo: int, hi: int, offset: int):
-    """linux.md §2 G1: offset &= ~1; for i in 0..remaining-1: lo + (i + offset) % remaining."""
+    """docs/sources.md G1: offset &= ~1; for i in 0..remaining-1: lo + (i + offset) % remaining."""
     remaining = hi - lo + 1
     offset &= ~1
     for i in range(remaining):
@@ -63,7 +64,7 @@ def connect_g1(usable: Usable, lo: int, hi: int, offset: int):
 
 
 def bind_scan(usable: Usable, lo: int, hi: int, draws: list[float], reuseaddr: bool):
-    """linux.md §4.1 for one call (no autobind_reuse): returns (port or None, probes).
+    """`inet_csk_find_open_port` for one call (no autobind_reuse): returns (port or None, probes).
 
     ``draws`` are the uniform floats the model's stream hands out, one per half searched.
     """
@@ -92,7 +93,7 @@ def bind_scan(usable: Usable, lo: int, hi: int, draws: list[float], reuseaddr: b
 
 
 def udp_scan(usable: Usable, lo: int, hi: int, r: int, hash_size: int):
-    """linux.md §6 with a given random32 ``r``: returns (port or None, in-range probes)."""
+    """`udp_lib_get_port` with a given random32 ``r``: returns (port or None, in-range probes)."""
     remaining = hi - lo + 1
     first = lo + ((r * remaining) >> 32)
     stride = ((r | 1) * hash_size) & 0xFFFF

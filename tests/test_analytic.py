@@ -1,6 +1,6 @@
 """Erlang B and the capacity calculator, and the simulation against them.
 
-Table values come from engine-and-ecosystem.md §4 (N = 28,232, the Linux default range) and
+Table values come from Erlang B tables (N = 28,232, the Linux default range) and
 standard Erlang-B tables; the simulation checks use a small pool so that the steady state
 is reached quickly and the confidence bounds are tight.
 """

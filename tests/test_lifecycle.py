@@ -1,7 +1,8 @@
 """Socket lifecycle on a simulated Linux host: TIME_WAIT, reuse, closes, binds, UDP, errors.
 
 Small ranges and hand-placed arrivals, so each expected number is worked out by hand from
-linux.md (section cited per test)."""
+the Linux 6.18 kernel function cited per test (net/ipv4/, see docs/sources.md; T and E
+numbers are the observations listed there)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def outcomes(result: sim.Result, event: str = "connect") -> list[tuple[float, st
 
 
 def test_time_wait_blocks_the_same_destination_not_another():
-    """linux.md §3.1, T1: 10 client closes fill a 10-port range with TIME_WAIT for one
+    """`tcp_time_wait`, T1: 10 client closes fill a 10-port range with TIME_WAIT for one
     destination; an 11th connect there fails, a connect to another destination succeeds;
     after 60 s the ports are free again."""
     sc = scenario(
@@ -84,7 +85,7 @@ def test_time_wait_blocks_the_same_destination_not_another():
 
 
 def test_server_close_and_reset_leave_no_client_time_wait():
-    """§3.1/§3.2 T8: only the active closer holds TIME_WAIT; RST leaves none."""
+    """`tcp_time_wait` T8: only the active closer holds TIME_WAIT; RST leaves none."""
     for close in ("server", "reset"):
         sc = scenario(
             [burst("remote", 10, 0, close=close), burst("remote", 10, 2, close=close)],
@@ -102,8 +103,8 @@ def test_time_wait_length_is_configurable():
 
 
 def test_tw_reuse_2_on_loopback_after_the_delay_not_before():
-    """§3.3, T2/T3: with tcp_tw_reuse=2 a loopback TIME_WAIT is taken over once older than
-    tcp_tw_reuse_delay (1000 ms: strictly after, at ms resolution); remote is not."""
+    """`tcp_twsk_unique`, T2/T3: with tcp_tw_reuse=2 a loopback TIME_WAIT is taken over once older
+    than tcp_tw_reuse_delay (1000 ms: strictly after, at ms resolution); remote is not."""
     loads = [
         burst("loop", 10, 0, "0s"),
         burst("loop", 1, 0.9),
@@ -134,7 +135,7 @@ def test_tw_reuse_delay_and_1_apply_to_remote_and_timestamps_are_required():
 
 
 def test_older_kernels_reuse_on_whole_second_boundaries():
-    """§3.3: before 6.14 the rule is in whole seconds of a clock with its own phase:
+    """`tcp_twsk_unique`: before 6.14 the rule is in whole seconds of a clock with its own phase:
     'now_s > stamp_s' (4.18-6.13) allows reuse within (0, 1] s, 'now_s - stamp_s > 1'
     (<= 4.17) within (1, 2] s."""
     for kernel, lo, hi in (("6.8", 0.0, 1.0), ("4.17", 1.0, 2.0)):
@@ -145,7 +146,8 @@ def test_older_kernels_reuse_on_whole_second_boundaries():
 
 
 def test_max_tw_buckets_overflow_skips_time_wait():
-    """§3.2, T4: past tcp_max_tw_buckets closing sockets are destroyed without TIME_WAIT."""
+    """`tcp_time_wait`, T4: past tcp_max_tw_buckets closing sockets are destroyed without
+    TIME_WAIT."""
     sc = scenario(
         [burst("remote", 10, 0), burst("remote", 10, 2)], tcp_tw_reuse=0, tcp_max_tw_buckets=3
     )
@@ -157,9 +159,10 @@ def test_max_tw_buckets_overflow_skips_time_wait():
 
 
 def test_bind_ports_are_not_shared_and_block_connect():
-    """§4.2-§4.3, E7: bind(0) ports are never handed to connect() autoselect, and bind(0)
-    skips ports used by connections: 6 binds + 4 connects fill 10 ports, whatever the
-    destinations; the 5th connect fails with EADDRNOTAVAIL, a further bind with EADDRINUSE."""
+    """`inet_csk_bind_conflict`; `IP_BIND_ADDRESS_NO_PORT`, E7: bind(0) ports are never handed to
+    connect() autoselect, and bind(0) skips ports used by connections: 6 binds + 4 connects fill 10
+    ports, whatever the destinations; the 5th connect fails with EADDRNOTAVAIL, a further bind with
+    EADDRINUSE."""
     loads = [
         burst("remote", 6, 0, "inf", socket="bind"),
         burst("remote2", 5, 1, "inf"),
@@ -182,8 +185,8 @@ def test_bind_ports_are_not_shared_and_block_connect():
 
 
 def test_bind_no_port_shares_ports_across_destinations():
-    """§4.3, E7: IP_BIND_ADDRESS_NO_PORT defers the choice to connect(): 10 ports serve 10
-    connections to each of two destinations."""
+    """`IP_BIND_ADDRESS_NO_PORT`, E7: IP_BIND_ADDRESS_NO_PORT defers the choice to connect(): 10
+    ports serve 10 connections to each of two destinations."""
     loads = [
         burst("remote", 10, 0, "inf", socket="bind_no_port"),
         burst("remote2", 10, 0, "inf", socket="bind_no_port"),
@@ -193,8 +196,8 @@ def test_bind_no_port_shares_ports_across_destinations():
 
 
 def test_bucket_blocked_until_explicit_binder_leaves_on_618_not_before():
-    """§2.6, E8: an explicit binder joins a port that a connect()-autobound socket holds
-    (SO_REUSEADDR on both).  While it is there, autoselect skips the port; when it leaves,
+    """commit d57f4b874946, E8: an explicit binder joins a port that a connect()-autobound socket
+    holds (SO_REUSEADDR on both).  While it is there, autoselect skips the port; when it leaves,
     6.18 unblocks the port at once, older kernels only when every owner has gone."""
     from sim.ports.table import PortTable
 
@@ -211,8 +214,8 @@ def test_bucket_blocked_until_explicit_binder_leaves_on_618_not_before():
 
 
 def test_udp_sockets_never_share_ports_and_fail_with_eagain():
-    """§6, E6: 10 ports serve 10 connected UDP sockets over two destinations; the 11th gets
-    EAGAIN; a bind(0) UDP socket gets EADDRINUSE; closing leaves no TIME_WAIT."""
+    """`udp_lib_get_port`, E6: 10 ports serve 10 connected UDP sockets over two destinations; the
+    11th gets EAGAIN; a bind(0) UDP socket gets EADDRINUSE; closing leaves no TIME_WAIT."""
     loads = [
         burst("remote", 5, 0, protocol="udp"),
         burst("remote2", 6, 0, protocol="udp"),
@@ -228,8 +231,8 @@ def test_udp_sockets_never_share_ports_and_fail_with_eagain():
 
 
 def test_reserved_ports_are_skipped_and_count_as_probes():
-    """§1.3, E14/E16: reserved ports are never handed out, and a scan stepping over them
-    counts them as probes."""
+    """`__inet_hash_connect`, E14/E16: reserved ports are never handed out, and a scan stepping over
+    them counts them as probes."""
     loads = [burst("remote", 12, 0, "inf")]
     r = sim.run(
         scenario(loads, port_range=[40000, 40019], reserved_ports=["40000-40009"]), events=True
@@ -268,10 +271,107 @@ def test_infinite_lifetime_stays_open_and_counts_in_the_last_bin():
 
 
 def test_local_port_range_is_refused_where_the_kernel_has_none():
-    """IP_LOCAL_PORT_RANGE exists from 6.3 (linux.md §2 G6); portsim models it for TCP."""
+    """IP_LOCAL_PORT_RANGE exists from 6.3 (docs/sources.md G6); portsim models it for TCP."""
     with pytest.raises(sim.ScenarioError) as info:
         scenario([burst("remote", 1, 0, local_port_range=[40000, 40004])], kernel="4.6")
     assert any("load[0].local_port_range" in p and "6.3" in p for p in info.value.problems)
     with pytest.raises(sim.ScenarioError) as info:
         scenario([burst("remote", 1, 0, protocol="udp", local_port_range=[40000, 40004])])
     assert any("TCP only" in p for p in info.value.problems)
+
+
+def test_several_time_wait_lengths_with_reuse_settle_in_time_order() -> None:
+    """The settle path that merges TIME_WAIT queues of several lengths with the reuse queue.
+    One port, tcp_tw_reuse = 1 (reuse delay 1000 ms, 6.14+ rule: reusable from entry +
+    1.001 s), TIME_WAIT 10 s towards the local network and 60 s elsewhere.  By hand:
+    L (local) 0 -> close 1 (TIME_WAIT to 11, reusable 2.001); R (remote) 0 -> close 2
+    (to 62, reusable 3.001); at 2.5 a connect to L takes over L's TIME_WAIT, one to R fails
+    (R's is not reusable yet); the 2.5 connection closes at 3.5 (TIME_WAIT to 13.5); at 4
+    R's TIME_WAIT is taken over; it closes at 6 (to 66, past the end).  So the only expiry
+    is at 13.5, booked at its own time although R's 60 s entry is older."""
+
+    def once(dest: str, at: float, life: float) -> dict[str, Any]:
+        return {
+            "destination": dest,
+            "arrival": {"kind": "burst", "count": 1, "at": at},
+            "lifetime": {"kind": "fixed", "value": life},
+        }
+
+    sc = sim.parse_scenario(
+        {
+            "name": "tw-merge",
+            "duration": 20,
+            "hosts": [
+                {
+                    "name": "h",
+                    "os": "linux",
+                    "port_range": [40000, 40000],
+                    "tcp_tw_reuse": 1,
+                    "timer_wheel": False,  # exact expiry: the wheel's grid is tested apart
+                    "time_wait": 60,
+                    "time_wait_local": 10,
+                    "local_network": "192.168.1.0/24",
+                }
+            ],
+            "destinations": [
+                {"name": "L", "address": "192.168.1.5:80"},
+                {"name": "R", "address": "10.0.0.1:80"},
+            ],
+            "load": [
+                once("L", 0, 1),
+                once("R", 0, 2),
+                once("L", 2.5, 1),
+                once("R", 2.5, 2),
+                once("R", 4, 2),
+            ],
+        }
+    )
+    ev = sim.run(sc, events=True).events
+    L, R = "192.168.1.5:80", "10.0.0.1:80"
+    assert list(zip(ev.time_s, ev.event, ev.destination, strict=True)) == [
+        (0.0, "connect", L),
+        (0.0, "connect", R),
+        (1.0, "close", L),
+        (1.0, "time_wait", L),
+        (2.0, "close", R),
+        (2.0, "time_wait", R),
+        (2.5, "time_wait_reused", L),
+        (2.5, "connect", L),
+        (2.5, "fail", R),
+        (3.5, "close", L),
+        (3.5, "time_wait", L),
+        (4.0, "time_wait_reused", R),
+        (4.0, "connect", R),
+        (6.0, "close", R),
+        (6.0, "time_wait", R),
+        (13.5, "time_wait_end", L),
+    ]
+    assert ev.error[ev.event == "fail"].tolist() == ["EADDRNOTAVAIL"]
+
+
+def test_multi_address_table_release_frees_a_port_per_address() -> None:
+    """A host with two local addresses: bind(addr, 0) must avoid a port only while an owner
+    holds it from the same address, while the bind bucket (per port) stays owned until the
+    last owner leaves.  Port 40001 (offset 1) taken from both addresses, then released from
+    address 0, then from address 1."""
+    from sim.ports.cells import OWNED
+    from sim.ports.table import MultiAddressTable, port_table
+
+    table = port_table(40000, 40003, addresses=2)
+    assert isinstance(table, MultiAddressTable)
+    cell = table.layout.cell(1)
+    a0, a1 = table.addr_pools
+    assert table.take(1, 0.0, addr=0) == cell
+    table.take(1, 1.0, addr=1)
+    assert (a0.cells[cell], a1.cells[cell], table.bind_pool.cells[cell]) == (OWNED,) * 3
+    assert table.owners[1] == 2
+    table.release(1, 2.0, addr=0)
+    assert (a0.cells[cell], a1.cells[cell], table.bind_pool.cells[cell]) == (0, OWNED, OWNED)
+    assert (a0.unusable, a1.unusable, table.bind_pool.unusable) == (0, 1, 1)
+    assert table.owners[1] == 1 and table.addr_owners == [[0, 0, 0, 0], [0, 1, 0, 0]]
+    table.release(1, 4.0, addr=1)
+    assert (a0.cells[cell], a1.cells[cell], table.bind_pool.cells[cell]) == (0, 0, 0)
+    assert table.owners[1] == 0
+    # time-weighted occupancy: address 0 held it 0..2 s, address 1 1..4 s, the bucket 0..4 s
+    assert (a0.mean_unusable(4.0), a1.mean_unusable(4.0)) == (0.5, 0.75)
+    assert table.bind_pool.mean_unusable(4.0) == 1.0

@@ -1,5 +1,5 @@
 """The fast Linux policies give the same port, step counter and probe count as the naive,
-port-by-port transcription of linux.md (tests/reference_kernel.py), for every geometry:
+port-by-port transcription of the kernel (tests/reference_kernel.py), for every geometry:
 even and odd range sizes, sub-ranges (IP_LOCAL_PORT_RANGE), any occupancy and offset."""
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _state(generation: str, idx: int, addend: int, uniforms: list[float]) -> Con
 @given(occupancy(), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.floats(0, 0.999))
 def test_g4_select_and_perturbation_update(occ, perturb, addend, u):
     """G4: offset from perturb[idx] + high hash bits; after success the entry grows by
-    max(i, 2*rand(0..7)) + 2 (linux.md §1.1)."""
+    max(i, 2*rand(0..7)) + 2 (`__inet_hash_connect`)."""
     size, busy = occ
     layout, cells = cells_for(size, busy)
     state = _state("G4", 7, addend, [u])

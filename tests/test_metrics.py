@@ -216,3 +216,30 @@ def test_raster_column_counts_each_port_group(size: int):
     edges = np.linspace(0, size, min(RASTER_ROWS, size) + 1).astype(int)
     expected = [255 * int(held[a:b].sum()) // (b - a) for a, b in itertools.pairwise(edges)]
     assert column.tolist() == expected
+
+
+def test_port_history_keeps_overlapping_lives_from_two_source_addresses():
+    """Regression: a life is identified by its whole 4-tuple, local address included.  One
+    port, two source addresses taken in turn, two connections to one destination: at 0 s
+    (from the first address) and at 0.5 s (from the second; the same port, since the 4-tuple
+    differs), each closed by the client after 2 s and held 10 s in TIME_WAIT.  Both lives
+    are reported: 0 -> 2 -> 12 s and 0.5 -> 2.5 -> 12.5 s."""
+    loads = [
+        {
+            "destination": "d",
+            "arrival": {"kind": "constant", "interval": 0.5},
+            "stop": 0.75,
+            "lifetime": {"kind": "fixed", "value": 2},
+        }
+    ]
+    addresses = ["10.1.0.1", "10.1.0.2"]
+    sc = scenario(
+        "linux", loads, duration=30, port_range=[LO, LO], time_wait=10, addresses=addresses
+    )
+    lives = sim.run(sc, events=True).port_history(LO)
+    assert lives.local_address.tolist() == addresses
+    assert lives.taken_s.tolist() == [0.0, 0.5]
+    assert lives.closed_s.tolist() == [2.0, 2.5]
+    assert lives.released_s.tolist() == [12.0, 12.5]
+    assert lives.ended_by.tolist() == ["TIME_WAIT ended"] * 2
+    assert lives.time_wait_s.tolist() == [10.0, 10.0]

@@ -1,10 +1,9 @@
-"""The presets beyond Linux against other-systems.md: ranges, TIME_WAIT, port order, scope,
+"""The presets beyond Linux against their primary sources: ranges, TIME_WAIT, port order, scope,
 Windows events, the statistics of the RFC 6056 algorithms and FreeBSD 12's throttle.
 
-Sections (§) refer to ../shared/reference/other-systems.md.  Small ranges and hand-placed
-arrivals make most expectations exact; the statistical tests use fixed seeds and state
-their tolerance in the docstring.
-"""
+Sources are named per test; docs/sources.md lists them with titles and addresses.  Small ranges and
+hand-placed arrivals make most expectations exact; the statistical tests use fixed seeds and state
+their tolerance in the docstring."""
 
 from __future__ import annotations
 
@@ -106,17 +105,17 @@ RFC_RANGE = (1024, 65535)
 FACTS = [
     # preset, default range, TIME_WAIT towards remote / local (same /24) / loopback peers
     # (None: no TIME_WAIT at all), section
-    ("freebsd", (10000, 65535), 60.0, 60.0, None, "§4.1 nolocaltimewait=1 since 14.0"),
-    ("freebsd-12", (10000, 65535), 60.0, 60.0, 60.0, "§4.1, §9 (before nolocaltimewait=1)"),
-    ("openbsd", (1024, 49151), 60.0, 60.0, 60.0, "§5"),
-    ("netbsd", (49152, 65535), 60.0, 10.0, 2.0, "§6 MSL classes"),
-    ("macos", (49152, 65535), 30.0, 30.0, 30.0, "§7 MSL 15 s"),
-    ("windows", (49152, 65535), 120.0, 120.0, 120.0, "§8.1 TcpTimedWaitDelay"),
-    ("windows-xp", (1025, 5000), 120.0, 120.0, 120.0, "§8.1 MaxUserPort, KB314053"),
-    ("ns3", (49152, 65535), 240.0, 240.0, 240.0, "§10.1 MaxSegLifetime 120 s"),
-    ("omnetpp-inet", (1024, 4999), 240.0, 240.0, 240.0, "§10.2 msl 120 s"),
+    ("freebsd", (10000, 65535), 60.0, 60.0, None, "tcp_timer.h; nolocaltimewait=1 since 14.0"),
+    ("freebsd-12", (10000, 65535), 60.0, 60.0, 60.0, "tcp_timer.h, before nolocaltimewait=1"),
+    ("openbsd", (1024, 49151), 60.0, 60.0, 60.0, "OpenBSD `in_pcbpickport`"),
+    ("netbsd", (49152, 65535), 60.0, 10.0, 2.0, "NetBSD portalgo.c MSL classes"),
+    ("macos", (49152, 65535), 30.0, 30.0, 30.0, "XNU in_pcb.c MSL 15 s"),
+    ("windows", (49152, 65535), 120.0, 120.0, 120.0, "KB314053 TcpTimedWaitDelay"),
+    ("windows-xp", (1025, 5000), 120.0, 120.0, 120.0, "KB314053 MaxUserPort"),
+    ("ns3", (49152, 65535), 240.0, 240.0, 240.0, "ns-3 MaxSegLifetime 120 s"),
+    ("omnetpp-inet", (1024, 4999), 240.0, 240.0, 240.0, "INET msl 120 s"),
     *[
-        (f"rfc6056-alg{i}", RFC_RANGE, 60.0, 60.0, 60.0, "§2.2, §2.4 (TIME_WAIT chosen)")
+        (f"rfc6056-alg{i}", RFC_RANGE, 60.0, 60.0, 60.0, "RFC 6056 §2.1 (TIME_WAIT chosen)")
         for i in range(1, 6)
     ],
 ]
@@ -135,11 +134,12 @@ def test_range_and_time_wait(
     loopback: float | None,
     section: str,
 ) -> None:
-    """Each preset's documented range and TIME_WAIT (§2.2, §4.1, §5, §6, §7, §8.1, §10.1,
-    §10.2; the section of each is in its parameters): in the summary, in the port handed
-    out, and in behaviour: a client close at 1 s ends its TIME_WAIT at exactly 1 s +
-    TIME_WAIT, by peer class (NetBSD §6: local 10 s, loopback 2 s; FreeBSD §4.1: no
-    TIME_WAIT on loopback)."""
+    """Each preset's documented range and TIME_WAIT (RFC 6056 §2.1; FreeBSD tcp_timer.h; OpenBSD
+    `in_pcbpickport`; NetBSD portalgo.c; XNU in_pcb.c; Microsoft KB929851/KB314053; ns-3, INET; the
+    section of each is in its parameters): in the summary, in the port handed out, and in behaviour:
+    a client close at 1 s ends its TIME_WAIT at exactly 1 s + TIME_WAIT, by peer class (NetBSD
+    NetBSD portalgo.c: local 10 s, loopback 2 s; FreeBSD tcp_timer.h: no TIME_WAIT on
+    loopback)."""
     sc = scenario(preset, [burst(d, 1, 0.0, "1s") for d in ("a", "local", "loop")])
     r = sim.run(sc, events=True)
     host = r.summary["hosts"][0]
@@ -168,9 +168,10 @@ SEQUENTIAL_UP = ["ns3", "windows", "omnetpp-inet"]
 
 @pytest.mark.parametrize("preset", SEQUENTIAL_UP)
 def test_sequential_up_starts_at_cursor_plus_one_and_wraps_to_lo(preset: str) -> None:
-    """§4.2/§10.1/§10.2 BSD convention (cursor + 1 first, wrap to the first port), §7 XNU TCP
-    with randomize_ports = 0, §8.2 Windows (sequential global cursor, inferred): on 8 ports
-    the burst gets lo+1 .. lo+7 then lo, and a 9th attempt fails."""
+    """FreeBSD `in_pcb_lport_dest`; ns-3; INET BSD convention (cursor + 1 first, wrap to the first
+    port), XNU in_pcb.c TCP with randomize_ports = 0, Windows (sequential
+    global cursor, inferred): on 8 ports the burst gets lo+1 .. lo+7 then lo, and a 9th attempt
+    fails."""
     sc = scenario(preset, [burst("a", 8), burst("a", 1, 1.0)], port_range=TINY)
     r = sim.run(sc, events=True)
     assert ports(r) == [*range(LO + 1, LO + 8), LO]
@@ -183,9 +184,9 @@ def test_sequential_up_starts_at_cursor_plus_one_and_wraps_to_lo(preset: str) ->
     [("ns3", [LO + 4, LO + 5]), ("macos", [LO + 3, LO + 4]), ("netbsd", [LO + 4, LO + 3])],
 )
 def test_sequential_cursor_moves_on_past_freed_ports(preset: str, expected: list[int]) -> None:
-    """§6, §7, §10.1: the cursor stays on the last port handed out; ports freed behind it are
-    not taken again before the cursor comes round (3 connections reset at 1 s, 2 more at
-    2 s continue after the first three)."""
+    """NetBSD portalgo.c; XNU in_pcb.c; ns-3: the cursor stays on the last port handed out; ports
+    freed behind it are not taken again before the cursor comes round (3 connections reset at 1 s, 2
+    more at 2 s continue after the first three)."""
     sc = scenario(
         preset, [burst("a", 3, 0.0, "1s", close="reset"), burst("a", 2, 2.0)], port_range=TINY
     )
@@ -196,10 +197,10 @@ def test_sequential_cursor_moves_on_past_freed_ports(preset: str, expected: list
 @pytest.mark.parametrize(
     ("preset", "first"),
     [
-        ("ns3", 49153),  # §10.1 "the first allocation is 49153"
-        ("omnetpp-inet", 1025),  # §10.2 "the first allocation is 1025"
-        ("netbsd", 65535),  # §6 "counting down from anonportmax"
-        ("windows-xp", 1025),  # §8.1 (HSC) "after TCP gets 1025, the next UDP ... 1026"
+        ("ns3", 49153),  # ns-3 "the first allocation is 49153"
+        ("omnetpp-inet", 1025),  # INET "the first allocation is 1025"
+        ("netbsd", 65535),  # NetBSD portalgo.c "counting down from anonportmax"
+        ("windows-xp", 1025),  # HSC "after TCP gets 1025, the next UDP ... 1026"
     ],
 )
 def test_first_port_on_the_default_range(preset: str, first: int) -> None:
@@ -210,7 +211,7 @@ def test_first_port_on_the_default_range(preset: str, first: int) -> None:
 
 
 def test_netbsd_counts_down_from_hi_and_fails_with_eagain() -> None:
-    """§6: the default "bsd" algorithm counts down from the top port,
+    """NetBSD portalgo.c: the default "bsd" algorithm counts down from the top port,
     ``p = cursor if in range else hi; cursor = p - 1``, and returns EAGAIN when exhausted."""
     r = sim.run(scenario("netbsd", [burst("a", 9)], port_range=TINY), events=True)
     assert ports(r) == list(range(LO + 7, LO - 1, -1))
@@ -222,14 +223,14 @@ def test_netbsd_counts_down_from_hi_and_fails_with_eagain() -> None:
     [("freebsd", "tcp"), ("openbsd", "tcp"), ("freebsd-12", "tcp"), ("macos", "udp")],
 )
 def test_random_start_never_first_probes_lo(preset: str, protocol: str) -> None:
-    """§4.2 (FreeBSD), §5 (OpenBSD), §7 (XNU UDP): a fresh random start uniform in
-    [first, last - 1] on every call, first probe start + 1, so on an empty range port
-    ``first`` is never handed out (it is reached only by wrapping) and lo+1 .. hi are
-    equally likely.  2,100 connect-and-reset cycles on 8 ports (1/s, under FreeBSD 12's
-    throttle rate): lo never appears, every attempt takes one probe, the other 7 ports pass
-    a chi-square test at p = 0.001 (22.46, df 6; 300 expected each).  Successive ports are
-    independent (no stored cursor is followed): a +1 step has probability 6/49 = 0.12; we
-    require under 0.3 of 2,099 steps, where a cursor-following allocator gives 1.0."""
+    """FreeBSD `in_pcb_lport_dest`, OpenBSD `in_pcbpickport`, XNU in_pcb.c (
+    UDP): a fresh random start uniform in [first, last - 1] on every call, first probe start + 1, so
+    on an empty range port ``first`` is never handed out (it is reached only by wrapping) and lo+1
+    .. hi are equally likely.  2,100 connect-and-reset cycles on 8 ports (1/s, under FreeBSD 12's
+    throttle rate): lo never appears, every attempt takes one probe, the other 7 ports pass a
+    chi-square test at p = 0.001 (22.46, df 6; 300 expected each).  Successive ports are independent
+    (no stored cursor is followed): a +1 step has probability 6/49 = 0.12; we require under 0.3 of
+    2,099 steps, where a cursor-following allocator gives 1.0."""
     sc = scenario(
         preset, [cycles("a", 1.0, 2100.0, protocol=protocol)], duration=2100, port_range=TINY
     )
@@ -246,9 +247,9 @@ def test_random_start_never_first_probes_lo(preset: str, protocol: str) -> None:
 
 
 def test_openbsd_skips_its_bad_dynamic_ports() -> None:
-    """§5: 2049 is on both "bad dynamic" lists and is never auto-assigned: on 2045-2054 ten
-    TCP and ten UDP attempts get the other 9 ports each and one failure each.  FreeBSD on the
-    same range does hand out 2049 (the test would notice a range without it)."""
+    """OpenBSD `in_pcbpickport`: 2049 is on both "bad dynamic" lists and is never auto-assigned: on
+    2045-2054 ten TCP and ten UDP attempts get the other 9 ports each and one failure each.  FreeBSD
+    on the same range does hand out 2049 (the test would notice a range without it)."""
     loads = [burst("a", 10), burst("a", 10, 1.0, protocol="udp")]
     r = sim.run(scenario("openbsd", loads, port_range=[2045, 2054]), events=True)
     others = sorted(set(range(2045, 2055)) - {2049})
@@ -275,10 +276,10 @@ def alternating(until: float = 8.0) -> list[dict[str, Any]]:
 
 
 def test_windows_xp_shares_one_counter_between_tcp_and_udp() -> None:
-    """§8.1 (HSC): Windows 2000/XP/2003 allocate from one counter shared by TCP and UDP,
-    starting at the first port ("after TCP gets 1025, the next UDP request gets 1026"):
-    alternating TCP and UDP attempts get lo, lo+1, ... in turn, TCP the even offsets and UDP
-    the odd ones.  Vista and later (§8.1: per transport) keep two counters, so both
+    """Microsoft KB929851/KB314053 (HSC): Windows 2000/XP/2003 allocate from one counter shared by
+    TCP and UDP, starting at the first port ("after TCP gets 1025, the next UDP request gets 1026"):
+    alternating TCP and UDP attempts get lo, lo+1, ... in turn, TCP the even offsets and UDP the odd
+    ones.  Vista and later (Microsoft KB929851/KB314053: per transport) keep two counters, so both
     protocols get lo+1 .. lo+4 (BSD convention, cursor + 1)."""
     r = sim.run(scenario("windows-xp", alternating(), duration=20, port_range=TINY), events=True)
     assert [p for _, p in connects(r)] == list(range(LO, LO + 8))
@@ -309,9 +310,10 @@ def three_destinations(per_destination: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("preset", "overrides"), PORT_SCOPE, ids=[p for p, _ in PORT_SCOPE])
 def test_port_scope_runs_out_at_the_range_size(preset: str, overrides: dict[str, Any]) -> None:
-    """§1.2 S_PORT / S_LADDR (§5, §6, §7, §8.2, §10.1, §10.2, FreeBSD <= 12 §4.2): a port is
-    busy for every destination, so 8 ports carry 8 connections in all: of 10 attempts to each
-    of 3 destinations (30 concurrent), exactly 8 succeed, all to the first destination."""
+    """scope S_PORT / S_LADDR (OpenBSD `in_pcbpickport`; NetBSD portalgo.c; XNU in_pcb.c; Windows,
+    inferred; ns-3; INET, FreeBSD <= 12 `in_pcb_lport_dest`): a port is busy for every
+    destination, so 8 ports carry 8 connections in all: of 10 attempts to each of 3 destinations (30
+    concurrent), exactly 8 succeed, all to the first destination."""
     sc = scenario(preset, three_destinations(10), port_range=TINY, **overrides)
     s = sim.run(sc).summary
     assert s["connections"]["succeeded"] == 8
@@ -320,9 +322,9 @@ def test_port_scope_runs_out_at_the_range_size(preset: str, overrides: dict[str,
 
 @pytest.mark.parametrize("preset", TUPLE_SCOPE)
 def test_4tuple_scope_gives_each_destination_the_whole_range(preset: str) -> None:
-    """§1.2 S_4TUPLE (FreeBSD >= 13 §4.2, RFC 6056 §2.3 for TCP, Linux): each destination
-    gets all 8 ports: of 16 attempts to each of 3 destinations, 8 + 8 + 8 succeed.  (16, not
-    10, because algorithms 2 and 5 can fail with ports free, §2.4.)"""
+    """scope S_4TUPLE (FreeBSD >= 13 `in_pcb_lport_dest`, RFC 6056 §2.3 for TCP, Linux):
+    each destination gets all 8 ports: of 16 attempts to each of 3 destinations, 8 + 8 + 8 succeed.
+    (16, not 10, because algorithms 2 and 5 can fail with ports free, RFC 6056 §3.3.)"""
     sc = scenario(preset, three_destinations(16), port_range=TINY)
     s = sim.run(sc).summary
     assert [ld["succeeded"] for ld in s["loads"]] == [8, 8, 8]
@@ -333,7 +335,7 @@ def test_4tuple_scope_gives_each_destination_the_whole_range(preset: str) -> Non
 
 
 def test_windows_without_forced_reuse_logs_4231_per_failure() -> None:
-    """§8.2: with the port space exhausted every attempt fails with WSAENOBUFS and logs
+    """Windows, inferred: with the port space exhausted every attempt fails with WSAENOBUFS and logs
     event 4231, whatever the destination: 8 ports, 10 attempts to a then 3 to b: 5 failures,
     5 events, no 4227."""
     sc = scenario(
@@ -346,10 +348,10 @@ def test_windows_without_forced_reuse_logs_4231_per_failure() -> None:
 
 
 def test_windows_forced_reuse_takes_time_wait_ports_and_4227_on_time_wait() -> None:
-    """§8.2 (inferred from event 4227's text): once every port is taken, Windows reuses a
-    local port that "was recently used" (in TIME_WAIT) and has no connection to the
-    requested destination, in the order of its sequential cursor; if the only candidates
-    are in TIME_WAIT towards it, the attempt fails with WSAEADDRINUSE and logs 4227.
+    """Windows (inferred from event 4227's text): once every port is taken, Windows reuses
+    a local port that "was recently used" (in TIME_WAIT) and has no connection to the requested
+    destination, in the order of its sequential cursor; if the only candidates are in TIME_WAIT
+    towards it, the attempt fails with WSAEADDRINUSE and logs 4227.
 
     Corrected in issue 15: forced reuse used to take any port without a connection to the
     destination, live ones included, in the parity layout's order (even ports first); a
@@ -391,11 +393,11 @@ def test_windows_forced_reuse_takes_time_wait_ports_and_4227_on_time_wait() -> N
 
 
 def test_rfc6056_alg3_walks_sequentially_per_destination() -> None:
-    """§2.4 alg 3: offset F(laddr, raddr, rport) + one global counter bumped on every probe.
-    With one destination and nothing held (connect-and-reset at 1/s, 1,000 cycles) each port
-    is the previous + 1 mod n, exactly (n = 256 divides 2^16, so the RFC's 16-bit counter
-    wraps without a jump, §2.4 note).  With two destinations alternating, the shared
-    counter makes each destination step by 2."""
+    """RFC 6056 §3.3 alg 3: offset F(laddr, raddr, rport) + one global counter bumped on every
+    probe. With one destination and nothing held (connect-and-reset at 1/s, 1,000 cycles) each port
+    is the previous + 1 mod n, exactly (n = 256 divides 2^16, so the RFC's 16-bit counter wraps
+    without a jump, RFC 6056 §3.3 note).  With two destinations alternating, the shared counter
+    makes each destination step by 2."""
     rng = [LO, LO + 255]
     r = sim.run(
         scenario("rfc6056-alg3", [cycles("a", 1.0, 1000.0)], duration=1000, port_range=rng),
@@ -411,7 +413,7 @@ def test_rfc6056_alg3_walks_sequentially_per_destination() -> None:
 
 
 def test_rfc6056_alg4_separate_counters_keep_each_destination_sequential() -> None:
-    """§2.4 alg 4: a second keyed hash picks one of T counters; with T = 65,536 two
+    """RFC 6056 §3.3 alg 4: a second keyed hash picks one of T counters; with T = 65,536 two
     destinations almost surely get different counters (1 - 2^-16), so each keeps stepping by
     1 even when they alternate, unlike alg 3 above."""
     loads = [cycles("a", 2.0, 1000.0), cycles("b", 2.0, 1000.0, start=1.0)]
@@ -424,7 +426,7 @@ def test_rfc6056_alg4_separate_counters_keep_each_destination_sequential() -> No
 
 
 def test_rfc6056_alg5_steps_are_uniform_in_1_to_n() -> None:
-    """§2.4 alg 5: ``next += 1 + random() % N`` before each probe.  With nothing held
+    """RFC 6056 §3.3 alg 5: ``next += 1 + random() % N`` before each probe.  With nothing held
     (connect-and-reset, 3,000 cycles), N = 20 and n = 32,768 (divides 2^16: no wrap jump),
     each step mod n is in 1..20; all 20 values occur; the mean is 10.5 +- 0.5 (standard
     error 5.77/sqrt(2999) = 0.105, so about 4.7 standard errors)."""
@@ -442,10 +444,10 @@ def test_rfc6056_alg5_steps_are_uniform_in_1_to_n() -> None:
 
 
 def test_rfc6056_alg2_is_uniform_over_free_ports() -> None:
-    """§2.4 alg 2: a fresh uniform draw per try, so the port chosen is uniform over the free
-    ones.  10 ports, 3 held by "inf" connections, then 7,000 connect-and-reset cycles: held
-    ports never come out and the 7 free ones pass a chi-square test at p = 0.001 (22.46,
-    df 6; 1,000 expected each)."""
+    """RFC 6056 §3.3 alg 2: a fresh uniform draw per try, so the port chosen is uniform over the
+    free ones.  10 ports, 3 held by "inf" connections, then 7,000 connect-and-reset cycles: held
+    ports never come out and the 7 free ones pass a chi-square test at p = 0.001 (22.46, df 6; 1,000
+    expected each)."""
     loads = [burst("a", 3), cycles("a", 1.0, 7001.0, start=1.0)]
     r = sim.run(
         scenario("rfc6056-alg2", loads, duration=7001, port_range=[LO, LO + 9]), events=True
@@ -461,12 +463,12 @@ def test_rfc6056_alg2_is_uniform_over_free_ports() -> None:
 
 
 def test_rfc6056_alg2_is_uniform_when_most_draws_miss() -> None:
-    """§2.4 alg 2 near full, where RandomPick's first 16 single draws often all miss and the
-    rest of the n draws are taken from the geometric law: the port must still be uniform
-    over the free ones.  40 ports, 36 reserved, 4 free: 8,000 attempts fail with probability
-    0.9^40 = 0.015 (tolerance +-0.01, sigma 0.0014); the successes, and separately those that
-    needed more than 16 draws (0.9^16 - 0.9^40 = 0.17 of attempts, about 1,360), pass a
-    chi-square test over the 4 free ports at p = 0.001 (16.27, df 3)."""
+    """RFC 6056 §3.3 alg 2 near full, where RandomPick's first 16 single draws often all miss and
+    the rest of the n draws are taken from the geometric law: the port must still be uniform over
+    the free ones.  40 ports, 36 reserved, 4 free: 8,000 attempts fail with probability 0.9^40 =
+    0.015 (tolerance +-0.01, sigma 0.0014); the successes, and separately those that needed more
+    than 16 draws (0.9^16 - 0.9^40 = 0.17 of attempts, about 1,360), pass a chi-square test over the
+    4 free ports at p = 0.001 (16.27, df 3)."""
     free = [LO, LO + 13, LO + 27, LO + 39]
     reserved = [p for p in range(LO, LO + 40) if p not in free]
     sc = scenario(
@@ -488,7 +490,7 @@ def test_rfc6056_alg2_is_uniform_when_most_draws_miss() -> None:
 
 
 def test_rfc6056_alg2_fails_with_a_port_free() -> None:
-    """§2.4 alg 2 can fail with free ports: n draws with replacement all miss with
+    """RFC 6056 §3.3 alg 2 can fail with free ports: n draws with replacement all miss with
     probability (1 - k/n)^n.  20 ports, 19 reserved, 1 free: (19/20)^20 = 0.3585 per
     attempt (RandomPick draws 16 times one by one, then the further misses are geometric: a
     failure is 16 + misses >= 20, the same law).  5,000 attempts: the rate is within
@@ -509,7 +511,7 @@ def test_rfc6056_alg2_fails_with_a_port_free() -> None:
 
 
 def test_rfc6056_alg1_favours_the_port_after_a_busy_run() -> None:
-    """§2.4 alg 1: a uniform start, then a linear scan, so a free port right after a run of
+    """RFC 6056 §3.3 alg 1: a uniform start, then a linear scan, so a free port right after a run of
     B busy ports is chosen whenever the start falls in the run or on it: probability
     (B + 1)/n, against 1/n for a free port after a free one, i.e. B + 1 times as often.
     n = 20, B = 5 (40005-40009 held as reserved ports), 6,000 connect-and-reset cycles:
@@ -548,16 +550,16 @@ def steps_between(got: list[tuple[float, int]], t0: float, t1: float) -> np.ndar
 
 
 def test_freebsd12_throttle_turns_sequential_and_back_after_45s() -> None:
-    """§4.3: a 1 Hz callout sets stoprandom = randomtime (45) when more than randomcps (10)
-    allocations happened in the past second, else counts it down; while it is non-zero TCP
-    allocation is sequential.  50/s for 20 s, then 1/s (connect-and-reset, nothing held):
-    * [0, 1): before the first callout, random starts (a +1 step has probability about
+    """FreeBSD 12 `ipport_tick`: a 1 Hz callout sets stoprandom = randomtime (45) when more than
+    randomcps (10) allocations happened in the past second, else counts it down; while it is
+    non-zero TCP allocation is sequential.  50/s for 20 s, then 1/s (connect-and-reset, nothing
+    held): * [0, 1): before the first callout, random starts (a +1 step has probability about
       2/55,535; we allow none of 49);
     * [1, 65): sequential, every step exactly +1 (the callout at 20 s saw 50 allocations;
       the ones at 21 .. 65 s count 45 down to 0);
     * [65, 120): random again: no +1 step among 55 (same odds as above).
-    FreeBSD main (§4.3 "gone in main") stays random throughout; 8/s (not above 10) never
-    throttles."""
+    FreeBSD main (FreeBSD 12 `ipport_tick` "gone in main") stays random throughout; 8/s (not above
+    10) never throttles."""
     got = connects(throttle_run("freebsd-12", 0.02))
     assert len(got) == 1000 + 100
     assert not np.any(steps_between(got, 0.0, 1.0) == 1)
@@ -573,10 +575,10 @@ def test_freebsd12_throttle_turns_sequential_and_back_after_45s() -> None:
 def test_freebsd12_throttle_needs_more_than_randomcps_in_a_second(
     count: int, sequential: bool
 ) -> None:
-    """§4.3: the callout compares the allocations of the past second with randomcps (10):
-    ``tcpallocs <= lastcount + randomcps`` keeps random starts.  A burst of 10 at 0.5 s
-    leaves the next allocation (1.5 s) random; a burst of 11 makes it the last port + 1.
-    (A random start lands there with probability about 2/55,535.)"""
+    """FreeBSD 12 `ipport_tick`: the callout compares the allocations of the past second with
+    randomcps (10): ``tcpallocs <= lastcount + randomcps`` keeps random starts.  A burst of 10 at
+    0.5 s leaves the next allocation (1.5 s) random; a burst of 11 makes it the last port + 1. (A
+    random start lands there with probability about 2/55,535.)"""
     loads = [burst("a", count, 0.5), burst("a", 1, 1.5)]
     got = connects(sim.run(scenario("freebsd-12", loads, duration=10), events=True))
     assert len(got) == count + 1
@@ -584,7 +586,8 @@ def test_freebsd12_throttle_needs_more_than_randomcps_in_a_second(
 
 
 def test_freebsd12_throttle_leaves_udp_random() -> None:
-    """§4.3: the throttle only ever makes TCP sequential; UDP at 50/s keeps random starts."""
+    """FreeBSD 12 `ipport_tick`: the throttle only ever makes TCP sequential; UDP at 50/s keeps
+    random starts."""
     got = connects(throttle_run("freebsd-12", 0.02, protocol="udp"))
     assert np.mean(steps_between(got, 1.0, 65.0) == 1) < 0.01
 
@@ -651,7 +654,7 @@ def check_invariants(env: Environment, host: Host) -> None:
     udp = [s.k for s in socks if s.load.protocol == "udp"]
     assert len(udp) == len(set(udp))
     # port and local-address scope: one live TCP socket per port, unless Windows shares
-    # ports across destinations on purpose (forced reuse, §8.2) -- and then only with
+    # ports across destinations on purpose (forced reuse, Windows, inferred) -- and then only with
     # TIME_WAIT sockets: two connections that are not in TIME_WAIT never share (issue 15)
     sharing = host.forced_reuse and host.preset.family == "windows"
     if host.scope != "4tuple":
@@ -690,7 +693,7 @@ steps_strategy = st.lists(
 def test_random_operations_never_duplicate_a_4tuple(
     preset: str, scope: str, forced_reuse: bool, steps: list[tuple[int, float]]
 ) -> None:
-    """§1.2: whatever the generator and the scope, no two live sockets share a 4-tuple, and
+    """scope: whatever the generator and the scope, no two live sockets share a 4-tuple, and
     under port / local-address scope no two live TCP sockets share a port (Windows' forced
     reuse aside).  Live sockets are read off the SimPy queue and the TIME_WAIT queues."""
     if preset == "linux":  # Linux keeps 4-tuple scope (refused otherwise: tested below)
@@ -725,9 +728,9 @@ def test_random_operations_never_duplicate_a_4tuple(
 def test_linux_host_refuses_other_scopes_and_forced_reuse(
     host: dict[str, Any], key: str, fragment: str
 ) -> None:
-    """§1.2 and §8.2: the Linux model is 4-tuple connect() uniqueness with its own TIME_WAIT
-    reuse; a port-only scope or Windows' forced reuse would mix two systems (and once leaked
-    ports): the scenario is refused, naming the key."""
+    """scope; Windows, inferred: the Linux model is 4-tuple connect() uniqueness with its own
+    TIME_WAIT reuse; a port-only scope or Windows' forced reuse would mix two systems (and once
+    leaked ports): the scenario is refused, naming the key."""
     with pytest.raises(sim.ScenarioError) as info:
         scenario("linux", [burst("a", 1)], port_range=[LO, LO], **host)
     assert any(key in p and fragment in p for p in info.value.problems)

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simpy import Environment
 
+from sim.ports.cells import BUSY
 from sim.ports.linux import _two_pass
-from sim.ports.table import BUSY, Layout
+from sim.ports.table import Layout
 from sim.scenario import parse_scenario
 from sim.stack import ESTABLISHED, TIME_WAIT, TW_REUSABLE, Host
 from tests.hosts import host_from_scenario, live_sockets
@@ -141,7 +142,7 @@ def test_random_operations_keep_the_table_consistent(port_range, steps):
 
 
 def test_odd_range_misses_one_even_port_depending_on_offset():
-    """linux.md §1.3, E5: with 11 ports, ``remaining`` is 10 and the wrap is tested against
+    """`__inet_hash_connect`, E5: with 11 ports, ``remaining`` is 10 and the wrap is tested against
     the end, so pass 1 misses port lo when it starts past it, or the top port when it starts
     at lo.  connect() can then fail with a port left, and succeed on a later call."""
     layout = Layout(11)

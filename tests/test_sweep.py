@@ -152,15 +152,18 @@ def test_a_failing_grid_point_is_recorded_and_the_others_complete(
 
 
 def test_confidence_intervals_use_student_t() -> None:
-    """Values 1, 2, 3, 4: mean 2.5, sd 1.291, t(3) = 3.182, half width 2.054."""
+    """Values 1, 2, 3, 4: mean 2.5, sd 1.291, t(3) = 3.18245, half width 2.054.  Quantiles
+    from standard tables (to their printed precision): t(1) = 12.706, t(30) = 2.042,
+    t(60) = 2.000, t(120) = 1.980."""
     spec = sweeps.Sweep("t", {}, Path("."), {"x": [1]}, replications=4)
     runs = pd.DataFrame({"point": 0, "x": 1, "pressure.peak": [1.0, 2.0, 3.0, 4.0], "error": ""})
     row = sweeps.summarise(runs, spec).iloc[0]
     assert row["pressure.peak.mean"] == pytest.approx(2.5)
-    half = 3.182 * np.std([1, 2, 3, 4], ddof=1) / 2
-    assert row["pressure.peak.ci_low"] == pytest.approx(2.5 - half)
-    assert row["pressure.peak.ci_high"] == pytest.approx(2.5 + half)
-    assert sweeps.t975(1) == 12.706 and sweeps.t975(30) == 2.042
+    half = 3.18245 * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert row["pressure.peak.ci_low"] == pytest.approx(2.5 - half, abs=1e-5)
+    assert row["pressure.peak.ci_high"] == pytest.approx(2.5 + half, abs=1e-5)
+    assert sweeps.t975(1) == pytest.approx(12.706, abs=5e-4)
+    assert sweeps.t975(30) == pytest.approx(2.042, abs=5e-4)
     assert sweeps.t975(60) == pytest.approx(2.000, abs=1e-3)  # tables: 2.000
     assert sweeps.t975(120) == pytest.approx(1.980, abs=1e-3)  # tables: 1.980
 
@@ -316,6 +319,16 @@ def test_duplicate_grid_values_are_refused(base: Path) -> None:
         sim.sweep(base, {"load[0].arrival.rate": [60, 60]})
 
 
+def test_duplicate_grid_values_are_refused_for_a_scenario_object_too(base: Path) -> None:
+    """Regression: ``sim.sweep(scenario, grid)`` took [60, 60] and ran two grid points with
+    the same run key; it refuses them like the file path, before any run."""
+    scenario = sim.load_scenario(base)
+    with pytest.raises(sim.ScenarioError, match=r"grid load\[0\]\.arrival\.rate: values must be"):
+        sim.sweep(scenario, {"load[0].arrival.rate": [60, 60.0]}, replications=1)
+    rows = sim.sweep(scenario, {"load[0].arrival.rate": [60, 61]}, replications=1)
+    assert rows["load[0].arrival.rate"].tolist() == [60, 61]
+
+
 def test_an_edited_data_file_is_a_new_run(tmp_path: Path) -> None:
     """The run key covers the data files' contents: after editing the trace, resuming
     into the same directory runs again instead of reusing the stale rows."""
@@ -332,3 +345,122 @@ def test_an_edited_data_file_is_a_new_run(tmp_path: Path) -> None:
     assert first["connections.attempted"].tolist() == [2]
     assert second["connections.attempted"].tolist() == [3]
     assert first["key"].tolist() != second["key"].tolist()
+
+
+SWEEP_HEAD = 'base = "base.toml"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("replication = 3\n", "replication: not a sweep key; did you mean replications?"),
+        ("grid = 5\n", "grid: expected a table of dotted keys and value lists"),
+        ("set = 5\n", "set: expected a table of dotted keys and values"),
+        (
+            '[grid]\n"load[0].arrival.rate" = []\n',
+            "grid.load[0].arrival.rate: expected a non-empty",
+        ),
+        ('[grid]\n"load[0].arrival.rate" = 5\n', "grid.load[0].arrival.rate: expected a non-empty"),
+        ('[grid]\n"load[0].arrival.rate" = [5, 5.0]\n', "values must be distinct"),
+        ('[set]\n"load[7].arrival.rate" = 5\n', "set.load[7].arrival.rate"),
+        ("replications = true\n", "replications: must be an integer in 1..10000 (got True)"),
+        ("replications = 10001\n", "replications: must be an integer in 1..10000 (got 10001)"),
+        ("seed = -1\n", "seed: must be an integer >= 0 (got -1)"),
+        ('seed = "one"\n', "seed: must be an integer >= 0 (got 'one')"),
+        ('metrics = "pressure.peak"\n', "metrics: expected a list of summary keys"),
+        ('metrics = ["pressure.nope"]\n', "metrics: unknown pressure.nope; one of: "),
+    ],
+)
+def test_sweep_file_validation(base: Path, tmp_path: Path, body: str, problem: str) -> None:
+    """Each sweep-file check names the file and the key in one line."""
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP_HEAD + body)
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"{path}: ")
+    assert problem in caught.value.problems[0]
+
+
+def test_sweep_file_base_must_be_a_path_and_overrides_must_be_key_value(
+    base: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("base = 3\n")
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path)
+    assert caught.value.problems == [f"{path}: base: expected a scenario file path"]
+    path.write_text(SWEEP_HEAD)
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path, overrides=["no-equals-sign"])
+    assert caught.value.problems == [
+        "--set no-equals-sign: expected KEY=VALUE of the base scenario"
+    ]
+    with pytest.raises(sim.ScenarioError) as caught:
+        sweeps.load_sweep(path, values={"load[0].arrival.rate": 5})  # type: ignore[dict-item]
+    assert caught.value.problems == [
+        "grid load[0].arrival.rate: expected a non-empty list of values"
+    ]
+
+
+def test_a_valid_sweep_file_sets_the_base_and_keeps_its_settings(
+    base: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        SWEEP_HEAD + 'name = "n"\nreplications = 2\nseed = 7\nmetrics = ["pressure.peak"]\n'
+        '[set]\n"hosts[0].time_wait" = "5s"\n[grid]\n"load[0].arrival.rate" = [10, 20]\n'
+    )
+    spec = sweeps.load_sweep(path)
+    assert (spec.name, spec.replications, spec.seed, spec.metrics) == (
+        "n",
+        2,
+        7,
+        ["pressure.peak"],
+    )
+    assert spec.grid == {"load[0].arrival.rate": [10, 20]}
+    assert spec.base["hosts"][0]["time_wait"] == "5s"
+    assert [s.hosts[0].time_wait for s in spec.scenarios()] == [5.0, 5.0]
+    assert [s.load[0].arrival.rate for s in spec.scenarios()] == [10.0, 20.0]
+
+
+def test_rate_study_runs_are_the_sweep_runs(base: Path) -> None:
+    """sim.studies (notebooks 01 and 04) is a view of a sweep over the rate: replication r
+    of every rate runs with the r-th of the sweep's replication seeds, so its figures are
+    those of ``portsim run`` of that rate with that seed."""
+    from sim.studies import rate_sweep
+
+    scenario = sim.load_scenario(base)
+    rows = rate_sweep(scenario, [60, 120], replications=2, seed=5)
+    assert rows[["rate", "replication"]].values.tolist() == [[60, 0], [60, 1], [120, 0], [120, 1]]
+    seeds = sweeps.replication_seeds(5, 2)
+    for row in rows.itertuples():
+        data = scenario.model_dump(mode="json")
+        data["load"][0]["arrival"]["rate"] = row.rate
+        summary = sim.run(sim.parse_scenario(data), seed=seeds[row.replication]).summary
+        steady = summary["steady_state"]
+        assert (row.attempted, row.failed) == (steady["attempted"], steady["failed"])
+        assert row.blocking == steady["blocking"]
+        assert row.erlang_b == next(iter(summary["analytic"].values()))["blocking"]
+
+
+def test_rate_study_summary_by_hand() -> None:
+    """Refusals 0.1, 0.2, 0.3 at one rate: mean 0.2, sd 0.1, 95 % half-width
+    t(2) x 0.1 / sqrt(3) = 4.30265 x 0.057735 = 0.248414; one replication: no interval."""
+    from sim.studies import summarise
+
+    runs = pd.DataFrame(
+        {
+            "rate": [100, 100, 100, 200],
+            "blocking": [0.1, 0.2, 0.3, 0.5],
+            "erlang_b": [0.15, 0.15, 0.15, 0.4],
+            "pressure_mean": [0.5, 0.6, 0.7, 0.9],
+        }
+    )
+    table = summarise(runs).set_index("rate")
+    assert table.loc[100, "blocking_mean"] == pytest.approx(0.2)
+    assert table.loc[100, "blocking_sd"] == pytest.approx(0.1)
+    assert table.loc[100, "blocking_ci95"] == pytest.approx(0.248414, abs=1e-6)
+    assert table.loc[100, "pressure_mean"] == pytest.approx(0.6)
+    assert (table.loc[200, "n"], table.loc[200, "blocking_ci95"]) == (1, 0.0)
+    assert table.loc[200, "erlang_b"] == 0.4

@@ -1,7 +1,7 @@
 """UDP flows that look like DNS: short connected sockets, autobound, no TIME_WAIT.
 
 A stub resolver opens a connected UDP socket per query and closes it when the answer (or
-its timeout) comes: the port is held for the query's lifetime only (linux.md §6).
+its timeout) comes: the port is held for the query's lifetime only (`udp_lib_get_port`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Windows specifics worked by hand: the auto-reuse range and its validation
-(other-systems.md §8.2; docs/presets/windows.md)."""
+(Windows, inferred; docs/presets/windows.md)."""
 
 from __future__ import annotations
 

@@ -12,11 +12,10 @@ Statistical checks use fixed seeds and these tolerances:
   (weights: the expected counts, as var(log N) ~ 1 / E) passes within 4 of its standard
   errors of the configured one.
 
-The port-exhaustion checks are exact and worked out by hand from linux.md §1.2 and §4
-(ports shared across destinations by 4-tuple; bind(addr, 0) avoids ports owned on the
-same local address only; an explicitly bound port is skipped by connect() from every
-address) and from the uniqueness scope of the BSD-style presets.
-"""
+The port-exhaustion checks are exact and worked out by hand from `__inet_hash_connect`;
+`inet_csk_bind_conflict` (ports shared across destinations by 4-tuple; bind(addr, 0) avoids ports
+owned on the same local address only; an explicitly bound port is skipped by connect() from every
+address) and from the uniqueness scope of the BSD-style presets."""
 
 from __future__ import annotations
 
@@ -314,7 +313,7 @@ def tries(result: sim.Result, destination: str | None = None):
 def test_each_source_address_has_its_own_four_tuples(addresses: list[str]) -> None:
     """Linux, range 40000-40009 (10 ports), connections that never close, 30 attempts
     0.1 s apart to one destination.  Each source address holds exactly 10 connections (the
-    4-tuple includes the local address, linux.md §1.2), so one address gives 10 and two
+    4-tuple includes the local address, `__inet_hash_connect`), so one address gives 10 and two
     give 20 before the first EADDRNOTAVAIL; arrivals take the addresses round robin, so
     the events' local_address alternates A, B, A, B ...; each address uses all 10 ports."""
     sc = scenario(
@@ -351,11 +350,11 @@ def test_each_source_address_has_its_own_four_tuples(addresses: list[str]) -> No
 
 
 def test_bind_on_one_address_ignores_connections_from_another() -> None:
-    """linux.md §4.2 (E6b): bind(addr, 0) avoids ports owned on the same local address only.
-    Range 40000-40009, addresses A and B.  At 0 s one connect() (from A, the first in the
-    round robin) takes a port p to x and keeps it.  At 1 s, 20 bind(0)-then-connect()
-    sockets to y alternate A, B: the 10 from B take all 10 ports, p included; those from A
-    take the other 9, and A's tenth fails with EADDRINUSE."""
+    """`inet_csk_bind_conflict` (E6b): bind(addr, 0) avoids ports owned on the same local address
+    only. Range 40000-40009, addresses A and B.  At 0 s one connect() (from A, the first in the
+    round robin) takes a port p to x and keeps it.  At 1 s, 20 bind(0)-then-connect() sockets to y
+    alternate A, B: the 10 from B take all 10 ports, p included; those from A take the other 9, and
+    A's tenth fails with EADDRINUSE."""
     sc = scenario(
         [{"name": "x", "address": "10.0.0.1:443"}, {"name": "y", "address": "10.0.0.2:443"}],
         [
@@ -396,7 +395,7 @@ def test_bind_on_one_address_ignores_connections_from_another() -> None:
 def test_explicitly_bound_port_blocks_connect_from_every_address(
     socket: str, blocked: bool
 ) -> None:
-    """linux.md §1.2 (E7): connect() autoselect skips a port whose bind bucket holds an
+    """`__inet_hash_connect` (E7): connect() autoselect skips a port whose bind bucket holds an
     explicit binder, on any local address.  Range 40000-40009, addresses A and B.  At 0 s
     one socket to x from A takes port q by ``socket``; at 1 s, 20 plain connect()s to
     another destination y alternate A, B.  After bind(A, 0) [with SO_REUSEADDR] neither A

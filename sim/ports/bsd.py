@@ -1,13 +1,14 @@
 """BSD-family random starts: FreeBSD, OpenBSD and XNU's UDP, and FreeBSD's old throttle.
 
-Sources (other-systems.md): §4.2 FreeBSD ``in_pcb_lport_dest``: a fresh random start in
-[first, last - 1] on every call, the first probe is start + 1 (so ``first`` is reached only
-by wrapping), last - first + 1 probes, the cursor saved on success; §5 OpenBSD
-``in_pcbpickport``, the same shape with its "bad dynamic" ports skipped (they are reserved
-cells here, so they still cost a probe, as ``count`` does there); §7 XNU, the same for UDP.
-§4.3 the throttle of FreeBSD 4.11-12: a 1 Hz callout sets ``stoprandom = randomtime`` when
-more than ``randomcps`` allocations happened in the last second, else counts it down; while
-it is non-zero TCP allocation is sequential from the cursor.
+Sources (docs/sources.md): FreeBSD ``in_pcb_lport_dest`` (sys/netinet/in_pcb.c, main): a
+fresh random start in [first, last - 1] on every call, the first probe is start + 1 (so
+``first`` is reached only by wrapping), last - first + 1 probes, the cursor saved on
+success; OpenBSD ``in_pcbpickport`` (sys/netinet/in_pcb.c), the same shape with its "bad
+dynamic" ports skipped (they are reserved cells here, so they still cost a probe, as
+``count`` does there); XNU ``in_pcbbind`` (bsd/netinet/in_pcb.c), the same for UDP.
+FreeBSD 4.11-12 ``ipport_tick`` (sys/netinet/in_pcb.c, 12-era): a 1 Hz callout sets
+``stoprandom = randomtime`` when more than ``randomcps`` allocations happened in the last
+second, else counts it down; while it is non-zero TCP allocation is sequential from the cursor.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class FreeBsdThrottle(BsdRandom):
 
 class FreeBsdThrottledUdp(BsdRandom):
     """UDP beside the throttle: always random (``dorandom`` is true for UDP), but counted in
-    ``tcpallocs`` all the same, a quirk of the 12-era code (other-systems.md §4.3)."""
+    ``tcpallocs`` all the same, a quirk of the 12-era code (FreeBSD 12 ``ipport_tick``)."""
 
     name = "freebsd-throttle"
 

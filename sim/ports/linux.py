@@ -4,8 +4,8 @@ Each function is a pure function of (occupancy cells, request, state, rng): it r
 chosen offset from ``lo`` and the probe count the kernel would have made, computed from
 positions in the scan (``sim.ports.table``), never by walking ports in Python.
 
-Sources: ../shared/reference/linux.md (our behavioural spec, cited by section), which
-paraphrases ``net/ipv4/inet_hashtables.c`` (``__inet_hash_connect``),
+Sources (docs/sources.md; Linux 6.18 unless a generation says otherwise):
+``net/ipv4/inet_hashtables.c`` (``__inet_hash_connect``),
 ``net/ipv4/inet_connection_sock.c`` (``inet_csk_find_open_port``) and ``net/ipv4/udp.c``
 (``udp_lib_get_port``) for each kernel generation.
 """
@@ -22,9 +22,9 @@ from sim.ports.table import Layout, find_natural, find_ring
 from sim.randomness import Stream
 
 MASK32 = 0xFFFFFFFF
-WINDOW_S = 10.0  # EPHEMERAL_PORT_SHUFFLE_PERIOD, 10*HZ (linux.md §7)
+WINDOW_S = 10.0  # EPHEMERAL_PORT_SHUFFLE_PERIOD, 10*HZ (net/core/secure_seq.c)
 
-# connect() generations (linux.md §2 table)
+# connect() generations (docs/sources.md, Linux generations)
 GENERATIONS = {
     "G0": "<= 4.1: one global counter, step-1 scan (RFC 6056 Algorithm 3)",
     "G1": "4.2-4.5: global counter, even start offset, step-1 scan (07f4c90062f8)",
@@ -36,7 +36,7 @@ GENERATIONS = {
 
 @dataclass(frozen=True)
 class KernelProfile:
-    """What a Linux version implies for the port model (linux.md §2, §3.3, §8)."""
+    """What a Linux version implies for the port model (docs/sources.md, Linux generations)."""
 
     version: tuple[int, int]
     generation: str
@@ -66,7 +66,7 @@ def kernel_profile(kernel: str, generation: str | None = None) -> KernelProfile:
     """Map a mainline version to its behaviour; ``generation`` overrides connect() only.
 
     Distribution kernels backport the 2022 hardening (G4) to older numbers (5.17.9, 5.10.125,
-    ... per linux.md §12.2); name the generation for those.
+    ... the stable backport versions are inferred, docs/sources.md); name the generation for those.
     """
     v = parse_kernel(kernel)
     # 07f4c90062f8 ("tcp/dccp: try to not exhaust ip_local_port_range in connect()", dated
@@ -113,7 +113,8 @@ class ConnectState:
     """Per-host state of connect() autoselect: secret, perturbation table or hint, phase.
 
     The table is per host here (one host = one machine); the kernel shares it across the
-    namespaces of one machine (linux.md §0, E18).
+    namespaces of one machine (``table_perturb`` in
+    net/ipv4/inet_hashtables.c; observation E18 in docs/sources.md).
     """
 
     __slots__ = ("_cache", "generation", "hint", "perturb", "phase", "secret", "stream")
@@ -171,6 +172,7 @@ def _two_pass(
     """Scan both parities; returns (offset or -1, i of the winning pass, probes)."""
     same = (a, layout.segment(a) + (a >> 1), _ring_same(n, t0))
     other = (a + 1, layout.segment(a + 1) + ((a + 1) >> 1), (0, n // 2))
+    passes: tuple[tuple[int, int, tuple[int, int]], ...]
     passes = (same, other) if first_class_is_a else (other, same)
     if n == 1:
         passes = passes[:1] if first_class_is_a else (same, same)
@@ -196,7 +198,7 @@ def select_connect(
     """connect() autoselect for one destination key; returns (offset or -1, probes).
 
     ``sub`` is a per-socket range (IP_LOCAL_PORT_RANGE) as offsets [a, b); ``step1`` is its
-    6.8+ behaviour (single pass, step 1, no parity; linux.md §2 G6, E12).
+    6.8+ behaviour (single pass, step 1, no parity; commit 207184853dbd, E12).
     """
     gen = state.generation
     if gen == "G4" and sub is None and not layout.size & 1:
@@ -316,7 +318,8 @@ def select_bind(
     reuseaddr: bool,
     sub: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
-    """bind(addr, 0), 4.6+ (linux.md §4.1): fresh random odd offset, other parity first.
+    """bind(addr, 0), 4.6+ (``inet_csk_find_open_port``): fresh random odd offset, other
+    parity first.
 
     ``SO_REUSEADDR`` sockets search the lower part [lo, mid) before the upper part
     (mid = lo + 2*floor(n/4)).  Returns (offset or -1, probes).
@@ -346,7 +349,7 @@ def select_bind(
 def select_udp(
     cells: bytearray, lo: int, hi: int, stream: Stream, hash_size: int
 ) -> tuple[int, int]:
-    """UDP autobind (linux.md §6): random start, chain by chain, no parity, no sharing.
+    """UDP autobind (``udp_lib_get_port``): random start, chain by chain, no parity, no sharing.
 
     ``cells`` is indexed by port number (65536 cells; ports outside [lo, hi] are marked).
     Chains are ports congruent modulo ``hash_size``; chains are visited first, first+1, ...

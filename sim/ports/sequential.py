@@ -1,10 +1,12 @@
 """Sequential cursors: classic BSD counting up (ns-3, OMNeT++ INET, XNU TCP, Windows) and
 NetBSD's default counting down.
 
-Sources (other-systems.md): §4.2 and §10.1 for the BSD convention that the first probe is
-cursor + 1 (ns-3 hands out 49153 first, INET 1025), §6 for NetBSD's "bsd" algorithm
-(``p = cursor if in range else hi; cursor = p - 1``), §8.2 for Windows (inferred: a
-sequential global cursor, marked uncertain there).
+Sources (docs/sources.md): FreeBSD ``in_pcb_lport_dest`` (sys/netinet/in_pcb.c), ns-3
+``Ipv4EndPointDemux::AllocateEphemeralPort`` and INET ``Tcp::getEphemeralPort`` for the BSD
+convention that the first probe is cursor + 1 (ns-3 hands out 49153 first, INET 1025);
+NetBSD sys/netinet/portalgo.c for its "bsd" algorithm (``p = cursor if in range else hi;
+cursor = p - 1``); Microsoft, "Troubleshoot port exhaustion issues", for Windows (a
+sequential global cursor is inferred: Microsoft documents no order).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class SequentialDown:
     """NetBSD "bsd": from the cursor (initially the top port) downwards, cursor = port - 1."""
 
     name = "sequential-down"
-    error = "EAGAIN"  # portalgo.c returns EAGAIN for this algorithm (other-systems.md §6)
+    error = "EAGAIN"  # portalgo.c returns EAGAIN for this algorithm (NetBSD sys/netinet/portalgo.c)
 
     def __init__(self, size: int) -> None:
         self.cursor = size - 1

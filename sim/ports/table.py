@@ -13,6 +13,13 @@ with :func:`find_ring` and :func:`find_natural`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sim.ports.cells import BLOCKED, OWNED, STATIC
+
+if TYPE_CHECKING:
+    from sim.metrics import PortUse, Untracked
+    from sim.stack import Socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +61,7 @@ def find_ring(cells: bytearray, base: int, t0: int, lo: int, hi: int) -> int:
     return -1
 
 
-def find_natural(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
+def find_natural(cells: bytes | bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
     """First usable offset in natural (step 1) circular order over [a, b) from k0, or -1.
 
     Used by step-1 scans (old kernels, Linux's per-socket range, BSD-style sequential
@@ -66,12 +73,14 @@ def find_natural(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> i
     return best
 
 
-def _next_natural(cells: bytearray, layout: Layout, start: int, stop: int) -> int:
+def _next_natural(cells: bytes | bytearray, layout: Layout, start: int, stop: int) -> int:
     """Smallest usable offset in [start, stop) without wrapping, or -1."""
     return _edge_natural(cells, layout, start, stop, last=False)
 
 
-def _edge_natural(cells: bytearray, layout: Layout, start: int, stop: int, *, last: bool) -> int:
+def _edge_natural(
+    cells: bytes | bytearray, layout: Layout, start: int, stop: int, *, last: bool
+) -> int:
     """Smallest (or, with ``last``, largest) usable offset in [start, stop), or -1: one
     find per parity run, even offsets 2j and odd offsets 2j + 1 in range."""
     if start >= stop:
@@ -109,11 +118,6 @@ class OccupancyMap:
         self.unusable = layout.size - self.cells.count(0)
 
 
-BUSY = 1  # the 4-tuple to this destination is established, or in TIME_WAIT and not reusable
-BLOCKED = 2  # the port is reserved, listening, or its bind bucket holds an explicit binder
-OWNED = 1  # (bind pool) the port has at least one owner on this local address
-
-
 class Pool(OccupancyMap):
     """An occupancy map that also integrates its unusable count over time.
 
@@ -141,8 +145,8 @@ class Pool(OccupancyMap):
         self.time_wait = 0
         self.area = 0.0
         self.t_last = 0.0
-        self.tw_reusable: dict[int, object] = {}
-        self.use = None  # sim.metrics.PortUse for destination pools
+        self.tw_reusable: dict[int, Socket] = {}  # TIME_WAIT entries reusable now, by cell
+        self.use: PortUse | Untracked | None = None  # destination pools: sim.metrics.PortUse
         self.peak = self.unusable  # highest unusable count in the current time bin
         self.max_ever = self.unusable
         self.max_time = 0.0
@@ -181,11 +185,11 @@ class PortTable:
     """One host's (network namespace's) ports: owners, bind buckets, per-destination pools.
 
     * ``owners[k]``: sockets holding port lo+k (connections, TIME_WAIT entries, explicit
-      binders), shared across destinations under 4-tuple uniqueness (linux.md §1.2).
+      binders), shared across destinations under 4-tuple uniqueness (``__inet_hash_connect``).
     * ``explicit[k]``: owners that came from bind(); while a bucket holds one, connect()
-      autoselect skips the port on every destination (linux.md §1.2, E7).  Kernels before
+      autoselect skips the port on every destination (``__inet_hash_connect``, E7).  Kernels before
       6.18 keep the bucket blocked until *all* owners are gone; 6.18 unblocks it when only
-      connect-autobound owners remain (linux.md §2.6, E8): ``reset_on_release``.
+      connect-autobound owners remain (commit d57f4b874946, 6.18, E8): ``reset_on_release``.
     * one :class:`Pool` per destination key (local address, remote address, remote port)
       for connect(); one bind pool (ports with any owner) for bind(0).
     """
@@ -215,13 +219,15 @@ class PortTable:
         self.listening = frozenset(listening)
         self.reserved = frozenset(reserved)
         self.blocked = bytearray(BLOCKED if v else 0 for v in self.static)  # connect template
-        self.pools: dict[object, Pool] = {}
+        self.pools: dict[tuple[str | None, str, int], Pool] = {}  # by (source, ip, port)
         self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
-        self.bind_pool = Pool(self.layout, "bind", bytearray(2 if v else 0 for v in self.static))
+        self.bind_pool = Pool(
+            self.layout, "bind", bytearray(STATIC if v else 0 for v in self.static)
+        )
         self.addr_pools = [self.bind_pool]  # per local address: ports with an owner on it
 
     # -- pools ---------------------------------------------------------------------------
-    def pool(self, key: object, label: str) -> Pool:
+    def pool(self, key: tuple[str | None, str, int], label: str) -> Pool:
         """The connect() pool for a destination key, created from the blocked template."""
         pool = self.pools.get(key)
         if pool is None:
@@ -251,7 +257,7 @@ class PortTable:
 
     def take_explicit(self, k: int, now: float, addr: int = 0) -> int:
         """An explicit binder joins port lo+k: the bucket now blocks connect() autoselect
-        from every local address (the bucket is per port, linux.md §1.2)."""
+        from every local address (the bucket is per port, ``__inet_hash_connect``)."""
         cell = self.take(k, now, addr)
         self.explicit[k] += 1
         if not self.blocked[cell]:
@@ -287,8 +293,8 @@ class PortTable:
 class MultiAddressTable(PortTable):
     """A host with several local addresses.  The bind bucket (owners, explicit binders) is
     per port as before; what bind(addr, 0) must avoid is per address: a port owned only
-    from another local address does not conflict (linux.md §4, E6b), and systems whose
-    uniqueness scope is the local address share a port across their addresses."""
+    from another local address does not conflict (``inet_csk_bind_conflict``, E6b), and
+    systems whose uniqueness scope is the local address share a port across their addresses."""
 
     def __init__(self, lo: int, hi: int, *, addresses: int, **options) -> None:
         super().__init__(lo, hi, **options)

@@ -57,11 +57,12 @@ def _replay_into(
     events: bool,
     quiet: bool,
 ) -> int:
+    from sim.atomic import write_text
     from sim.engine import run
     from sim.replay import compare, report
     from sim.replay.plan import build
     from sim.replay.runner import SAMPLE_HZ, replay
-    from sim.result import summary_json, write_text
+    from sim.result import summary_json
     from sim.version import VERSION
 
     plans = build(sc, seed)

@@ -144,7 +144,7 @@ def comparison_figure(
     if model_lives or kernel_lives:
         ax = fig.add_subplot(grid[3])
         every = [*model_lives, *kernel_lives]
-        bins = np.linspace(min(every), max(every), 60)
+        bins = np.linspace(min(every), max(every), 60).tolist()
         ax.hist(model_lives, bins=bins, alpha=0.6, label="model")
         ax.hist(kernel_lives, bins=bins, alpha=0.6, label="kernel")
         ax.set_xlabel("TIME_WAIT lifetime (s): close to end")

@@ -113,11 +113,11 @@ def build(sc: Scenario, seed: int) -> list[HostPlan]:
             plan.remote_addresses.add(ch.dest.ip)
         if ch.protocol == "tcp":
             (plan.local_servers if ch.dest.loopback else plan.servers).add(endpoint)
-    for i, spec in enumerate(sc.load):
+    for i, load_spec in enumerate(sc.load):
         flow = model.flows[i]
-        stop = min(spec.stop if spec.stop is not None else sc.duration, sc.duration)
-        times = attempt_times(spec.arrival, Stream(_seed(seed, 1, i)), spec.start, stop)
-        pick = Chooser(spread(spec, sc)[1], Stream(_seed(seed, 3, i))) if flow.pick else None
+        stop = min(load_spec.stop if load_spec.stop is not None else sc.duration, sc.duration)
+        times = attempt_times(load_spec.arrival, Stream(_seed(seed, 1, i)), load_spec.start, stop)
+        pick = Chooser(spread(load_spec, sc)[1], Stream(_seed(seed, 3, i))) if flow.pick else None
         turn = 0
         count = 0
         for t in times:
@@ -133,8 +133,8 @@ def build(sc: Scenario, seed: int) -> list[HostPlan]:
             count += 1
             if count > MAX_ATTEMPTS:
                 raise ValueError(f"more than {MAX_ATTEMPTS} attempts: too long to replay")
-        if spec.lifetime is not None:
-            draw = sampler(spec.lifetime, Stream(_seed(seed, 2, i)))
+        if load_spec.lifetime is not None:
+            draw = sampler(load_spec.lifetime, Stream(_seed(seed, 2, i)))
             lives = [draw() for _ in range(count)]
         else:
             lives = []

@@ -185,7 +185,8 @@ def summary(
             "failed": n_fail,
             "blocking": n_fail / len(inside) if inside else None,
         }
-    peak_row = int(frame["pressure_worst"].idxmax()) if len(frame) else 0
+    peak_label: Any = frame["pressure_worst"].idxmax() if len(frame) else 0  # a RangeIndex
+    peak_row = int(peak_label)
     return {
         **base,
         "connections": {

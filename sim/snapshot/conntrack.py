@@ -32,9 +32,10 @@ class Conntrack(Format):
         words = rest.split()
         state = "ESTABLISHED"
         if protocol == "tcp":
-            state = state_name(words[0]) if words and "=" not in words[0] else None
-            if state is None:
+            named = state_name(words[0]) if words and "=" not in words[0] else None
+            if named is None:
                 return None
+            state = named
         fields: dict[str, list[str]] = {}
         for word in words:
             key, sep, value = word.partition("=")

@@ -260,9 +260,9 @@ class Sysctl(Format):
                 continue
             recognised += 1
         rng = None
-        text = values.get("net.ipv4.ip_local_port_range") or (bare[0] if bare else None)
-        if text is not None:
-            lo, hi = (int(x) for x in text.split())
+        setting = values.get("net.ipv4.ip_local_port_range") or (bare[0] if bare else None)
+        if setting is not None:
+            lo, hi = (int(x) for x in setting.split())
             rng = (lo, hi)
         elif "net.inet.ip.portrange.first" in values and "net.inet.ip.portrange.last" in values:
             rng = (

@@ -24,9 +24,10 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sim.analytic import capacity
+from sim.presets import preset_kernel
 from sim.snapshot.model import Snapshot, SocketRow, endpoint_text
 
 LINUX_FORMATS = {"ss", "ss-udp", "proc", "netstat", "conntrack", "sysctl"}
@@ -105,11 +106,12 @@ def host_view(
 
     name = os or guess_os(snapshots)
     preset = get_preset(name)
-    default = preset.port_range or kernel_profile(preset.kernel or "6.18").default_range
+    default = preset.port_range or kernel_profile(preset_kernel(preset)).default_range
     from_file = next((s for s in snapshots if s.port_range), None)
+    rng: tuple[int, int]
     if port_range is not None:
         rng, rng_from = port_range, "--range"
-    elif from_file is not None:
+    elif from_file is not None and from_file.port_range is not None:
         rng, rng_from = from_file.port_range, from_file.source
     else:
         rng, rng_from = default, f"the {name} default" + ("" if os else ", assumed")
@@ -123,7 +125,7 @@ def host_view(
     tw_reuse = 0
     caveat = ""
     if preset.policy == "linux":
-        tw_reuse = kernel_profile(preset.kernel or "6.18").default_tw_reuse
+        tw_reuse = kernel_profile(preset_kernel(preset)).default_tw_reuse
         if (rng[1] - rng[0] + 1) % 2:
             caveat = "an odd-sized range: connect() may refuse with a port free"
     elif preset.forced_reuse:
@@ -161,6 +163,7 @@ def build_report(snapshots: list[Snapshot], view: HostView) -> dict[str, Any]:
     tcp_bound = [r for r in in_range if r.protocol == "tcp" and not r.connected]
     blocking = {r.local_port for r in tcp_bound} | set(reserved)
     pools: dict[tuple, Pool] = {}
+    key: tuple[str, str | None, str]
     for row in in_range:
         if row.protocol == "udp":
             key = ("udp", None, "every destination")
@@ -176,16 +179,16 @@ def build_report(snapshots: list[Snapshot], view: HostView) -> dict[str, Any]:
         if pool is None:
             pool = pools[key] = Pool(*key)
         pool.states[row.state] += 1
-        pool.ports.add(row.local_port)
+        pool.ports.add(cast(int, row.local_port))  # in_range holds numbered ports only
         pool.rows.append(row)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for pool in pools.values():
         extra = blocking if pool.protocol == "tcp" and view.scope == "4tuple" else set()
         unusable = len(pool.ports | extra | (set(reserved) if pool.protocol == "udp" else set()))
         est, tw = pool.states["ESTABLISHED"], pool.states["TIME_WAIT"]
         other = sum(pool.states.values()) - est - tw
         entries.append(
-            {
+            {  # a row of the report (Any: the sort below reads numbers and text)
                 "pool": pool.label,
                 "protocol": pool.protocol,
                 "local_address": pool.local_ip,

@@ -14,31 +14,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from sim.randomness import BLOCK, Stream
-from sim.scenario import Burst, Constant, Diurnal, OnOff, Poisson, Schedule, TraceArrival
+
+if TYPE_CHECKING:  # dispatch is on ``kind``: the scenario module builds on this one
+    from sim.scenario import (
+        Burst,
+        Constant,
+        Diurnal,
+        OnOff,
+        Poisson,
+        Scenario,
+        Schedule,
+        TraceArrival,
+    )
+
+    ArrivalSpec: TypeAlias = Poisson | Constant | Burst | OnOff | Schedule | Diurnal | TraceArrival
 
 
-def attempt_times(spec, stream: Stream, start: float, stop: float) -> Iterator[float]:
+def attempt_times(spec: ArrivalSpec, stream: Stream, start: float, stop: float) -> Iterator[float]:
     """Attempt times t with start <= t < stop, in order."""
-    if isinstance(spec, Poisson):
+    if spec.kind == "poisson":
         yield from _poisson(spec.rate, stream, start, stop)
-    elif isinstance(spec, Constant):
+    elif spec.kind == "constant":
         for i in range(_constant_count(spec.interval, start, stop)):
             yield start + i * spec.interval  # multiply, not accumulate: no drift
-    elif isinstance(spec, Burst):
+    elif spec.kind == "burst":
         if start <= spec.at < stop:
             for _ in range(spec.count):
                 yield spec.at
-    elif isinstance(spec, OnOff):
+    elif spec.kind == "onoff":
         yield from _onoff(spec, stream, start, stop)
-    elif isinstance(spec, Schedule):
+    elif spec.kind == "schedule":
         yield from _inverted(_Cumulative(spec), stream, start, stop)
-    elif isinstance(spec, Diurnal):
+    elif spec.kind == "diurnal":
         yield from _thinned(spec, stream, start, stop)
-    elif isinstance(spec, TraceArrival):
+    elif spec.kind == "trace":
         i, j = trace_window(spec, start, stop)
         yield from spec.trace.times[i:j].tolist()
     else:  # pragma: no cover - the schema's union is closed
@@ -51,36 +65,36 @@ def trace_window(spec: TraceArrival, start: float, stop: float) -> tuple[int, in
     return int(np.searchsorted(times, start, "left")), int(np.searchsorted(times, stop, "left"))
 
 
-def expected_count(spec, start: float, stop: float) -> float:
+def expected_count(spec: ArrivalSpec, start: float, stop: float) -> float:
     """The expected number of arrivals in [start, stop) (exact for constant, burst, trace)."""
     span = max(0.0, stop - start)
-    if isinstance(spec, Poisson):
+    if spec.kind == "poisson":
         return spec.rate * span
-    if isinstance(spec, Constant):
+    if spec.kind == "constant":
         return float(_constant_count(spec.interval, start, stop))
-    if isinstance(spec, Burst):
+    if spec.kind == "burst":
         inside = start <= spec.at < stop
         return (float(spec.count) if spec.count < 10**300 else math.inf) if inside else 0.0
-    if isinstance(spec, OnOff):
+    if spec.kind == "onoff":
         return spec.rate * _on_time(spec, span)
-    if isinstance(spec, Schedule):
+    if spec.kind == "schedule":
         cumulative = _Cumulative(spec)
         return max(0.0, cumulative.at(stop) - cumulative.at(start))
-    if isinstance(spec, Diurnal):
+    if spec.kind == "diurnal":
         return _diurnal_integral(spec, start, stop) if span else 0.0
-    if isinstance(spec, TraceArrival):
+    if spec.kind == "trace":
         i, j = trace_window(spec, start, stop)
         return float(j - i)
     raise TypeError(f"unknown arrival {spec!r}")  # pragma: no cover
 
 
-def rate_at(spec, t: float) -> float:
+def rate_at(spec: ArrivalSpec, t: float) -> float:
     """The instantaneous rate of a Poisson-type process (for plots and tests)."""
-    if isinstance(spec, Poisson):
+    if spec.kind == "poisson":
         return spec.rate
-    if isinstance(spec, Schedule):
+    if spec.kind == "schedule":
         return _Cumulative(spec).rate(t)
-    if isinstance(spec, Diurnal):
+    if spec.kind == "diurnal":
         return _diurnal_rate(spec, np.array([t]))[0]
     raise TypeError(f"{spec.kind} has no instantaneous rate")
 
@@ -229,3 +243,24 @@ def _thinned(spec: Diurnal, stream: Stream, start: float, stop: float) -> Iterat
             yield accepted
         if t >= stop:
             return
+
+
+def estimated_events(sc: Scenario) -> float:
+    """About three units of work per connection (arrival, close, TIME_WAIT end) plus bins:
+    what ``portsim check`` reports, to tell a long run before it starts."""
+    total = sc.duration / sc.bin_width
+    for load in sc.load:
+        stop = min(load.stop or sc.duration, sc.duration)
+        n = expected_count(load.arrival, load.start, stop)
+        total += 3 * n * (load.retry.attempts if load.retry else 1)
+    return total
+
+
+def estimated_connections(sc: Scenario) -> float:
+    """Expected connection attempts over the run (retries included)."""
+    total = 0.0
+    for load in sc.load:
+        stop = min(load.stop or sc.duration, sc.duration)
+        n = expected_count(load.arrival, load.start, stop)
+        total += n * (load.retry.attempts if load.retry else 1)
+    return total

@@ -50,8 +50,10 @@ class Flow:
         self.host_name = host_name  # the load's host (a trace's rows may name others)
         self.targets = targets
         self.channels = [ch for target in targets for ch in target]
-        self.pick = Chooser(probabilities, choice) if len(targets) > 1 else None
-        self.durations = durations
+        self.pick = None  # a trace names its targets row by row: no probabilities
+        if len(targets) > 1 and probabilities is not None:
+            self.pick = Chooser(probabilities, choice)
+        self.durations: Callable[[], float] = durations or _no_durations
         self.turn = 0  # round robin over source addresses
         retry = spec.retry
         self.backoff = Backoff(retry, jitter) if retry is not None and retry.attempts > 1 else None
@@ -105,3 +107,7 @@ class Flow:
         ch, life, n, then = event._value
         self.retries += 1
         self.connect(ch, life, n, then)
+
+
+def _no_durations() -> float:
+    raise ValueError("request durations are drawn only by loads with keepalive")

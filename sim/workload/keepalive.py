@@ -101,6 +101,8 @@ class KeepAlivePool:
         self.turn = 0  # new connections take the source addresses in turn
         self.admitting = False
         self.flow = flow
+        if flow.requests is None:
+            raise ValueError("a keep-alive pool needs a flow that counts requests")
         self.stats: Requests = flow.requests
         self.limit = spec.max_connections
         self.open = 0  # open or opening

@@ -59,12 +59,14 @@ def sampler(spec: LifetimeSpec, stream: Stream) -> Distribution | Constant:
     if isinstance(spec, Exponential):
         return Distribution(spec.mean, lambda: rng.exponential(spec.mean, BLOCK).tolist())
     if isinstance(spec, LogNormal):
-        mu, sigma = spec.mu, spec.sigma
-        return Distribution(spec.mean, lambda: rng.lognormal(mu, sigma, BLOCK).tolist())
+        mu, sigma = _solved(spec.mu), _solved(spec.sigma)
+        return Distribution(_solved(spec.mean), lambda: rng.lognormal(mu, sigma, BLOCK).tolist())
     if isinstance(spec, Pareto):
         # numpy's pareto() is Lomax (starts at 0): shift by one and scale for Pareto type I
-        shape, scale = spec.shape, spec.scale
-        return Distribution(spec.mean, lambda: ((rng.pareto(shape, BLOCK) + 1) * scale).tolist())
+        shape, scale = spec.shape, _solved(spec.scale)
+        return Distribution(
+            _solved(spec.mean), lambda: ((rng.pareto(shape, BLOCK) + 1) * scale).tolist()
+        )
     if isinstance(spec, Uniform):
         low, high = spec.low, spec.high
         return Distribution(spec.mean, lambda: rng.uniform(low, high, BLOCK).tolist())
@@ -75,3 +77,16 @@ def sampler(spec: LifetimeSpec, stream: Stream) -> Distribution | Constant:
             lambda: samples[rng.integers(0, len(samples), BLOCK)].tolist(),
         )
     raise TypeError(f"unknown lifetime {spec!r}")  # pragma: no cover
+
+
+def lifetime_mean(spec: LifetimeSpec) -> float:
+    """The mean (seconds) of a validated lifetime spec (inf for a fixed "inf")."""
+    return _solved(spec.mean)
+
+
+def _solved(value: float | None) -> float:
+    """A parameter the scenario's validation derives when it is not given (lognormal mu and
+    sigma from mean and p99, and the reverse; Pareto scale from mean, and the reverse)."""
+    if value is None:
+        raise ValueError("lifetime parameter not solved: the spec was not validated")
+    return value

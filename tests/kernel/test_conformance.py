@@ -224,7 +224,7 @@ def _gaps(ports: list[Any], size: int) -> list[int]:
 
 
 def test_gap_distribution_between_successive_ports_at_low_occupancy():
-    """linux.md §2.4, E11: within a 10 s window, connect + RST cycles to one destination
+    """commit ca7af0402550, E11: within a 10 s window, connect + RST cycles to one destination
     move by 2, 4, ... 16 with equal probability (mean 9).  Kernel and model samples must
     both fit the uniform law and each other (chi-square, 7 df, p = 1e-4)."""
     lo, hi, cycles = 32768, 60999, 600

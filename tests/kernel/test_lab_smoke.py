@@ -1,4 +1,4 @@
-"""Smoke tests for the kernel lab: harness plus model-independent facts from linux.md §10.
+"""Smoke tests for the kernel lab: harness plus model-independent facts from docs/sources.md.
 
 They check that the probe really drives the running kernel. If these fail, a model-vs-kernel
 test failing says nothing about the model.
