@@ -17,31 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.recorder import EVENT_COLUMNS as MODEL_EVENTS
+from sim.recorder import SERIES_COLUMNS as MODEL_SERIES
 from sim.replay.runner import HostRun
 
-SERIES_COLUMNS = [
-    "t_start_s",
-    "t_end_s",
-    "established",
-    "time_wait",
-    "bound",
-    "pressure_worst",
-    "pressure_global",
-    "attempts",
-    "successes",
-    "failures",
-]
-EVENT_COLUMNS = [
-    "time_s",
-    "host",
-    "local_address",
-    "event",
-    "protocol",
-    "local_port",
-    "destination",
-    "probes",
-    "error",
-]
+# the kernel side has the model's basic columns (through "failures") and its event log
+SERIES_COLUMNS = list(MODEL_SERIES[: MODEL_SERIES.index("failures") + 1])
+EVENT_COLUMNS = list(MODEL_EVENTS)
 EARLY_TW_S = 59.0  # a TIME_WAIT gone before this was killed early (an RST, tcp_rfc1337 = 0)
 
 
