@@ -302,9 +302,12 @@ def _gone(pid: int) -> bool:
 
 
 def _sweep_args(out: Path) -> list[str]:
+    # runs of seconds each: runs.csv is rewritten at most once a second, so with runs much
+    # shorter than that the whole sweep could end before the first row shows and the signal
+    # would find nothing to stop
     return ["sweep", str(FLAGSHIP), "--grid", "load[0].arrival.rate=100,200,300",
             "--replications", "2", "--workers", "2", "--out", str(out), "--quiet",
-            "--no-plots", "--set", "duration=4m"]  # fmt: skip
+            "--no-plots", "--set", "duration=15m"]  # fmt: skip
 
 
 def _rows(out: Path) -> int:
