@@ -24,11 +24,11 @@ import csv
 import ipaddress
 import math
 import os
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from sim.units import parse_endpoint
 from sim.workload.files import DataFileError
 
 COLUMNS = ("local_port", "destination", "state", "remaining_s", "local_address")
@@ -49,18 +49,6 @@ class HeldPort:
     state: str
     remaining_s: float | None  # None: unknown (TIME_WAIT) or for the whole run (ESTABLISHED)
     local_address: str | None
-
-
-def _endpoint(text: str) -> tuple[str, str, int]:
-    match = re.fullmatch(r"\s*(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})\s*", text)
-    if not match:
-        raise ValueError('expected "ip:port" (IPv6 in brackets: "[::1]:443")')
-    ip = ipaddress.ip_address(match.group(1) or match.group(2))
-    port = int(match.group(3))
-    if not 1 <= port <= 65535:
-        raise ValueError("port must be within 1..65535")
-    text = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-    return text, str(ip), port
 
 
 def read_initial_state(path: str | os.PathLike[str]) -> tuple[HeldPort, ...]:
@@ -102,7 +90,7 @@ def _read(path: str, _size: int, _mtime: int) -> tuple[HeldPort, ...]:
         if not cell["local_port"].isdigit() or not 1 <= int(cell["local_port"]) <= 65535:
             raise DataFileError(f"{where}: local_port: not a port (got {cell['local_port']!r})")
         try:
-            dest, ip, port = _endpoint(cell["destination"])
+            dest, ip, port = parse_endpoint(cell["destination"])
         except ValueError as exc:
             raise DataFileError(
                 f"{where}: destination: {exc} (got {cell['destination']!r})"

@@ -40,8 +40,10 @@ from sim.safe_paths import read_regular as _read_regular
 from sim.timerwheel import granularity
 from sim.units import (
     DURATION_PATTERN,
+    ENDPOINT_FORMAT,
     PORT_RANGE_PATTERN,
     parse_duration,
+    parse_endpoint,
     parse_port_range,
 )
 from sim.workload import files
@@ -204,15 +206,8 @@ def _address(value: Any) -> str:
 def _endpoint(value: Any) -> str:
     """``"10.0.0.5:443"`` or ``"[::1]:443"``, normalised."""
     if not isinstance(value, str):
-        raise ValueError('expected "ip:port" (IPv6 in brackets: "[::1]:443")')
-    match = re.fullmatch(r"\s*(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})\s*", value)
-    if not match:
-        raise ValueError('expected "ip:port" (IPv6 in brackets: "[::1]:443")')
-    ip = ipaddress.ip_address(match.group(1) or match.group(2))
-    port = int(match.group(3))
-    if not 1 <= port <= 65535:
-        raise ValueError("port must be within 1..65535")
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+        raise ValueError(ENDPOINT_FORMAT)
+    return parse_endpoint(value)[0]
 
 
 def _network(value: Any) -> str:

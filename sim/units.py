@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 
@@ -98,3 +99,18 @@ def format_duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+ENDPOINT_FORMAT = 'expected "ip:port" (IPv6 in brackets: "[::1]:443")'
+
+
+def parse_endpoint(text: str) -> tuple[str, str, int]:
+    """``"10.0.0.5:443"`` or ``"[::1]:443"`` -> (normalised text, address, port)."""
+    match = re.fullmatch(r"\s*(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})\s*", text)
+    if not match:
+        raise ValueError(ENDPOINT_FORMAT)
+    ip = ipaddress.ip_address(match.group(1) or match.group(2))
+    port = int(match.group(3))
+    if not 1 <= port <= 65535:
+        raise ValueError("port must be within 1..65535")
+    return (f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"), str(ip), port
