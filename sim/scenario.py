@@ -229,16 +229,6 @@ Endpoint = Annotated[
 ]
 
 
-def _tw_reuse(value: Any) -> Any:
-    """tcp_tw_reuse is a three-valued sysctl: a boolean would hide which of 1 and 2 is meant."""
-    if isinstance(value, bool):
-        raise ValueError(
-            "expected 0 (off), 1 (on) or 2 (loopback only), not a boolean "
-            f"(got {str(value).lower()})"
-        )
-    return value
-
-
 def _initial_state_table(value: Any) -> Any:
     """``initial_state = "held.csv"`` is short for ``{file = "held.csv"}``."""
     return {"file": value} if isinstance(value, str) else value
@@ -295,7 +285,7 @@ class Host(Model):
     address: Address = DEFAULT_ADDRESS
     port_range: PortRange | None = None
     time_wait: Duration | None = None
-    tcp_tw_reuse: Annotated[Literal[0, 1, 2] | None, BeforeValidator(_tw_reuse)] = None
+    tcp_tw_reuse: Literal[0, 1, 2] | None = None  # a boolean: plain_values.BOOL_HINTS
     tcp_tw_reuse_delay: Annotated[Duration, AfterValidator(_reuse_delay)] = 1.0
     tcp_tw_reuse_rule: Literal["s>1", "s>0", "ms"] | None = None
     tcp_max_tw_buckets: Annotated[int, Field(ge=0)] = 131072
