@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import sim
-from sim.scenario import ScenarioError
+from sim.config.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ("series.csv", "histograms.json", "events.csv", "scenario.json")

@@ -5,9 +5,9 @@ returning a :class:`Result` with ``summary``, ``series`` and ``events``; ``sweep
 returning one row per run of a grid x replications (``sim.sweeps``).
 """
 
+from sim.config import Scenario, ScenarioError, load_scenario, parse_scenario
 from sim.engine import run
 from sim.result import Result
-from sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from sim.sweeps import sweep
 from sim.version import VERSION as __version__
 

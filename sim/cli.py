@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sim.atomic import OutputError, Terminated, describe_os_error, terminate_as_exception
-from sim.scenario import ScenarioError, load_scenario
+from sim.config.errors import ScenarioError
+from sim.config.load import load_scenario
 from sim.verdict import key_figures, verdict
 from sim.version import VERSION
 
@@ -168,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
     """A one-line refusal, with "did you mean", when the first word is not a subcommand."""
-    from sim.config_errors import suggest
+    from sim.config.errors import suggest
 
     subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     commands = list(subparsers[0].choices) if subparsers else []
@@ -265,7 +266,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.scenario, args.overrides, args.seed, args.out, args.events, args.quiet
             )
         if args.command == "schema":
-            from sim.scenario import scenario_json_schema
+            from sim.config.schema import scenario_json_schema
 
             print(json.dumps(scenario_json_schema(), indent=2))
             return 0
@@ -488,7 +489,7 @@ def _memory_bytes() -> float:
 
 def _sweep(args: argparse.Namespace) -> int:
     from sim import sweeps
-    from sim.config_errors import suggest
+    from sim.config.errors import suggest
 
     spec = sweeps.load_sweep(args.sweep, args.grid, args.replications, args.seed, args.overrides)
     from sim.safe_paths import check_writable_dir

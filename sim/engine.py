@@ -16,12 +16,12 @@ import numpy as np
 from simpy import Environment
 from simpy.events import URGENT, Event
 
+from sim.config.types import Destination, Scenario, TraceArrival
+from sim.config.types import Load as LoadSpec
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import Recorder
 from sim.result import Result, build_summary, histograms
-from sim.scenario import Destination, Scenario, TraceArrival
-from sim.scenario import Load as LoadSpec
 from sim.stack import Host, Load
 from sim.steady_state import window_bin
 from sim.wakeup import wake_up

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from sim.config.types import Scenario
     from sim.engine import Model
-    from sim.scenario import Scenario
     from sim.workload.flow import Flow
 
 ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")

@@ -52,10 +52,10 @@ from sim.wakeup import WakeUp
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sim.config.types import Destination
+    from sim.config.types import Host as HostSpec
+    from sim.config.types import Load as LoadSpec
     from sim.recorder import Recorder
-    from sim.scenario import Destination
-    from sim.scenario import Host as HostSpec
-    from sim.scenario import Load as LoadSpec
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
 
@@ -401,8 +401,8 @@ class Host:
         connections had been made before the run: a one-off loop over its rows at
         start-up.  Each destination gets a channel (a ``Load`` that no arrival drives) so
         that closing and TIME_WAIT follow the same code as every other connection."""
+        from sim.config.types import Destination
         from sim.initial_state import read_initial_state, time_wait_left
-        from sim.scenario import Destination
 
         rows = read_initial_state(path)
         channels: dict[tuple[str, str], Load] = {}

@@ -13,15 +13,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.analytic import capacity
+from sim.config.types import Constant, Poisson
 from sim.recorder import worst_track
 from sim.request_flow import request_rates
-from sim.scenario import Constant, Poisson
 from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
 
 if TYPE_CHECKING:
+    from sim.config.types import KeepAlive
     from sim.engine import Model
     from sim.ports.table import Pool
-    from sim.scenario import KeepAlive
     from sim.stack import Load
 
 WARMUP_LIFETIMES = 3

@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from sim.scenario import Scenario
+from sim.config.types import Scenario
 from sim.sweeps import sweep, t975
 
 STUDY_COLUMNS = {  # rate_sweep's column: the sweep's metric

@@ -38,21 +38,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.config.errors import ScenarioError, show
+from sim.config.load import parse_scenario, read_toml
+from sim.config.overrides import assign, parse_value
 from sim.safe_paths import MAX_NAME, InputFileError, name_problem, read_regular
-from sim.scenario import (
-    ScenarioError,
-    assign,
-    parse_scenario,
-    parse_value,
-    read_toml,
-    show,
-)
 from sim.version import VERSION
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sim.scenario import Scenario
+    from sim.config.types import Scenario
 
 METRICS = (  # summary figures in runs.csv, dotted as in summary.json
     "connections.attempted",
@@ -158,7 +153,7 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 
 
 def _hint(word: str, choices: Iterable[str]) -> str:
-    from sim.config_errors import suggest
+    from sim.config.errors import suggest
 
     hint = suggest(word, sorted(choices)).replace('"', "")
     return f"; {hint}" if hint else ""
@@ -713,7 +708,7 @@ def sweep(
     ``base`` is a sweep file, a scenario file or a Scenario; ``grid`` maps dotted keys to
     value lists (added to a sweep file's grid).  With ``out`` the files of ``portsim
     sweep`` are written there and finished runs found there are not run again."""
-    from sim.scenario import Scenario as ScenarioModel
+    from sim.config.types import Scenario as ScenarioModel
 
     if isinstance(base, ScenarioModel):
         data = base.model_dump(mode="json")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from simpy import Environment
 
+from sim.config.types import Scenario
 from sim.randomness import Stream
 from sim.recorder import Recorder
-from sim.scenario import Scenario
 from sim.stack import CLOSED, Host, Load, Socket
 from sim.workload.lifetimes import sampler
 

@@ -15,17 +15,10 @@ from typing import Any
 
 import pytest
 
+from sim.config.load import parse_scenario
+from sim.config.types import Destination, Host, KeepAlive, Load, Retry, Schedule
 from sim.engine import run
 from sim.presets import PRESETS
-from sim.scenario import (
-    Destination,
-    Host,
-    KeepAlive,
-    Load,
-    Retry,
-    Schedule,
-    parse_scenario,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "scenarios" / "data"

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from sim.cli import main
-from sim.scenario import BOOL_KEYS
+from sim.config.types import BOOL_KEYS
 
 BASE = """\
 name = "tiny"

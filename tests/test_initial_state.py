@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
+from sim.config.errors import ScenarioError
+from sim.config.load import load_scenario, parse_scenario
 from sim.engine import run
-from sim.scenario import ScenarioError, load_scenario, parse_scenario
 
 T0 = 100.0
 COLUMNS = ["established", "time_wait", "successes", "failures", "pressure_worst"]

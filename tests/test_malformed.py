@@ -26,8 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import main
-from sim.config_errors import PYDANTIC_PHRASES
-from sim.scenario import (
+from sim.config.errors import PYDANTIC_PHRASES, ScenarioError
+from sim.config.load import load_scenario, parse_scenario
+from sim.config.overrides import apply_overrides
+from sim.config.types import (
     Burst,
     Constant,
     Destination,
@@ -37,10 +39,6 @@ from sim.scenario import (
     Load,
     Poisson,
     Scenario,
-    ScenarioError,
-    apply_overrides,
-    load_scenario,
-    parse_scenario,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

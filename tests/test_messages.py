@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from sim.cli import main
-from sim.config_errors import PYDANTIC_PHRASES
-from sim.scenario import ScenarioError, apply_overrides, load_scenario, parse_scenario
+from sim.config.errors import PYDANTIC_PHRASES, ScenarioError
+from sim.config.load import load_scenario, parse_scenario
+from sim.config.overrides import apply_overrides
 from sim.units import parse_duration, parse_port_range
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +137,7 @@ def test_the_phrase_list_catches_what_pydantic_says() -> None:
     """The banned phrases are what pydantic really prints, so the test above can fail."""
     from pydantic import ValidationError
 
-    from sim.scenario import Scenario
+    from sim.config.types import Scenario
 
     data = copy.deepcopy(BASE)
     data["load"][0]["arrival"] = {"kind": "possion", "rate": 5}

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from simpy import Environment
 
 import sim
-from sim.scenario import parse_scenario
+from sim.config.load import parse_scenario
 from sim.stack import ESTABLISHED, Host, Load
 from tests.hosts import host_from_scenario, live_sockets
 

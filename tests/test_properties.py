@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simpy import Environment
 
+from sim.config.load import parse_scenario
 from sim.ports.cells import BUSY
 from sim.ports.linux import _two_pass
 from sim.ports.table import Layout
-from sim.scenario import parse_scenario
 from sim.stack import ESTABLISHED, TIME_WAIT, TW_REUSABLE, Host
 from tests.hosts import host_from_scenario, live_sockets
 

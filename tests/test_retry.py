@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import sim
+from sim.config.types import Retry
 from sim.randomness import Stream
-from sim.scenario import Retry
 from sim.workload.retry import Backoff
 
 DEST = "10.0.0.1:443"

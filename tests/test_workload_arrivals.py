@@ -32,8 +32,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.randomness import Stream
-from sim.scenario import (
+from sim.config.types import (
     Burst,
     Constant,
     Diurnal,
@@ -45,6 +44,7 @@ from sim.scenario import (
     Schedule,
     Uniform,
 )
+from sim.randomness import Stream
 from sim.workload.arrivals import attempt_times, expected_count, rate_at
 from sim.workload.lifetimes import sampler
 from tests.stats import chi2_sf
@@ -601,7 +601,7 @@ def assert_fraction_below(x: np.ndarray, q: float, p: float, what: str) -> None:
 
 
 def test_fixed_lifetime() -> None:
-    from sim.scenario import Fixed
+    from sim.config.types import Fixed
 
     dist = sampler(Fixed(kind="fixed", value="2.5s"), stream(0))
     assert dist.mean == 2.5 and {dist.sample() for _ in range(100)} == {2.5}

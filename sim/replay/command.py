@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 from sim.atomic import StagedFolder
+from sim.config.errors import ScenarioError
+from sim.config.load import load_scenario
+from sim.config.types import Scenario
 from sim.plots import save_figure
 from sim.replay.lab import config_hz, jiffies_offset, kernel_available, kernel_version
-from sim.scenario import Scenario, ScenarioError, load_scenario
 
 
 def kernel_command(

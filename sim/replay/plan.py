@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.config.types import Scenario, TraceArrival
 from sim.engine import Model, _seed
 from sim.randomness import Stream
-from sim.scenario import Scenario, TraceArrival
 from sim.workload.arrivals import attempt_times
 from sim.workload.destinations import Chooser, spread
 from sim.workload.lifetimes import sampler

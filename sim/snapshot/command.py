@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from sim.scenario import ScenarioError
+from sim.config.errors import ScenarioError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             problems.append(f"--time-wait: {exc} (got {args.time_wait!r})")
     if args.os is not None and args.os not in PRESETS:
-        from sim.config_errors import suggest
+        from sim.config.errors import suggest
 
         hint = suggest(args.os, PRESETS)
         problems.append(

@@ -21,7 +21,7 @@ import numpy as np
 from sim.randomness import BLOCK, Stream
 
 if TYPE_CHECKING:  # dispatch is on ``kind``: the scenario module builds on this one
-    from sim.scenario import (
+    from sim.config.types import (
         Burst,
         Constant,
         Diurnal,

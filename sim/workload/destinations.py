@@ -10,7 +10,7 @@ import numpy as np
 from sim.randomness import BLOCK, Stream
 
 if TYPE_CHECKING:
-    from sim.scenario import Destination, Load, Scenario
+    from sim.config.types import Destination, Load, Scenario
 
 
 def spread(load: Load, scenario: Scenario) -> tuple[list[Destination], np.ndarray]:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import numpy as np
     from simpy import Environment
 
+    from sim.config.types import Load as LoadSpec
     from sim.randomness import Stream
-    from sim.scenario import Load as LoadSpec
     from sim.stack import Load as Channel
     from sim.stack import Socket
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from simpy import Environment
 
-    from sim.scenario import KeepAlive
+    from sim.config.types import KeepAlive
     from sim.stack import Load as Channel
     from sim.stack import Socket
     from sim.workload.flow import Flow

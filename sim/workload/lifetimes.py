@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.config.types import Empirical, Exponential, Fixed, LogNormal, Pareto, Uniform
 from sim.randomness import BLOCK, Stream
-from sim.scenario import Empirical, Exponential, Fixed, LogNormal, Pareto, Uniform
 
 LifetimeSpec = Fixed | Exponential | LogNormal | Pareto | Uniform | Empirical
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sim.config.types import Retry
     from sim.randomness import Stream
-    from sim.scenario import Retry
 
 
 class Backoff:

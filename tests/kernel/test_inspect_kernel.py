@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from sim.scenario import load_scenario
+from sim.config.load import load_scenario
 from sim.snapshot import read_snapshot
 from sim.snapshot.report import build_report, host_view
 from tests.kernel.lab import kernel_available, namespace

@@ -1,8 +1,9 @@
-"""Scenario files: TOML, validated by pydantic into frozen models; errors name file and key.
+"""The scenario's types: pydantic models (frozen) and the annotated value types they use.
 
-Loading never raises anything but :class:`ScenarioError`, whose ``problems`` are one line
-each (``file: dotted.key: message (got value)``), so the CLI can print every problem at once
-and exit 2 without a traceback.
+Each model is one TOML table; its fields' validators turn what a user may write
+(``"500ms"``, ``"40000-40010"``, ``"10.0.0.5:443"``) into plain values.  Rules across
+tables live in :mod:`sim.config.checks`; reading files and ``--set`` in
+:mod:`sim.config.load` and :mod:`sim.config.overrides`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import itertools
 import math
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,22 +22,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from sim import config_errors
-from sim.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool, plain_value_checks
-from sim.ports.linux import GENERATIONS, kernel_profile
+from sim.config.errors import show
+from sim.config.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool
+from sim.initial_state import read_initial_state
 from sim.ports.policy import POLICIES
-from sim.presets import PRESETS
-from sim.resolve import host_kernel, host_policy, is_linux
-from sim.safe_paths import MAX_NAME, NAME_PATTERN, SCENARIO_LIMIT, InputFileError, name_problem
-from sim.safe_paths import read_regular as _read_regular
-from sim.timerwheel import granularity
+from sim.safe_paths import MAX_NAME, NAME_PATTERN, name_problem
 from sim.units import (
     DURATION_PATTERN,
     ENDPOINT_FORMAT,
@@ -47,7 +42,6 @@ from sim.units import (
     parse_port_range,
 )
 from sim.workload import files
-from sim.workload.arrivals import estimated_events
 
 DEFAULT_SEED = 20261126
 DEFAULT_ADDRESS = "192.0.2.1"
@@ -59,14 +53,6 @@ MAX_SECONDS = 1e9  # any duration (~32 years): times stay exact to well under 1 
 MIN_SECONDS = 1e-9  # any positive duration (1 ns): below it rates and counts overflow
 MAX_RATE = 1e9  # connections per second, and relative weights
 MAX_RUN_BINS = 1_000_000  # time bins per run: each costs ~250 B in the recorder and plots
-
-
-class ScenarioError(Exception):
-    """Every problem found in a scenario, one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _bounded(seconds: float) -> float:
@@ -265,8 +251,6 @@ class InitialState(Model):
     @field_validator("file")
     @classmethod
     def _readable(cls, path: str) -> str:
-        from sim.initial_state import read_initial_state
-
         read_initial_state(path)  # raises DataFileError (a ValueError) naming the line
         return path
 
@@ -815,545 +799,8 @@ class Scenario(Model):
         return float(math.ceil(raw / 3600) * 3600)
 
 
-# ---- loading ----------------------------------------------------------------------------
-
-
-_TAGS = {
-    "arrival": {"poisson", "constant", "burst", "onoff", "schedule", "diurnal", "trace"},
-    "lifetime": {"fixed", "exponential", "lognormal", "pareto", "uniform", "empirical"},
-}
-
-
 BOOL_KEYS = frozenset(  # every key of a scenario that takes true/false
     name
     for model in (Scenario, Host, Destination, Load, KeepAlive, Retry)
     for name in bool_fields(model)
 )
-
-
-def show(text: object) -> str:
-    """A name as it can stand in a one-line message: itself if plain, else its repr."""
-    text = str(text)
-    plain = text.isprintable() and len(text) <= 60 and text.strip() == text and text
-    return text if plain else _short(text)
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    previous: Any = None
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in _TAGS.get(previous, ()):
-            previous = None
-            continue  # the union's tag: the user wrote kind = ..., not this key
-        else:
-            out += ("." if out else "") + show(part)
-        previous = part
-    return out or "(top level)"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _format_errors(source: str, error: ValidationError) -> list[str]:
-    """pydantic's errors in the project's words (sim.config_errors), one line each."""
-    lines = []
-    for item in error.errors(include_url=False):
-        loc, msg, quiet = config_errors.describe(dict(item), Scenario)
-        suffix = "" if quiet else f" (got {_short(item.get('input'))})"
-        lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
-    return lines
-
-
-def _table_list(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    items = raw.get(key)
-    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
-
-
-def _reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
-    """Rules across tables, checked on the raw document so that they are reported together
-    with field errors: duplicate names, references to hosts and destinations, ranges."""
-    problems: list[str] = []
-    hosts = _table_list(raw, "hosts") if "hosts" in raw else [{"name": Host().name}]
-    names: dict[str, list[Any]] = {}
-    for kind, items in (("hosts", hosts), ("destinations", _table_list(raw, "destinations"))):
-        names[kind] = [x.get("name", Host().name if kind == "hosts" else None) for x in items]
-        seen: set[str] = set()
-        for i, name in enumerate(names[kind]):
-            if not isinstance(name, str):
-                continue
-            if name in seen:
-                problems.append(f"{source}: {kind}[{i}].name: duplicate name (got {_short(name)})")
-            seen.add(name)
-    defined = {
-        k: ", ".join(show(n) for n in dict.fromkeys(n for n in v if isinstance(n, str)))
-        for k, v in names.items()
-    }
-    loads = raw.get("load")
-    for i, load in enumerate(loads if isinstance(loads, list) else []):
-        if not isinstance(load, dict):
-            continue
-        where = f"{source}: load[{i}]"
-        host = load.get("host")
-        if host is None and len(hosts) > 1:
-            problems.append(f"{where}.host: required when there are several hosts")
-        elif isinstance(host, str) and host not in names["hosts"]:
-            hint = config_errors.suggest(host, [n for n in names["hosts"] if isinstance(n, str)])
-            problems.append(
-                f"{where}.host: no such host; {hint + ' ' if hint else ''}defined: "
-                f"{defined['hosts']} (got {_short(host)})"
-            )
-        problems += _destination_checks(where, load, names["destinations"], defined)
-        try:
-            start, stop = parse_duration(load.get("start", 0)), parse_duration(load["stop"])
-        except (KeyError, ValueError):
-            pass  # no stop, or a bad value that the field check reports
-        else:
-            if stop <= start:
-                problems.append(f"{where}.stop: must be after start (got {load['stop']!r})")
-    return problems
-
-
-def _destination_checks(
-    where: str, load: dict[str, Any], names: list[str], defined: dict[str, str]
-) -> list[str]:
-    """``destination`` or ``destinations`` (with ``weights``), or neither for a trace."""
-    problems = []
-    single, several = load.get("destination"), load.get("destinations")
-    arrival = load.get("arrival")
-    trace = isinstance(arrival, dict) and arrival.get("kind") == "trace"
-    if single is not None and several is not None:
-        problems.append(f"{where}: give destination or destinations, not both")
-    elif single is None and several is None and not trace:
-        problems.append(f"{where}.destination: required (or destinations = [...])")
-    elif trace and (single is not None or several is not None):
-        key = "destination" if single is not None else "destinations"
-        problems.append(f"{where}.{key}: a trace names each request's destination itself")
-    if "lifetime" not in load and not trace:
-        problems.append(f"{where}.lifetime: required")
-    listed = [(f"{where}.destination", single)] if single is not None else []
-    if isinstance(several, list):
-        listed += [(f"{where}.destinations[{j}]", d) for j, d in enumerate(several)]
-        if len({d for d in several if isinstance(d, str)}) != len(several):
-            problems.append(f"{where}.destinations: names must be distinct")
-    for key, dest in listed:
-        if isinstance(dest, str) and dest not in names:
-            hint = config_errors.suggest(dest, [n for n in names if isinstance(n, str)])
-            problems.append(
-                f"{key}: no such destination; {hint + ' ' if hint else ''}defined: "
-                f"{defined['destinations'] or '(none)'} (got {_short(dest)})"
-            )
-    weights = load.get("weights")
-    if weights is not None:
-        if several is None:
-            problems.append(f"{where}.weights: weights go with destinations = [...]")
-        elif (
-            isinstance(weights, list) and isinstance(several, list) and len(weights) != len(several)
-        ):
-            problems.append(
-                f"{where}.weights: one weight per destination ({len(several)}) (got {len(weights)})"
-            )
-    return problems
-
-
-def _kernel_before(kernel: str, version: tuple[int, int]) -> bool:
-    try:
-        return kernel_profile(kernel).version < version
-    except ValueError:
-        return False  # reported as a bad kernel string
-
-
-def _model_checks(source: str, sc: Scenario) -> list[str]:
-    """Rules that need validated values: presets, kernel versions, times, work estimate."""
-    problems: list[str] = []
-    for i, host in enumerate(sc.hosts):
-        where = f"{source}: hosts[{i}]"
-        if host.os not in PRESETS:
-            hint = config_errors.suggest(host.os, PRESETS)
-            problems.append(
-                f"{where}.os: unknown preset; {hint + ' ' if hint else ''}one of: "
-                f"{', '.join(PRESETS)} (got {_short(host.os)})"
-            )
-        if host.kernel is not None:
-            try:
-                kernel_profile(host.kernel)
-            except ValueError as exc:
-                problems.append(f"{where}.kernel: {exc} (got {_short(host.kernel)})")
-    for i, host in enumerate(sc.hosts):
-        if host.os not in PRESETS:
-            continue
-        preset = PRESETS[host.os]
-        linux = is_linux(host)
-        if linux and host.scope not in (None, "4tuple"):
-            problems.append(
-                f"{source}: hosts[{i}].scope: the Linux policy keeps 4-tuple uniqueness for "
-                f"connect() (got {host.scope!r})"
-            )
-        if host.udp_policy is not None and (host.udp_policy == "linux") != linux:
-            problems.append(
-                f"{source}: hosts[{i}].udp_policy: {host.udp_policy!r} with the "
-                f"{'Linux' if linux else 'non-Linux'} TCP policy: the Linux UDP autobind "
-                '(udp_lib_get_port) goes with policy = "linux" only; set both'
-            )
-        if host.forced_reuse and not preset.name.startswith("windows"):
-            problems.append(
-                f"{source}: hosts[{i}].forced_reuse: a Windows behaviour; this host is {host.os!r}"
-            )
-        if linux and host.udp_scope not in (None, "port", "local_address"):
-            problems.append(
-                f"{source}: hosts[{i}].udp_scope: Linux UDP autobind ignores the destination "
-                f"(udp_lib_get_port) (got {host.udp_scope!r})"
-            )
-        if host.tcp_tw_reuse_rule is not None and not linux:
-            problems.append(
-                f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
-                f"the {host_policy(host)!r} policy"
-            )
-        tcp_policy = host_policy(host)
-        udp_policy = host.udp_policy or (
-            tcp_policy if host.policy else preset.udp_policy or tcp_policy
-        )
-        if host.shared_counter and (linux or udp_policy != tcp_policy):
-            problems.append(
-                f"{source}: hosts[{i}].shared_counter: one cursor for TCP and UDP (Windows <= "
-                f"2003) needs one non-Linux policy for both (got {tcp_policy!r} and "
-                f"{udp_policy!r})"
-            )
-        if host.first_port is not None:
-            lo, hi = host.port_range or preset.port_range or (0, 0)
-            if tcp_policy != "sequential":
-                problems.append(
-                    f"{source}: hosts[{i}].first_port: only the sequential policy has a first "
-                    f"port (this host uses {tcp_policy!r})"
-                )
-            elif not lo <= host.first_port <= hi:
-                problems.append(
-                    f"{source}: hosts[{i}].first_port: must lie within the port range {lo}-{hi} "
-                    f"(got {host.first_port})"
-                )
-        if host.nolocaltimewait is not None and preset.family != "freebsd":
-            problems.append(
-                f"{source}: hosts[{i}].nolocaltimewait: a FreeBSD sysctl; this host is {host.os!r}"
-            )
-        if host.auto_reuse_range is None:
-            continue
-        preset = PRESETS[host.os]
-        lo, hi = host.port_range or preset.port_range or (32768, 60999)
-        a, b = host.auto_reuse_range
-        if is_linux(host):
-            problems.append(
-                f"{source}: hosts[{i}].auto_reuse_range: a Windows setting; this host runs the "
-                "Linux policy"
-            )
-        elif not lo <= a <= b <= hi:
-            problems.append(
-                f"{source}: hosts[{i}].auto_reuse_range: must lie within the port range "
-                f"{lo}-{hi} (got {[a, b]})"
-            )
-    problems += _initial_state_checks(source, sc)
-    linux_hosts = {
-        h.name
-        for h in sc.hosts
-        if (h.policy or (PRESETS[h.os].policy if h.os in PRESETS else "linux")) == "linux"
-    }
-    kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
-    problems += _workload_checks(source, sc)
-    problems += _usable_port_checks(source, sc)
-    bins = sc.duration / sc.bin_width
-    if bins > MAX_RUN_BINS:
-        problems.append(
-            f"{source}: bin: the run would have {bins:.3g} time bins (duration / bin), needing "
-            f"about {bins * 250 / 2**30:.3g} GiB; at most {MAX_RUN_BINS:,}: widen bin"
-        )
-    for i, load in enumerate(sc.load):
-        host_name = load.host or sc.hosts[0].name
-        if load.local_port_range is not None and load.protocol == "udp":
-            problems.append(
-                f"{source}: load[{i}].local_port_range: modelled for TCP only (UDP autobind "
-                "scans the host's range here)"
-            )
-        elif (
-            load.local_port_range is not None
-            and host_name in linux_hosts
-            and host_name in kernels
-            and _kernel_before(kernels[host_name], (6, 3))
-        ):
-            problems.append(
-                f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE exists from Linux "
-                f"6.3 (host {show(host_name)} runs {kernels[host_name]})"
-            )
-        if load.local_port_range is not None and host_name not in linux_hosts:
-            problems.append(
-                f"{source}: load[{i}].local_port_range: IP_LOCAL_PORT_RANGE is modelled for "
-                f"Linux hosts only (host {show(host_name)} uses another policy)"
-            )
-    if not problems:
-        estimate = estimated_events(sc)
-        if estimate > sc.max_events:
-            advice = (
-                f"raise max_events (--set max_events={estimate * 1.1:.2g})"
-                if estimate < 1e15
-                else "shorten duration or lower the rates"
-            )
-            problems.append(
-                f"{source}: max_events: the run would take about {estimate:.3g} events, over the "
-                f"limit of {sc.max_events:.3g}; {advice}"
-            )
-    return problems
-
-
-def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
-    """Held ports must fit the host: inside its range, no more TIME_WAIT than it holds."""
-    from sim.initial_state import check, read_initial_state
-
-    problems = []
-    for i, host in enumerate(sc.hosts):
-        if host.initial_state is None or host.os not in PRESETS:
-            continue
-        preset = PRESETS[host.os]
-        try:
-            profile = kernel_profile(host_kernel(host))
-        except ValueError:
-            continue  # reported as a bad kernel
-        default = preset.port_range or profile.default_range
-        lo, hi = host.port_range or default
-        tw = host.time_wait if host.time_wait is not None else preset.time_wait_s
-        tw = max(tw, host.time_wait_local or 0.0, host.time_wait_loopback or 0.0)
-        if preset.policy == "linux" and host.timer_wheel:  # rounded up to a wheel bucket
-            tw += granularity(round(tw * host.hz), host.hz) / host.hz
-        problem = check(read_initial_state(host.initial_state.file), lo, hi, tw)
-        if problem:
-            problems.append(f"{source}: hosts[{i}].initial_state.file: {problem}")
-    return problems
-
-
-def host_range(host: Host) -> tuple[int, int]:
-    """The port range a host allocates from: its own, its preset's, or (a Linux preset,
-    whatever the policy) the kernel's default ip_local_port_range."""
-    preset = PRESETS[host.os]
-    if host.port_range is not None:
-        return host.port_range
-    if preset.port_range is not None:
-        return preset.port_range
-    return kernel_profile(host.kernel or preset.kernel or "6.18").default_range
-
-
-def _usable_port_checks(source: str, sc: Scenario) -> list[str]:
-    """A host whose every port is reserved has nothing to hand out: refused here rather
-    than run with every connect failing for a reason the user did not mean."""
-    problems = []
-    for i, host in enumerate(sc.hosts):
-        if host.os not in PRESETS or not host.reserved_ports:
-            continue
-        try:
-            lo, hi = host_range(host)
-        except ValueError:
-            continue  # a bad kernel string, reported
-        reserved = set(host.reserved_ports) | set(PRESETS[host.os].skip_tcp)
-        if all(p in reserved for p in range(lo, hi + 1)):
-            problems.append(
-                f"{source}: hosts[{i}].reserved_ports: every port of the range {lo}-{hi} is "
-                "reserved: no port is left to allocate"
-            )
-    return problems
-
-
-def _workload_checks(source: str, sc: Scenario) -> list[str]:
-    """Lifetimes, traces, keep-alive: rules that need the validated load."""
-    problems: list[str] = []
-    hosts = {h.name for h in sc.hosts}
-    members = sc.member_names()
-    for i, load in enumerate(sc.load):
-        where = f"{source}: load[{i}]"
-        trace = load.arrival.trace if isinstance(load.arrival, TraceArrival) else None
-        if load.lifetime is None and trace is not None and trace.lifetimes is None:
-            problems.append(f"{where}.lifetime: required (the trace has no lifetime_s column)")
-        if trace is not None:
-            unknown = [d for d in trace.destinations if d not in members]
-            if unknown:
-                problems.append(
-                    f"{where}.arrival.file: destination {show(unknown[0])} is not a destination"
-                    f" name or a member ip:port ({len(unknown)} unknown)"
-                )
-            if trace.hosts is not None:
-                stray = [h for h in trace.hosts if h not in hosts]
-                if stray:
-                    problems.append(f"{where}.arrival.file: no such host {show(stray[0])}")
-        if load.keepalive is not None and load.protocol != "tcp":
-            problems.append(f"{where}.keepalive: keep-alive pools are for TCP loads")
-        ka_life = (load.lifetime.mean or 0.0) if load.keepalive and load.lifetime else 0.0
-        if not math.isfinite(ka_life):
-            problems.append(
-                f"{where}.lifetime: with keepalive it is each request's duration; it must be finite"
-            )
-    return problems
-
-
-def parse_scenario(
-    data: Any, source: str = "<scenario>", base: str | Path | None = None
-) -> Scenario:
-    """Validate a decoded TOML document (a dict) into a Scenario or raise ScenarioError.
-
-    Data files (traces, lifetime samples) are found relative to ``base`` (the scenario
-    file's directory; the working directory when not given)."""
-    if not isinstance(data, dict):
-        raise ScenarioError([f"{source}: (top level): expected a TOML table"])
-    plain = plain_value_checks(source, data, BOOL_KEYS, show)
-    if plain:  # named precisely here; pydantic would repeat them at the table's level
-        raise ScenarioError(plain)
-    references = _reference_checks(source, data)
-    try:
-        sc = Scenario.model_validate(data, context={"base": str(base or ".")})
-    except ValidationError as exc:
-        raise ScenarioError(_format_errors(source, exc) + references) from None
-    problems = references or _model_checks(source, sc)
-    if problems:
-        raise ScenarioError(problems)
-    return sc
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file; every failure becomes a ScenarioError naming the file."""
-    source = str(path)
-    try:
-        raw = _read_regular(path, SCENARIO_LIMIT)
-    except InputFileError as exc:
-        raise ScenarioError([str(exc)]) from None
-    try:
-        text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write
-    except UnicodeDecodeError:
-        raise ScenarioError([f"{source}: not a text file (not UTF-8)"]) from None
-    if "\x00" in text:
-        raise ScenarioError([f"{source}: not a text file (contains NUL bytes)"])
-    if not text.strip():
-        raise ScenarioError(
-            [f"{source}: the file is empty; a scenario needs name, duration, destinations and load"]
-        )
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([f"{source}: TOML syntax error: {exc}"]) from None
-    except ValueError as exc:  # tomllib's int(): more than 4300 digits, with no position
-        for number, line in enumerate(text.splitlines(), 1):
-            if re.search(r"\d{4300}", line):
-                key = show(line.split("=", 1)[0].strip()) if "=" in line else "(value)"
-                raise ScenarioError(
-                    [f"{source}: {key}: integer too long, over 4300 digits (line {number})"]
-                ) from None
-        raise ScenarioError([f"{source}: TOML value error: {_short(str(exc))}"]) from None
-    except RecursionError:
-        raise ScenarioError([f"{source}: TOML nesting too deep"]) from None
-
-
-def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Load, apply ``--set key=value`` overrides, validate.  Raises ScenarioError only."""
-    data = read_toml(path)
-    apply_overrides(data, overrides, str(path))
-    return parse_scenario(data, str(path), Path(path).parent)
-
-
-# ---- --set overrides --------------------------------------------------------------------
-
-_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)((?:\[\d+\])*)")
-
-
-def _parse_path(key: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for piece in key.split("."):
-        match = _STEP.fullmatch(piece)
-        if not match:
-            raise ValueError("not a dotted key such as load[0].arrival.rate")
-        parts.append(match.group(1))
-        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
-    return parts
-
-
-def parse_value(text: str) -> Any:
-    """A TOML value (``400``, ``"5.12"``, ``[1, 2]``, ``{kind = "poisson", rate = 3}``),
-    or the bare text when it is not valid TOML (``--set hosts[0].os=linux-4.6``)."""
-    try:
-        parsed = tomllib.loads(f"v = {text}")
-    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
-        return text
-    return parsed["v"] if parsed.keys() == {"v"} else text
-
-
-def apply_overrides(
-    data: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str
-) -> None:
-    """Apply ``--set KEY=VALUE`` texts (values parsed as TOML) to a decoded scenario."""
-    problems = []
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            problems.append(f"--set {show(item)}: expected KEY=VALUE")
-            continue
-        problem = assign(data, key, parse_value(text.strip()), source)
-        if problem:
-            problems.append(f"--set {problem}")
-    if problems:
-        raise ScenarioError(problems)
-
-
-def assign(data: dict[str, Any], key: str, value: Any, source: str) -> str | None:
-    """Set the dotted ``key`` (``load[0].arrival.rate``) to ``value``, creating tables on
-    the way; returns a problem (``key: why``) instead of raising."""
-    try:
-        path = _parse_path(key)
-    except ValueError as exc:
-        return f"{show(key)}: {exc}"
-    node: Any = data
-    for depth, (step, nxt) in enumerate(itertools.pairwise(path)):
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                return f"{show(key)}: no list entry [{step}] in {source}"
-            node = node[step]
-        else:
-            if isinstance(node, list):
-                return _list_hint(key, path, depth)
-            if not isinstance(node, dict):
-                return f"{show(key)}: {step} is not a table in {source}"
-            node = node.setdefault(step, [] if isinstance(nxt, int) else {})
-    last = path[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            return f"{show(key)}: no list entry [{last}] in {source}"
-        node[last] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    elif isinstance(node, list):
-        return _list_hint(key, path, len(path) - 1)
-    else:
-        return f"{show(key)}: cannot set a key inside a non-table"
-    return None
-
-
-def _list_hint(key: str, path: list[str | int], depth: int) -> str:
-    """``load.arrival.rate`` where load is a list: say so and show the indexed key."""
-    fixed = [*path[:depth], 0, *path[depth:]]
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in fixed).lstrip(".")
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[:depth])
-    return f"{show(key)}: {where.lstrip('.')} is a list: use {text}"
-
-
-def scenario_json_schema() -> dict[str, Any]:
-    """The JSON schema published as scenarios/schema.json for editors."""
-    schema = Scenario.model_json_schema()
-    schema["title"] = "portsim scenario"
-    return schema
-
-
-__all__ = [
-    "GENERATIONS",
-    "Destination",
-    "Host",
-    "Load",
-    "Scenario",
-    "ScenarioError",
-    "load_scenario",
-    "parse_scenario",
-]

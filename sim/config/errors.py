@@ -1,11 +1,15 @@
-"""The project's own one-line wording for pydantic's validation errors, with "did you mean".
+"""Scenario errors in the project's words: one line each, naming the file and the key.
+
+Loading never raises anything but :class:`ScenarioError`, whose ``problems`` are one line
+each (``file: dotted.key: message (got value)``), so the CLI can print every problem at once
+and exit 2 without a traceback.
 
 pydantic's messages ("Input tag 'possion' found using 'kind' does not match any of the
 expected tags", "Extra inputs are not permitted") describe its machinery, not the scenario
 file.  :func:`describe` turns each error into what a user can act on: the key's place, what
 is expected there and, for a misspelled key, kind or choice, the closest valid one.  It
 only reads the models' annotations (to know which keys and choices exist at a place), so
-it depends on pydantic and nothing else of the project.
+this module depends on pydantic and nothing else of the project.
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ import typing
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+
+class ScenarioError(Exception):
+    """Every problem found in a scenario, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
 
 # A model's keys are listed in the message when there are at most this many.
 MAX_LISTED = 16
@@ -267,3 +280,48 @@ PYDANTIC_PHRASES = (
     "after validation",
     "pydantic",
 )
+
+
+# ---- one-line messages ------------------------------------------------------------------
+
+_TAGS = {
+    "arrival": {"poisson", "constant", "burst", "onoff", "schedule", "diurnal", "trace"},
+    "lifetime": {"fixed", "exponential", "lognormal", "pareto", "uniform", "empirical"},
+}
+
+
+def show(text: object) -> str:
+    """A name as it can stand in a one-line message: itself if plain, else its repr."""
+    text = str(text)
+    plain = text.isprintable() and len(text) <= 60 and text.strip() == text and text
+    return text if plain else short(text)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    previous: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _TAGS.get(previous, ()):
+            previous = None
+            continue  # the union's tag: the user wrote kind = ..., not this key
+        else:
+            out += ("." if out else "") + show(part)
+        previous = part
+    return out or "(top level)"
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_errors(source: str, error: ValidationError, root: type[BaseModel]) -> list[str]:
+    """pydantic's errors in the project's words (:func:`describe`), one line each."""
+    lines = []
+    for item in error.errors(include_url=False):
+        loc, msg, quiet = describe(dict(item), root)
+        suffix = "" if quiet else f" (got {short(item.get('input'))})"
+        lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
+    return lines
