@@ -555,7 +555,9 @@ def _sweep(args: argparse.Namespace) -> int:
         f"{spec.name}: {len(runs)} runs ({points} grid point(s) x {spec.replications} "
         f"replication(s)), {failed} failed; results: {out}/"
     )
-    for line in _sweep_table(sweeps.summarise(runs, spec), list(spec.grid), spec.metrics):
+    for line in _sweep_table(
+        sweeps.summarise_by_grid_point(runs, spec), list(spec.grid), spec.metrics
+    ):
         print(f"  {line}")
     return 0
 

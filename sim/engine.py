@@ -16,8 +16,7 @@ import numpy as np
 from simpy import Environment
 from simpy.events import URGENT, Event
 
-from sim.config.types import Destination, Scenario, TraceArrival
-from sim.config.types import Load as LoadSpec
+from sim.config.types import Destination, LoadSpec, Scenario, TraceArrival
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import Recorder

@@ -143,10 +143,10 @@ class PortUse:
         self.server_tw_until[k] = until
 
     def summary(self) -> dict[str, float | int | None]:
-        return summarise([self])
+        return summarise_port_uses([self])
 
 
-def summarise(uses: list[PortUse]) -> dict[str, float | int | None]:
+def summarise_port_uses(uses: list[PortUse]) -> dict[str, float | int | None]:
     """Reuse, predictability and collisions over one or several destination pools."""
     total = sum(u.uses for u in uses)
     pairs = sum(max(u.uses - 1, 0) for u in uses)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sim.presets import DEFAULT_KERNEL, Preset, get_preset, preset_kernel
 
 if TYPE_CHECKING:
-    from sim.config.types import Host as HostSpec
+    from sim.config.types import HostSpec
 
 __all__ = ["DEFAULT_KERNEL", "host_kernel", "host_policy", "host_preset", "is_linux"]
 

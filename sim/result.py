@@ -86,7 +86,7 @@ def _nonzero_rows(hist: list[int]) -> list[list[int]]:
 
 def _reuse(uses: list[PortUse]) -> dict[str, Any]:
     """Reuse, predictability and collisions over every destination."""
-    out = metrics.summarise(uses)
+    out = metrics.summarise_port_uses(uses)
     out["predictable_window"] = metrics.PREDICTABLE_WINDOW
     return out
 

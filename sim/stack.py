@@ -52,9 +52,7 @@ from sim.wakeup import WakeUp
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sim.config.types import Destination
-    from sim.config.types import Host as HostSpec
-    from sim.config.types import Load as LoadSpec
+    from sim.config.types import Destination, HostSpec, LoadSpec
     from sim.recorder import Recorder
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0

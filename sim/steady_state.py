@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.analytic import capacity
-from sim.config.types import Constant, Poisson
+from sim.config.types import ConstantArrivalSpec, Poisson
 from sim.recorder import worst_track
 from sim.request_flow import request_rates
 from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
@@ -162,7 +162,7 @@ def stationary(model: Model) -> bool:
     from start to end): otherwise a "steady state" mixes bursts and quiet spells."""
     sc = model.scenario
     return all(
-        isinstance(spec.arrival, Poisson | Constant)
+        isinstance(spec.arrival, Poisson | ConstantArrivalSpec)
         and spec.start == 0
         and (spec.stop is None or spec.stop >= sc.duration)
         for spec in sc.load

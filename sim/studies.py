@@ -41,7 +41,7 @@ def rate_sweep(
     return out.reset_index(drop=True)
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+def summarise_by_rate(runs: pd.DataFrame) -> pd.DataFrame:
     """Per rate: mean refusal and the half-width of its 95 % interval (t over replications)."""
     grouped = runs.groupby("rate")
     out = grouped.agg(

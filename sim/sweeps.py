@@ -526,11 +526,13 @@ def execute(
         if out_dir is not None and rows:
             _write_runs(out_dir, _frame(meta, rows, pd))
     frame = _frame(meta, rows, pd)
-    frame.attrs["sweep"] = sweep  # so summarise(runs) knows the grid
+    frame.attrs["sweep"] = sweep  # so summarise_by_grid_point(runs) knows the grid
     if out_dir is not None:
         from sim.atomic import write_text
 
-        write_text(out_dir / "summary.csv", summarise(frame, sweep).to_csv(index=False))
+        write_text(
+            out_dir / "summary.csv", summarise_by_grid_point(frame, sweep).to_csv(index=False)
+        )
         from sim.result import strict_json
 
         write_text(out_dir / "sweep.json", strict_json(_describe_sweep(sweep)))
@@ -650,7 +652,7 @@ def t975(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def summarise(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:
+def summarise_by_grid_point(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:
     """Per grid point: runs, failed runs, and each metric's mean with a 95 % confidence
     interval (Student t over the replications that produced it).  ``sweep`` defaults to
     the one the runs came from (``runs.attrs["sweep"]``, set by :func:`sweep`)."""
@@ -659,7 +661,9 @@ def summarise(runs: pd.DataFrame, sweep: Sweep | None = None) -> pd.DataFrame:
     if sweep is None:
         sweep = runs.attrs.get("sweep")
         if sweep is None:
-            raise ValueError("these runs do not carry their sweep: pass summarise(runs, sweep)")
+            raise ValueError(
+                "these runs do not carry their sweep: pass summarise_by_grid_point(runs, sweep)"
+            )
     keys = list(sweep.grid)
     rows = []
     for p, point in enumerate(sweep.points()):
@@ -771,7 +775,7 @@ def write_plots(spec: Sweep, runs: pd.DataFrame, out_dir: Path) -> list[Path]:
 
     if not spec.grid or runs.empty:
         return []
-    table = summarise(runs, spec)
+    table = summarise_by_grid_point(runs, spec)
     paths = []
     for metric in spec.metrics:
         path = out_dir / f"sweep-{metric.replace('.', '-')}.png"

@@ -308,7 +308,7 @@ def test_summarise_counts_runs_without_failure() -> None:
         {"point": [0, 0], "error": ["", ""], "first_failure_s": [np.nan, 12.0]}
         | {m: [np.nan, np.nan] for m in sweeps.METRICS if m != "first_failure_s"}
     )
-    table = sweeps.summarise(runs, spec)
+    table = sweeps.summarise_by_grid_point(runs, spec)
     assert table["first_failure_s.no_failure"].tolist() == [1]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sim.config.load import parse_scenario
-from sim.config.types import Destination, Host, KeepAlive, Load, Retry, Schedule
+from sim.config.types import Destination, HostSpec, KeepAlive, LoadSpec, Retry, Schedule
 from sim.engine import run
 from sim.presets import PRESETS
 
@@ -58,9 +58,9 @@ def literal_fields(model: type) -> list[str]:
 
 
 def union_tags(field: str) -> list[str]:
-    """The ``kind`` tags of Load.arrival or Load.lifetime (through Optional, Annotated)."""
+    """The ``kind`` tags of LoadSpec.arrival or LoadSpec.lifetime (through Optional, Annotated)."""
     tags: list[str] = []
-    stack = [Load.model_fields[field].annotation]
+    stack = [LoadSpec.model_fields[field].annotation]
     while stack:
         node = stack.pop()
         if hasattr(node, "model_fields") and "kind" in node.model_fields:
@@ -142,7 +142,7 @@ LIFETIMES = {
 }
 
 CASES: list[tuple[str, Any]] = []
-for _model in (Host, Destination, Load, KeepAlive, Retry, Schedule):
+for _model in (HostSpec, Destination, LoadSpec, KeepAlive, Retry, Schedule):
     for _field in literal_fields(_model):
         CASES += [(_field, v) for v in literal_values(_model, _field)]
 CASES += [("os", name) for name in PRESETS]

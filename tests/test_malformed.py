@@ -31,12 +31,12 @@ from sim.config.load import load_scenario, parse_scenario
 from sim.config.overrides import apply_overrides
 from sim.config.types import (
     Burst,
-    Constant,
+    ConstantArrivalSpec,
     Destination,
     Exponential,
-    Fixed,
-    Host,
-    Load,
+    FixedLifetimeSpec,
+    HostSpec,
+    LoadSpec,
     Poisson,
     Scenario,
 )
@@ -346,7 +346,17 @@ protocol = "udp"
 RICH_DATA = tomllib.loads(RICH_TEXT)
 VALID_TEXT = VALID.read_text()
 
-MODELS = (Scenario, Host, Destination, Load, Poisson, Constant, Burst, Fixed, Exponential)
+MODELS = (
+    Scenario,
+    HostSpec,
+    Destination,
+    LoadSpec,
+    Poisson,
+    ConstantArrivalSpec,
+    Burst,
+    FixedLifetimeSpec,
+    Exponential,
+)
 MODEL_KEYS = sorted({key for model in MODELS for key in model.model_fields})
 TYPO_KEYS = ["lifetme", "adress", "arival", "hots", "destination s", "Name", "kind ", ""]
 

@@ -157,7 +157,7 @@ def test_confidence_intervals_use_student_t() -> None:
     t(60) = 2.000, t(120) = 1.980."""
     spec = sweeps.Sweep("t", {}, Path("."), {"x": [1]}, replications=4)
     runs = pd.DataFrame({"point": 0, "x": 1, "pressure.peak": [1.0, 2.0, 3.0, 4.0], "error": ""})
-    row = sweeps.summarise(runs, spec).iloc[0]
+    row = sweeps.summarise_by_grid_point(runs, spec).iloc[0]
     assert row["pressure.peak.mean"] == pytest.approx(2.5)
     half = 3.18245 * np.std([1, 2, 3, 4], ddof=1) / 2
     assert row["pressure.peak.ci_low"] == pytest.approx(2.5 - half, abs=1e-5)
@@ -258,7 +258,7 @@ def test_there_are_sweep_files() -> None:
 def test_summarise_knows_the_runs_grid_and_refuses_a_mismatched_one(base: Path) -> None:
     grid = {"load[0].arrival.rate": [60, 140], "hosts[0].time_wait": [5, 10]}
     runs = sim.sweep(base, grid, replications=2)
-    table = sweeps.summarise(runs)
+    table = sweeps.summarise_by_grid_point(runs)
     assert table[["load[0].arrival.rate", "hosts[0].time_wait"]].values.tolist() == [
         [60, 5],
         [60, 10],
@@ -269,7 +269,7 @@ def test_summarise_knows_the_runs_grid_and_refuses_a_mismatched_one(base: Path) 
     assert table.iloc[3]["pressure.peak.mean"] == pytest.approx(first["pressure.peak"].mean())
     swapped = sweeps.load_sweep(base, replications=2, values=dict(reversed(list(grid.items()))))
     with pytest.raises(ValueError, match="do not have"):
-        sweeps.summarise(runs, swapped)
+        sweeps.summarise_by_grid_point(runs, swapped)
 
 
 @pytest.mark.parametrize("values", [300, [], None])
@@ -447,7 +447,7 @@ def test_rate_study_runs_are_the_sweep_runs(base: Path) -> None:
 def test_rate_study_summary_by_hand() -> None:
     """Refusals 0.1, 0.2, 0.3 at one rate: mean 0.2, sd 0.1, 95 % half-width
     t(2) x 0.1 / sqrt(3) = 4.30265 x 0.057735 = 0.248414; one replication: no interval."""
-    from sim.studies import summarise
+    from sim.studies import summarise_by_rate
 
     runs = pd.DataFrame(
         {
@@ -457,7 +457,7 @@ def test_rate_study_summary_by_hand() -> None:
             "pressure_mean": [0.5, 0.6, 0.7, 0.9],
         }
     )
-    table = summarise(runs).set_index("rate")
+    table = summarise_by_rate(runs).set_index("rate")
     assert table.loc[100, "blocking_mean"] == pytest.approx(0.2)
     assert table.loc[100, "blocking_sd"] == pytest.approx(0.1)
     assert table.loc[100, "blocking_ci95"] == pytest.approx(0.248414, abs=1e-6)

@@ -34,7 +34,7 @@ import pytest
 import sim
 from sim.config.types import (
     Burst,
-    Constant,
+    ConstantArrivalSpec,
     Diurnal,
     Exponential,
     LogNormal,
@@ -216,7 +216,7 @@ def test_poisson_counts_in_one_second_bins() -> None:
 def test_constant_is_exact(interval: float, start: float, stop: float, count: int) -> None:
     """``constant`` yields start + i * interval for i = 0 .. count - 1 exactly (binary
     fractions, so the arithmetic is exact) and ``expected_count`` says count."""
-    spec = Constant(kind="constant", interval=interval)
+    spec = ConstantArrivalSpec(kind="constant", interval=interval)
     times = list(attempt_times(spec, stream(0), start, stop))
     assert times == [start + i * interval for i in range(count)]
     assert expected_count(spec, start, stop) == count
@@ -230,7 +230,7 @@ def test_constant_times_stay_inside_the_half_open_window() -> None:
     0 <= a < 20, a < b < a + 40, intervals 0.1, 0.3 and 0.7 s."""
     bad = []
     for interval in (0.1, 0.3, 0.7):
-        spec = Constant(kind="constant", interval=interval)
+        spec = ConstantArrivalSpec(kind="constant", interval=interval)
         for a in range(20):
             for b in range(a + 1, a + 40):
                 start, stop = a / 10, b / 10
@@ -601,11 +601,11 @@ def assert_fraction_below(x: np.ndarray, q: float, p: float, what: str) -> None:
 
 
 def test_fixed_lifetime() -> None:
-    from sim.config.types import Fixed
+    from sim.config.types import FixedLifetimeSpec
 
-    dist = sampler(Fixed(kind="fixed", value="2.5s"), stream(0))
+    dist = sampler(FixedLifetimeSpec(kind="fixed", value="2.5s"), stream(0))
     assert dist.mean == 2.5 and {dist.sample() for _ in range(100)} == {2.5}
-    forever = sampler(Fixed(kind="fixed", value="inf"), stream(0))
+    forever = sampler(FixedLifetimeSpec(kind="fixed", value="inf"), stream(0))
     assert forever.mean == math.inf and forever.sample() == math.inf
 
 

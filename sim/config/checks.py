@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from sim.config.errors import short, show, suggest
-from sim.config.types import MAX_RUN_BINS, Host, Scenario, TraceArrival
+from sim.config.types import MAX_RUN_BINS, HostSpec, Scenario, TraceArrival
 from sim.initial_state import check, read_initial_state
 from sim.ports.linux import kernel_profile
 from sim.presets import PRESETS
@@ -31,10 +31,10 @@ def reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
     """Rules across tables, checked on the raw document so that they are reported together
     with field errors: duplicate names, references to hosts and destinations, ranges."""
     problems: list[str] = []
-    hosts = _table_list(raw, "hosts") if "hosts" in raw else [{"name": Host().name}]
+    hosts = _table_list(raw, "hosts") if "hosts" in raw else [{"name": HostSpec().name}]
     names: dict[str, list[Any]] = {}
     for kind, items in (("hosts", hosts), ("destinations", _table_list(raw, "destinations"))):
-        names[kind] = [x.get("name", Host().name if kind == "hosts" else None) for x in items]
+        names[kind] = [x.get("name", HostSpec().name if kind == "hosts" else None) for x in items]
         seen: set[str] = set()
         for i, name in enumerate(names[kind]):
             if not isinstance(name, str):
@@ -282,7 +282,7 @@ def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
     return problems
 
 
-def host_range(host: Host) -> tuple[int, int]:
+def host_range(host: HostSpec) -> tuple[int, int]:
     """The port range a host allocates from: its own, its preset's, or (a Linux preset,
     whatever the policy) the kernel's default ip_local_port_range."""
     preset = PRESETS[host.os]

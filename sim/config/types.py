@@ -93,7 +93,9 @@ LifetimeValue = Annotated[
 ]
 
 
-class Model(BaseModel):
+class SpecModel(BaseModel):
+    """The base of every scenario table: unknown keys refused, values frozen once valid."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")
@@ -240,7 +242,7 @@ _INITIAL_STATE_SCHEMA = {
 }
 
 
-class InitialState(Model):
+class InitialState(SpecModel):
     """Ports held at time 0, from a CSV (``sim.initial_state``): ``portsim inspect --out``
     writes one from a machine's snapshot; ``time_wait_age`` says how the TIME_WAIT left is
     assumed where the file leaves it empty (``uniform`` or ``fresh``, inferred)."""
@@ -261,7 +263,9 @@ def _reuse_delay(seconds: float) -> float:
     return seconds
 
 
-class Host(Model):
+class HostSpec(SpecModel):
+    model_config = ConfigDict(title="Host")  # the schema names the table, not the class
+
     name: str = "client"
     os: str = "linux"
     kernel: str | None = None
@@ -344,7 +348,7 @@ class Host(Model):
 # ---- destinations -----------------------------------------------------------------------
 
 
-class Destination(Model):
+class Destination(SpecModel):
     """One destination ``ip:port``, or a generated set of ``count`` of them (``address`` is
     then a network and ``ports`` their ports) whose members are named ``ip:port``."""
 
@@ -471,23 +475,25 @@ DataFile = Annotated[
 ]
 
 
-class Poisson(Model):
+class Poisson(SpecModel):
     kind: Literal["poisson"]
     rate: PositiveRate
 
 
-class Constant(Model):
+class ConstantArrivalSpec(SpecModel):
+    model_config = ConfigDict(title="Constant")  # the schema names the table, not the class
+
     kind: Literal["constant"]
     interval: PositiveDuration
 
 
-class Burst(Model):
+class Burst(SpecModel):
     kind: Literal["burst"]
     count: Annotated[int, Field(ge=1)]
     at: Duration = 0.0
 
 
-class OnOff(Model):
+class OnOff(SpecModel):
     """Poisson at ``rate`` for ``on``, silent for ``off``, repeating from the load's start."""
 
     kind: Literal["onoff"]
@@ -503,7 +509,7 @@ def _increasing(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return points
 
 
-class Schedule(Model):
+class Schedule(SpecModel):
     """A Poisson process whose rate follows ``points = [[time, rate], ...]`` (absolute
     times): held from point to point (``shape = "step"``) or ramped linearly between them
     (``"linear"``).  Zero before the first point; the last rate holds after the last."""
@@ -513,7 +519,7 @@ class Schedule(Model):
     shape: Literal["step", "linear"] = "step"
 
 
-class Diurnal(Model):
+class Diurnal(SpecModel):
     """A Poisson process with rate ``mean * (1 + amplitude * cos(2 pi (t - peak) / period))``:
     a day's swing, highest at ``peak`` (default half a period in: midnight to noon)."""
 
@@ -524,7 +530,7 @@ class Diurnal(Model):
     peak: Duration | None = None
 
 
-class TraceArrival(Model):
+class TraceArrival(SpecModel):
     """Replay a CSV trace exactly: ``time_s, destination[, lifetime_s][, host]``."""
 
     kind: Literal["trace"]
@@ -542,12 +548,14 @@ class TraceArrival(Model):
 
 
 Arrival = Annotated[
-    Poisson | Constant | Burst | OnOff | Schedule | Diurnal | TraceArrival,
+    Poisson | ConstantArrivalSpec | Burst | OnOff | Schedule | Diurnal | TraceArrival,
     Field(discriminator="kind"),
 ]
 
 
-class Fixed(Model):
+class FixedLifetimeSpec(SpecModel):
+    model_config = ConfigDict(title="Fixed")  # the schema names the table, not the class
+
     kind: Literal["fixed"]
     value: LifetimeValue
 
@@ -556,7 +564,7 @@ class Fixed(Model):
         return self.value
 
 
-class Exponential(Model):
+class Exponential(SpecModel):
     kind: Literal["exponential"]
     mean: PositiveDuration
 
@@ -564,7 +572,7 @@ class Exponential(Model):
 Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 
-class LogNormal(Model):
+class LogNormal(SpecModel):
     """By ``mean`` and ``p99`` (seconds), or by ``mu`` and ``sigma`` (of log-seconds).
 
     From mean and p99: ``ln p99 - ln mean = z sigma - sigma^2 / 2`` (z = 2.326), of which
@@ -614,7 +622,7 @@ def _bounded_ok(seconds: float) -> bool:
     return math.isfinite(seconds) and MIN_SECONDS <= seconds <= MAX_SECONDS
 
 
-class Pareto(Model):
+class Pareto(SpecModel):
     """Pareto type I: ``P(X > x) = (scale / x)^shape`` for x >= scale.
     Give ``scale`` (the minimum) or ``mean``; shape > 1 so the mean (offered load) is finite."""
 
@@ -638,7 +646,7 @@ class Pareto(Model):
         return self
 
 
-class Uniform(Model):
+class Uniform(SpecModel):
     kind: Literal["uniform"]
     low: Duration
     high: Duration
@@ -654,7 +662,7 @@ class Uniform(Model):
         return (self.low + self.high) / 2
 
 
-class Empirical(Model):
+class Empirical(SpecModel):
     """Lifetimes drawn with replacement from samples in a CSV file (one column, seconds)."""
 
     kind: Literal["empirical"]
@@ -676,11 +684,12 @@ class Empirical(Model):
 
 
 Lifetime = Annotated[
-    Fixed | Exponential | LogNormal | Pareto | Uniform | Empirical, Field(discriminator="kind")
+    FixedLifetimeSpec | Exponential | LogNormal | Pareto | Uniform | Empirical,
+    Field(discriminator="kind"),
 ]
 
 
-class KeepAlive(Model):
+class KeepAlive(SpecModel):
     """A connection pool per destination: arrivals are requests that borrow a connection.
 
     Defaults follow Go's net/http Transport (idle connections closed after 90 s, no limit
@@ -694,7 +703,7 @@ class KeepAlive(Model):
     wait_timeout: PositiveDuration | None = None
 
 
-class Retry(Model):
+class Retry(SpecModel):
     """Retries after a refused connect(): ``max_attempts`` counts the first attempt.
 
     ``exponential`` waits ``base * factor**(n-1)`` before retry n, at most ``max_delay``;
@@ -713,7 +722,9 @@ class Retry(Model):
         return 1 if self.kind == "none" else self.max_attempts
 
 
-class Load(Model):
+class LoadSpec(SpecModel):
+    model_config = ConfigDict(title="Load")  # the schema names the table, not the class
+
     name: str | None = None
     host: str | None = None
     destination: str | None = None
@@ -746,7 +757,7 @@ def _folder_name(name: str) -> str:
     return name
 
 
-class Scenario(Model):
+class Scenario(SpecModel):
     name: Annotated[
         str,
         AfterValidator(_folder_name),
@@ -766,9 +777,9 @@ class Scenario(Model):
     bin: Annotated[Duration, Field(gt=0)] | None = None
     max_events: Annotated[float, Field(gt=0)] = DEFAULT_MAX_EVENTS
     warmup: Duration | None = None
-    hosts: Annotated[list[Host], Field(min_length=1)] = [Host()]
+    hosts: Annotated[list[HostSpec], Field(min_length=1)] = [HostSpec()]
     destinations: Annotated[list[Destination], Field(min_length=1)]
-    load: Annotated[list[Load], Field(min_length=1)]
+    load: Annotated[list[LoadSpec], Field(min_length=1)]
 
     def destination(self, name: str) -> Destination:
         return next(d for d in self.destinations if d.name == name)
@@ -801,6 +812,6 @@ class Scenario(Model):
 
 BOOL_KEYS = frozenset(  # every key of a scenario that takes true/false
     name
-    for model in (Scenario, Host, Destination, Load, KeepAlive, Retry)
+    for model in (Scenario, HostSpec, Destination, LoadSpec, KeepAlive, Retry)
     for name in bool_fields(model)
 )

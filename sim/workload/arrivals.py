@@ -23,7 +23,7 @@ from sim.randomness import BLOCK, Stream
 if TYPE_CHECKING:  # dispatch is on ``kind``: the scenario module builds on this one
     from sim.config.types import (
         Burst,
-        Constant,
+        ConstantArrivalSpec,
         Diurnal,
         OnOff,
         Poisson,
@@ -32,7 +32,9 @@ if TYPE_CHECKING:  # dispatch is on ``kind``: the scenario module builds on this
         TraceArrival,
     )
 
-    ArrivalSpec: TypeAlias = Poisson | Constant | Burst | OnOff | Schedule | Diurnal | TraceArrival
+    ArrivalSpec: TypeAlias = (
+        Poisson | ConstantArrivalSpec | Burst | OnOff | Schedule | Diurnal | TraceArrival
+    )
 
 
 def attempt_times(spec: ArrivalSpec, stream: Stream, start: float, stop: float) -> Iterator[float]:

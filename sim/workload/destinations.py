@@ -10,10 +10,10 @@ import numpy as np
 from sim.randomness import BLOCK, Stream
 
 if TYPE_CHECKING:
-    from sim.config.types import Destination, Load, Scenario
+    from sim.config.types import Destination, LoadSpec, Scenario
 
 
-def spread(load: Load, scenario: Scenario) -> tuple[list[Destination], np.ndarray]:
+def spread(load: LoadSpec, scenario: Scenario) -> tuple[list[Destination], np.ndarray]:
     """The members a load spreads over and the probability of each.
 
     A named destination's weight (``weights``, equal by default) is shared among a

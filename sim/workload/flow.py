@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     from simpy import Environment
 
-    from sim.config.types import Load as LoadSpec
+    from sim.config.types import LoadSpec
     from sim.randomness import Stream
     from sim.stack import Load as Channel
     from sim.stack import Socket

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.config.types import Empirical, Exponential, Fixed, LogNormal, Pareto, Uniform
+from sim.config.types import Empirical, Exponential, FixedLifetimeSpec, LogNormal, Pareto, Uniform
 from sim.randomness import BLOCK, Stream
 
-LifetimeSpec = Fixed | Exponential | LogNormal | Pareto | Uniform | Empirical
+LifetimeSpec = FixedLifetimeSpec | Exponential | LogNormal | Pareto | Uniform | Empirical
 
 
 class Distribution:
@@ -54,7 +54,7 @@ class Constant:
 def sampler(spec: LifetimeSpec, stream: Stream) -> Distribution | Constant:
     """The distribution a lifetime spec describes, drawing from ``stream``."""
     rng = stream.rng
-    if isinstance(spec, Fixed):
+    if isinstance(spec, FixedLifetimeSpec):
         return Constant(spec.value)
     if isinstance(spec, Exponential):
         return Distribution(spec.mean, lambda: rng.exponential(spec.mean, BLOCK).tolist())
