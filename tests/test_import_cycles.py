@@ -112,3 +112,30 @@ def test_sim_has_no_import_cycle() -> None:
     graph = {name: imports(name, path, known) for name, path in known.items()}
     assert "sim.result" in graph["sim.engine"]  # the graph is really built
     assert cycles(graph) == []
+
+
+def test_the_configuration_does_not_import_the_model() -> None:
+    """``sim.config`` reads and checks scenarios; the model that runs them depends on it,
+    never the reverse (imports under ``TYPE_CHECKING`` aside)."""
+    known = modules()
+    graph = {name: imports(name, path, known) for name, path in known.items()}
+    reached: set[str] = set()
+    todo = [name for name in known if name.startswith("sim.config")]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(graph[name])
+    assert {"sim.config.types", "sim.config.load", "sim.ports.linux"} <= reached
+    model = {
+        "sim.engine",
+        "sim.stack",
+        "sim.recorder",
+        "sim.result",
+        "sim.workload.flow",
+        "sim.workload.keepalive",
+        "sim.workload.lifetimes",
+        "sim.workload.destinations",
+        "sim.workload.retry",
+    }
+    assert sorted(reached & model) == []
