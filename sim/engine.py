@@ -1,9 +1,9 @@
 """Build a SimPy model from a Scenario and run it: thin, no file I/O.
 
 One SimPy process per load (its arrival stream); everything per connection is callbacks
-(``sim.stack``, ``sim.workload``).  Random streams come from the run's seed with stable
-spawn keys (per load: 1 arrivals, 2 lifetimes, 3 destination choice, 4 retry jitter), so
-adding a load or a feature does not change the random numbers of the others.
+(``sim.host``, ``sim.channel``, ``sim.workload``).  Random streams come from the run's seed
+with stable spawn keys (per load: 1 arrivals, 2 lifetimes, 3 destination choice, 4 retry
+jitter), so adding a load or a feature does not change the random numbers of the others.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import numpy as np
 from simpy import Environment
 from simpy.events import URGENT, Event
 
+from sim.channel import Channel
 from sim.config.types import Destination, LoadSpec, Scenario, TraceArrival
+from sim.host import Host
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import Recorder
 from sim.result import Result, build_summary, histograms
-from sim.stack import Host, Load
 from sim.steady_state import window_bin
 from sim.wakeup import wake_up
 from sim.workload.arrivals import attempt_times, trace_window
@@ -38,7 +39,7 @@ def _seed(seed: int, *key: int) -> np.random.SeedSequence:
 class Model:
     """A built model: environment, hosts, loads and recorder, ready to run.
 
-    Each ``[[load]]`` becomes a :class:`Flow` over channels (``sim.stack.Load``: one host,
+    Each ``[[load]]`` becomes a :class:`Flow` over channels (``sim.channel.Channel``: one host,
     source address and destination each); ``loads`` lists the channels, ``flows`` the loads.
     """
 
@@ -55,7 +56,7 @@ class Model:
             for i, spec in enumerate(scenario.hosts)
         }
         rec.hosts = list(self.hosts.values())
-        self.loads: list[Load] = []
+        self.loads: list[Channel] = []
         self.flows: list[Flow] = []
         for i, spec in enumerate(scenario.load):
             self._build_load(i, spec)
@@ -83,7 +84,7 @@ class Model:
             sources = target_host.source_addresses if spec.protocol == "tcp" else [None]
             channels = []
             for source in sources:
-                ch = Load(
+                ch = Channel(
                     name,
                     target_host,
                     member,

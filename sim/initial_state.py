@@ -15,7 +15,7 @@ Columns, with a header line: ``local_port,destination,state[,remaining_s][,local
   its destination's pool from the host's matching source address (``address`` /
   ``addresses``), or from its primary address when it has no such address.
 
-The rows are applied once at start-up (``sim.stack.Host.preload``).
+The rows are applied once at start-up (``sim.host.Host.preload``).
 """
 
 from __future__ import annotations

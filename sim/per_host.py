@@ -16,7 +16,7 @@ from sim.waves import refusal_waves
 
 if TYPE_CHECKING:
     from sim.engine import Model
-    from sim.stack import Host
+    from sim.host import Host
 
 ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
 

@@ -20,8 +20,9 @@ from simpy.events import Event
 if TYPE_CHECKING:
     from simpy import Environment
 
+    from sim.channel import Channel
+    from sim.host import Host
     from sim.ports.table import Pool
-    from sim.stack import Host, Load
     from sim.workload.flow import Flow
 
 SERIES_COLUMNS = (
@@ -146,7 +147,7 @@ class Recorder:
         self.n_bins = max(1, math.ceil(duration / bin_width - 1e-9))
         self.raster_stride = max(1, math.ceil(self.n_bins / RASTER_COLUMNS))
         self.hosts: list[Host] = []
-        self.loads: list[Load] = []  # per-bin counts are differences of their counters
+        self.loads: list[Channel] = []  # per-bin counts are differences of their counters
         self.flows: list[Flow] = []  # retries and keep-alive requests
         # per load: attempts and failures before the steady-state window (set by the model
         # before the run: the window is known from the scenario), for its refusal figures
@@ -175,7 +176,7 @@ class Recorder:
         self.host_rows: dict[str, list[tuple[int, int, int]]] = {}
         self._last_hosts: dict[str, tuple[int, int]] = {}
 
-    def add_load(self, load: Load) -> None:
+    def add_load(self, load: Channel) -> None:
         load.index = len(self.loads)
         self.loads.append(load)
 

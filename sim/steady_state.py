@@ -19,10 +19,10 @@ from sim.request_flow import request_rates
 from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
 
 if TYPE_CHECKING:
+    from sim.channel import Channel
     from sim.config.types import KeepAlive
     from sim.engine import Model
     from sim.ports.table import Pool
-    from sim.stack import Load
 
 WARMUP_LIFETIMES = 3
 
@@ -33,7 +33,7 @@ def pool_key(host: str, label: str, several_hosts: bool) -> str:
     return f"{host}/{label}" if several_hosts else label
 
 
-def mean_life(load: Load) -> float | None:
+def mean_life(load: Channel) -> float | None:
     """A channel's mean connection lifetime where the scenario says it (not for a trace,
     whose rows say; for a keep-alive pool, a request plus the idle timeout bounds it)."""
     spec = load.spec
@@ -92,7 +92,7 @@ def _first_bin(model: Model, warmup: float) -> int:
     return min(math.ceil(start / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
 
 
-def counts_since(model: Model, loads: list[Load], first_bin: int) -> tuple[int, int]:
+def counts_since(model: Model, loads: list[Channel], first_bin: int) -> tuple[int, int]:
     """Attempts and failures of ``loads`` from bin ``first_bin`` (the window's) to the end."""
     rec = model.recorder
     if first_bin != rec.window_bin:
@@ -169,11 +169,11 @@ def stationary(model: Model) -> bool:
     )
 
 
-def _applies(load: Load) -> bool:
+def _applies(load: Channel) -> bool:
     return not_erlang(load) is None
 
 
-def _erlang_terms(load: Load) -> tuple[float, float]:
+def _erlang_terms(load: Channel) -> tuple[float, float]:
     """(arrival rate of this channel, mean holding time) of a load Erlang B applies to."""
     spec = load.spec
     if spec is None or not isinstance(spec.arrival, Poisson) or spec.lifetime is None:
@@ -182,7 +182,7 @@ def _erlang_terms(load: Load) -> tuple[float, float]:
     return spec.arrival.rate * load.share, holding
 
 
-def not_erlang(load: Load) -> str | None:
+def not_erlang(load: Channel) -> str | None:
     """Why Erlang B does not hold for ``load``'s connects, or None when it does: Poisson
     TCP connects that scan the whole pool and never reuse a TIME_WAIT early."""
     host = load.host
@@ -219,7 +219,7 @@ def not_erlang(load: Load) -> str | None:
 
 def analytic(model: Model) -> dict[str, Any]:
     """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
-    groups: dict[int, list[Load]] = {}
+    groups: dict[int, list[Channel]] = {}
     for load in model.loads:
         groups.setdefault(id(load.pool), []).append(load)
     warmup = default_warmup(model)
@@ -259,7 +259,7 @@ def analytic(model: Model) -> dict[str, Any]:
     return out
 
 
-def _holding(load: Load) -> float | None:
+def _holding(load: Channel) -> float | None:
     """Mean time a connection of ``load`` holds its port: lifetime, plus TIME_WAIT when
     the host closes first; None for keep-alive pools and loads without a known mean."""
     spec = load.spec

@@ -6,15 +6,17 @@ from __future__ import annotations
 import numpy as np
 from simpy import Environment
 
+from sim.channel import Channel
 from sim.config.types import Scenario
+from sim.host import Host
 from sim.randomness import Stream
 from sim.recorder import Recorder
-from sim.stack import CLOSED, Host, Load, Socket
+from sim.sockets import CLOSED, Socket
 from sim.workload.lifetimes import sampler
 
 
-def host_from_scenario(sc: Scenario) -> tuple[Environment, Host, list[Load], list[tuple]]:
-    """(environment, host, one Load per scenario load, the event log)."""
+def host_from_scenario(sc: Scenario) -> tuple[Environment, Host, list[Channel], list[tuple]]:
+    """(environment, host, one Channel per scenario load, the event log)."""
     env = Environment()
     rec = Recorder(env, 1.0, 1e6)
     log: list[tuple] = []
@@ -25,7 +27,7 @@ def host_from_scenario(sc: Scenario) -> tuple[Environment, Host, list[Load], lis
     for i, spec in enumerate(sc.load):
         lifetime = sampler(spec.lifetime, Stream(np.random.SeedSequence(2 + i)))
         loads.append(
-            Load(
+            Channel(
                 f"l{i}",
                 host,
                 dests[spec.destination],

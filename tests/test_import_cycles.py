@@ -129,7 +129,9 @@ def test_the_configuration_does_not_import_the_model() -> None:
     assert {"sim.config.types", "sim.config.load", "sim.ports.linux"} <= reached
     model = {
         "sim.engine",
-        "sim.stack",
+        "sim.host",
+        "sim.channel",
+        "sim.sockets",
         "sim.recorder",
         "sim.result",
         "sim.workload.flow",

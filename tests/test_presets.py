@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from simpy import Environment
 
 import sim
+from sim.channel import Channel
 from sim.config.load import parse_scenario
-from sim.stack import ESTABLISHED, Host, Load
+from sim.host import Host
+from sim.sockets import ESTABLISHED
 from tests.hosts import host_from_scenario, live_sockets
 
 REMOTE = "10.0.0.1:443"
@@ -611,7 +613,7 @@ PROP_RESERVED = LO + 3
 
 def build_host(
     preset: str, scope: str, forced_reuse: bool
-) -> tuple[Environment, Host, list[Load], list[tuple]]:
+) -> tuple[Environment, Host, list[Channel], list[tuple]]:
     sc = parse_scenario(
         {
             "name": "prop",

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from simpy import Environment
 
 from sim.config.load import parse_scenario
+from sim.host import Host
 from sim.ports.cells import BUSY
 from sim.ports.linux import _two_pass
 from sim.ports.table import Layout
-from sim.stack import ESTABLISHED, TIME_WAIT, TW_REUSABLE, Host
+from sim.sockets import ESTABLISHED, TIME_WAIT, TW_REUSABLE
 from tests.hosts import host_from_scenario, live_sockets
 
 LOADS = [

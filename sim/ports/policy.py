@@ -3,7 +3,7 @@
 A policy keeps its own state (a cursor, counters, a table) and chooses a port from an
 occupancy map: ``select(cells, layout, key, now) -> (offset or -1, probes)``.  Which sockets
 make a port busy is not the policy's business but the map's (the uniqueness scope, chosen
-by the host: ``sim.stack``), following the common shape of the allocators in
+by the host: ``sim.host``), following the common shape of the allocators in
 docs/sources.md: generator, availability predicate and occupancy lifetime are separate knobs.
 """
 

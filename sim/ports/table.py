@@ -19,7 +19,7 @@ from sim.ports.cells import BLOCKED, OWNED, STATIC
 
 if TYPE_CHECKING:
     from sim.metrics import PortUse, Untracked
-    from sim.stack import Socket
+    from sim.sockets import Socket
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """A load as the application drives it: each arrival picks a destination and a source
 address, then connects (with retries) or borrows a keep-alive connection.
 
-The connect() itself is a channel's (``sim.stack.Load``: one host, one source address,
+The connect() itself is a channel's (``sim.channel.Channel``: one host, one source address,
 one destination).  A load with one channel, no retries and no keep-alive skips this layer:
 its arrivals call the channel directly, the hot path of the plain model.
 """
@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     import numpy as np
     from simpy import Environment
 
+    from sim.channel import Channel
     from sim.config.types import LoadSpec
     from sim.randomness import Stream
-    from sim.stack import Load as Channel
-    from sim.stack import Socket
+    from sim.sockets import Socket
 
     Then = Callable[[Socket | None], None]
 

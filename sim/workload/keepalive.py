@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from simpy import Environment
 
+    from sim.channel import Channel
     from sim.config.types import KeepAlive
-    from sim.stack import Load as Channel
-    from sim.stack import Socket
+    from sim.sockets import Socket
     from sim.workload.flow import Flow
 
 

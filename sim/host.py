@@ -23,7 +23,6 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import deque
-from functools import partial
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
@@ -31,31 +30,22 @@ import numpy as np
 from simpy import Environment
 from simpy.events import NORMAL
 
-from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
+from sim.channel import Channel, never
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
-from sim.ports.linux import (
-    ConnectState,
-    connect_selector,
-    kernel_profile,
-    select_bind,
-    select_udp,
-)
+from sim.ports.linux import ConnectState, kernel_profile, select_bind, select_udp
 from sim.ports.policy import Policy, make_policy
 from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.presets import get_preset
 from sim.randomness import Stream
 from sim.resolve import host_kernel, host_policy
+from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
 from sim.timerwheel import FIRST_WHEEL_KERNEL, WheelTimer, default_start
 from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from sim.config.types import Destination, HostSpec, LoadSpec
+    from sim.config.types import Destination, HostSpec
     from sim.recorder import Recorder
-
-ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
 
 
 def _first(*values):
@@ -63,43 +53,7 @@ def _first(*values):
     return next(v for v in values if v is not None)
 
 
-class Socket:
-    """One connection's state; lives from a successful attempt to the end of TIME_WAIT.
-
-    Created with ``object.__new__`` and its slots set in ``Host._established`` (half the
-    cost of an ``__init__`` call, once per connection)."""
-
-    __slots__ = ("cell", "explicit", "k", "load", "pool", "state")
-
-    cell: int
-    explicit: bool
-    k: int
-    load: Load
-    pool: Pool
-    state: int
-
-
 _new_socket = _new_wake_up = object.__new__
-
-
-def _never() -> float:
-    """The lifetime of a preloaded connection's channel: it never opens one itself."""
-    return math.inf
-
-
-def _no_selector(now: float) -> tuple[int, int]:
-    """A channel whose host has no Linux connect() scan (UDP, or another policy)."""
-    raise RuntimeError("this channel's host does not run the Linux connect() scan")
-
-
-class _NoTimeWait(deque):
-    """The TIME_WAIT queue of a channel that holds none: appending is a bug."""
-
-    def append(self, item: object) -> None:
-        raise RuntimeError("this channel holds no TIME_WAIT")
-
-
-NO_TIME_WAIT: deque[tuple[float, Socket]] = _NoTimeWait()
 
 
 class _NoPolicy:
@@ -123,136 +77,6 @@ class _Closing:
 
     def __init__(self, sock: Socket) -> None:
         self._value = sock
-
-
-class Load:
-    """A load bound to its host and destination, with its counters."""
-
-    __slots__ = (
-        "addr",
-        "attempt",
-        "attempted",
-        "close",
-        "dest",
-        "dest_pool",
-        "failed",
-        "failed_by_error",
-        "first_failure",
-        "holds_time_wait",
-        "host",
-        "index",
-        "key",
-        "label",
-        "lifetime",
-        "name",
-        "pass1_probes",
-        "pool",
-        "protocol",
-        "reuse_tw",
-        "select",
-        "share",
-        "socket",
-        "source",
-        "spec",
-        "step1",
-        "sub",
-        "succeeded",
-        "tw_hold",
-        "tw_len",
-        "tw_queue",
-        "tw_timer",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        host: Host,
-        dest: Destination,
-        lifetime: Callable[[], float],
-        close: str,
-        socket: str,
-        protocol: str,
-        local_port_range: tuple[int, int] | None,
-        source: str | None = None,
-    ) -> None:
-        self.name = name
-        self.index = -1  # position among the recorder's loads
-        self.spec: LoadSpec | None = None  # the scenario's table, for analytics
-        self.share = 1.0  # this channel's part of its load's arrivals (Erlang B)
-        self.host = host
-        self.dest = dest
-        self.source = source = source or host.address
-        self.addr = host.source_addresses.index(source)
-        several = len(host.source_addresses) > 1 and protocol == "tcp"
-        self.label = f"{source}->{dest.address}" if several else dest.address
-        self.lifetime = lifetime
-        self.close = close
-        self.socket = socket
-        self.protocol = protocol
-        self.key = (source, dest.ip, dest.port)
-        self.attempted = self.succeeded = self.failed = 0
-        self.failed_by_error: dict[str, int] = {}
-        self.first_failure: float | None = None
-        self.sub = host.sub_range(local_port_range)
-        profile = host.profile  # (None: not Linux)
-        self.step1 = self.sub is not None and profile is not None and profile.per_socket_step1
-        bind = socket in ("bind", "bind_reuseaddr")
-        span = self.sub[1] - self.sub[0] if self.sub else host.size
-        # probes of a full first pass: half the (even-forced) range, or all of it for the
-        # one-pass step-1 scans (6.8+ per-socket range, kernels up to 4.5)
-        one_pass = self.step1 or (
-            host.profile is not None and host.profile.generation in ("G0", "G1")
-        )
-        self.pass1_probes = span if one_pass or span == 1 else span // 2
-        if bind:
-            host.explicit_binds = True
-        if protocol == "udp":
-            # one UDP port space, or (FreeBSD 13+) one 4-tuple pool per destination
-            udp = host.udp_table
-            pool = host.udp_pool if udp is None else udp.pool(self.key, f"udp {self.label}")
-            self.pool = self.dest_pool = pool
-            host.udp_loads.append(self.label)
-            self.attempt = partial(host.udp_attempt, self)
-        else:
-            # the 4-tuple bookkeeping is per destination; what connect() may not use is that
-            # pool under 4-tuple scope, or the host's port space under the others
-            self.dest_pool = host.table.pool(self.key, self.label)
-            if self.dest_pool.use is None:  # reuse metrics for the first pools only
-                tracked = len(host.table.pools) <= TRACKED_POOLS
-                self.dest_pool.use = PortUse(host.size) if tracked else UNTRACKED
-            if host.scope == "4tuple":
-                self.pool = self.dest_pool
-            elif host.scope == "local_address":
-                self.pool = host.table.addr_pools[self.addr]
-            else:
-                self.pool = host.table.bind_pool
-            if host.scope != "4tuple":
-                host.shared_labels.setdefault(self.label, None)
-            if bind:
-                self.attempt = partial(host.bound_connect, self)
-            elif host.linux:
-                self.attempt = partial(host.autobind_connect, self)
-            else:
-                self.attempt = partial(host.policy_connect, self)
-        kernel = host.kernel  # (None: not Linux)
-        self.select: Callable[[float], tuple[int, int]] = (
-            connect_selector(self.pool.cells, host.layout, kernel, self.key, self.sub, self.step1)
-            if kernel is not None and protocol == "tcp"
-            else _no_selector
-        )
-        loopback = dest.loopback or host.loopback
-        self.tw_len = host.time_wait_for(dest)
-        self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
-        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else NO_TIME_WAIT
-        # the kernel's TIME_WAIT timer on the wheel's grid (sim/timerwheel.py), or None
-        self.tw_timer = host.wheel_timer(self.tw_len) if self.holds_time_wait else None
-        # mean TIME_WAIT held: the wheel adds half a bucket on average (sim/timerwheel.py)
-        self.tw_hold = self.tw_len + (self.tw_timer.granularity_s / 2 if self.tw_timer else 0.0)
-        tw_reuse = host.tw_reuse
-        # value 2: loopback only, by either end's address (tcp_twsk_unique)
-        self.reuse_tw = (
-            host.linux and host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
-        )
 
 
 class Host:
@@ -397,26 +221,26 @@ class Host:
     def preload(self, path: str, time_wait_age: str) -> None:
         """Hold the ports of an initial state (``sim.initial_state``) at time 0, as if the
         connections had been made before the run: a one-off loop over its rows at
-        start-up.  Each destination gets a channel (a ``Load`` that no arrival drives) so
+        start-up.  Each destination gets a channel (a ``Channel`` that no arrival drives) so
         that closing and TIME_WAIT follow the same code as every other connection."""
         from sim.config.types import Destination
         from sim.initial_state import read_initial_state, time_wait_left
 
         rows = read_initial_state(path)
-        channels: dict[tuple[str, str], Load] = {}
-        by_channel: dict[Load, list] = {}
+        channels: dict[tuple[str, str], Channel] = {}
+        by_channel: dict[Channel, list] = {}
         for row in rows:
             source = row.local_address if row.local_address in self.source_addresses else None
             key = (source or self.address, row.destination)
             ch = channels.get(key)
             if ch is None:
                 dest = Destination(name=row.destination, address=row.destination)
-                ch = channels[key] = Load(
-                    "initial_state", self, dest, _never, "client", "connect", "tcp", None, source
+                ch = channels[key] = Channel(
+                    "initial_state", self, dest, never, "client", "connect", "tcp", None, source
                 )
                 by_channel[ch] = []
             by_channel[ch].append(row)
-        waiting: list[tuple[float, Socket, Load]] = []
+        waiting: list[tuple[float, Socket, Channel]] = []
         for ch, held in by_channel.items():
             timer = self.wheel_timer(ch.tw_len)  # a kernel's TIME_WAIT may show up to a
             longest = ch.tw_len + (timer.granularity_s if timer else 0.0)  # bucket more
@@ -450,7 +274,7 @@ class Host:
                 self.reuse_fifo.append((at, sock))
                 self.due = min(self.due, at)
 
-    def _hold(self, ch: Load, k: int) -> Socket:
+    def _hold(self, ch: Channel, k: int) -> Socket:
         """An established connection of ``ch`` on port lo+k, made before time 0."""
         cell = self.table.take(k, 0.0, ch.addr)
         pool = ch.dest_pool
@@ -601,96 +425,96 @@ class Host:
         pool.time_wait = sum(p.time_wait for p in dests)
         return pool
 
-    # -- attempts (each load calls the one that fits it: Load.attempt) -------------------
+    # -- attempts (each channel calls the one that fits it: Channel.attempt) ----------------
     # Each returns the new Socket, or None when refused (retries and keep-alive pools
     # need to know).
-    def attempt(self, load: Load) -> Socket | None:
-        """One connection attempt of ``load`` at the current time."""
-        return load.attempt()
+    def attempt(self, ch: Channel) -> Socket | None:
+        """One connection attempt of ``ch`` at the current time."""
+        return ch.attempt()
 
-    def autobind_connect(self, load: Load) -> Socket | None:
+    def autobind_connect(self, ch: Channel) -> Socket | None:
         """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT."""
-        load.attempted += 1
+        ch.attempted += 1
         now = self.env.now
         if self.due <= now:
             self.settle(now)
-        k, probes = load.select(now)
+        k, probes = ch.select(now)
         rec = self.rec
-        rec.pass_hist[probes > load.pass1_probes][probes] += 1
+        rec.pass_hist[probes > ch.pass1_probes][probes] += 1
         if k < 0:
-            self._fail(load, "EADDRNOTAVAIL", probes, now)
+            self._fail(ch, "EADDRNOTAVAIL", probes, now)
             return None
-        pool = load.pool
+        pool = ch.pool
         table = self.table
-        cell = table.take(k, now, load.addr)
+        cell = table.take(k, now, ch.addr)
         tw = pool.tw_reusable.pop(cell, None) if pool.tw_reusable else None
         if tw is not None:  # recycle the TIME_WAIT entry of this 4-tuple (TWRecycled)
             tw.state = CLOSED
-            table.release(k, now, load.addr)
+            table.release(k, now, ch.addr)
             self.tw_count -= 1
             self.tw_recycled += 1
             if self.log is not None:
-                self._log(now, "time_wait_reused", self.lo + k, load, 0, "")
+                self._log(now, "time_wait_reused", self.lo + k, ch, 0, "")
         pool.take(cell, BUSY, now)
-        return self._established(load, pool, k, cell, False, probes, now)
+        return self._established(ch, pool, k, cell, False, probes, now)
 
-    def bound_connect(self, load: Load) -> Socket | None:
+    def bound_connect(self, ch: Channel) -> Socket | None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
-        load.attempted += 1
+        ch.attempted += 1
         now = self.env.now
         if self.due <= now:
             self.settle(now)
         if self.linux:
             k, probes = select_bind(
-                self.table.addr_pools[load.addr].cells,
+                self.table.addr_pools[ch.addr].cells,
                 self.layout,
                 self.stream,
-                load.socket == "bind_reuseaddr",
-                load.sub,
+                ch.socket == "bind_reuseaddr",
+                ch.sub,
             )
         else:  # BSD and others: the same generator as connect(), over the port space
-            cells = self.table.addr_pools[load.addr].cells
+            cells = self.table.addr_pools[ch.addr].cells
             k, probes = self.tcp_policy.select(cells, self.layout, None, now)
         if k < 0:
-            self._fail(load, "EADDRINUSE", probes, now)
+            self._fail(ch, "EADDRINUSE", probes, now)
             return None
-        cell = self.table.take_explicit(k, now, load.addr)
+        cell = self.table.take_explicit(k, now, ch.addr)
         if self.live is not None:
             self._hold_live(k, cell)
         if self.log is not None:
-            self._log(now, "bind", self.lo + k, load, probes, "")
-        pool = load.dest_pool
+            self._log(now, "bind", self.lo + k, ch, probes, "")
+        pool = ch.dest_pool
         # bind(0) never picks a port with an owner on this address, so the 4-tuple is free
         pool.take(cell, BUSY, now)
-        return self._established(load, pool, k, cell, True, probes, now)
+        return self._established(ch, pool, k, cell, True, probes, now)
 
-    def policy_connect(self, load: Load) -> Socket | None:
+    def policy_connect(self, ch: Channel) -> Socket | None:
         """connect() on a host whose policy is not Linux's: the policy scans the map of the
         host's scope; Windows shares a port across destinations once exhausted."""
-        load.attempted += 1
+        ch.attempted += 1
         now = self.env.now
         if self.due <= now:
             self.settle(now)
         policy = self.tcp_policy
         k = probes = -1
-        if self.auto_reuse is not None and load.socket != "bind_no_port":
-            k, probes = self._auto_reuse(load)
+        if self.auto_reuse is not None and ch.socket != "bind_no_port":
+            k, probes = self._auto_reuse(ch)
         if k < 0:
-            k, more = policy.select(load.pool.cells, self.layout, load.key, now)
+            k, more = policy.select(ch.pool.cells, self.layout, ch.key, now)
             probes = more if probes < 0 else probes + more
         if k < 0:
-            k, error = self._exhausted(load, policy.error)
+            k, error = self._exhausted(ch, policy.error)
             if k < 0:
-                self._fail(load, error, probes, now)
+                self._fail(ch, error, probes, now)
                 return None
-        cell = self.table.take(k, now, load.addr)
+        cell = self.table.take(k, now, ch.addr)
         if self.live is not None:
             self._hold_live(k, cell)
-        pool = load.dest_pool
+        pool = ch.dest_pool
         pool.take(cell, BUSY, now)
-        return self._established(load, pool, k, cell, False, probes, now)
+        return self._established(ch, pool, k, cell, False, probes, now)
 
-    def _auto_reuse(self, load: Load) -> tuple[int, int]:
+    def _auto_reuse(self, ch: Channel) -> tuple[int, int]:
         """Windows' auto-reuse port range (``Set-NetTCPSetting -AutoReusePortRange*``): plain
         connect() takes ports from it with 4-tuple uniqueness, so they serve many
         destinations; a sequential cursor of its own (inferred; docs/presets/windows.md).
@@ -700,13 +524,13 @@ class Host:
         a, b = self.auto_reuse
         n = b - a
         k0 = a + (self.auto_reuse_cursor + 1 - a) % n
-        k = find_natural(load.dest_pool.cells, self.layout, k0, a, b)
+        k = find_natural(ch.dest_pool.cells, self.layout, k0, a, b)
         if k < 0:
             return -1, n
         self.auto_reuse_cursor = k
         return k, (k - k0) % n + 1
 
-    def _exhausted(self, load: Load, error: str) -> tuple[int, str]:
+    def _exhausted(self, ch: Channel, error: str) -> tuple[int, str]:
         """What happens when the policy finds nothing.  Windows logs event 4231 ("...the
         global TCP port space has failed due to all such ports being in use") and fails
         with WSAENOBUFS.  With forced reuse (inferred from event 4227's text: the reused
@@ -722,7 +546,7 @@ class Host:
         if live is not None:
             n = self.size
             held = int.from_bytes(live, "little")
-            usable = (held | int.from_bytes(load.dest_pool.cells, "little")).to_bytes(n, "little")
+            usable = (held | int.from_bytes(ch.dest_pool.cells, "little")).to_bytes(n, "little")
             policy = self.tcp_policy
             start = (getattr(policy, "cursor", -1) + 1) % n
             k = find_natural(usable, self.layout, start, 0, n)
@@ -730,7 +554,7 @@ class Host:
                 if hasattr(policy, "cursor"):
                     policy.cursor = k
                 return k, ""
-            same = load.dest_pool.cells.translate(NOT_TIME_WAIT)
+            same = ch.dest_pool.cells.translate(NOT_TIME_WAIT)
             if (held | int.from_bytes(same, "little")).to_bytes(n, "little").find(0) >= 0:
                 self.windows_events["4227"] += 1
                 return -1, "WSAEADDRINUSE"
@@ -750,16 +574,16 @@ class Host:
         if not n and self.live is not None:
             self.live[cell] &= ~LIVE
 
-    def udp_attempt(self, load: Load) -> Socket | None:
+    def udp_attempt(self, ch: Channel) -> Socket | None:
         """A connected UDP socket (or bind(0) then connect).  One port per socket on Linux
         (``udp_lib_get_port`` ignores the destination) and on most BSDs (the implicit
         ``in_pcbbind`` checks the local port); FreeBSD 13+ connect() checks the 4-tuple
         (``udp_connect`` -> ``in_pcbconnect`` -> ``in_pcb_lport_dest`` with the foreign
         address, as for TCP), so a port serves many destinations (``udp_scope``)."""
-        load.attempted += 1
+        ch.attempted += 1
         now = self.env.now
-        pool = load.pool
-        bind = load.socket in ("bind", "bind_reuseaddr")
+        pool = ch.pool
+        bind = ch.socket in ("bind", "bind_reuseaddr")
         table = self.udp_table
         if self.linux:
             port, probes = select_udp(pool.cells, self.lo, self.hi, self.stream, self.udp_hash)
@@ -768,23 +592,23 @@ class Host:
         else:
             # bind(0) checks the local port (in_pcbbind): any owner on it conflicts
             cells = table.bind_pool.cells if table is not None and bind else pool.cells
-            k, probes = self.udp_policy.select(cells, self.layout, load.key, now)
+            k, probes = self.udp_policy.select(cells, self.layout, ch.key, now)
             cell = self.layout.cell(k) if k >= 0 else -1
             error = "EADDRINUSE" if bind else self.udp_policy.error
         if k < 0:
-            self._fail(load, error, probes, now)
+            self._fail(ch, error, probes, now)
             return None
         explicit = False
         if table is not None:
             explicit = bind
             cell = table.take_explicit(k, now) if bind else table.take(k, now)
         pool.take(cell, BUSY, now)
-        return self._established(load, pool, k, cell, explicit, probes, now)
+        return self._established(ch, pool, k, cell, explicit, probes, now)
 
     def _established(
-        self, load: Load, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
+        self, ch: Channel, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
     ) -> Socket:
-        load.succeeded += 1
+        ch.succeeded += 1
         pool.established += 1
         rec = self.rec
         rec.probe_sum += probes
@@ -792,18 +616,18 @@ class Host:
         if probes > rec.bin_probe_max:
             rec.bin_probe_max = probes
         if self.log is not None:
-            self._log(now, "connect", self.lo + k, load, probes, "")
+            self._log(now, "connect", self.lo + k, ch, probes, "")
         use = pool.use
         if use is not None:
             use.record(k, now)
         sock = _new_socket(Socket)  # Socket.__init__ without the call: per connection
-        sock.load = load
+        sock.load = ch
         sock.pool = pool
         sock.k = k
         sock.cell = cell
         sock.explicit = explicit
         sock.state = ESTABLISHED
-        life = load.lifetime()
+        life = ch.lifetime()
         if life != math.inf:  # env.timeout(life, sock) with _on_close, without its cost
             event = _new_wake_up(WakeUp)
             event.callbacks = [self._on_close]
@@ -813,11 +637,11 @@ class Host:
             heappush(env._queue, (env._now + life, NORMAL, next(env._eid), event))
         return sock
 
-    def _fail(self, load: Load, error: str, probes: int, now: float) -> None:
-        load.failed += 1
-        if load.first_failure is None:
-            load.first_failure = now
-        load.failed_by_error[error] = load.failed_by_error.get(error, 0) + 1
+    def _fail(self, ch: Channel, error: str, probes: int, now: float) -> None:
+        ch.failed += 1
+        if ch.first_failure is None:
+            ch.first_failure = now
+        ch.failed_by_error[error] = ch.failed_by_error.get(error, 0) + 1
         if probes > 0:  # a refusal costs its scan too: the whole range for Linux connect()
             rec = self.rec
             rec.refused_probe_sum += probes
@@ -825,7 +649,7 @@ class Host:
             if probes > rec.bin_probe_max:
                 rec.bin_probe_max = probes
         if self.log is not None:
-            self._log(now, "fail", None, load, probes, error)
+            self._log(now, "fail", None, ch, probes, error)
 
     # -- closing -------------------------------------------------------------------------
     def close(self, sock: Socket) -> None:
@@ -839,32 +663,32 @@ class Host:
         now = self.env.now
         if self.due <= now:
             self.settle(now)
-        load = sock.load
+        ch = sock.load
         pool = sock.pool
         pool.established -= 1
-        if self.live is not None and load.protocol == "tcp":
+        if self.live is not None and ch.protocol == "tcp":
             self._release_live(sock.k, sock.cell)
         if self.log is not None:
-            self._log(now, "close", self.lo + sock.k, load, 0, "")
-        if load.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)
-            pool.use.server_closed(sock.k, now + load.dest.time_wait)
-        if load.holds_time_wait:
+            self._log(now, "close", self.lo + sock.k, ch, 0, "")
+        if ch.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)
+            pool.use.server_closed(sock.k, now + ch.dest.time_wait)
+        if ch.holds_time_wait:
             if self.tw_rst and self.rst_stream.uniform() < self.tw_rst:
                 self.tw_rst_killed += 1  # the peer's RST arrives at once: no TIME_WAIT
             elif self.tw_count < self.max_tw:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
                 pool.time_wait += 1
-                timer = load.tw_timer
-                end = now + load.tw_len if timer is None else timer.expiry(now)
-                load.tw_queue.append((end, sock))
+                timer = ch.tw_timer
+                end = now + ch.tw_len if timer is None else timer.expiry(now)
+                ch.tw_queue.append((end, sock))
                 if end < self.due:
                     self.due = end
                 if self.log is not None:
-                    self._log(now, "time_wait", self.lo + sock.k, load, 0, "")
+                    self._log(now, "time_wait", self.lo + sock.k, ch, 0, "")
                 if self.forced_reuse:
                     pool.cells[sock.cell] |= TW_BIT
-                if load.reuse_tw and not sock.explicit:
+                if ch.reuse_tw and not sock.explicit:
                     at = self._reuse_time(now)
                     if at < end:
                         self.reuse_fifo.append((at, sock))
@@ -983,7 +807,7 @@ class Host:
             self.table.release(sock.k, now, sock.load.addr)
 
     def _log(
-        self, now: float, event: str, port: int | None, load: Load, probes: int, error: str
+        self, now: float, event: str, port: int | None, ch: Channel, probes: int, error: str
     ) -> None:
         if self.log is None:
             return
@@ -991,11 +815,11 @@ class Host:
             (
                 now,
                 self.name,
-                load.source,
+                ch.source,
                 event,
-                load.protocol,
+                ch.protocol,
                 port,
-                load.dest.address,
+                ch.dest.address,
                 probes,
                 error,
             )

@@ -1,0 +1,174 @@
+"""A channel: one load's connections from one host, one source address, to one destination.
+
+The channel holds what is fixed for those connections (the pools they take ports from, the
+bound attempt, the Linux connect() scan, the TIME_WAIT length, queue and timer, whether
+tcp_tw_reuse applies) and their counters; the host (``sim.host``) runs the attempts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING
+
+from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
+from sim.ports.linux import connect_selector
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sim.config.types import Destination, LoadSpec
+    from sim.host import Host
+    from sim.sockets import Socket
+
+
+def never() -> float:
+    """The lifetime of a preloaded connection's channel: it never opens one itself."""
+    return math.inf
+
+
+def _no_selector(now: float) -> tuple[int, int]:
+    """A channel whose host has no Linux connect() scan (UDP, or another policy)."""
+    raise RuntimeError("this channel's host does not run the Linux connect() scan")
+
+
+class _NoTimeWait(deque):
+    """The TIME_WAIT queue of a channel that holds none: appending is a bug."""
+
+    def append(self, item: object) -> None:
+        raise RuntimeError("this channel holds no TIME_WAIT")
+
+
+NO_TIME_WAIT: deque[tuple[float, Socket]] = _NoTimeWait()
+
+
+class Channel:
+    """One load's connections from one host and source address to one destination, with
+    their counters; ``attempt`` is bound to the host's attempt that fits them (the hot path)."""
+
+    __slots__ = (
+        "addr",
+        "attempt",
+        "attempted",
+        "close",
+        "dest",
+        "dest_pool",
+        "failed",
+        "failed_by_error",
+        "first_failure",
+        "holds_time_wait",
+        "host",
+        "index",
+        "key",
+        "label",
+        "lifetime",
+        "name",
+        "pass1_probes",
+        "pool",
+        "protocol",
+        "reuse_tw",
+        "select",
+        "share",
+        "socket",
+        "source",
+        "spec",
+        "step1",
+        "sub",
+        "succeeded",
+        "tw_hold",
+        "tw_len",
+        "tw_queue",
+        "tw_timer",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        host: Host,
+        dest: Destination,
+        lifetime: Callable[[], float],
+        close: str,
+        socket: str,
+        protocol: str,
+        local_port_range: tuple[int, int] | None,
+        source: str | None = None,
+    ) -> None:
+        self.name = name
+        self.index = -1  # position among the recorder's loads
+        self.spec: LoadSpec | None = None  # the scenario's table, for analytics
+        self.share = 1.0  # this channel's part of its load's arrivals (Erlang B)
+        self.host = host
+        self.dest = dest
+        self.source = source = source or host.address
+        self.addr = host.source_addresses.index(source)
+        several = len(host.source_addresses) > 1 and protocol == "tcp"
+        self.label = f"{source}->{dest.address}" if several else dest.address
+        self.lifetime = lifetime
+        self.close = close
+        self.socket = socket
+        self.protocol = protocol
+        self.key = (source, dest.ip, dest.port)
+        self.attempted = self.succeeded = self.failed = 0
+        self.failed_by_error: dict[str, int] = {}
+        self.first_failure: float | None = None
+        self.sub = host.sub_range(local_port_range)
+        profile = host.profile  # (None: not Linux)
+        self.step1 = self.sub is not None and profile is not None and profile.per_socket_step1
+        bind = socket in ("bind", "bind_reuseaddr")
+        span = self.sub[1] - self.sub[0] if self.sub else host.size
+        # probes of a full first pass: half the (even-forced) range, or all of it for the
+        # one-pass step-1 scans (6.8+ per-socket range, kernels up to 4.5)
+        one_pass = self.step1 or (
+            host.profile is not None and host.profile.generation in ("G0", "G1")
+        )
+        self.pass1_probes = span if one_pass or span == 1 else span // 2
+        if bind:
+            host.explicit_binds = True
+        if protocol == "udp":
+            # one UDP port space, or (FreeBSD 13+) one 4-tuple pool per destination
+            udp = host.udp_table
+            pool = host.udp_pool if udp is None else udp.pool(self.key, f"udp {self.label}")
+            self.pool = self.dest_pool = pool
+            host.udp_loads.append(self.label)
+            self.attempt = partial(host.udp_attempt, self)
+        else:
+            # the 4-tuple bookkeeping is per destination; what connect() may not use is that
+            # pool under 4-tuple scope, or the host's port space under the others
+            self.dest_pool = host.table.pool(self.key, self.label)
+            if self.dest_pool.use is None:  # reuse metrics for the first pools only
+                tracked = len(host.table.pools) <= TRACKED_POOLS
+                self.dest_pool.use = PortUse(host.size) if tracked else UNTRACKED
+            if host.scope == "4tuple":
+                self.pool = self.dest_pool
+            elif host.scope == "local_address":
+                self.pool = host.table.addr_pools[self.addr]
+            else:
+                self.pool = host.table.bind_pool
+            if host.scope != "4tuple":
+                host.shared_labels.setdefault(self.label, None)
+            if bind:
+                self.attempt = partial(host.bound_connect, self)
+            elif host.linux:
+                self.attempt = partial(host.autobind_connect, self)
+            else:
+                self.attempt = partial(host.policy_connect, self)
+        kernel = host.kernel  # (None: not Linux)
+        self.select: Callable[[float], tuple[int, int]] = (
+            connect_selector(self.pool.cells, host.layout, kernel, self.key, self.sub, self.step1)
+            if kernel is not None and protocol == "tcp"
+            else _no_selector
+        )
+        loopback = dest.loopback or host.loopback
+        self.tw_len = host.time_wait_for(dest)
+        self.holds_time_wait = protocol == "tcp" and close == "client" and self.tw_len > 0
+        self.tw_queue = host.tw_queue(self.tw_len) if self.holds_time_wait else NO_TIME_WAIT
+        # the kernel's TIME_WAIT timer on the wheel's grid (sim/timerwheel.py), or None
+        self.tw_timer = host.wheel_timer(self.tw_len) if self.holds_time_wait else None
+        # mean TIME_WAIT held: the wheel adds half a bucket on average (sim/timerwheel.py)
+        self.tw_hold = self.tw_len + (self.tw_timer.granularity_s / 2 if self.tw_timer else 0.0)
+        tw_reuse = host.tw_reuse
+        # value 2: loopback only, by either end's address (tcp_twsk_unique)
+        self.reuse_tw = (
+            host.linux and host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
+        )

@@ -1,0 +1,28 @@
+"""A socket's state from a successful attempt to the end of TIME_WAIT, shared by the host
+(``sim.host``) that moves it between states and the channel (``sim.channel``) that owns it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.channel import Channel
+    from sim.ports.table import Pool
+
+ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
+
+
+class Socket:
+    """One connection's state; lives from a successful attempt to the end of TIME_WAIT.
+
+    Created with ``object.__new__`` and its slots set in ``Host._established`` (half the
+    cost of an ``__init__`` call, once per connection)."""
+
+    __slots__ = ("cell", "explicit", "k", "load", "pool", "state")
+
+    cell: int
+    explicit: bool
+    k: int
+    load: Channel
+    pool: Pool
+    state: int
