@@ -247,14 +247,11 @@ def _check_values(profile: KindProfile, values: dict[str, Any]) -> list[tuple[st
                 f"{profile.name} takes at most {cap} addresses (got {values['addresses']})",
             )
         )
-    if profile.name == "azure-lb" and values["ports_per_vm"] is not None:
-        if values["ports_per_vm"] % 8:
-            problems.append(
-                (
-                    "ports_per_vm",
-                    f"allocatedOutboundPorts must be a multiple of 8 (got {values['ports_per_vm']})",
-                )
-            )
+    allocated = values.get("ports_per_vm") if profile.name == "azure-lb" else None
+    if allocated is not None and allocated % 8:
+        problems.append(
+            ("ports_per_vm", f"allocatedOutboundPorts must be a multiple of 8 (got {allocated})")
+        )
     if profile.name == "gcp-cloudnat" and values["dynamic"]:
         lo, hi = values["dynamic_min_ports_per_vm"], values["max_ports_per_vm"]
         for name, v in (("dynamic_min_ports_per_vm", lo), ("max_ports_per_vm", hi)):
@@ -536,7 +533,7 @@ def _vm_slice(profile: KindProfile, values: dict[str, Any], load: _Load) -> dict
     fleet = min(load.vms * per_vm_ceiling, addresses * usable)
     if dynamic:
         erlang = ErlangPool(
-            f"one VM's ports (dynamic, {values['dynamic_min_ports_per_vm']:,} to {per_vm_ceiling:,})",
+            f"one VM's ports (dynamic, {lo:,} to {per_vm_ceiling:,})",
             False,
             "the allocation grows with the demand, so the pool is not a fixed number of ports",
         )
@@ -672,7 +669,7 @@ def _fixed_range(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
                 + (
                     f"a sharing ratio of at most 1:{best:,} gives them"
                     if best >= 1
-                    else f"not even an address of its own ({values['ports_per_address']:,}) gives them"
+                    else "not even an address of its own gives them"
                 )
             ),
         )

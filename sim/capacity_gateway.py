@@ -11,7 +11,7 @@ import argparse
 import math
 from typing import Any
 
-from sim.analytic_gateway import GatewayInputError, GatewaySizing, size_gateway
+from sim.analytic_gateway import Close, GatewayInputError, GatewaySizing, size_gateway
 from sim.nat_kinds import KINDS
 from sim.units import parse_duration, parse_port_range
 
@@ -147,7 +147,7 @@ def size_from_args(args: argparse.Namespace) -> tuple[GatewaySizing | None, list
         lifetime = parse_duration(args.lifetime)
     except ValueError as exc:
         problems.append(f"--lifetime: {exc} (got {args.lifetime!r})")
-    close = args.close or "fin"
+    close: Close = "rst" if args.close == "rst" else "fin"
     if args.hold is not None:
         try:
             params[f"hold_{close}"] = parse_duration(args.hold)
@@ -220,15 +220,16 @@ def report(s: GatewaySizing) -> list[str]:
     lines.append(
         f"demand: {s.vms:,} VMs x {s.rate_per_vm:g}/s over {s.destinations:,} destination(s) "
         f"= {s.demand_per_destination:,.4g}/s to each destination; one VM keeps "
-        f"{s.ports_per_vm_needed:,} tuples busy to each (Little's law)"
+        f"{s.ports_per_vm_needed:,} tuples busy "
+        + ("over all of them" if s.endpoint_independent else "to each")
+        + " (Little's law)"
     )
     for limit in s.limits:
         used = limit.utilisation
         mark = " <- binds first" if limit.name == s.binding else ""
         pct = f"{100 * used:,.1f} %" if math.isfinite(used) else "no capacity"
-        lines.append(
-            f"  limit {limit.description}: {limit.demand:,.1f} of {limit.capacity:,.0f} ({pct}){mark}"
-        )
+        figures = f"{limit.demand:,.1f} of {limit.capacity:,.0f} ({pct})"
+        lines.append(f"  limit {limit.description}: {figures}{mark}")
     if s.addresses_note:
         lines.append(f"addresses: {s.addresses_note}")
     if s.max_vms is not None:

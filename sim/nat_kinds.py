@@ -188,14 +188,14 @@ KINDS: dict[str, KindProfile] = {
                 "count",
                 "setting",
                 "azure_lb_outbound",
-                "load-balancing and inbound NAT rules, 8 ports each (how many you have: yours to set)",
+                "load-balancing and inbound NAT rules, 8 ports each",
             ),
             "ports_per_vm": _d(
                 None,
                 "ports",
                 "documented",
                 "azure_lb_outbound",
-                "preallocated per VM: by backend pool size (1,024 at <= 50 down to 32 at <= 1,000), "
+                "preallocated per VM: by backend pool size (1,024 at <= 50 to 32 at <= 1,000), "
                 "or allocatedOutboundPorts (multiple of 8) in an outbound rule",
             ),
             "hold_fin": _d(
@@ -344,7 +344,7 @@ KINDS: dict[str, KindProfile] = {
                 "count",
                 "inferred",
                 "inferred",
-                "subscribers per public address (set by the prefixes; 1,024 in FD.io CSIT's benchmark)",
+                "subscribers per public address (set by the prefixes; CSIT benchmarks 1:1,024)",
             ),
             "sessions_per_subscriber": _d(
                 1000,
