@@ -554,7 +554,7 @@ def _vm_slice(profile: KindProfile, values: dict[str, Any], load: _Load) -> dict
     per_vm = _per_second(per_vm_ceiling, load.holding)
     return {
         "ports_per_vm_needed": need,
-        "allocation_per_vm": alloc,
+        "allocation_per_vm": reserved,
         "addresses_needed": needed,
         "addresses_note": note,
         "max_vms": max_vms,

@@ -199,7 +199,9 @@ def headline(s: GatewaySizing) -> str:
         plural = "es" if s.addresses_needed != 1 else ""
         need = f"you need {s.addresses_needed} address{plural}"
         if s.allocation_per_vm is not None:
-            need += f" and {s.allocation_per_vm:,} ports per VM"
+            need += f" for {s.allocation_per_vm:,} ports per VM"
+            if s.ports_per_vm_needed < s.allocation_per_vm:
+                need += f" (the load needs {s.ports_per_vm_needed:,})"
         else:
             need += f" ({s.ports_per_vm_needed:,} ports per VM to each destination)"
     limit = s.binding_limit

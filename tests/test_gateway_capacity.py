@@ -91,7 +91,7 @@ def test_gitlab_448_vms_and_the_documented_441() -> None:
     # usable ports per address (1024-65535): floor(14 x 64,512 / 2,048) = 441 VMs, and
     # 448 VMs need ceil(448 x 2,048 / 64,512) = 15 addresses.
     documented = size_gateway("gcp-cloudnat", vms=448, rate=0, ports_per_vm=2048, addresses=14)
-    assert documented.max_vms == 441
+    assert documented.max_vms == 441 and documented.allocation_per_vm == 2048
     assert documented.addresses_needed == 15
     gitlab = size_gateway(
         "gcp-cloudnat",
@@ -229,9 +229,12 @@ def test_azure_lb_rst_frees_ports_after_15_s() -> None:
     # 1,024 ports / 15 s = 68.3/s per VM to one destination
     s = size_gateway("azure-lb", vms=1, rate=1, lifetime_s=0, close="rst")
     assert s.sustainable_per_vm_per_destination == pytest.approx(1024 / 15)
-    # allocatedOutboundPorts the load needs: 1/s x 240 s = 240, a multiple of 8
-    fin = size_gateway("azure-lb", vms=1, rate=1, lifetime_s=0)
-    assert fin.ports_per_vm_needed == 240 and fin.allocation_per_vm == 240
+    # 1/s x (1 s + 240 s) = 241 ports: the default table's 1,024 cover it; with
+    # allocatedOutboundPorts 8 the load needs 241, rounded up to a multiple of 8: 248
+    fin = size_gateway("azure-lb", vms=1, rate=1, lifetime_s=1)
+    assert fin.ports_per_vm_needed == 241 and fin.allocation_per_vm == 1024
+    small = size_gateway("azure-lb", vms=1, rate=1, lifetime_s=1, ports_per_vm=8)
+    assert small.allocation_per_vm == 248 and small.binding == "per_vm_allocation"
 
 
 def test_azure_natgw_50000_per_address_per_destination() -> None:
