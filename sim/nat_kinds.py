@@ -25,6 +25,9 @@ SOURCES: dict[str, str] = {
     "(conntrack tcp-timeout-established 24h, tcp-timeout-close-wait 1h)",
     "aws_basics": "AWS, Amazon VPC User Guide, 'NAT gateway basics', "
     "https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-basics.html",
+    "aws_create": "AWS, Amazon VPC User Guide, 'Create a NAT gateway' (a primary and up to 7 "
+    "secondary IPv4 addresses), https://docs.aws.amazon.com/vpc/latest/userguide/"
+    "nat-gateway-working-with.html",
     "aws_troubleshooting": "AWS, Amazon VPC User Guide, 'Troubleshoot NAT gateways', "
     "https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-troubleshooting.html",
     "azure_lb_outbound": "Microsoft, 'Source Network Address Translation (SNAT) for outbound "
@@ -153,7 +156,7 @@ KINDS: dict[str, KindProfile] = {
         "ErrorPortAllocation rises, the SYN is dropped; PacketsDropCount",
         {
             "addresses": ADDRESSES,
-            "max_addresses": _d(8, "count", "documented", "aws_basics", "1 primary + 7 secondary"),
+            "max_addresses": _d(8, "count", "documented", "aws_create", "1 primary + 7 secondary"),
             "ports_per_address": _d(
                 64512, "ports", "documented", "aws_basics", "source ports 1024-65535"
             ),
