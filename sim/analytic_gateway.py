@@ -23,6 +23,11 @@ from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS, SOURCES, Default, KindProf
 
 Close = Literal["fin", "rst"]
 
+# No address has more ports than this (GitLab's framing counts all 65,536); it also keeps
+# every Erlang B pool small enough for the O(N) recursion.
+MAX_PORTS = 65536
+MAX_COUNT = 10**9  # VMs, destinations, addresses: beyond any gateway, and floats stay exact
+
 
 class GatewayInputError(ValueError):
     """Bad sizing input: ``problems`` holds (parameter, message) pairs."""
@@ -121,12 +126,14 @@ def size_gateway(
     profile = _profile(kind)
     values = _values(profile, params)
     problems: list[tuple[str, str]] = []
-    if type(vms) is not int or vms < 1:
-        problems.append(("vms", f"must be a whole number >= 1 (got {vms})"))
+    if type(vms) is not int or not 1 <= vms <= MAX_COUNT:
+        problems.append(("vms", f"must be a whole number in 1..{MAX_COUNT:,} (got {vms})"))
     if not (math.isfinite(rate) and rate >= 0):
         problems.append(("rate", f"must be a finite number >= 0 (got {rate})"))
-    if type(destinations) is not int or destinations < 1:
-        problems.append(("destinations", f"must be a whole number >= 1 (got {destinations})"))
+    if type(destinations) is not int or not 1 <= destinations <= MAX_COUNT:
+        problems.append(
+            ("destinations", f"must be a whole number in 1..{MAX_COUNT:,} (got {destinations})")
+        )
     if not (math.isfinite(lifetime_s) and lifetime_s >= 0):
         problems.append(("lifetime", f"must be a finite duration >= 0 (got {lifetime_s})"))
     if close not in ("fin", "rst"):
@@ -138,6 +145,10 @@ def size_gateway(
         raise GatewayInputError(problems)
     hold = float(values["hold_fin"] if close == "fin" else values["hold_rst"])
     load = _Load(vms, rate, destinations, lifetime_s + hold, target_blocking)
+    if not math.isfinite(load.per_destination * destinations):
+        raise GatewayInputError(
+            [("rate", f"rate x (lifetime + hold) x VMs is too large to count (got {rate:g}/s)")]
+        )
     sizer = _SIZERS[profile.unit]
     result = sizer(profile, values, load)
     notes = result.pop("notes")
@@ -235,8 +246,11 @@ def _check_values(profile: KindProfile, values: dict[str, Any]) -> list[tuple[st
                 problems.append((name, f"must be a finite duration >= 0 (got {value})"))
         else:
             floor = 0 if name == "rules" else 1
+            top = MAX_PORTS if default.unit == "ports" else MAX_COUNT
             if type(value) is not int or value < floor:
                 problems.append((name, f"must be a whole number >= {floor} (got {value!r})"))
+            elif top is not None and value > top:
+                problems.append((name, f"must be at most {top:,} (got {value:,})"))
     if problems:
         return problems
     cap = values.get("max_addresses")
@@ -574,10 +588,12 @@ def _vm_slice(profile: KindProfile, values: dict[str, Any], load: _Load) -> dict
 def _blocks(profile: KindProfile, values: dict[str, Any], load: _Load) -> dict[str, Any]:
     addresses = int(values["addresses"])
     block, most = int(values["block_size"]), int(values["blocks_per_subscriber"])
+    per_address = int(values["ports_per_address"]) // block
+    # paired pooling: a subscriber's blocks all come from one address
+    most = min(most, per_address)
     ceiling = block * most
     need = math.ceil(load.per_vm_total)  # endpoint-independent: every destination counts
     blocks_used = min(most, max(1, math.ceil(need / block)))
-    per_address = int(values["ports_per_address"]) // block
     per_address_subscribers = per_address // blocks_used
     limits = [
         Limit(

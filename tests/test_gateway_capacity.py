@@ -281,6 +281,13 @@ def test_deterministic_rate_and_session_slots() -> None:
     assert tight.addresses_needed is None and "1:645" in tight.addresses_note
 
 
+def test_pba_subscriber_blocks_stay_on_one_address() -> None:
+    # paired pooling: however many blocks are allowed, one address holds 504 of 128 ports,
+    # so a subscriber can never hold more than 504 x 128 = 64,512 ports
+    s = size_gateway("cgn-pba", vms=1, rate=1, blocks_per_subscriber=100000)
+    assert limit(s, "per_subscriber").capacity == 504 * 128
+
+
 def test_port_block_allocation() -> None:
     # Juniper defaults: blocks of 128, 8 per subscriber -> 1,024 ports for all destinations
     # (endpoint-independent); 64,512 / 128 = 504 blocks per address
@@ -392,6 +399,24 @@ def test_command_answers_for_every_kind(capsys: pytest.CaptureFixture[str], kind
         ),
         (["--gateway", "azure-lb", "--vms", "1", "--rate", "1", "--hold", "soon"], "--hold:"),
         (["--gateway", "azure-lb", "--vms", "1", "--rate", "nan"], "--rate: must be"),
+        (
+            ["--gateway", "aws-natgw", "--vms", "1", "--rate", "1e308", "--lifetime", "1e300s"],
+            "--rate: rate x (lifetime + hold) x VMs is too large",
+        ),
+        (["--gateway", "aws-natgw", "--vms", "9" * 30, "--rate", "1"], "--vms: must be"),
+        (
+            [
+                "--gateway",
+                "gcp-cloudnat",
+                "--vms",
+                "1",
+                "--rate",
+                "1",
+                "--ports-per-vm",
+                "99999999",
+            ],
+            "--ports-per-vm: must be at most 65,536",
+        ),
     ],
 )
 def test_command_bad_input_one_line_exit_2(
