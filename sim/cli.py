@@ -128,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
 
     cap = sub.add_parser(
         "capacity",
-        help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination",
+        help="Erlang-B: expected pressure, refusal and the sustainable rate to one destination "
+        "(of a host, or with --gateway of a NAT gateway)",
     )
     cap.add_argument("--os", help="a preset (portsim presets): its range and TIME_WAIT")
     cap.add_argument(
@@ -138,7 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--time-wait", help="hold after close (default: the preset's, or 60s)")
     cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
-    cap.add_argument("--rate", type=float, required=True, help="new connections per second")
+    cap.add_argument(
+        "--rate",
+        type=float,
+        required=True,
+        help="new connections per second (per VM with --gateway)",
+    )
     cap.add_argument(
         "--target-blocking",
         type=float,
@@ -146,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
         help="refusal probability for the sustainable rate (default 0.001)",
     )
     cap.add_argument("--json", action="store_true", help="print JSON")
+    from sim.capacity_gateway import add_gateway_options
+
+    add_gateway_options(cap)
 
     compare = sub.add_parser("compare", help="key figures of saved runs side by side")
     compare.add_argument("results", nargs="+", help="result directories written by 'portsim run'")
@@ -714,10 +723,13 @@ def _save(make_figure: Any, out: Path, where: Path) -> None:
 
 def _capacity(args: argparse.Namespace) -> int:
     from sim.analytic import capacity
+    from sim.capacity_gateway import gateway_problems
     from sim.capacity_os import capacity_defaults
     from sim.units import parse_duration, parse_port_range
 
-    problems: list[str] = []
+    if args.gateway is not None:
+        return _gateway_capacity(args)
+    problems: list[str] = gateway_problems(args)
     os_note = capacity_defaults(args, problems)  # --range and --time-wait from --os
     port_range = None
     try:
@@ -767,6 +779,21 @@ def _capacity(args: argparse.Namespace) -> int:
         )
     target = args.target_blocking
     print(f"sustainable rate at {target:g} refusal: {result.max_rate:,.1f} connections/s")
+    return 0
+
+
+def _gateway_capacity(args: argparse.Namespace) -> int:
+    from sim.capacity_gateway import report, size_from_args
+
+    sizing, problems = size_from_args(args)
+    if sizing is None:
+        raise ScenarioError(problems)
+    if args.json:
+        from sim.result import strict_json
+
+        print(strict_json(sizing.as_dict()), end="")
+        return 0
+    print("\n".join(report(sizing)))
     return 0
 
 

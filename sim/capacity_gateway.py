@@ -1,0 +1,263 @@
+"""``portsim capacity --gateway KIND``: read the options, size the gateway, print the answer.
+
+The first line is what a hurried reader takes away (the sustainable rate, the addresses
+needed, the limit that binds); the rest shows the arithmetic and which values are
+documented and which inferred.  Problems come back as one line each, naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from sim.analytic_gateway import Close, GatewayInputError, GatewaySizing, size_gateway
+from sim.nat_kinds import KINDS
+from sim.units import parse_duration, parse_port_range
+
+# Options that are kind parameters, and the parameter each sets.
+OPTION_PARAMS = {
+    "--addresses": "addresses",
+    "--ports-per-vm": "ports_per_vm",
+    "--port-range": "port_range",
+}
+GATEWAY_ONLY = (
+    "--vms",
+    "--destinations",
+    "--addresses",
+    "--ports-per-vm",
+    "--port-range",
+    "--hold",
+    "--close",
+    "--param",
+)
+HOST_ONLY = ("--os", "--range", "--time-wait")
+
+
+def add_gateway_options(cap: argparse.ArgumentParser) -> None:
+    cap.add_argument(
+        "--gateway",
+        metavar="KIND",
+        help=f"size a NAT gateway instead of a host: {', '.join(KINDS)}",
+    )
+    cap.add_argument("--vms", type=int, help="VMs (pods, subscribers) behind the gateway")
+    cap.add_argument(
+        "--destinations",
+        type=int,
+        help="destinations (address, port, protocol) the load spreads over evenly (default 1)",
+    )
+    cap.add_argument("--addresses", type=int, help="translated addresses (default 1)")
+    cap.add_argument("--ports-per-vm", type=int, help="ports per VM (azure-lb, gcp-cloudnat)")
+    cap.add_argument("--port-range", help="SNAT range LOW-HIGH (linux-masquerade, k8s-node)")
+    cap.add_argument("--hold", help="hold after close (default: the kind's, by --close)")
+    cap.add_argument("--close", choices=("fin", "rst"), help="how connections end (default fin)")
+    cap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other kind parameter, e.g. dynamic=true, block_size=256, sharing_ratio=1024",
+    )
+
+
+def _given(args: argparse.Namespace, flag: str) -> bool:
+    value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    return value not in (None, [])
+
+
+def gateway_problems(args: argparse.Namespace) -> list[str]:
+    """Options that belong to the other mode, as one line each."""
+    if args.gateway is None:
+        return [f"{flag}: only with --gateway KIND" for flag in GATEWAY_ONLY if _given(args, flag)]
+    problems = [
+        f"{flag}: describes a host; with --gateway use --port-range and --hold"
+        for flag in HOST_ONLY
+        if _given(args, flag)
+    ]
+    if args.vms is None:
+        problems.append("--vms: required with --gateway (VMs behind the gateway)")
+    return problems
+
+
+def _parse_param(text: str, kind: str, problems: list[str]) -> tuple[str, Any] | None:
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name:
+        problems.append(f"--param: expected KEY=VALUE (got {text!r})")
+        return None
+    default = KINDS[kind].params.get(name) if kind in KINDS else None
+    if default is None:
+        return name, raw  # size_gateway names the unknown key, with "did you mean"
+    try:
+        if default.unit == "s":
+            return name, parse_duration(raw)
+        if default.unit == "range":
+            return name, parse_port_range(raw)
+        if default.unit == "bool":
+            if raw.strip().lower() not in ("true", "false"):
+                raise ValueError("expected true or false")
+            return name, raw.strip().lower() == "true"
+        return name, int(raw)
+    except ValueError as exc:
+        problems.append(f"--param {name}: {exc} (got {raw!r})")
+        return None
+
+
+def _flag(param: str) -> str:
+    for flag, name in OPTION_PARAMS.items():
+        if name == param:
+            return flag
+    plain = {
+        "vms": "--vms",
+        "rate": "--rate",
+        "destinations": "--destinations",
+        "lifetime": "--lifetime",
+        "close": "--close",
+        "target_blocking": "--target-blocking",
+        "gateway": "--gateway",
+    }
+    if param in plain:
+        return plain[param]
+    if param in ("hold_fin", "hold_rst"):
+        return f"--hold ({param})"
+    return f"--param {param}"
+
+
+def size_from_args(args: argparse.Namespace) -> tuple[GatewaySizing | None, list[str]]:
+    """The sizing for the command line, or the problems (one line each)."""
+    problems = gateway_problems(args)
+    params: dict[str, Any] = {}
+    for text in args.param:
+        parsed = _parse_param(text, args.gateway, problems)
+        if parsed:
+            params[parsed[0]] = parsed[1]
+    for flag, name in OPTION_PARAMS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is None:
+            continue
+        if name == "port_range":
+            try:
+                value = parse_port_range(value)
+            except ValueError as exc:
+                problems.append(f"--port-range: {exc} (got {value!r})")
+                continue
+        params[name] = value
+    lifetime = 0.0
+    try:
+        lifetime = parse_duration(args.lifetime)
+    except ValueError as exc:
+        problems.append(f"--lifetime: {exc} (got {args.lifetime!r})")
+    close: Close = "rst" if args.close == "rst" else "fin"
+    if args.hold is not None:
+        try:
+            params[f"hold_{close}"] = parse_duration(args.hold)
+        except ValueError as exc:
+            problems.append(f"--hold: {exc} (got {args.hold!r})")
+    if problems:
+        return None, problems
+    try:
+        sizing = size_gateway(
+            args.gateway,
+            vms=args.vms,
+            rate=args.rate,
+            destinations=1 if args.destinations is None else args.destinations,
+            lifetime_s=lifetime,
+            close=close,
+            target_blocking=args.target_blocking,
+            **params,
+        )
+    except GatewayInputError as exc:
+        return None, [f"{_flag(key)}: {message}" for key, message in exc.problems]
+    return sizing, []
+
+
+def _rate(value: float) -> str:
+    if math.isinf(value):
+        return "unlimited"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def headline(s: GatewaySizing) -> str:
+    """The first line: the sustainable rate, the addresses needed, the binding limit."""
+    if s.endpoint_independent:
+        sustainable = (
+            f"sustainable: {_rate(s.sustainable_per_vm or 0)}/s per VM over all destinations "
+            f"(endpoint-independent; {_rate(s.sustainable_per_destination)}/s per destination "
+            "for the fleet)"
+        )
+    else:
+        sustainable = f"sustainable: {_rate(s.sustainable_per_destination)}/s per destination"
+        if s.vms > 1 or s.sustainable_per_vm_per_destination != s.sustainable_per_destination:
+            sustainable += f" ({_rate(s.sustainable_per_vm_per_destination)}/s per VM)"
+    if s.addresses_needed is None:
+        need = "no address count is enough"
+    else:
+        plural = "es" if s.addresses_needed != 1 else ""
+        need = f"you need {s.addresses_needed} address{plural}"
+        if s.allocation_per_vm is not None:
+            need += f" for {s.allocation_per_vm:,} ports per VM"
+            if s.ports_per_vm_needed < s.allocation_per_vm:
+                need += f" (the load needs {s.ports_per_vm_needed:,})"
+        else:
+            need += f" ({s.ports_per_vm_needed:,} ports per VM to each destination)"
+    limit = s.binding_limit
+    used = limit.utilisation
+    state = f"{100 * used:,.0f} % used" if math.isfinite(used) else "no capacity"
+    return f"{sustainable}; {need}; binding limit: {limit.description} ({state})"
+
+
+def report(s: GatewaySizing) -> list[str]:
+    lines = [headline(s)]
+    lines.append(f"gateway: {s.title}; unique: {s.key}; allocation: {s.allocation_unit}")
+    hold = s.parameters[f"hold_{s.close}"]
+    status = hold["status"]
+    lines.append(
+        f"each connection holds its tuple {s.holding_s:g} s: lifetime {s.lifetime_s:g} s + "
+        f"{s.hold_s:g} s after {s.close.upper()} ({status})"
+    )
+    lines.append(
+        f"demand: {s.vms:,} VMs x {s.rate_per_vm:g}/s over {s.destinations:,} destination(s) "
+        f"= {s.demand_per_destination:,.4g}/s to each destination; one VM keeps "
+        f"{s.ports_per_vm_needed:,} tuples busy "
+        + ("over all of them" if s.endpoint_independent else "to each")
+        + " (Little's law)"
+    )
+    for limit in s.limits:
+        used = limit.utilisation
+        mark = " <- binds first" if limit.name == s.binding else ""
+        pct = f"{100 * used:,.1f} %" if math.isfinite(used) else "no capacity"
+        figures = f"{limit.demand:,.1f} of {limit.capacity:,.0f} ({pct})"
+        lines.append(f"  limit {limit.description}: {figures}{mark}")
+    if s.addresses_note:
+        lines.append(f"addresses: {s.addresses_note}")
+    if s.max_vms is not None:
+        lines.append(
+            f"{s.addresses} address(es) serve at most {s.max_vms:,} VMs at this allocation"
+        )
+    e = s.erlang
+    if e.applies:
+        lines.append(
+            f"Erlang B for {e.pool}: offered {e.offered_load:,.4g} erlangs, refusal "
+            f"{e.blocking:.3g}; {_rate(e.sustainable_rate)}/s into it at the target refusal "
+            f"({e.why})"
+        )
+    else:
+        lines.append(f"Erlang B does not apply to {e.pool}: {e.why}")
+    lines.extend(f"note: {n}" for n in s.notes)
+    inferred = [k for k, p in s.parameters.items() if p["status"] == "inferred"]
+    if inferred:
+        lines.append(
+            "inferred (change with --param/--hold): "
+            + ", ".join(f"{k}={_shown(s.parameters[k]['value'])}" for k in inferred)
+        )
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return f"{value[0]}-{value[1]}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
