@@ -16,7 +16,7 @@ load by laying a Poisson process's "on time" onto the on periods.  All draw in b
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -66,6 +66,8 @@ class ArrivalProcess:
 
 
 class PoissonProcess(ArrivalProcess):
+    """A homogeneous Poisson process: exponential gaps drawn in blocks."""
+
     kind = "poisson"
     stationary = True
 
@@ -225,7 +227,7 @@ class TraceProcess(ArrivalProcess):
         return float(j - i)
 
 
-_PROCESSES: dict[str, Any] = {
+_PROCESSES: dict[str, Callable[[Any], ArrivalProcess]] = {  # by the spec's kind
     p.kind: p
     for p in (
         PoissonProcess,
@@ -242,8 +244,7 @@ _PROCESSES: dict[str, Any] = {
 def arrival_process(spec: ArrivalSpec) -> ArrivalProcess:
     """The process a validated ``arrival`` spec describes (the one place that reads its
     ``kind``)."""
-    process: ArrivalProcess = _PROCESSES[spec.kind](spec)
-    return process
+    return _PROCESSES[spec.kind](spec)
 
 
 def _constant_count(interval: float, start: float, stop: float) -> int:
