@@ -17,7 +17,7 @@ from simpy import Environment
 from simpy.events import URGENT, Event
 
 from sim.channel import Channel
-from sim.config.types import Destination, LoadSpec, Scenario, TraceArrival
+from sim.config.types import Destination, LoadSpec, Scenario
 from sim.host import Host
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
@@ -25,8 +25,9 @@ from sim.recorder import Recorder
 from sim.result import Result, build_summary, histograms
 from sim.steady_state import window_bin
 from sim.wakeup import wake_up
-from sim.workload.arrivals import attempt_times, trace_window
+from sim.workload.arrivals import arrival_process
 from sim.workload.destinations import spread
+from sim.workload.files import Trace
 from sim.workload.flow import Flow
 from sim.workload.lifetimes import Constant as ConstantLifetime
 from sim.workload.lifetimes import sampler
@@ -72,7 +73,8 @@ class Model:
             sampler(spec.lifetime, Stream(_seed(self.seed, 2, i))) if spec.lifetime else None
         )
         stop = min(spec.stop if spec.stop is not None else sc.duration, sc.duration)
-        trace = spec.arrival if isinstance(spec.arrival, TraceArrival) else None
+        arrivals = arrival_process(spec.arrival)
+        trace = arrivals.trace
         if trace is not None:
             pairs, rows = _trace_targets(sc, trace, self.hosts, host, spec.start, stop)
             probabilities = None
@@ -114,7 +116,7 @@ class Model:
         for ch in flow.channels:
             if spec.keepalive is not None:
                 ch.lifetime = NEVER  # the pool closes its connections
-            elif trace is not None and trace.trace.lifetimes is not None:
+            elif trace is not None and trace.lifetimes is not None:
                 ch.lifetime = flow.row_lifetime
             self.loads.append(ch)
             self.recorder.add_load(ch)
@@ -122,7 +124,7 @@ class Model:
         if trace is not None:
             env.process(_replay(env, flow, *rows))
             return
-        times = attempt_times(spec.arrival, Stream(_seed(self.seed, 1, i)), spec.start, stop)
+        times = arrivals.times(Stream(_seed(self.seed, 1, i)), spec.start, stop)
         direct = len(flow.channels) == 1 and flow.backoff is None and flow.requests is None
         Arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times)
 
@@ -191,7 +193,7 @@ class Arrivals:
 
 def _trace_targets(
     sc: Scenario,
-    spec: TraceArrival,
+    trace: Trace,
     hosts: dict[str, Host],
     default: Host,
     start: float,
@@ -199,8 +201,7 @@ def _trace_targets(
 ) -> tuple[list[tuple[Host, Destination]], tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """The (host, destination) pairs a trace's rows in [start, stop) name, and the rows:
     times, target index per row, lifetimes (or None)."""
-    trace = spec.trace
-    i, j = trace_window(spec, start, stop)
+    i, j = trace.window(start, stop)
     named = sc.trace_targets()
     dest_codes = trace.destination_codes[i:j]
     host_codes = (

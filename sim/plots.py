@@ -440,6 +440,19 @@ def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> 
             )
 
 
+def save_sweep_figures(
+    table, keys: list[str], metrics: list[str], title: str, out_dir: Path
+) -> list[Path]:
+    """A sweep's figures: one PNG per metric (``sweep-<metric>.png``) from its summary
+    table (``sim.sweeps.summarise_by_grid_point``), against the first grid key, with 95 % bands."""
+    paths = []
+    for metric in metrics:
+        path = out_dir / f"sweep-{metric.replace('.', '-')}.png"
+        save_figure(sweep_figure(table, keys, metric, title), path)
+        paths.append(path)
+    return paths
+
+
 def save_figure(fig: Figure, path: str | Path) -> None:
     """Render to PNG bytes, then write whole (``sim.atomic.write_bytes``)."""
     from sim.atomic import write_bytes

@@ -13,9 +13,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sim.analytic import capacity
-from sim.config.types import ConstantArrivalSpec, Poisson
 from sim.recorder import worst_track
 from sim.request_flow import request_rates
+from sim.workload.arrivals import arrival_process
 from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def stationary(model: Model) -> bool:
     from start to end): otherwise a "steady state" mixes bursts and quiet spells."""
     sc = model.scenario
     return all(
-        isinstance(spec.arrival, Poisson | ConstantArrivalSpec)
+        arrival_process(spec.arrival).stationary
         and spec.start == 0
         and (spec.stop is None or spec.stop >= sc.duration)
         for spec in sc.load
@@ -176,10 +176,11 @@ def _applies(load: Channel) -> bool:
 def _erlang_terms(load: Channel) -> tuple[float, float]:
     """(arrival rate of this channel, mean holding time) of a load Erlang B applies to."""
     spec = load.spec
-    if spec is None or not isinstance(spec.arrival, Poisson) or spec.lifetime is None:
+    rate = arrival_process(spec.arrival).poisson_rate if spec is not None else None
+    if spec is None or rate is None or spec.lifetime is None:
         raise ValueError("Erlang B does not apply to this load")
     holding = lifetime_mean(spec.lifetime) + (load.tw_hold if load.holds_time_wait else 0)
-    return spec.arrival.rate * load.share, holding
+    return rate * load.share, holding
 
 
 def not_erlang(load: Channel) -> str | None:
@@ -191,7 +192,7 @@ def not_erlang(load: Channel) -> str | None:
         return "not plain TCP connect()"
     if spec.keepalive is not None:
         return "keep-alive: connections are reused"
-    if not isinstance(spec.arrival, Poisson):
+    if arrival_process(spec.arrival).poisson_rate is None:
         return "arrivals are not Poisson"
     if spec.lifetime is None or not math.isfinite(lifetime_mean(spec.lifetime)):
         return "no finite mean lifetime"

@@ -13,6 +13,7 @@ import sim
 import sim.engine
 from sim import sweeps
 from sim.cli import main
+from sim.sweeps import run as sweep_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +107,7 @@ def test_resume_redoes_nothing_finished(base: Path, tmp_path: Path, monkeypatch)
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(sweeps, "run_one", counting)
+    monkeypatch.setattr(sweep_run, "run_one", counting)
     with pytest.raises(KeyboardInterrupt):
         sweeps.sweep(base, GRID, replications=2, out=out)
     assert len(pd.read_csv(out / "runs.csv")) == 4
@@ -114,7 +115,7 @@ def test_resume_redoes_nothing_finished(base: Path, tmp_path: Path, monkeypatch)
     calls.clear()
     resumed = sweeps.sweep(base, GRID, replications=2, out=out)
     assert len(calls) == 2 and not set(calls) & set(first)
-    monkeypatch.setattr(sweeps, "run_one", real)
+    monkeypatch.setattr(sweep_run, "run_one", real)
     fresh = sweeps.sweep(base, GRID, replications=2)
     pd.testing.assert_frame_equal(numbers(resumed), numbers(fresh))
     again = sweeps.sweep(base, GRID, replications=2, out=out)

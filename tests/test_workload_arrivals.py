@@ -16,7 +16,7 @@ Conventions (each test says which it uses):
 
 The expected values are computed independently of ``sim.workload.arrivals`` (hand
 integrals, or a numerical integral of the rate written out here) and compared with
-``expected_count`` as well, so that a wrong ``expected_count`` cannot hide a wrong
+``expected()`` as well, so that a wrong ``expected()`` cannot hide a wrong
 generator or the other way round.
 """
 
@@ -45,7 +45,7 @@ from sim.config.types import (
     Uniform,
 )
 from sim.randomness import Stream
-from sim.workload.arrivals import attempt_times, expected_count, rate_at
+from sim.workload.arrivals import arrival_process
 from sim.workload.lifetimes import sampler
 from tests.stats import chi2_sf
 
@@ -93,7 +93,7 @@ def stream(seed: int) -> Stream:
 
 def times_of(spec: Any, seed: int, start: float, stop: float) -> np.ndarray:
     """Arrival times in [start, stop), checked to be inside the window and in order."""
-    times = np.array(list(attempt_times(spec, stream(seed), start, stop)), dtype=float)
+    times = np.array(list(arrival_process(spec).times(stream(seed), start, stop)), dtype=float)
     if len(times):
         assert times[0] >= start and times[-1] < stop, "times outside [start, stop)"
         assert np.all(np.diff(times) >= 0), "times not in order"
@@ -178,11 +178,11 @@ REPLICATED = [
 def test_count_in_window_is_poisson_with_expected_count(
     spec: Any, start: float, stop: float, hand: float
 ) -> None:
-    """400 replicates (seeds 0..399) of the count in [start, stop): ``expected_count``
+    """400 replicates (seeds 0..399) of the count in [start, stop): ``expected()``
     equals the hand-computed mean (to 1e-6 relative), the replicates' mean is within 4
     standard errors of it, and their dispersion sum (N_r - E)^2 / E is chi-square with
     400 degrees of freedom (two-sided, p = 0.001): the variance equals the mean."""
-    assert expected_count(spec, start, stop) == pytest.approx(hand, rel=1e-6)
+    assert arrival_process(spec).expected(start, stop) == pytest.approx(hand, rel=1e-6)
     replicates = 400
     counts = np.array([len(times_of(spec, seed, start, stop)) for seed in range(replicates)])
     assert abs(counts.mean() - hand) < SIGMAS * math.sqrt(hand / replicates), counts.mean()
@@ -195,7 +195,7 @@ def test_poisson_counts_in_one_second_bins() -> None:
     Poisson counts: the index of dispersion is 1)."""
     spec = Poisson(kind="poisson", rate=40)
     times = times_of(spec, 11, 0.0, 500.0)
-    assert_count(len(times), expected_count(spec, 0.0, 500.0), "poisson total")
+    assert_count(len(times), arrival_process(spec).expected(0.0, 500.0), "poisson total")
     counts, _ = np.histogram(times, bins=np.arange(0, 501))
     assert_poisson_bins(counts, [40.0] * 500, "poisson 1 s bins")
 
@@ -215,18 +215,18 @@ def test_poisson_counts_in_one_second_bins() -> None:
 )
 def test_constant_is_exact(interval: float, start: float, stop: float, count: int) -> None:
     """``constant`` yields start + i * interval for i = 0 .. count - 1 exactly (binary
-    fractions, so the arithmetic is exact) and ``expected_count`` says count."""
+    fractions, so the arithmetic is exact) and ``expected()`` says count."""
     spec = ConstantArrivalSpec(kind="constant", interval=interval)
-    times = list(attempt_times(spec, stream(0), start, stop))
+    times = list(arrival_process(spec).times(stream(0), start, stop))
     assert times == [start + i * interval for i in range(count)]
-    assert expected_count(spec, start, stop) == count
+    assert arrival_process(spec).expected(start, stop) == count
 
 
 def test_constant_times_stay_inside_the_half_open_window() -> None:
-    """``attempt_times`` promises start <= t < stop.  For decimal windows and intervals,
+    """``times()`` promises start <= t < stop.  For decimal windows and intervals,
     as users write them (start = "100ms", stop = "400ms", interval = "100ms": arrivals at
     0.1, 0.2, 0.3 s, three of them), every yielded time must be below stop and their
-    number must equal ``expected_count``.  Checked over windows [a/10, b/10) for
+    number must equal ``expected()``.  Checked over windows [a/10, b/10) for
     0 <= a < 20, a < b < a + 40, intervals 0.1, 0.3 and 0.7 s."""
     bad = []
     for interval in (0.1, 0.3, 0.7):
@@ -234,9 +234,9 @@ def test_constant_times_stay_inside_the_half_open_window() -> None:
         for a in range(20):
             for b in range(a + 1, a + 40):
                 start, stop = a / 10, b / 10
-                times = list(attempt_times(spec, stream(0), start, stop))
+                times = list(arrival_process(spec).times(stream(0), start, stop))
                 outside = [t for t in times if not start <= t < stop]
-                if outside or len(times) != expected_count(spec, start, stop):
+                if outside or len(times) != arrival_process(spec).expected(start, stop):
                     bad.append((interval, start, stop, len(times), outside))
     assert not bad, f"{len(bad)} windows, e.g. (interval, start, stop, n, outside) {bad[:3]}"
 
@@ -252,11 +252,11 @@ def test_constant_times_stay_inside_the_half_open_window() -> None:
 )
 def test_burst_is_exact(at: float, start: float, stop: float, inside: bool) -> None:
     """A burst of 37 at ``at``: all 37 at that very time if start <= at < stop, else
-    none, and ``expected_count`` agrees."""
+    none, and ``expected()`` agrees."""
     spec = Burst(kind="burst", count=37, at=at)
-    times = list(attempt_times(spec, stream(0), start, stop))
+    times = list(arrival_process(spec).times(stream(0), start, stop))
     assert times == ([at] * 37 if inside else [])
-    assert expected_count(spec, start, stop) == (37 if inside else 0)
+    assert arrival_process(spec).expected(start, stop) == (37 if inside else 0)
 
 
 # ---- on/off --------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_onoff_is_silent_when_off_and_poisson_per_on_period() -> None:
     """rate 50/s, on 2 s, off 3 s, load window [1, 201): 40 cycles, on periods
     [1 + 5c, 3 + 5c).  No arrival falls in an off period (exact); the 40 on-period counts
     pass the two-sided chi-square test against 100 each; the total is within 4 sd of
-    ``expected_count`` = 4,000."""
+    ``expected()`` = 4,000."""
     spec = OnOff(kind="onoff", rate=50, on=2, off=3)
     start, stop = 1.0, 201.0
     times = times_of(spec, 5, start, stop)
@@ -275,7 +275,7 @@ def test_onoff_is_silent_when_off_and_poisson_per_on_period() -> None:
     cycle = ((times - start) // 5.0).astype(int)
     counts = np.bincount(cycle, minlength=40)
     assert len(counts) == 40
-    assert expected_count(spec, start, stop) == pytest.approx(4000)
+    assert arrival_process(spec).expected(start, stop) == pytest.approx(4000)
     assert_count(len(times), 4000, "onoff total")
     assert_poisson_bins(counts, [100.0] * 40, "onoff per on period")
     # within an on period the process is homogeneous: 4 bins of 0.5 s
@@ -291,7 +291,7 @@ def test_onoff_expected_count_counts_on_time(stop: float, on_time: float) -> Non
     """on 2 s, off 3 s from a load starting at 0: on time in [0, stop) by hand (stop
     mid-off, mid-on, at a boundary), times the rate."""
     spec = OnOff(kind="onoff", rate=10, on=2, off=3)
-    assert expected_count(spec, 0.0, stop) == pytest.approx(10 * on_time)
+    assert arrival_process(spec).expected(0.0, stop) == pytest.approx(10 * on_time)
 
 
 # ---- schedule ------------------------------------------------------------------------------
@@ -315,7 +315,7 @@ def test_schedule_counts_follow_the_integral_of_the_rate(
     """Rates held (step) or ramped (linear), with a zero-rate stretch, a ramp down to zero
     and back up (linear), and nothing before the first point.  Over [start, 100): counts in
     2.5 s sub-windows pass the two-sided chi-square test against the rate's integral over
-    each (computed here segment by segment), which ``expected_count`` and ``rate_at`` also
+    each (computed here segment by segment), which ``expected()`` and ``rate_at`` also
     match; where the rate is zero there is no arrival at all."""
     spec = Schedule(kind="schedule", points=points, shape=shape)
     stop = 100.0
@@ -325,9 +325,9 @@ def test_schedule_counts_follow_the_integral_of_the_rate(
     windows = list(itertools.pairwise(edges.tolist()))
     expected = [schedule_integral(points, shape, a, b) for a, b in windows]
     for (a, b), e in zip(windows, expected, strict=True):
-        assert expected_count(spec, a, b) == pytest.approx(e, rel=1e-9, abs=1e-9)
+        assert arrival_process(spec).expected(a, b) == pytest.approx(e, rel=1e-9, abs=1e-9)
     for t in (5.0, 10.0, 20.0, 29.9, 35.0, 47.5, 60.0, 75.0, 99.0):
-        assert rate_at(spec, t) == pytest.approx(
+        assert arrival_process(spec).rate_at(t) == pytest.approx(
             schedule_integral(points, shape, t, t + 1e-7) / 1e-7, rel=1e-5, abs=1e-5
         )
     times = times_of(spec, 3, start, stop)
@@ -345,8 +345,8 @@ def test_schedule_before_the_first_point_gives_nothing() -> None:
         spec = Schedule(kind="schedule", points=[(10, 50), (20, 50)], shape=shape)
         for seed in range(20):
             assert times_of(spec, seed, 0.0, 10.0).size == 0
-        assert expected_count(spec, 0.0, 10.0) == 0
-        assert rate_at(spec, 9.999) == 0
+        assert arrival_process(spec).expected(0.0, 10.0) == 0
+        assert arrival_process(spec).rate_at(9.999) == 0
 
 
 def test_schedule_linear_ramp_down_to_zero_ends_the_arrivals() -> None:
@@ -355,7 +355,7 @@ def test_schedule_linear_ramp_down_to_zero_ends_the_arrivals() -> None:
     150; no arrival at or after 10 s; inside the ramp the times have density proportional
     to 10 - t: in 1 s bins the chi-square test passes against 30 * (10 - t) integrated."""
     spec = Schedule(kind="schedule", points=[(0, 30), (10, 0)], shape="linear")
-    assert expected_count(spec, 0.0, 1000.0) == pytest.approx(150.0)
+    assert arrival_process(spec).expected(0.0, 1000.0) == pytest.approx(150.0)
     pooled: list[np.ndarray] = []
     for seed in range(20):
         times = times_of(spec, seed, 0.0, 1000.0)
@@ -384,11 +384,12 @@ def test_diurnal_counts_in_phase_bins_follow_the_integral() -> None:
     """mean 40/s, amplitude 0.8, period 50 s, peak 15 s, over [0, 1000) = 20 periods.
     Arrivals folded into 25 phase bins of 2 s pass the two-sided chi-square test against
     20 x the rate's numerical integral over each bin; the total is within 4 sd of 40,000
-    (= ``expected_count``)."""
+    (= ``expected()``)."""
     spec = Diurnal(kind="diurnal", mean=40, amplitude=0.8, period=50, peak=15)
     rate = diurnal_rate(40, 0.8, 50, 15)
-    assert expected_count(spec, 0, 1000) == pytest.approx(integral(rate, 0, 1000), rel=1e-6)
-    assert expected_count(spec, 0, 1000) == pytest.approx(40_000, rel=1e-9)
+    expected = arrival_process(spec).expected(0, 1000)
+    assert expected == pytest.approx(integral(rate, 0, 1000), rel=1e-6)
+    assert expected == pytest.approx(40_000, rel=1e-9)
     times = times_of(spec, 21, 0.0, 1000.0)
     assert_count(len(times), 40_000, "diurnal total")
     counts, _ = np.histogram(times % 50.0, bins=np.arange(0, 51, 2))
@@ -414,8 +415,8 @@ def test_diurnal_peaks_where_configured(peak: float | None, where: float) -> Non
     se = math.sqrt(np.mean(np.sin(theta - direction) ** 2) / len(times)) / resultant
     gap = (direction - 2 * np.pi * where / 50.0 + np.pi) % (2 * np.pi) - np.pi
     assert abs(gap) < SIGMAS * se, f"peak at {direction * 50 / (2 * np.pi) % 50:.2f} s"
-    assert rate_at(spec, where) == pytest.approx(40 * 1.8)
-    assert rate_at(spec, where + 25.0) == pytest.approx(40 * 0.2)
+    assert arrival_process(spec).rate_at(where) == pytest.approx(40 * 1.8)
+    assert arrival_process(spec).rate_at(where + 25.0) == pytest.approx(40 * 0.2)
 
 
 # ---- trace ---------------------------------------------------------------------------------
@@ -479,14 +480,14 @@ def trace_rows(text: str, start: float, stop: float) -> list[tuple[float, str, f
 
 
 def test_trace_attempt_times_are_the_file_times(tmp_path: Path) -> None:
-    """``attempt_times`` of a trace yields the file's times in [start, stop) exactly
-    (duplicates kept, float values bit for bit) and ``expected_count`` is their number."""
+    """``times()`` of a trace yields the file's times in [start, stop) exactly
+    (duplicates kept, float values bit for bit) and ``expected()`` is their number."""
     sc = trace_scenario(tmp_path)
     spec = sc.load[0].arrival
     for start, stop in ((1.0, 10.0), (0.0, 100.0), (2.2, 3.14159), (13.0, 20.0)):
         want = [t for t, *_ in trace_rows(TRACE, start, stop)]
-        assert list(attempt_times(spec, stream(0), start, stop)) == want
-        assert expected_count(spec, start, stop) == len(want)
+        assert list(arrival_process(spec).times(stream(0), start, stop)) == want
+        assert arrival_process(spec).expected(start, stop) == len(want)
 
 
 @pytest.mark.parametrize(
@@ -943,3 +944,38 @@ def test_trace_times_survive_floating_point_delays(tmp_path: Path) -> None:
     events = sim.run(sc, events=True).events
     logged = events[events.event.isin(["connect", "fail"])].time_s.to_numpy()
     assert logged.tolist() == times.tolist()
+
+
+# ---- what each process says about itself ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "stationary", "poisson_rate"),
+    [
+        (Poisson(kind="poisson", rate=250.0), True, 250.0),
+        (ConstantArrivalSpec(kind="constant", interval=0.5), True, None),
+        (Burst(kind="burst", count=10, at=1.0), False, None),
+        (OnOff(kind="onoff", rate=10.0, on=2.0, off=3.0), False, None),
+        (Schedule(kind="schedule", points=[(0.0, 5.0), (10.0, 5.0)]), False, None),
+        (Diurnal(kind="diurnal", mean=40.0, amplitude=0.8, period=50.0), False, None),
+    ],
+    ids=["poisson", "constant", "burst", "onoff", "schedule", "diurnal"],
+)
+def test_process_says_whether_a_steady_state_and_erlang_b_apply(
+    spec: Any, stationary: bool, poisson_rate: float | None
+) -> None:
+    """Only a homogeneous process offers the same rate all along (Poisson and constant);
+    only a Poisson one is what Erlang B assumes (the rate its spec names).  A schedule
+    whose points hold one rate is still a schedule: it is zero before its first point."""
+    process = arrival_process(spec)
+    assert process.stationary is stationary
+    assert process.poisson_rate == poisson_rate
+    assert process.trace is None
+
+
+def test_trace_process_carries_its_rows(tmp_path: Path) -> None:
+    """A trace is neither stationary nor Poisson, and hands its rows to the engine."""
+    process = arrival_process(trace_scenario(tmp_path).load[0].arrival)
+    assert process.trace is not None
+    assert not process.stationary and process.poisson_rate is None
+    assert process.trace.window(0.0, 100.0) == (0, len(trace_rows(TRACE, 0.0, 100.0)))

@@ -12,14 +12,14 @@ import math
 from typing import Any
 
 from sim.config.errors import short, show, suggest
-from sim.config.types import MAX_RUN_BINS, HostSpec, Scenario, TraceArrival
+from sim.config.types import MAX_RUN_BINS, HostSpec, Scenario
 from sim.initial_state import check, read_initial_state
 from sim.ports.linux import kernel_profile
 from sim.presets import PRESETS
 from sim.resolve import host_kernel, host_policy, is_linux
 from sim.timerwheel import granularity
 from sim.units import parse_duration
-from sim.workload.arrivals import estimated_events
+from sim.workload.arrivals import arrival_process, estimated_events
 
 
 def _table_list(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -320,7 +320,7 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
     members = sc.member_names()
     for i, load in enumerate(sc.load):
         where = f"{source}: load[{i}]"
-        trace = load.arrival.trace if isinstance(load.arrival, TraceArrival) else None
+        trace = arrival_process(load.arrival).trace
         if load.lifetime is None and trace is not None and trace.lifetimes is None:
             problems.append(f"{where}.lifetime: required (the trace has no lifetime_s column)")
         if trace is not None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.config.types import Scenario, TraceArrival
+from sim.config.types import Scenario
 from sim.engine import Model, _seed
 from sim.randomness import Stream
-from sim.workload.arrivals import attempt_times
+from sim.workload.arrivals import arrival_process
 from sim.workload.destinations import Chooser, spread
 from sim.workload.lifetimes import sampler
 
@@ -54,7 +54,7 @@ def refusals(sc: Scenario, where: str) -> list[str]:
     rate = 0.0
     for i, load in enumerate(sc.load):
         key = f"{where}: load[{i}]"
-        if isinstance(load.arrival, TraceArrival):
+        if arrival_process(load.arrival).trace is not None:
             out.append(f"{key}.arrival: trace replays are not supported by portsim kernel")
         else:
             rate += getattr(load.arrival, "rate", 0.0) or 0.0
@@ -116,7 +116,8 @@ def build(sc: Scenario, seed: int) -> list[HostPlan]:
     for i, load_spec in enumerate(sc.load):
         flow = model.flows[i]
         stop = min(load_spec.stop if load_spec.stop is not None else sc.duration, sc.duration)
-        times = attempt_times(load_spec.arrival, Stream(_seed(seed, 1, i)), load_spec.start, stop)
+        arrivals = arrival_process(load_spec.arrival)
+        times = arrivals.times(Stream(_seed(seed, 1, i)), load_spec.start, stop)
         pick = Chooser(spread(load_spec, sc)[1], Stream(_seed(seed, 3, i))) if flow.pick else None
         turn = 0
         count = 0

@@ -1,8 +1,11 @@
-"""Arrival processes: each yields absolute attempt times within a load's window.
+"""Arrival processes: objects built once from a load's ``arrival`` spec by
+:func:`arrival_process`, each with ``times()`` (absolute attempt times in a window),
+``expected()`` (the expected count in a window, so the offered load is known before a
+run) and ``stationary`` (the same rate all along), as lifetimes are objects with
+``sample()`` and ``mean``.  Consumers ask the object; nothing else switches on ``kind``.
 
 Times are absolute simulated seconds (a burst's ``at`` and a schedule's points are not
-relative to ``start``).  Every process knows how many arrivals to expect in a window
-(:func:`expected_count`), so the offered load is known before a run.
+relative to ``start``).
 
 The time-varying processes are non-homogeneous Poisson processes, generated exactly:
 a schedule by inverting its cumulative rate (piecewise linear or quadratic), a diurnal
@@ -13,14 +16,14 @@ load by laying a Poisson process's "on time" onto the on periods.  All draw in b
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from sim.randomness import BLOCK, Stream
 
-if TYPE_CHECKING:  # dispatch is on ``kind``: the scenario module builds on this one
+if TYPE_CHECKING:  # annotations only: the scenario module builds on this one
     from sim.config.types import (
         Burst,
         ConstantArrivalSpec,
@@ -31,74 +34,217 @@ if TYPE_CHECKING:  # dispatch is on ``kind``: the scenario module builds on this
         Schedule,
         TraceArrival,
     )
+    from sim.workload.files import Trace
 
     ArrivalSpec: TypeAlias = (
         Poisson | ConstantArrivalSpec | Burst | OnOff | Schedule | Diurnal | TraceArrival
     )
 
 
-def attempt_times(spec: ArrivalSpec, stream: Stream, start: float, stop: float) -> Iterator[float]:
-    """Attempt times t with start <= t < stop, in order."""
-    if spec.kind == "poisson":
-        yield from _poisson(spec.rate, stream, start, stop)
-    elif spec.kind == "constant":
-        for i in range(_constant_count(spec.interval, start, stop)):
-            yield start + i * spec.interval  # multiply, not accumulate: no drift
-    elif spec.kind == "burst":
-        if start <= spec.at < stop:
-            for _ in range(spec.count):
-                yield spec.at
-    elif spec.kind == "onoff":
-        yield from _onoff(spec, stream, start, stop)
-    elif spec.kind == "schedule":
-        yield from _inverted(_Cumulative(spec), stream, start, stop)
-    elif spec.kind == "diurnal":
-        yield from _thinned(spec, stream, start, stop)
-    elif spec.kind == "trace":
-        i, j = trace_window(spec, start, stop)
-        yield from spec.trace.times[i:j].tolist()
-    else:  # pragma: no cover - the schema's union is closed
-        raise TypeError(f"unknown arrival {spec!r}")
+class ArrivalProcess:
+    """One load's arrival process.  ``stationary``: the same rate all along (a steady
+    state can exist); ``poisson_rate``: the rate of a homogeneous Poisson process (what
+    Erlang B assumes), None for any other; ``trace``: the rows a trace replays, None for a
+    generated process."""
+
+    kind = ""
+    stationary = False
+    poisson_rate: float | None = None
+    trace: Trace | None = None
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        """Attempt times t with start <= t < stop, in order, drawn from ``stream``."""
+        raise NotImplementedError
+
+    def expected(self, start: float, stop: float) -> float:
+        """The expected number of arrivals in [start, stop)."""
+        raise NotImplementedError
+
+    def rate_at(self, t: float) -> float:
+        """The instantaneous rate of a Poisson-type process (for plots and tests)."""
+        raise TypeError(f"{self.kind} has no instantaneous rate")
 
 
-def trace_window(spec: TraceArrival, start: float, stop: float) -> tuple[int, int]:
-    """Rows [i, j) of the trace whose time falls in [start, stop)."""
-    times = spec.trace.times
-    return int(np.searchsorted(times, start, "left")), int(np.searchsorted(times, stop, "left"))
+class PoissonProcess(ArrivalProcess):
+    """A homogeneous Poisson process: exponential gaps drawn in blocks."""
+
+    kind = "poisson"
+    stationary = True
+
+    def __init__(self, spec: Poisson) -> None:
+        self.rate = self.poisson_rate = spec.rate
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        return _poisson(self.rate, stream, start, stop)
+
+    def expected(self, start: float, stop: float) -> float:
+        return self.rate * max(0.0, stop - start)
+
+    def rate_at(self, t: float) -> float:
+        return self.rate
 
 
-def expected_count(spec: ArrivalSpec, start: float, stop: float) -> float:
-    """The expected number of arrivals in [start, stop) (exact for constant, burst, trace)."""
-    span = max(0.0, stop - start)
-    if spec.kind == "poisson":
-        return spec.rate * span
-    if spec.kind == "constant":
-        return float(_constant_count(spec.interval, start, stop))
-    if spec.kind == "burst":
-        inside = start <= spec.at < stop
-        return (float(spec.count) if spec.count < 10**300 else math.inf) if inside else 0.0
-    if spec.kind == "onoff":
-        return spec.rate * _on_time(spec, span)
-    if spec.kind == "schedule":
-        cumulative = _Cumulative(spec)
+class ConstantProcess(ArrivalProcess):
+    """Evenly spaced arrivals from the load's start (exact counts)."""
+
+    kind = "constant"
+    stationary = True
+
+    def __init__(self, spec: ConstantArrivalSpec) -> None:
+        self.interval = spec.interval
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        interval = self.interval
+        for i in range(_constant_count(interval, start, stop)):
+            yield start + i * interval  # multiply, not accumulate: no drift
+
+    def expected(self, start: float, stop: float) -> float:
+        return float(_constant_count(self.interval, start, stop))
+
+
+class BurstProcess(ArrivalProcess):
+    """``count`` arrivals at one instant ``at`` (exact counts)."""
+
+    kind = "burst"
+
+    def __init__(self, spec: Burst) -> None:
+        self.at, self.count = spec.at, spec.count
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        if start <= self.at < stop:
+            for _ in range(self.count):
+                yield self.at
+
+    def expected(self, start: float, stop: float) -> float:
+        if not start <= self.at < stop:
+            return 0.0
+        return float(self.count) if self.count < 10**300 else math.inf
+
+
+class OnOffProcess(ArrivalProcess):
+    """Poisson at ``rate`` for ``on`` seconds, silent for ``off``, from the load's start:
+    a Poisson process in "on time" u, placed at start + floor(u / on) cycles + u mod on."""
+
+    kind = "onoff"
+
+    def __init__(self, spec: OnOff) -> None:
+        self.rate, self.on, self.off = spec.rate, spec.on, spec.off
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        on, cycle, scale = self.on, self.on + self.off, 1.0 / self.rate
+        u = 0.0
+        rng = stream.rng
+        while True:
+            u_block = u + np.cumsum(rng.exponential(scale, BLOCK))
+            u = float(u_block[-1])
+            periods, within = np.divmod(u_block, on)
+            for t in (start + periods * cycle + within).tolist():
+                if t >= stop:
+                    return
+                yield t
+
+    def expected(self, start: float, stop: float) -> float:
+        """Rate x on time within the first ``stop - start`` seconds after the start."""
+        whole, rest = divmod(max(0.0, stop - start), self.on + self.off)
+        return self.rate * (whole * self.on + min(rest, self.on))
+
+
+class ScheduleProcess(ArrivalProcess):
+    """A Poisson process whose rate follows the schedule's points, generated by inverting
+    its cumulative rate."""
+
+    kind = "schedule"
+
+    def __init__(self, spec: Schedule) -> None:
+        self.cumulative = _Cumulative(spec)
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        return _inverted(self.cumulative, stream, start, stop)
+
+    def expected(self, start: float, stop: float) -> float:
+        cumulative = self.cumulative
         return max(0.0, cumulative.at(stop) - cumulative.at(start))
-    if spec.kind == "diurnal":
-        return _diurnal_integral(spec, start, stop) if span else 0.0
-    if spec.kind == "trace":
-        i, j = trace_window(spec, start, stop)
+
+    def rate_at(self, t: float) -> float:
+        return self.cumulative.rate(t)
+
+
+class DiurnalProcess(ArrivalProcess):
+    """A Poisson process with rate ``mean * (1 + amplitude * cos(2 pi (t - peak) / period))``,
+    generated by thinning a Poisson process at the peak rate."""
+
+    kind = "diurnal"
+
+    def __init__(self, spec: Diurnal) -> None:
+        self.mean, self.amplitude, self.period = spec.mean, spec.amplitude, spec.period
+        self.peak = spec.period / 2 if spec.peak is None else spec.peak
+
+    def _rate(self, t: np.ndarray) -> np.ndarray:
+        phase = 2 * np.pi * (t - self.peak) / self.period
+        return self.mean * (1 + self.amplitude * np.cos(phase))
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        top = self.mean * (1 + self.amplitude)
+        t = start
+        rng = stream.rng
+        while True:
+            times = t + np.cumsum(rng.exponential(1.0 / top, BLOCK))
+            t = float(times[-1])
+            keep = rng.random(BLOCK) * top < self._rate(times)
+            for accepted in times[keep].tolist():
+                if accepted >= stop:
+                    return
+                yield accepted
+            if t >= stop:
+                return
+
+    def expected(self, start: float, stop: float) -> float:
+        if stop <= start:
+            return 0.0
+        w = 2 * math.pi / self.period
+        p = self.peak
+        swing = self.amplitude / w * (math.sin(w * (stop - p)) - math.sin(w * (start - p)))
+        return self.mean * ((stop - start) + swing)
+
+    def rate_at(self, t: float) -> float:
+        return self._rate(np.array([t]))[0]
+
+
+class TraceProcess(ArrivalProcess):
+    """A CSV trace's rows, replayed exactly (exact counts)."""
+
+    kind = "trace"
+
+    def __init__(self, spec: TraceArrival) -> None:
+        self.trace = self.rows = spec.trace
+
+    def times(self, stream: Stream, start: float, stop: float) -> Iterator[float]:
+        i, j = self.rows.window(start, stop)
+        yield from self.rows.times[i:j].tolist()
+
+    def expected(self, start: float, stop: float) -> float:
+        i, j = self.rows.window(start, stop)
         return float(j - i)
-    raise TypeError(f"unknown arrival {spec!r}")  # pragma: no cover
 
 
-def rate_at(spec: ArrivalSpec, t: float) -> float:
-    """The instantaneous rate of a Poisson-type process (for plots and tests)."""
-    if spec.kind == "poisson":
-        return spec.rate
-    if spec.kind == "schedule":
-        return _Cumulative(spec).rate(t)
-    if spec.kind == "diurnal":
-        return _diurnal_rate(spec, np.array([t]))[0]
-    raise TypeError(f"{spec.kind} has no instantaneous rate")
+_PROCESSES: dict[str, Callable[[Any], ArrivalProcess]] = {  # by the spec's kind
+    p.kind: p
+    for p in (
+        PoissonProcess,
+        ConstantProcess,
+        BurstProcess,
+        OnOffProcess,
+        ScheduleProcess,
+        DiurnalProcess,
+        TraceProcess,
+    )
+}
+
+
+def arrival_process(spec: ArrivalSpec) -> ArrivalProcess:
+    """The process a validated ``arrival`` spec describes (the one place that reads its
+    ``kind``)."""
+    return _PROCESSES[spec.kind](spec)
 
 
 def _constant_count(interval: float, start: float, stop: float) -> int:
@@ -119,31 +265,6 @@ def _poisson(rate: float, stream: Stream, start: float, stop: float) -> Iterator
     while True:
         for gap in rng.exponential(scale, BLOCK).tolist():
             t += gap
-            if t >= stop:
-                return
-            yield t
-
-
-# -- on/off -------------------------------------------------------------------------------
-
-
-def _on_time(spec: OnOff, span: float) -> float:
-    """On time within the first ``span`` seconds after the load's start."""
-    cycle = spec.on + spec.off
-    whole, rest = divmod(span, cycle)
-    return whole * spec.on + min(rest, spec.on)
-
-
-def _onoff(spec: OnOff, stream: Stream, start: float, stop: float) -> Iterator[float]:
-    """A Poisson process in "on time" u, placed at start + floor(u / on) cycles + u mod on."""
-    cycle = spec.on + spec.off
-    u = 0.0
-    rng = stream.rng
-    while True:
-        u_block = u + np.cumsum(rng.exponential(1.0 / spec.rate, BLOCK))
-        u = float(u_block[-1])
-        periods, within = np.divmod(u_block, spec.on)
-        for t in (start + periods * cycle + within).tolist():
             if t >= stop:
                 return
             yield t
@@ -198,7 +319,9 @@ class _Cumulative:
         return self.times[i] + x
 
 
-def _inverted(cumulative: _Cumulative, stream: Stream, start: float, stop: float):
+def _inverted(
+    cumulative: _Cumulative, stream: Stream, start: float, stop: float
+) -> Iterator[float]:
     level = cumulative.at(start)
     rng = stream.rng
     while True:
@@ -212,48 +335,13 @@ def _inverted(cumulative: _Cumulative, stream: Stream, start: float, stop: float
                 yield t
 
 
-# -- diurnal: thinning --------------------------------------------------------------------
-
-
-def _peak(spec: Diurnal) -> float:
-    return spec.period / 2 if spec.peak is None else spec.peak
-
-
-def _diurnal_rate(spec: Diurnal, t: np.ndarray) -> np.ndarray:
-    phase = 2 * np.pi * (t - _peak(spec)) / spec.period
-    return spec.mean * (1 + spec.amplitude * np.cos(phase))
-
-
-def _diurnal_integral(spec: Diurnal, start: float, stop: float) -> float:
-    w = 2 * math.pi / spec.period
-    p = _peak(spec)
-    swing = spec.amplitude / w * (math.sin(w * (stop - p)) - math.sin(w * (start - p)))
-    return spec.mean * ((stop - start) + swing)
-
-
-def _thinned(spec: Diurnal, stream: Stream, start: float, stop: float) -> Iterator[float]:
-    top = spec.mean * (1 + spec.amplitude)
-    t = start
-    rng = stream.rng
-    while True:
-        times = t + np.cumsum(rng.exponential(1.0 / top, BLOCK))
-        t = float(times[-1])
-        keep = rng.random(BLOCK) * top < _diurnal_rate(spec, times)
-        for accepted in times[keep].tolist():
-            if accepted >= stop:
-                return
-            yield accepted
-        if t >= stop:
-            return
-
-
 def estimated_events(sc: Scenario) -> float:
     """About three units of work per connection (arrival, close, TIME_WAIT end) plus bins:
     what ``portsim check`` reports, to tell a long run before it starts."""
     total = sc.duration / sc.bin_width
     for load in sc.load:
         stop = min(load.stop or sc.duration, sc.duration)
-        n = expected_count(load.arrival, load.start, stop)
+        n = arrival_process(load.arrival).expected(load.start, stop)
         total += 3 * n * (load.retry.attempts if load.retry else 1)
     return total
 
@@ -263,6 +351,6 @@ def estimated_connections(sc: Scenario) -> float:
     total = 0.0
     for load in sc.load:
         stop = min(load.stop or sc.duration, sc.duration)
-        n = expected_count(load.arrival, load.start, stop)
+        n = arrival_process(load.arrival).expected(load.start, stop)
         total += n * (load.retry.attempts if load.retry else 1)
     return total

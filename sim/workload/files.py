@@ -45,6 +45,11 @@ class Trace:
     hosts: tuple[str, ...] | None
     host_codes: np.ndarray | None
 
+    def window(self, start: float, stop: float) -> tuple[int, int]:
+        """Rows [i, j) whose time falls in [start, stop)."""
+        times = self.times
+        return int(np.searchsorted(times, start, "left")), int(np.searchsorted(times, stop, "left"))
+
 
 def _key(path: Path) -> tuple[str, int, int]:
     try:
