@@ -119,7 +119,12 @@ def _parser() -> argparse.ArgumentParser:
 
     presets = sub.add_parser("presets", help="list operating-system presets")
     presets.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
+    schema = sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
+    schema.add_argument(
+        "--summary",
+        action="store_true",
+        help="print summary.json's schema instead (scenarios/summary.schema.json)",
+    )
 
     port = sub.add_parser("port", help="the lives of one port in a run saved with --events")
     port.add_argument("results", help="a result directory written by 'portsim run --events'")
@@ -266,6 +271,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.scenario, args.overrides, args.seed, args.out, args.events, args.quiet
             )
         if args.command == "schema":
+            if args.summary:
+                from sim.summary.schema import summary_schema
+
+                print(json.dumps(summary_schema(), indent=2))
+                return 0
             from sim.config.schema import scenario_json_schema
 
             print(json.dumps(scenario_json_schema(), indent=2))
