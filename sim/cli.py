@@ -16,13 +16,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sim.atomic import OutputError, Terminated, describe_os_error, terminate_as_exception
 from sim.config.errors import ScenarioError
 from sim.config.load import load_scenario
 from sim.verdict import key_figures, verdict
 from sim.version import VERSION
+
+if TYPE_CHECKING:
+    from sim.summary.types import Summary
 
 
 def _seed_arg(text: str) -> int:
@@ -682,7 +685,7 @@ def _port(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outside_ranges(summary: dict[str, Any], port: int) -> str:
+def _outside_ranges(summary: Summary, port: int) -> str:
     """``" (outside every host's range: 32768-60999)"``, or nothing."""
     ranges = [tuple(h["port_range"]) for h in summary.get("hosts", []) if h.get("port_range")]
     if not ranges or any(lo <= port <= hi for lo, hi in ranges):

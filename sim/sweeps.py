@@ -42,12 +42,14 @@ from sim.config.errors import ScenarioError, show
 from sim.config.load import parse_scenario, read_toml
 from sim.config.overrides import assign, parse_value
 from sim.safe_paths import MAX_NAME, InputFileError, name_problem, read_regular
+from sim.summary.paths import lookup
 from sim.version import VERSION
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sim.config.types import Scenario
+    from sim.summary.types import Summary
 
 METRICS = (  # summary figures in runs.csv, dotted as in summary.json
     "connections.attempted",
@@ -335,7 +337,8 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
+def metrics_of(summary: Summary) -> dict[str, float | None]:
+    """The METRICS of one run (paths checked against the summary's types by the tests)."""
     out: dict[str, float | None] = {}
     for metric in METRICS:
         if metric == "connections.failed_fraction":
@@ -344,12 +347,10 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
         elif metric.startswith("analytic."):  # Erlang B, when one pool is predicted
             pools = summary.get("analytic") or {}
             figure = metric.partition(".")[2]
-            out[metric] = next(iter(pools.values())).get(figure) if len(pools) == 1 else None
+            out[metric] = lookup(next(iter(pools.values())), figure) if len(pools) == 1 else None
         else:
-            node: Any = summary
-            for part in metric.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            out[metric] = node if isinstance(node, int | float) else None
+            value = lookup(summary, metric)
+            out[metric] = value if isinstance(value, int | float) else None
     return out
 
 

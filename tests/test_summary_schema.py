@@ -7,6 +7,7 @@ one the types generate and that the schema refuses what a summary must not hold.
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 from pathlib import Path
@@ -18,6 +19,8 @@ from jsonschema import Draft202012Validator, ValidationError
 import sim
 from sim.cli import main
 from sim.result import strict_json
+from sim.summary.paths import field_type, is_number, json_types, lookup
+from sim.sweeps import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "scenarios" / "summary.schema.json"
@@ -76,3 +79,45 @@ def test_the_schema_requires(summary, validator, key):
     del bad[key]
     with pytest.raises(ValidationError):
         validator.validate(bad)
+
+
+def _compare_paths() -> list[str]:
+    """Every ``_path("a", "b")`` in sim/compare.py, dotted."""
+    tree = ast.parse((ROOT / "sim" / "compare.py").read_text())
+    return [
+        ".".join(arg.value for arg in node.args if isinstance(arg, ast.Constant))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_path"
+    ]
+
+
+def test_compare_reads_declared_fields():
+    paths = _compare_paths()
+    assert "requests.wait_s.p99" in paths and len(paths) >= 20
+    for dotted in paths:
+        field_type(dotted)  # KeyError when the summary's types have no such field
+
+
+def test_sweep_metrics_are_declared_numbers():
+    """Every runs.csv metric names a number of the summary (the fraction is derived)."""
+    for metric in METRICS:
+        if metric != "connections.failed_fraction":
+            assert is_number(metric), metric
+
+
+def test_paths_resolve_through_the_types():
+    assert json_types("connections.attempted") == (int,)
+    assert json_types("first_failure_s") == (int, float, type(None))  # a float may read as int
+    assert json_types("analytic.blocking") == (int, float)  # a field of one pool's entry
+    assert json_types("hosts") == (list,)
+    with pytest.raises(KeyError):
+        field_type("connections.refused")
+    with pytest.raises(KeyError):
+        field_type("pressure.peak.more")
+
+
+def test_lookup_treats_absent_and_null_alike():
+    summary = {"requests": None, "connections": {"attempted": 3}}
+    assert lookup(summary, "connections.attempted") == 3
+    assert lookup(summary, "requests.attempted") is None
+    assert lookup(summary, "retries.retries") is None
