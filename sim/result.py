@@ -117,7 +117,7 @@ class Result:
         """The lives of one local port (needs the event log: events=True / --events)."""
         from sim.port_history import port_lives
 
-        return port_lives(self.events, port, self.summary["duration_s"])
+        return port_lives(self.events, port, self.summary.get("duration_s"))
 
     def to_pandas(self) -> pd.DataFrame:
         return self.series
@@ -141,7 +141,7 @@ class Result:
             atomic.write_text(out / "scenario.json", scenario_json(self.scenario, self.summary))
         atomic.write_text(out / "series.csv", self.series.to_csv(index=False, lineterminator="\n"))
         atomic.write_text(out / "histograms.json", strict_json(self.histograms, indent=None))
-        if len(self.summary["hosts"]) > 1:
+        if len(self.summary.get("hosts", [])) > 1:
             atomic.write_text(
                 out / "hosts.csv", self.host_series.to_csv(index=False, lineterminator="\n")
             )
@@ -243,8 +243,8 @@ def summary_json(summary: Mapping[str, object]) -> str:
 def scenario_json(scenario: Scenario, summary: Summary) -> str:
     data = scenario.model_dump(mode="json")
     data["resolved"] = {
-        "seed": summary["seed"],
+        "seed": summary.get("seed"),
         "bin_s": scenario.bin_width,
-        "hosts": summary["hosts"],
+        "hosts": summary.get("hosts", []),
     }
     return strict_json(data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,19 @@ def test_lookup_treats_absent_and_null_alike():
     assert lookup(summary, "connections.attempted") == 3
     assert lookup(summary, "requests.attempted") is None
     assert lookup(summary, "retries.retries") is None
+
+
+def test_notebooks_read_declared_fields():
+    """The notebooks read a summary as ``x.summary["a"]["b"]`` or through a name bound in
+    the same cell (``s = result.summary``; ``s["a"]["b"]``): each such path is a field."""
+    found = set()
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            code = "".join(cell["source"]) if cell["cell_type"] == "code" else ""
+            names = {"summary", *re.findall(r"\b(\w+) = [\w.()]*\.summary\b", code)}
+            pattern = rf"\b(?:{'|'.join(names)})((?:\[\"\w+\"\])+)"
+            for chain in re.findall(pattern, code):
+                found.add(".".join(re.findall(r"\[\"(\w+)\"\]", chain)))
+    assert {"connections", "steady_state", "probes", "requests", "hosts"} <= found
+    for dotted in found:
+        field_type(dotted)
