@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         HostEntry,
         HostFigures,
         Pressure,
-        Timers,
         WindowsEvents,
     )
 
@@ -52,7 +51,7 @@ def host_report(model: Model, host: Host, capacity: Capacity) -> HostEntry:
     if host.preset.family == "windows":
         entry["windows_events"] = cast("WindowsEvents", dict(host.windows_events))
     if host.linux:
-        entry["timers"] = cast("Timers", host.timer_summary())
+        entry["timers"] = host.timer_summary()
     return entry
 
 
