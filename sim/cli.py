@@ -16,13 +16,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sim.atomic import OutputError, Terminated, describe_os_error, terminate_as_exception
 from sim.config.errors import ScenarioError
 from sim.config.load import load_scenario
 from sim.verdict import key_figures, verdict
 from sim.version import VERSION
+
+if TYPE_CHECKING:
+    from sim.summary.types import Summary
 
 
 def _seed_arg(text: str) -> int:
@@ -119,7 +122,12 @@ def _parser() -> argparse.ArgumentParser:
 
     presets = sub.add_parser("presets", help="list operating-system presets")
     presets.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
+    schema = sub.add_parser("schema", help="print the scenario JSON schema (scenarios/schema.json)")
+    schema.add_argument(
+        "--summary",
+        action="store_true",
+        help="print summary.json's schema instead (scenarios/summary.schema.json)",
+    )
 
     port = sub.add_parser("port", help="the lives of one port in a run saved with --events")
     port.add_argument("results", help="a result directory written by 'portsim run --events'")
@@ -275,6 +283,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.scenario, args.overrides, args.seed, args.out, args.events, args.quiet
             )
         if args.command == "schema":
+            if args.summary:
+                from sim.summary.schema import summary_schema
+
+                print(json.dumps(summary_schema(), indent=2))
+                return 0
             from sim.config.schema import scenario_json_schema
 
             print(json.dumps(scenario_json_schema(), indent=2))
@@ -681,7 +694,7 @@ def _port(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outside_ranges(summary: dict[str, Any], port: int) -> str:
+def _outside_ranges(summary: Summary, port: int) -> str:
     """``" (outside every host's range: 32768-60999)"``, or nothing."""
     ranges = [tuple(h["port_range"]) for h in summary.get("hosts", []) if h.get("port_range")]
     if not ranges or any(lo <= port <= hi for lo, hi in ranges):

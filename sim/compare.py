@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.summary.paths import lookup
 from sim.units import format_duration
 
 
@@ -31,13 +32,12 @@ class Figure:
 
 
 def _path(*keys: str) -> Callable[[dict[str, Any]], Any]:
+    """A summary field by its keys (each path is checked against summary.json's types by
+    tests/test_summary_schema.py); None where a run lacks it."""
+    dotted = ".".join(keys)
+
     def get(summary: dict[str, Any]) -> Any:
-        node: Any = summary
-        for key in keys:
-            if not isinstance(node, dict) or node.get(key) is None:
-                return None
-            node = node[key]
-        return node
+        return lookup(summary, dotted)
 
     return get
 

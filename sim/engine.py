@@ -22,8 +22,9 @@ from sim.host import Host
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import Recorder
-from sim.result import Result, build_summary, histograms
+from sim.result import Result, histograms
 from sim.steady_state import window_bin
+from sim.summary.build import build_summary
 from sim.wakeup import wake_up
 from sim.workload.arrivals import arrival_process
 from sim.workload.destinations import spread

@@ -46,6 +46,7 @@ from sim.wakeup import WakeUp
 if TYPE_CHECKING:
     from sim.config.types import Destination, HostSpec
     from sim.recorder import Recorder
+    from sim.summary.types import Timers
 
 
 def _first(*values):
@@ -309,8 +310,8 @@ class Host:
         self.tw_rst_killed = 0
         self.rst_stream = clock
 
-    def timer_summary(self) -> dict[str, object]:
-        """The jiffies clock and TIME_WAIT timer facts for summary.json."""
+    def timer_summary(self) -> Timers:
+        """The jiffies clock and TIME_WAIT timer facts: the ``timers`` of its summary entry."""
         timer = self.wheel_timer(self.time_wait)
         return {
             "hz": self.hz,

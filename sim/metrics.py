@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sim.summary.types import PortReuse, Reuse
 
 PREDICTABLE_WINDOW = 16  # ports; Linux G4 steps 2..16 within one 10 s window (commit ca7af0402550)
 SUB_BUCKETS = 8  # log-histogram resolution: 8 buckets per doubling
@@ -142,11 +146,16 @@ class PortUse:
             self.server_tw_until = [0.0] * self.size
         self.server_tw_until[k] = until
 
-    def summary(self) -> dict[str, float | int | None]:
+    def summary(self) -> PortReuse:
         return summarise_port_uses([self])
 
 
-def summarise_port_uses(uses: list[PortUse]) -> dict[str, float | int | None]:
+def reuse_report(uses: list[PortUse]) -> Reuse:
+    """The run's ``reuse``: reuse, predictability and collisions over every destination."""
+    return {**summarise_port_uses(uses), "predictable_window": PREDICTABLE_WINDOW}
+
+
+def summarise_port_uses(uses: list[PortUse]) -> PortReuse:
     """Reuse, predictability and collisions over one or several destination pools."""
     total = sum(u.uses for u in uses)
     pairs = sum(max(u.uses - 1, 0) for u in uses)

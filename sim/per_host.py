@@ -8,8 +8,9 @@ waves and capacity answer; the verdict and the plots read them from there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
+from sim.connects import connections, first_failure
 from sim.recorder import worst_of
 from sim.steady_state import counts_since, window_bin
 from sim.waves import refusal_waves
@@ -17,22 +18,49 @@ from sim.waves import refusal_waves
 if TYPE_CHECKING:
     from sim.engine import Model
     from sim.host import Host
+    from sim.summary.types import (
+        Capacity,
+        HostEntry,
+        HostFigures,
+        Pressure,
+        WindowsEvents,
+    )
 
-ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
+
+def host_report(model: Model, host: Host, capacity: Capacity) -> HostEntry:
+    """One host's ``hosts`` entry: how it was resolved (kernel, policy, range, TIME_WAIT),
+    its own figures and its ``capacity`` answer (sim.steady_state.host_capacity)."""
+    entry: HostEntry = {
+        "name": host.name,
+        "os": host.spec.os,
+        "kernel": host.profile.label if host.profile else None,
+        "description": host.preset.description,
+        "generation": host.profile.generation if host.profile else None,
+        "policy": host.spec.policy or host.preset.policy,
+        "scope": host.scope,
+        "address": host.address,
+        "port_range": [host.lo, host.hi],
+        "range_ports": host.size,
+        "time_wait_s": host.time_wait,
+        "tcp_tw_reuse": host.tw_reuse,
+        "time_wait_recycled": host.tw_recycled,
+        "time_wait_overflow": host.tw_overflow,
+        **host_figures(model, host),
+        "capacity": capacity,
+    }
+    if host.preset.family == "windows":
+        entry["windows_events"] = cast("WindowsEvents", dict(host.windows_events))
+    if host.linux:
+        entry["timers"] = host.timer_summary()
+    return entry
 
 
-def host_figures(model: Model, host: Host) -> dict[str, Any]:
+def host_figures(model: Model, host: Host) -> HostFigures:
     """One host's connects, worst pool, steady-state refusal and refusal waves."""
     loads = [ld for ld in model.loads if ld.host is host]
-    attempted = sum(ld.attempted for ld in loads)
-    succeeded = sum(ld.succeeded for ld in loads)
-    errors = dict.fromkeys(ERRNOS, 0)
-    for ld in loads:
-        for error, n in ld.failed_by_error.items():
-            errors[error] = errors.get(error, 0) + n
     worst = worst_of([t for t in model.recorder.tracks.values() if t.host is host])
     duration = model.scenario.duration
-    pressure: dict[str, Any] = {"peak": 0.0, "mean": 0.0, "worst_destination": None}
+    pressure: Pressure = {"peak": 0.0, "mean": 0.0, "worst_destination": None}
     if worst is not None:
         pressure = {
             "peak": worst.pool.max_ever / host.size,
@@ -45,15 +73,8 @@ def host_figures(model: Model, host: Host) -> dict[str, Any]:
     window_attempted, window_failed = counts_since(model, loads, first)
     rows = model.recorder.host_rows.get(host.name, [])
     return {
-        "connections": {
-            "attempted": attempted,
-            "succeeded": succeeded,
-            "failed": attempted - succeeded,
-            "failed_by_error": errors,
-        },
-        "first_failure_s": min(
-            (ld.first_failure for ld in loads if ld.first_failure is not None), default=None
-        ),
+        "connections": connections(loads),
+        "first_failure_s": first_failure(loads),
         "pressure": pressure,
         "steady_state": {
             "window_s": [first * model.recorder.bin_width, duration],
@@ -65,6 +86,18 @@ def host_figures(model: Model, host: Host) -> dict[str, Any]:
             [r[0] for r in rows], [r[2] for r in rows], model.recorder.bin_width, first
         ),
     }
+
+
+def windows_events_total(model: Model) -> WindowsEvents | None:
+    """Events 4227 and 4231 as Windows would have logged them, summed over its hosts;
+    None when no Windows host ran."""
+    if not any(h.preset.family == "windows" for h in model.hosts.values()):
+        return None
+    total = {"4227": 0, "4231": 0}
+    for host in model.hosts.values():
+        for event, n in host.windows_events.items():
+            total[event] += n
+    return cast("WindowsEvents", total)
 
 
 def host_series(model: Model) -> list[tuple]:

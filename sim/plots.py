@@ -14,8 +14,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from sim.verdict import system_name
+
 if TYPE_CHECKING:
     from sim.result import Result
+    from sim.summary.types import HostEntry, Requests
 
 COLORS = {"established": "#4C72B0", "time_wait": "#DD8452", "other": "#8C8C8C", "fail": "#C44E52"}
 
@@ -29,12 +32,11 @@ def _time_axis(series) -> tuple[np.ndarray, str, float]:
     return mid, unit, scale
 
 
-def _who(host: dict | None, dest: str) -> str:
+def _who(host: HostEntry | None, dest: str) -> str:
     """Host, its system and the destination: what a panel is about."""
     if not host:
         return dest
-    system = host.get("kernel") if host.get("generation") else host.get("os")
-    return f"host {host.get('name')} ({system}) to {dest}"
+    return f"host {host.get('name')} ({system_name(host)}) to {dest}"
 
 
 def _pool_panel(ax, t, est, tw, unusable, peak, size: int, failed: np.ndarray, legend: bool):
@@ -101,7 +103,7 @@ def pressure_figure(result: Result) -> Figure:
     s = result.series
     pressure = summ.get("pressure", {})
     dest = pressure.get("worst_destination") or "(none)"
-    size = pressure.get("range_ports") or (hosts or [{}])[0].get("range_ports", 0)
+    size = pressure.get("range_ports") or (hosts[0].get("range_ports", 0) if hosts else 0)
     t, unit, _ = _time_axis(s)
     width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
     width = np.where(width > 0, width, 1.0)
@@ -110,7 +112,7 @@ def pressure_figure(result: Result) -> Figure:
     fig = Figure(figsize=(10, 10.5 if keepalive else 8.5), layout="constrained")
     if keepalive:
         ax0, ax1, ax2, ax3 = fig.subplots(4, 1, sharex=True, height_ratios=[2, 2, 1.2, 1.2])
-        _requests_panel(ax0, s, t, width, summ.get("requests") or {})
+        _requests_panel(ax0, s, t, width, summ.get("requests"))
         ax0.set_title(f"{name}: {who}: requests and ports")
     else:
         ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
@@ -157,7 +159,7 @@ def _probes_panel(ax, s, t: np.ndarray) -> None:
     )
 
 
-def _requests_panel(ax, s, t: np.ndarray, width: np.ndarray, requests: dict) -> None:
+def _requests_panel(ax, s, t: np.ndarray, width: np.ndarray, requests: Requests | None) -> None:
     """Keep-alive requests: offered against served per second, failed, the pools' limit
     K / L, and the queue of waiting requests on its own axis."""
     n = max(1, len(t) // 100)  # a moving mean over ~1 % of the run: pools serve in steps
@@ -170,7 +172,7 @@ def _requests_panel(ax, s, t: np.ndarray, width: np.ndarray, requests: dict) -> 
     if s["requests_failed"].any():
         failed = _smooth(s["requests_failed"].to_numpy() / width, n)
         ax.plot(t, failed, color=COLORS["fail"], lw=1, label="failed")
-    limit = requests.get("pool_limit_per_s")
+    limit = requests.get("pool_limit_per_s") if requests else None
     if limit:
         ax.axhline(
             limit, color="black", lw=1, ls=":", zorder=4, label=f"pool limit K/L: {limit:,.0f}/s"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sim.channel import Channel
     from sim.host import Host
     from sim.ports.table import Pool
+    from sim.summary.types import HistogramStats, Pressure, Probes
     from sim.workload.flow import Flow
 
 SERIES_COLUMNS = (
@@ -297,3 +298,62 @@ def worst_of(tracks: list[PoolTrack]) -> PoolTrack | None:
 def worst_track(rec: Recorder) -> PoolTrack | None:
     """The pool that came closest to full over every host."""
     return worst_of(list(rec.tracks.values()))
+
+
+# -- what the recorder reports to the summary ---------------------------------------------
+
+
+def pressure_report(rec: Recorder, duration: float) -> Pressure:
+    """The run's ``pressure``: the worst pool's peak and time-weighted mean share of its
+    range, when and where it peaked."""
+    worst = worst_track(rec)
+    if worst is None:
+        return {"peak": 0.0, "mean": 0.0, "peak_time_s": 0.0, "worst_destination": None}
+    size = worst.host.size
+    return {
+        "peak": worst.pool.max_ever / size,
+        "mean": worst.pool.mean_unusable(duration) / size,
+        "peak_time_s": worst.pool.max_time,
+        "worst_destination": worst.pool.label,
+        "worst_host": worst.host.name,
+        "peak_ports": worst.pool.max_ever,
+        "range_ports": size,
+    }
+
+
+def probes_report(rec: Recorder, succeeded: int) -> Probes:
+    """Ports examined per allocation made (``succeeded`` of them), per refused call, and
+    Linux connect() calls by the pass that ended the scan."""
+    return {
+        "mean": rec.probe_sum / succeeded if succeeded else 0.0,
+        "p99": percentile(rec.probe_hist, 0.99),
+        "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
+        "pass1": hist_stats(rec.pass_hist[0]),
+        "pass2": hist_stats(rec.pass_hist[1]),
+        "refused": rec.refused_calls,
+        "refused_mean": rec.refused_probe_sum / rec.refused_calls if rec.refused_calls else 0.0,
+    }
+
+
+def percentile(hist: list[int], q: float) -> float:
+    """The q-quantile of a histogram indexed by value (nearest rank)."""
+    counts = np.asarray(hist, dtype=np.int64)
+    total = int(counts.sum())
+    if not total:
+        return 0.0
+    return float(np.searchsorted(np.cumsum(counts), q * total))
+
+
+def hist_stats(hist: list[int]) -> HistogramStats:
+    """Count, mean and p99 of a histogram indexed by value."""
+    counts = np.asarray(hist, dtype=np.int64)
+    count = int(counts.sum())
+    mean = float(counts @ np.arange(len(counts))) / count if count else 0.0
+    return {"count": count, "mean": mean, "p99": percentile(hist, 0.99)}
+
+
+def nonzero_rows(hist: list[int]) -> list[list[int]]:
+    """[[value, count], ...] of a histogram indexed by value."""
+    counts = np.asarray(hist, dtype=np.int64)
+    values = np.flatnonzero(counts)
+    return [[int(v), int(counts[v])] for v in values]

@@ -11,13 +11,14 @@ binned series over the steady-state window.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim.recorder import SERIES_COLUMNS
 from sim.workload.lifetimes import lifetime_mean
 
 if TYPE_CHECKING:
     from sim.engine import Model
+    from sim.summary.types import RequestRates
 
 GROWING = 0.01  # the queue "grows" when it gained over 1 % of the window's arrivals
 
@@ -45,7 +46,7 @@ def pool_limit(model: Model) -> tuple[int, float | None]:
     return connections, total
 
 
-def request_rates(model: Model, first_bin: int) -> dict[str, Any]:
+def request_rates(model: Model, first_bin: int) -> RequestRates:
     """Offered and served requests per second over the window from ``first_bin``, the
     queue's growth there, the pools' limit K / L and the oldest request still waiting."""
     rec = model.recorder

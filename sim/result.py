@@ -22,73 +22,22 @@ from sim import (
     metrics,
 )
 from sim.metrics import PortUse
-from sim.per_host import HOST_SERIES_COLUMNS, host_figures
-from sim.recorder import EVENT_COLUMNS, SERIES_COLUMNS, WORST_COLUMNS, Recorder, worst_track
-from sim.request_flow import request_rates
-from sim.steady_state import analytic, host_capacity, pool_key, steady_state, window_bin
-from sim.version import VERSION
-from sim.waves import refusal_waves
+from sim.per_host import HOST_SERIES_COLUMNS
+from sim.recorder import (
+    EVENT_COLUMNS,
+    SERIES_COLUMNS,
+    WORST_COLUMNS,
+    Recorder,
+    nonzero_rows,
+    worst_track,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     import pandas as pd
 
     from sim.config.types import Scenario
     from sim.engine import Model
-    from sim.workload.flow import Flow
-
-ERRNOS = ("EADDRNOTAVAIL", "EADDRINUSE", "EAGAIN")
-_ATTEMPTS = SERIES_COLUMNS.index("attempts")
-_FAILURES = SERIES_COLUMNS.index("failures")
-
-
-def _errors(counts: dict[str, int]) -> dict[str, int]:
-    out = dict.fromkeys(ERRNOS, 0)
-    out.update(counts)
-    return out
-
-
-def _percentile(hist: list[int], q: float) -> float:
-    """The q-quantile of a histogram indexed by value (nearest rank)."""
-    counts = np.asarray(hist, dtype=np.int64)
-    total = int(counts.sum())
-    if not total:
-        return 0.0
-    return float(np.searchsorted(np.cumsum(counts), q * total))
-
-
-def _sparse_percentile(counts: dict[int, int], q: float) -> float:
-    """The q-quantile (nearest rank) of a {value: count} histogram."""
-    total = sum(counts.values())
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if seen >= q * total:
-            return float(value)
-    return 0.0
-
-
-def _hist_stats(hist: list[int]) -> dict[str, float]:
-    """Count, mean and p99 of a histogram indexed by value."""
-    counts = np.asarray(hist, dtype=np.int64)
-    count = int(counts.sum())
-    mean = float(counts @ np.arange(len(counts))) / count if count else 0.0
-    return {"count": count, "mean": mean, "p99": _percentile(hist, 0.99)}
-
-
-def _nonzero_rows(hist: list[int]) -> list[list[int]]:
-    """[[value, count], ...] of a histogram indexed by value."""
-    counts = np.asarray(hist, dtype=np.int64)
-    values = np.flatnonzero(counts)
-    return [[int(v), int(counts[v])] for v in values]
-
-
-def _reuse(uses: list[PortUse]) -> dict[str, Any]:
-    """Reuse, predictability and collisions over every destination."""
-    out = metrics.summarise_port_uses(uses)
-    out["predictable_window"] = metrics.PREDICTABLE_WINDOW
-    return out
+    from sim.summary.types import Summary
 
 
 def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
@@ -101,9 +50,9 @@ def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
         if isinstance(pool.use, PortUse)
     ]
     return {
-        "probes_pass1": _nonzero_rows(rec.pass_hist[0]),
-        "probes_pass2": _nonzero_rows(rec.pass_hist[1]),
-        "probes_all": _nonzero_rows(rec.probe_hist),
+        "probes_pass1": nonzero_rows(rec.pass_hist[0]),
+        "probes_pass2": nonzero_rows(rec.pass_hist[1]),
+        "probes_all": nonzero_rows(rec.probe_hist),
         "reuse_distance": metrics.hist_rows(metrics.merge([u.distance_hist for u in uses])),
         "reuse_interval_s": metrics.hist_rows(
             metrics.merge([u.interval_hist for u in uses]), 1 / 1000
@@ -111,234 +60,13 @@ def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
     }
 
 
-def _windows_events(model: Model) -> dict[str, int]:
-    """Events 4227 and 4231 as Windows would have logged them, summed over its hosts."""
-    total = {"4227": 0, "4231": 0}
-    for host in model.hosts.values():
-        for event, n in host.windows_events.items():
-            total[event] += n
-    return total
-
-
-def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
-    sc = model.scenario
-    rec = model.recorder
-    loads = model.loads
-    attempted = sum(ld.attempted for ld in loads)
-    succeeded = sum(ld.succeeded for ld in loads)
-    errors = _merged(ld.failed_by_error for ld in loads)
-    worst = worst_track(rec)
-    if worst is not None:
-        size = worst.host.size
-        pressure = {
-            "peak": worst.pool.max_ever / size,
-            "mean": worst.pool.mean_unusable(sc.duration) / size,
-            "peak_time_s": worst.pool.max_time,
-            "worst_destination": worst.pool.label,
-            "worst_host": worst.host.name,
-            "peak_ports": worst.pool.max_ever,
-            "range_ports": size,
-        }
-    else:
-        pressure = {"peak": 0.0, "mean": 0.0, "peak_time_s": 0.0, "worst_destination": None}
-    several_hosts = len(model.hosts) > 1
-    destinations: dict[str, dict[str, Any]] = {}
-    for track in rec.tracks.values():
-        size = track.host.size
-        destinations[pool_key(track.host.name, track.pool.label, several_hosts)] = {
-            "host": track.host.name,
-            "pressure_peak": track.pool.max_ever / size,
-            "pressure_mean": track.pool.mean_unusable(sc.duration) / size,
-            "peak_time_s": track.pool.max_time,
-        }
-    for ld in loads:  # connects per destination (with its source address, if several)
-        entry = destinations.setdefault(
-            pool_key(ld.host.name, ld.label, several_hosts), {"host": ld.host.name}
-        )
-        entry.setdefault("name", ld.dest.name)
-        for key in ("attempted", "succeeded", "failed"):
-            entry[key] = entry.get(key, 0) + getattr(ld, key)
-    uses: list[PortUse] = []
-    for host in model.hosts.values():
-        for pool in host.table.pools.values():
-            if isinstance(pool.use, PortUse) and pool.use.uses:  # (Untracked: none)
-                uses.append(pool.use)
-                key = pool_key(host.name, pool.label, several_hosts)
-                destinations.setdefault(key, {"host": host.name}).update(pool.use.summary())
-    pools = analytic(model)
-    capacities = host_capacity(model, pools)
-    hosts = []
-    for host in model.hosts.values():
-        hosts.append(
-            {
-                "name": host.name,
-                "os": host.spec.os,
-                "kernel": host.profile.label if host.profile else None,
-                "description": host.preset.description,
-                "generation": host.profile.generation if host.profile else None,
-                "policy": host.spec.policy or host.preset.policy,
-                "scope": host.scope,
-                "address": host.address,
-                "port_range": [host.lo, host.hi],
-                "range_ports": host.size,
-                "time_wait_s": host.time_wait,
-                "tcp_tw_reuse": host.tw_reuse,
-                "time_wait_recycled": host.tw_recycled,
-                "time_wait_overflow": host.tw_overflow,
-                **host_figures(model, host),
-                "capacity": capacities[host.name],
-            }
-        )
-        if host.preset.family == "windows":
-            hosts[-1]["windows_events"] = dict(host.windows_events)
-        if host.linux:
-            hosts[-1]["timers"] = host.timer_summary()
-    return {
-        "scenario": sc.name,
-        "seed": model.seed,
-        "version": f"portsim {VERSION}",
-        "error": None,
-        "duration_s": sc.duration,
-        "bin_s": sc.bin_width,
-        "connections": {
-            "attempted": attempted,
-            "succeeded": succeeded,
-            "failed": attempted - succeeded,
-            "failed_by_error": _errors(errors),
-        },
-        "pressure": pressure,
-        "probes": {
-            "mean": rec.probe_sum / succeeded if succeeded else 0.0,
-            "p99": _percentile(rec.probe_hist, 0.99),
-            "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
-            **{f"pass{i + 1}": _hist_stats(rec.pass_hist[i]) for i in (0, 1)},
-            "refused": rec.refused_calls,
-            "refused_mean": rec.refused_probe_sum / rec.refused_calls if rec.refused_calls else 0.0,
-        },
-        "reuse": _reuse(uses),
-        "steady_state": steady_state(model),
-        "analytic": pools,
-        "refusal_waves": None
-        if several_hosts
-        else refusal_waves(
-            [r[_ATTEMPTS] for r in rec.rows],
-            [r[_FAILURES] for r in rec.rows],
-            rec.bin_width,
-            window_bin(model),
-        ),
-        **(
-            {"windows_events": _windows_events(model)}
-            if any(h.preset.family == "windows" for h in model.hosts.values())
-            else {}
-        ),
-        "first_failure_s": min(
-            (ld.first_failure for ld in loads if ld.first_failure is not None), default=None
-        ),
-        "hosts": hosts,
-        "destinations": destinations,
-        "loads": [_load_summary(flow) for flow in model.flows],
-        **_workload_sections(model),
-        "run": {"wall_s": round(wall_s, 3)},
-    }
-
-
-def _merged(counts: Iterable[dict[Any, int]]) -> dict[Any, int]:
-    """Counters summed key by key."""
-    out: dict[Any, int] = {}
-    for one in counts:
-        for key, n in one.items():
-            out[key] = out.get(key, 0) + n
-    return out
-
-
-def _load_summary(flow: Flow) -> dict[str, Any]:
-    """One scenario load: its connects over every destination and source address."""
-    spec = flow.spec
-    channels = flow.channels
-    errors = _merged(ch.failed_by_error for ch in channels)
-    first = [ch.first_failure for ch in channels if ch.first_failure is not None]
-    names = spec.destination_names
-    out: dict[str, Any] = {
-        "name": flow.name,
-        "host": flow.host_name,
-        "destination": names[0] if len(names) == 1 else None,
-        "address": channels[0].dest.address if len(flow.targets) == 1 else None,
-        "destinations": names or sorted({ch.dest.name for ch in channels}),
-        "members": len(flow.targets),
-        "protocol": spec.protocol,
-        "socket": spec.socket,
-        "attempted": sum(ch.attempted for ch in channels),
-        "succeeded": sum(ch.succeeded for ch in channels),
-        "failed": sum(ch.failed for ch in channels),
-        "failed_by_error": _errors(errors),
-        "first_failure_s": min(first, default=None),
-    }
-    if flow.backoff is not None:
-        out["retries"] = _retry_counts([flow])
-    if flow.requests is not None:
-        out["requests"] = _request_counts([flow])
-    return out
-
-
-def _retry_counts(flows: list[Flow]) -> dict[str, int]:
-    return {
-        "retries": sum(f.retries for f in flows),
-        "gave_up": sum(f.gave_up for f in flows),
-        "recovered": sum(f.recovered for f in flows),
-    }
-
-
-def _request_counts(flows: list[Flow]) -> dict[str, Any]:
-    """Keep-alive requests: how many, how they fared, connections opened, waits."""
-    stats = [f.requests for f in flows if f.requests is not None]
-    succeeded = sum(r.succeeded for r in stats)
-    connections = sum(r.connections for r in stats)
-    waits = _merged(r.wait_ms for r in stats)
-    served_after_wait = sum(waits.values())
-    failed_by = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
-    for r in stats:
-        for reason, n in r.failed_by.items():
-            failed_by[reason] += n
-    return {
-        "attempted": sum(r.attempted for r in stats),
-        "succeeded": succeeded,
-        "failed": sum(r.failed for r in stats),
-        "failed_by_reason": failed_by,
-        "waited": sum(r.waited for r in stats),
-        "waiting_at_end": sum(r.waiting for r in stats),
-        "opening_at_end": sum(r.opening for r in stats),
-        "connections": connections,
-        "connections_per_request": connections / succeeded if succeeded else 0.0,
-        "requests_per_connection": succeeded / connections if connections else 0.0,
-        "wait_s": {
-            "mean": sum(r.wait_sum for r in stats) / served_after_wait
-            if served_after_wait
-            else 0.0,
-            "p99": _sparse_percentile(waits, 0.99) / 1000,
-            "max": max((r.wait_max for r in stats), default=0.0),
-        },
-    }
-
-
-def _workload_sections(model: Model) -> dict[str, Any]:
-    """``retries`` and ``requests``, present when some load retries or keeps alive."""
-    out: dict[str, Any] = {}
-    if any(f.backoff is not None for f in model.flows):
-        out["retries"] = _retry_counts(model.flows)
-    if any(f.requests is not None for f in model.flows):
-        out["requests"] = {
-            **_request_counts(model.flows),
-            **request_rates(model, window_bin(model)),
-        }
-    return out
-
-
 class Result:
-    """What a run produced.  ``summary`` is a plain dict; ``series``/``events`` are pandas."""
+    """What a run produced.  ``summary`` is a plain dict shaped as
+    :class:`sim.summary.types.Summary`; ``series``/``events`` are pandas."""
 
     def __init__(
         self,
-        summary: dict[str, Any],
+        summary: Summary,
         recorder: Recorder | None,
         log: list[tuple] | None,
         scenario: Scenario | None,
@@ -508,11 +236,11 @@ def strict_json(value: Any, indent: int | None = 2) -> str:
     return json.dumps(json_safe(value), indent=indent, allow_nan=False) + "\n"
 
 
-def summary_json(summary: dict[str, Any]) -> str:
+def summary_json(summary: Mapping[str, object]) -> str:
     return strict_json(summary)
 
 
-def scenario_json(scenario: Scenario, summary: dict[str, Any]) -> str:
+def scenario_json(scenario: Scenario, summary: Summary) -> str:
     data = scenario.model_dump(mode="json")
     data["resolved"] = {
         "seed": summary.get("seed"),

@@ -15,14 +15,17 @@ import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from sim.safe_paths import RESULT_LIMIT, InputFileError, read_regular
+from sim.summary.paths import json_types
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from sim.summary.types import Summary
 
 JSON_LIMIT = 64 << 20
 MAX_JSON_DEPTH = 32
@@ -71,36 +74,38 @@ def _json(path: Path) -> Any:
 
 
 _NUMBER = (int, float)
-# the summary fields that readers use, with the types they must have when present
-_SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
-    "scenario": (str,),
-    "seed": (int,),
-    "duration_s": _NUMBER,
-    "bin_s": _NUMBER,
-    "error": (str, type(None)),
-    "connections": (dict,),
-    "connections.attempted": (int,),
-    "connections.succeeded": (int,),
-    "connections.failed": (int,),
-    "connections.failed_by_error": (dict,),
-    "pressure": (dict,),
-    "pressure.peak": _NUMBER,
-    "pressure.mean": _NUMBER,
-    "pressure.peak_time_s": _NUMBER,
-    "pressure.worst_destination": (str, type(None)),
-    "pressure.worst_host": (str,),
-    "pressure.peak_ports": (int,),
-    "pressure.range_ports": (int,),
-    "probes": (dict,),
-    "steady_state": (dict,),
-    "analytic": (dict,),
-    "hosts": (list,),
-    "destinations": (dict,),
-    "loads": (list,),
-    "requests": (dict,),
-    "retries": (dict,),
-    "first_failure_s": (*_NUMBER, type(None)),
-}
+# the summary fields that readers use; the types they must have when present come from
+# summary.json's typed shape (sim.summary.types)
+_READ_FIELDS = (
+    "scenario",
+    "seed",
+    "duration_s",
+    "bin_s",
+    "error",
+    "connections",
+    "connections.attempted",
+    "connections.succeeded",
+    "connections.failed",
+    "connections.failed_by_error",
+    "pressure",
+    "pressure.peak",
+    "pressure.mean",
+    "pressure.peak_time_s",
+    "pressure.worst_destination",
+    "pressure.worst_host",
+    "pressure.peak_ports",
+    "pressure.range_ports",
+    "probes",
+    "steady_state",
+    "analytic",
+    "hosts",
+    "destinations",
+    "loads",
+    "requests",
+    "retries",
+    "first_failure_s",
+)
+_SUMMARY_TYPES: dict[str, tuple[type, ...]] = {key: json_types(key) for key in _READ_FIELDS}
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -112,8 +117,9 @@ def _lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
-def validate_summary(summary: Any, where: str) -> dict[str, Any]:
-    """The summary dict, its fields of the right types (bool is not a number)."""
+def validate_summary(summary: Any, where: str) -> Summary:
+    """The summary dict, the fields readers use of their declared types (bool is not a
+    number); fields a reader does not use are not checked (older summaries load)."""
     if not isinstance(summary, dict):
         raise ResultFolderError(f"{where}: expected a JSON object (got a {type(summary).__name__})")
     for key, types in _SUMMARY_TYPES.items():
@@ -132,7 +138,7 @@ def validate_summary(summary: Any, where: str) -> dict[str, Any]:
         size = host.get("range_ports")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
             raise ResultFolderError(f"{where}: hosts[{i}].range_ports: expected an integer")
-    return summary
+    return cast("Summary", summary)
 
 
 def _short(value: Any) -> str:
@@ -140,7 +146,7 @@ def _short(value: Any) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
-def read_summary(folder: Path) -> dict[str, Any]:
+def read_summary(folder: Path) -> Summary:
     path = folder / "summary.json"
     return validate_summary(_json(path), str(path))
 
@@ -280,7 +286,7 @@ def read_raster(folder: Path) -> dict[str, Any]:
 class SavedRun:
     """What a result folder holds, validated (``Result.load`` makes a Result of it)."""
 
-    summary: dict[str, Any]
+    summary: Summary
     series: pd.DataFrame
     histograms: dict[str, list[list[float]]]
     raster: dict[str, Any] | None

@@ -10,7 +10,7 @@ whole-run figures.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim.analytic import capacity
 from sim.recorder import worst_track
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sim.config.types import KeepAlive
     from sim.engine import Model
     from sim.ports.table import Pool
+    from sim.summary.types import AnalyticPool, Capacity, SteadyState
 
 WARMUP_LIFETIMES = 3
 
@@ -120,7 +121,7 @@ def _pressure_mean(model: Model, pool: Pool, size: int, first_bin: int) -> float
     return sum(values) / len(values) / size if values else None
 
 
-def steady_state(model: Model) -> dict[str, Any]:
+def steady_state(model: Model) -> SteadyState:
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
     attempted, failed = counts_since(model, model.loads, first)
@@ -218,14 +219,14 @@ def not_erlang(load: Channel) -> str | None:
     return None
 
 
-def analytic(model: Model) -> dict[str, Any]:
+def analytic(model: Model) -> dict[str, AnalyticPool]:
     """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
     groups: dict[int, list[Channel]] = {}
     for load in model.loads:
         groups.setdefault(id(load.pool), []).append(load)
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
-    out: dict[str, Any] = {}
+    out: dict[str, AnalyticPool] = {}
     for loads in groups.values():
         if not all(_applies(ld) for ld in loads):
             continue
@@ -272,14 +273,14 @@ def _holding(load: Channel) -> float | None:
     return life + (load.tw_len if load.holds_time_wait else 0.0)
 
 
-def host_capacity(model: Model, pools: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def host_capacity(model: Model, pools: dict[str, AnalyticPool]) -> dict[str, Capacity]:
     """Every host's answer to "how many new connections per second can it sustain?".
 
     Erlang B's sustainable rate (at 0.1 % refused) where its assumptions hold for every
     load of the host; otherwise the bound ports / (lifetime + TIME_WAIT): the rate at
     which, with no randomness at all, every port would be held; above it refusals are
     certain, below it they are possible (bursts)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Capacity] = {}
     for host in model.hosts.values():
         loads = [ld for ld in model.loads if ld.host is host]
         per = "destination" if host.scope == "4tuple" else f"host ({host.scope} scope)"

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sim import waves
 from sim.units import format_duration
 from sim.waves import episodes_text
+
+if TYPE_CHECKING:
+    from sim.summary.types import (
+        DestinationEntry,
+        HostEntry,
+        RefusalWaves,
+        Requests,
+        Retries,
+        Summary,
+    )
 
 ERLANG_LINES = 3  # pools with an Erlang B line on the terminal (the most loaded)
 
@@ -23,12 +33,13 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def system_name(h: dict[str, Any]) -> str:
+def system_name(h: HostEntry) -> str:
     """How a host's system is named: the Linux kernel and generation, else the preset."""
-    return h["kernel"] if h.get("generation") else h["os"]
+    kernel = h["kernel"]
+    return kernel if h.get("generation") and kernel else h["os"]
 
 
-def verdict(s: dict[str, Any]) -> str:
+def verdict(s: Summary) -> str:
     """The answer first: what requests experienced (keep-alive), then ports, per host when
     there are several (their counts are never added together).  One line each."""
     lines = []
@@ -50,7 +61,7 @@ def verdict(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def retries_headline(r: dict[str, Any], attempted: int) -> str:
+def retries_headline(r: Retries, attempted: int) -> str:
     """What a retrying application saw: arrivals that gave up, not connect() calls (a storm
     of retries multiplies the failed calls)."""
     arrivals = attempted - r["retries"]
@@ -63,11 +74,11 @@ def retries_headline(r: dict[str, Any], attempted: int) -> str:
 
 
 def _ports_headline(
-    s: dict[str, Any],
-    destinations: dict[str, Any],
+    s: Summary | HostEntry,
+    destinations: dict[str, DestinationEntry],
     size: int | None,
     where: str,
-    waves: dict[str, Any] | None,
+    waves: RefusalWaves | None,
 ) -> str:
     """Exhaustion or not, from one host's figures (or the run's, with one host)."""
     conn = s["connections"]
@@ -93,12 +104,13 @@ def _ports_headline(
                 f"; refused in waves: {episodes_text(waves)} "
                 f"every {format_duration(waves['period_s'])}"
             )
+        at = format_duration(first) if first is not None else "?"
         return (
             f"Port exhaustion{where}: {what} failed with {'/'.join(errors)}, first at "
-            f"{format_duration(first)}; peak pressure {_pct(p['peak'])}{ports}{wave}"
+            f"{at}; peak pressure {_pct(p['peak'])}{ports}{wave}"
         )
-    dest = p.get("worst_destination")
-    at = f" to {dest} at {format_duration(p['peak_time_s'])}" if dest else ""
+    worst = p.get("worst_destination")
+    at = f" to {worst} at {format_duration(p['peak_time_s'])}" if worst else ""
     if not conn["attempted"]:
         return f"No exhaustion{where}: no connect was made"
     return (
@@ -106,7 +118,7 @@ def _ports_headline(
     )
 
 
-def requests_headline(r: dict[str, Any]) -> str:
+def requests_headline(r: Requests) -> str:
     """What keep-alive requests experienced: served against offered per second, the queue,
     waits and failures; whether the pool caps throughput."""
     offered, served = r["offered_per_s"], r["served_per_s"]
@@ -146,7 +158,7 @@ def requests_headline(r: dict[str, Any]) -> str:
     return f"{head}: {rates}{near}; {waits}; {failed}"
 
 
-def key_figures(s: dict[str, Any]) -> list[str]:
+def key_figures(s: Summary) -> list[str]:
     """The figures behind the verdict, one line each; with several hosts the counts are
     each host's own (on its ``host`` line), never summed across hosts."""
     conn = s["connections"]
@@ -168,8 +180,8 @@ def key_figures(s: dict[str, Any]) -> list[str]:
         f"p99 {probes['p99']:.0f}, max {probes['max']}"
         + (f"; a refused one probed {probes['refused_mean']:,.0f}" if probes.get("refused") else "")
     )
-    if not several and s.get("first_failure_s") is not None:
-        lines.append(f"first failure: {format_duration(s['first_failure_s'])}")
+    if not several and (first := s.get("first_failure_s")) is not None:
+        lines.append(f"first failure: {format_duration(first)}")
     steady = s.get("steady_state")
     reason = steady.get("not_stationary_because") if steady else None
     if reason is None and steady and not steady.get("stationary", True):
@@ -221,7 +233,7 @@ def key_figures(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _host_line(h: dict[str, Any], s: dict[str, Any]) -> str:
+def _host_line(h: HostEntry, s: Summary) -> str:
     conn = h.get("connections")
     if conn is None:  # a summary written before hosts carried their own counts
         loads = [ld for ld in s.get("loads", []) if ld["host"] == h["name"]]
@@ -252,7 +264,7 @@ def _host_line(h: dict[str, Any], s: dict[str, Any]) -> str:
     )
 
 
-def _host_details(h: dict[str, Any]) -> list[str]:
+def _host_details(h: HostEntry) -> list[str]:
     """A host's own pressure, steady-state refusal and refusal waves (several hosts)."""
     lines = []
     p = h.get("pressure") or {}
@@ -272,7 +284,7 @@ def _host_details(h: dict[str, Any]) -> list[str]:
     return lines
 
 
-def capacity_line(h: dict[str, Any]) -> str:
+def capacity_line(h: HostEntry) -> str:
     """The host's capacity answer, labelled with the method that gave it."""
     c = h["capacity"]
     per = c["per"]

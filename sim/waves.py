@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.summary.types import RefusalWaves
 
 REFUSING = 0.5  # a bin is "refusing" when at least half of its connects were refused
 
 
 def refusal_waves(
     attempts: Sequence[int], failures: Sequence[int], bin_s: float, first_bin: int = 0
-) -> dict[str, Any] | None:
+) -> RefusalWaves | None:
     """Share of time refusing, the longest refusing stretch and the typical period between
     stretches, over bins ``first_bin``.. (the steady-state window), or None when nothing
     was refused there.
@@ -86,7 +89,7 @@ def longest_run(flags: list[bool]) -> int:
     return best
 
 
-def describe(waves: dict[str, Any] | None) -> str | None:
+def describe(waves: RefusalWaves | None) -> str | None:
     """One line when refusals come in waves (some time refusing and some time refusing
     nothing); None when refusals are spread evenly or absent."""
     if waves is None or not waves["stretches"]:
@@ -102,7 +105,7 @@ def describe(waves: dict[str, Any] | None) -> str | None:
     )
 
 
-def episodes_text(waves: dict[str, Any]) -> str:
+def episodes_text(waves: RefusalWaves) -> str:
     """ "3 episodes of up to 8.0 s (2.0 s at most of mostly refused connects)"."""
     from sim.units import format_duration
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from jsonschema import Draft202012Validator
 
 from sim.cli import main
 from sim.recorder import SERIES_COLUMNS
@@ -16,6 +17,9 @@ from sim.result import EVENT_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+SUMMARY_SCHEMA = Draft202012Validator(
+    json.loads((ROOT / "scenarios" / "summary.schema.json").read_text())
+)
 SUMMARY_KEYS = {
     "scenario",
     "seed",
@@ -56,6 +60,7 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
         where = f" on host {host} (" if len(hosts) > 1 else ":"
         assert line.startswith(("Port exhaustion" + where, "No exhaustion" + where)), line
     assert summary.keys() >= SUMMARY_KEYS
+    SUMMARY_SCHEMA.validate(summary)  # every key declared, every value of its type
     assert summary["error"] is None and summary["duration_s"] == 20
     conn = summary["connections"]
     assert conn["attempted"] == conn["succeeded"] + conn["failed"] > 0

@@ -92,8 +92,8 @@ def _replay_into(
             extra.append(f"hosts[{i}].jiffies_at_start={j0!r}")
     model_sc = load_scenario(path, [*overrides, *extra])
     result = run(model_sc, seed=seed, events=True)
-    steady = result.summary.get("steady_state") or {}
-    window = tuple(steady["window_s"]) if steady.get("window_s") else None
+    window_s = result.summary["steady_state"]["window_s"]
+    window = (window_s[0], window_s[1]) if window_s else None
     sizes = {h["name"]: h["range_ports"] for h in result.summary["hosts"]}
     frame = report.series(runs, sc.duration, sc.bin_width, sizes)
     base = {

@@ -13,12 +13,12 @@ ports are about to be freed, with no TIME_WAIT on this side).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sim.atomic import write_text
 from sim.snapshot.model import SocketRow
 from sim.snapshot.report import HostView
 
@@ -160,7 +160,5 @@ def write_scenario(
     )
     csv_path, toml_path = out / STATE_CSV, out / SCENARIO
     for path, text in ((csv_path, csv_text), (toml_path, "\n".join(lines))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, text)  # whole or not at all
     return csv_path, toml_path, len(held), skipped

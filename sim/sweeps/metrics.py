@@ -3,7 +3,12 @@ run's summary.json by their dotted keys."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from sim.summary.paths import lookup
+
+if TYPE_CHECKING:
+    from sim.summary.types import Summary
 
 METRICS = (  # summary figures in runs.csv, dotted as in summary.json
     "connections.attempted",
@@ -39,7 +44,8 @@ METRICS = (  # summary figures in runs.csv, dotted as in summary.json
 DEFAULT_PLOTS = ("pressure.peak", "steady_state.blocking")
 
 
-def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
+def metrics_of(summary: Summary) -> dict[str, float | None]:
+    """The METRICS of one run (paths checked against the summary's types by the tests)."""
     out: dict[str, float | None] = {}
     for metric in METRICS:
         if metric == "connections.failed_fraction":
@@ -48,10 +54,8 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float | None]:
         elif metric.startswith("analytic."):  # Erlang B, when one pool is predicted
             pools = summary.get("analytic") or {}
             figure = metric.partition(".")[2]
-            out[metric] = next(iter(pools.values())).get(figure) if len(pools) == 1 else None
+            out[metric] = lookup(next(iter(pools.values())), figure) if len(pools) == 1 else None
         else:
-            node: Any = summary
-            for part in metric.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            out[metric] = node if isinstance(node, int | float) else None
+            value = lookup(summary, metric)
+            out[metric] = value if isinstance(value, int | float) else None
     return out
