@@ -45,7 +45,7 @@ from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
     from sim.config.types import Destination, HostSpec
-    from sim.recorder import Recorder
+    from sim.recorder import ProbeCounts
 
 
 def _first(*values):
@@ -87,7 +87,7 @@ class Host:
         env: Environment,
         spec: HostSpec,
         stream: Stream,
-        recorder: Recorder,
+        probes: ProbeCounts,
         log: list[tuple] | None,
         clock_stream: Stream | None = None,
     ) -> None:
@@ -145,7 +145,7 @@ class Host:
         self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
         self._init_timers(spec, clock_stream)
         self.stream = stream
-        self.rec = recorder
+        self.probes = probes
         self.log = log
         self.tw_count = 0
         self.tw_overflow = 0
@@ -160,6 +160,7 @@ class Host:
         self.udp_loads: list[str] = []
         self.explicit_binds = False  # some load binds before connect (Erlang B: off)
         self.shared_labels: dict[str, None] = {}
+        self._label_shared()
         self.udp_hash = spec.udp_hash_size
         self.udp_scope = "port" if self.linux else spec.udp_scope or preset.udp_scope
         # connected UDP unique by 4-tuple: owners and explicit binders as for TCP
@@ -397,15 +398,13 @@ class Host:
         scope, the host's port space under the others, UDP if used.
 
         Ports taken by bind(0) show in every destination's pool as blocked, so a
-        bind-before-connect load's pressure is its destination's pool too.
+        bind-before-connect load's pressure is its destination's pool too.  A view: the
+        shared spaces' counts are as of the last ``settle_bin``.
         """
         if self.scope == "4tuple":
             out = list(self.table.pools.values())
-        elif self.scope == "local_address" and len(self.source_addresses) > 1:
-            pairs = zip(self.source_addresses, self.table.addr_pools, strict=True)
-            out = [self._shared(pool, address) for address, pool in pairs]
         else:
-            out = [self._shared(self.table.bind_pool, None)]
+            out = [pool for pool, _ in self._shared_spaces()]
         if self.udp_loads:
             if self.udp_table is not None:
                 out.extend(self.udp_table.pools.values())
@@ -413,17 +412,47 @@ class Host:
                 out.append(self.udp_pool)
         return out
 
-    def _shared(self, pool: Pool, address: str | None) -> Pool:
-        """A port space shared by destinations (scope port or local_address), labelled by
-        them, with their established and TIME_WAIT counts summed."""
-        dests = [p for key, p in self.table.pools.items() if address in (None, key[0])]
-        labels = [
-            lbl for lbl in self.shared_labels if address is None or lbl.startswith(f"{address}->")
-        ]
-        pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
-        pool.established = sum(p.established for p in dests)
-        pool.time_wait = sum(p.time_wait for p in dests)
-        return pool
+    def _shared_spaces(self) -> list[tuple[Pool, str | None]]:
+        """The port spaces destinations share (scope port or local_address), each with its
+        source address (None: every address); none under 4-tuple scope."""
+        if self.scope == "4tuple":
+            return []
+        if self.scope == "local_address" and len(self.source_addresses) > 1:
+            return list(zip(self.table.addr_pools, self.source_addresses, strict=True))
+        return [(self.table.bind_pool, None)]
+
+    def share_label(self, label: str) -> None:
+        """A channel to ``label`` uses a shared port space: name the space by its
+        destinations."""
+        self.shared_labels.setdefault(label, None)
+        self._label_shared()
+
+    def _label_shared(self) -> None:
+        for pool, address in self._shared_spaces():
+            labels = [
+                lbl
+                for lbl in self.shared_labels
+                if address is None or lbl.startswith(f"{address}->")
+            ]
+            pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
+
+    # -- bin boundaries (the engine's steps around the recorder's reading) ----------------
+    def settle_bin(self, end: float) -> None:
+        """Bring the host to the end of a bin before it is read: apply the TIME_WAIT
+        transitions due before ``end`` and sum the shared spaces' established and TIME_WAIT
+        counts over their destinations."""
+        self.settle(end, inclusive=False)
+        for pool, address in self._shared_spaces():
+            dests = [p for key, p in self.table.pools.items() if address in (None, key[0])]
+            pool.established = sum(p.established for p in dests)
+            pool.time_wait = sum(p.time_wait for p in dests)
+
+    def new_bin(self) -> None:
+        """Start the next bin: each reported pool's peak starts from its current level."""
+        for pool in self.pools():
+            pool.peak = pool.unusable
+        bind_pool = self.table.bind_pool
+        bind_pool.peak = bind_pool.unusable
 
     # -- attempts (each channel calls the one that fits it: Channel.attempt) ----------------
     # Each returns the new Socket, or None when refused (retries and keep-alive pools
@@ -439,7 +468,7 @@ class Host:
         if self.due <= now:
             self.settle(now)
         k, probes = ch.select(now)
-        rec = self.rec
+        rec = self.probes
         rec.pass_hist[probes > ch.pass1_probes][probes] += 1
         if k < 0:
             self._fail(ch, "EADDRNOTAVAIL", probes, now)
@@ -610,7 +639,7 @@ class Host:
     ) -> Socket:
         ch.succeeded += 1
         pool.established += 1
-        rec = self.rec
+        rec = self.probes
         rec.probe_sum += probes
         rec.probe_hist[probes] += 1
         if probes > rec.bin_probe_max:
@@ -643,7 +672,7 @@ class Host:
             ch.first_failure = now
         ch.failed_by_error[error] = ch.failed_by_error.get(error, 0) + 1
         if probes > 0:  # a refusal costs its scan too: the whole range for Linux connect()
-            rec = self.rec
+            rec = self.probes
             rec.refused_probe_sum += probes
             rec.refused_calls += 1
             if probes > rec.bin_probe_max:

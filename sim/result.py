@@ -101,9 +101,9 @@ def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
         if isinstance(pool.use, PortUse)
     ]
     return {
-        "probes_pass1": _nonzero_rows(rec.pass_hist[0]),
-        "probes_pass2": _nonzero_rows(rec.pass_hist[1]),
-        "probes_all": _nonzero_rows(rec.probe_hist),
+        "probes_pass1": _nonzero_rows(rec.probes.pass_hist[0]),
+        "probes_pass2": _nonzero_rows(rec.probes.pass_hist[1]),
+        "probes_all": _nonzero_rows(rec.probes.probe_hist),
         "reuse_distance": metrics.hist_rows(metrics.merge([u.distance_hist for u in uses])),
         "reuse_interval_s": metrics.hist_rows(
             metrics.merge([u.interval_hist for u in uses]), 1 / 1000
@@ -193,6 +193,7 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
             hosts[-1]["windows_events"] = dict(host.windows_events)
         if host.linux:
             hosts[-1]["timers"] = host.timer_summary()
+    probes = rec.probes
     return {
         "scenario": sc.name,
         "seed": model.seed,
@@ -208,12 +209,14 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         },
         "pressure": pressure,
         "probes": {
-            "mean": rec.probe_sum / succeeded if succeeded else 0.0,
-            "p99": _percentile(rec.probe_hist, 0.99),
-            "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
-            **{f"pass{i + 1}": _hist_stats(rec.pass_hist[i]) for i in (0, 1)},
-            "refused": rec.refused_calls,
-            "refused_mean": rec.refused_probe_sum / rec.refused_calls if rec.refused_calls else 0.0,
+            "mean": probes.probe_sum / succeeded if succeeded else 0.0,
+            "p99": _percentile(probes.probe_hist, 0.99),
+            "max": int(np.flatnonzero(np.asarray(probes.probe_hist))[-1:].sum()),
+            **{f"pass{i + 1}": _hist_stats(probes.pass_hist[i]) for i in (0, 1)},
+            "refused": probes.refused_calls,
+            "refused_mean": probes.refused_probe_sum / probes.refused_calls
+            if probes.refused_calls
+            else 0.0,
         },
         "reuse": _reuse(uses),
         "steady_state": steady_state(model),
