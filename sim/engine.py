@@ -22,6 +22,7 @@ from sim.host import Host
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import ProbeCounts, Recorder
+from sim.resolve import resolve_host
 from sim.result import Result, build_summary, histograms
 from sim.steady_state import window_bin
 from sim.wakeup import wake_up
@@ -52,7 +53,7 @@ class Model:
         self.hosts = {
             spec.name: Host(
                 env,
-                spec,
+                resolve_host(spec),
                 Stream(_seed(seed, 0, i)),
                 self.probes,
                 self.log,

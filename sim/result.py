@@ -174,9 +174,9 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
                 "name": host.name,
                 "os": host.spec.os,
                 "kernel": host.profile.label if host.profile else None,
-                "description": host.preset.description,
+                "description": host.resolved.preset.description,
                 "generation": host.profile.generation if host.profile else None,
-                "policy": host.spec.policy or host.preset.policy,
+                "policy": host.resolved.policy,
                 "scope": host.scope,
                 "address": host.address,
                 "port_range": [host.lo, host.hi],
@@ -189,7 +189,7 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
                 "capacity": capacities[host.name],
             }
         )
-        if host.preset.family == "windows":
+        if host.resolved.windows:
             hosts[-1]["windows_events"] = dict(host.windows_events)
         if host.linux:
             hosts[-1]["timers"] = host.timer_summary()
@@ -231,7 +231,7 @@ def build_summary(model: Model, wall_s: float) -> dict[str, Any]:
         ),
         **(
             {"windows_events": _windows_events(model)}
-            if any(h.preset.family == "windows" for h in model.hosts.values())
+            if any(h.resolved.windows for h in model.hosts.values())
             else {}
         ),
         "first_failure_s": min(

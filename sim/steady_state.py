@@ -209,8 +209,7 @@ def not_erlang(spec: LoadSpec, load: Channel, duration: float) -> str | None:
         return "TIME_WAIT reused early"
     if load.sub is not None:
         return "a per-socket port range"
-    policy = host.spec.policy or host.preset.policy
-    if policy == "rfc6056-2" or (host.linux and host.size % 2):
+    if host.resolved.policy == "rfc6056-2" or (host.linux and host.size % 2):
         return "may refuse with a port free"  # random draws; odd-range geometry
     if host.forced_reuse or host.auto_reuse:
         return "ports shared across destinations when exhausted"

@@ -11,6 +11,7 @@ from sim.config.types import Scenario
 from sim.host import Host
 from sim.randomness import Stream
 from sim.recorder import ProbeCounts
+from sim.resolve import resolve_host
 from sim.sockets import CLOSED, Socket
 from sim.workload.lifetimes import sampler
 
@@ -19,7 +20,9 @@ def host_from_scenario(sc: Scenario) -> tuple[Environment, Host, list[Channel], 
     """(environment, host, one Channel per scenario load, the event log)."""
     env = Environment()
     log: list[tuple] = []
-    host = Host(env, sc.hosts[0], Stream(np.random.SeedSequence(1)), ProbeCounts(), log)
+    host = Host(
+        env, resolve_host(sc.hosts[0]), Stream(np.random.SeedSequence(1)), ProbeCounts(), log
+    )
     dests = {d.name: d for d in sc.destinations}
     loads = []
     for i, spec in enumerate(sc.load):
