@@ -28,6 +28,7 @@ __all__ = [
     "host_preset",
     "is_linux",
     "preset_port_range",
+    "preset_profile",
     "resolve_host",
 ]
 
@@ -50,9 +51,15 @@ def host_kernel(host: HostSpec) -> str:
     return host.kernel or preset_kernel(host_preset(host))
 
 
+def preset_profile(preset: Preset) -> KernelProfile:
+    """The Linux kernel a preset runs when the scenario names none (a Linux preset's range
+    and tcp_tw_reuse default come from it)."""
+    return kernel_profile(preset_kernel(preset))
+
+
 def preset_port_range(preset: Preset) -> tuple[int, int]:
     """A preset's ephemeral range: its own, else its Linux kernel's default."""
-    return preset.port_range or kernel_profile(preset_kernel(preset)).default_range
+    return preset.port_range or preset_profile(preset).default_range
 
 
 T = TypeVar("T")
