@@ -12,8 +12,8 @@ LINUX_TIME_WAIT = "60s"  # TCP_TIMEWAIT_LEN
 def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
     """Fill ``args.range`` and ``args.time_wait`` from ``args.os`` (or Linux's defaults);
     return a line saying what the preset implies ("" without --os)."""
-    from sim.ports.linux import kernel_profile
-    from sim.presets import PRESETS, preset_kernel
+    from sim.presets import PRESETS
+    from sim.resolve import preset_port_range
 
     preset_range, preset_tw, note = LINUX_RANGE, LINUX_TIME_WAIT, ""
     if args.os is not None:
@@ -25,10 +25,7 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
             hint = f"; did you mean {close[0]!r}?" if close else f"; one of: {', '.join(PRESETS)}"
             problems.append(f"--os: unknown preset {args.os!r}{hint}")
         else:
-            if preset.port_range is not None:
-                lo, hi = preset.port_range
-            else:
-                lo, hi = kernel_profile(preset_kernel(preset)).default_range
+            lo, hi = preset_port_range(preset)
             preset_range, preset_tw = f"{lo}-{hi}", f"{preset.time_wait_s:g}s"
             shared = preset.scope != "4tuple"
             note = (

@@ -18,7 +18,7 @@ from sim.ports.linux import connect_selector
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sim.config.types import Destination, LoadSpec
+    from sim.config.types import Destination
     from sim.host import Host
     from sim.sockets import Socket
 
@@ -72,7 +72,6 @@ class Channel:
         "share",
         "socket",
         "source",
-        "spec",
         "step1",
         "sub",
         "succeeded",
@@ -93,11 +92,13 @@ class Channel:
         protocol: str,
         local_port_range: tuple[int, int] | None,
         source: str | None = None,
+        *,
+        share: float = 1.0,
+        index: int = -1,
     ) -> None:
         self.name = name
-        self.index = -1  # position among the recorder's loads
-        self.spec: LoadSpec | None = None  # the scenario's table, for analytics
-        self.share = 1.0  # this channel's part of its load's arrivals (Erlang B)
+        self.index = index  # position among the model's channels (-1: the initial state's)
+        self.share = share  # this channel's part of its load's arrivals (Erlang B)
         self.host = host
         self.dest = dest
         self.source = source = source or host.address
@@ -146,7 +147,7 @@ class Channel:
             else:
                 self.pool = host.table.bind_pool
             if host.scope != "4tuple":
-                host.shared_labels.setdefault(self.label, None)
+                host.share_label(self.label)
             if bind:
                 self.attempt = partial(host.bound_connect, self)
             elif host.linux:

@@ -21,7 +21,8 @@ from sim.config.types import Destination, LoadSpec, Scenario
 from sim.host import Host
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
-from sim.recorder import Recorder
+from sim.recorder import ProbeCounts, Recorder
+from sim.resolve import resolve_host
 from sim.result import Result, histograms
 from sim.steady_state import window_bin
 from sim.summary.build import build_summary
@@ -29,7 +30,7 @@ from sim.wakeup import wake_up
 from sim.workload.arrivals import arrival_process
 from sim.workload.destinations import spread
 from sim.workload.files import Trace
-from sim.workload.flow import Flow
+from sim.workload.flow import Flow, TraceLifetime
 from sim.workload.lifetimes import Constant as ConstantLifetime
 from sim.workload.lifetimes import sampler
 
@@ -49,27 +50,56 @@ class Model:
         self.scenario = scenario
         self.seed = seed
         self.env = env = Environment()
-        self.recorder = rec = Recorder(env, scenario.bin_width, scenario.duration)
+        self.probes = ProbeCounts()
         self.log: list[tuple] | None = [] if events else None
         self.hosts = {
             spec.name: Host(
-                env, spec, Stream(_seed(seed, 0, i)), rec, self.log, Stream(_seed(seed, 0, i, 1))
+                env,
+                resolve_host(spec),
+                Stream(_seed(seed, 0, i)),
+                self.probes,
+                self.log,
+                Stream(_seed(seed, 0, i, 1)),
             )
             for i, spec in enumerate(scenario.hosts)
         }
-        rec.hosts = list(self.hosts.values())
         self.loads: list[Channel] = []
         self.flows: list[Flow] = []
         for i, spec in enumerate(scenario.load):
             self._build_load(i, spec)
-        rec.flows = self.flows
-        rec.window_bin = window_bin(self)
-        rec.start()
+        self.recorder = Recorder(
+            scenario.bin_width,
+            scenario.duration,
+            list(self.hosts.values()),
+            self.loads,
+            self.flows,
+            self.probes,
+            window_bin(self),
+        )
+        if self.recorder.n_bins > 1:
+            _Tick(env, scenario.bin_width).callbacks.append(self._on_tick)
+
+    def _on_tick(self, event: Event) -> None:
+        self.close_bin()
+        if len(self.recorder.rows) < self.recorder.n_bins - 1:
+            _Tick(self.env, self.scenario.bin_width).callbacks.append(self._on_tick)
+
+    def close_bin(self) -> None:
+        """A bin boundary: the hosts settle to it, the recorder reads them, then the owners
+        of per-bin peaks start the next bin."""
+        rec = self.recorder
+        end = rec.bin_end()
+        for host in rec.hosts:
+            host.settle_bin(end)
+        rec.close_bin()
+        for host in rec.hosts:
+            host.new_bin()
+        self.probes.new_bin()
 
     def _build_load(self, i: int, spec: LoadSpec) -> None:
         env, sc = self.env, self.scenario
         name = spec.name or f"load{i}"
-        host = self.hosts[spec.host] if spec.host else self.recorder.hosts[0]
+        host = self.hosts[spec.host] if spec.host else next(iter(self.hosts.values()))
         lifetimes = (
             sampler(spec.lifetime, Stream(_seed(self.seed, 2, i))) if spec.lifetime else None
         )
@@ -82,25 +112,36 @@ class Model:
         else:
             members, probabilities = spread(spec, sc)
             pairs = [(host, m) for m in members]
+        # a channel's lifetimes: a keep-alive pool closes its connections itself; a trace's
+        # rows may carry theirs
+        trace_life = TraceLifetime()
+        if spec.keepalive is not None:
+            lifetime: Callable[[], float] = NEVER
+        elif trace is not None and trace.lifetimes is not None:
+            lifetime = trace_life
+        else:
+            lifetime = lifetimes or _no_lifetime
         targets = []
+        index = len(self.loads)
         for t, (target_host, member) in enumerate(pairs):
             sources = target_host.source_addresses if spec.protocol == "tcp" else [None]
+            share = 1.0 if probabilities is None else float(probabilities[t]) / len(sources)
             channels = []
             for source in sources:
                 ch = Channel(
                     name,
                     target_host,
                     member,
-                    lifetimes or _lifetime_set_below,
+                    lifetime,
                     spec.close,
                     spec.socket,
                     spec.protocol,
                     spec.local_port_range,
                     source,
+                    share=share,
+                    index=index,
                 )
-                ch.spec = spec
-                if probabilities is not None:
-                    ch.share = float(probabilities[t]) / len(sources)
+                index += 1
                 channels.append(ch)
             targets.append(channels)
         flow = Flow(
@@ -113,14 +154,9 @@ class Model:
             Stream(_seed(self.seed, 4, i)),
             name,
             host.name,
+            trace_life,
         )
-        for ch in flow.channels:
-            if spec.keepalive is not None:
-                ch.lifetime = NEVER  # the pool closes its connections
-            elif trace is not None and trace.lifetimes is not None:
-                ch.lifetime = flow.row_lifetime
-            self.loads.append(ch)
-            self.recorder.add_load(ch)
+        self.loads.extend(flow.channels)
         self.flows.append(flow)
         if trace is not None:
             env.process(_replay(env, flow, *rows))
@@ -137,7 +173,7 @@ class Model:
             self.env.run(until=duration * step / steps)
             if progress:
                 progress(step / steps)
-        self.recorder.close_bin()
+        self.close_bin()
         wall = time.perf_counter() - wall
         summary = build_summary(self, wall)
         return Result(
@@ -153,10 +189,21 @@ class Model:
 NEVER = ConstantLifetime(math.inf)
 
 
-def _lifetime_set_below() -> float:
-    """A load without a lifetime spec: its channels' lifetimes come from its keep-alive
-    pool or its trace rows (set after the channels are built)."""
-    raise ValueError("a channel's lifetime was not set")
+def _no_lifetime() -> float:
+    """A load without a lifetime spec, keep-alive pool or trace lifetimes (validation
+    refuses it): never called."""
+    raise ValueError("this load has no lifetimes")
+
+
+class _Tick(Event):
+    """A bin boundary, scheduled URGENT so it precedes any attempt at the same instant."""
+
+    def __init__(self, env: Environment, delay: float) -> None:
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        env.schedule(self, URGENT, delay)
 
 
 class Arrivals:

@@ -33,25 +33,19 @@ from simpy.events import NORMAL
 from sim.channel import Channel, never
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
-from sim.ports.linux import ConnectState, kernel_profile, select_bind, select_udp
+from sim.ports.linux import ConnectState, select_bind, select_udp
 from sim.ports.policy import Policy, make_policy
 from sim.ports.table import Layout, Pool, find_natural, port_table
-from sim.presets import get_preset
 from sim.randomness import Stream
-from sim.resolve import host_kernel, host_policy
+from sim.resolve import ResolvedHost
 from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
-from sim.timerwheel import FIRST_WHEEL_KERNEL, WheelTimer, default_start
+from sim.timerwheel import WheelTimer, default_start
 from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
-    from sim.config.types import Destination, HostSpec
-    from sim.recorder import Recorder
+    from sim.config.types import Destination
+    from sim.recorder import ProbeCounts
     from sim.summary.types import Timers
-
-
-def _first(*values):
-    """The first value that is not None (scenario, then preset, then default)."""
-    return next(v for v in values if v is not None)
 
 
 _new_socket = _new_wake_up = object.__new__
@@ -86,16 +80,16 @@ class Host:
     def __init__(
         self,
         env: Environment,
-        spec: HostSpec,
+        resolved: ResolvedHost,
         stream: Stream,
-        recorder: Recorder,
+        probes: ProbeCounts,
         log: list[tuple] | None,
         clock_stream: Stream | None = None,
     ) -> None:
-        preset = get_preset(spec.os)
+        spec = resolved.spec
         self.env = env
+        self.resolved = resolved
         self.spec = spec
-        self.preset = preset
         self.name = spec.name
         self.address = spec.address
         self.source_addresses = spec.source_addresses
@@ -103,50 +97,35 @@ class Host:
         self.local_network = ipaddress.ip_network(
             spec.local_network or f"{spec.address}/24", strict=False
         )
-        policy = host_policy(spec)
-        self.linux = policy == "linux"
-        self.scope = spec.scope or preset.scope
-        self.profile = (
-            kernel_profile(host_kernel(spec), spec.linux_generation) if self.linux else None
-        )
-        default_range = self.profile.default_range if self.profile else preset.port_range
-        if default_range is None:  # another policy on a Linux preset: the kernel's range
-            default_range = kernel_profile(host_kernel(spec)).default_range
-        self.lo, self.hi = spec.port_range or default_range
+        self.linux = resolved.linux
+        self.scope = resolved.scope
+        self.profile = resolved.profile
+        self.lo, self.hi = resolved.port_range
         self.size = self.hi - self.lo + 1
-        self.time_wait = spec.time_wait if spec.time_wait is not None else preset.time_wait_s
-        self.time_wait_local = _first(
-            spec.time_wait_local, preset.time_wait_local_s, self.time_wait
-        )
-        self.time_wait_loopback = _first(
-            spec.time_wait_loopback, preset.time_wait_loopback_s, self.time_wait_local
-        )
-        self.nolocaltimewait = _first(spec.nolocaltimewait, preset.nolocaltimewait)
+        self.time_wait = resolved.time_wait
+        self.time_wait_local = resolved.time_wait_local
+        self.time_wait_loopback = resolved.time_wait_loopback
+        self.nolocaltimewait = resolved.nolocaltimewait
         self.own_addresses = frozenset(ipaddress.ip_address(a) for a in self.source_addresses)
-        self.tw_reuse = 0
-        if self.profile:
-            self.tw_reuse = _first(spec.tcp_tw_reuse, self.profile.default_tw_reuse)
-        self.tw_reuse_delay = spec.tcp_tw_reuse_delay
+        self.tw_reuse = resolved.tw_reuse
+        self.tw_reuse_delay = resolved.tw_reuse_delay
         # which TIME_WAIT age check tcp_tw_reuse applies (by kernel version; releases inferred)
-        self.tw_reuse_rule = spec.tcp_tw_reuse_rule or (
-            self.profile.tw_delay_rule if self.profile else "ms"
-        )
+        self.tw_reuse_rule = resolved.tw_reuse_rule
         self.max_tw = spec.tcp_max_tw_buckets
         self.timestamps = spec.tcp_timestamps
-        reserved = frozenset(spec.reserved_ports)
         self.table = port_table(
             self.lo,
             self.hi,
-            reserved=reserved | frozenset(preset.skip_tcp),
+            reserved=resolved.reserved_tcp,
             listening=frozenset(spec.listening_ports),
             reset_on_release=self.profile.bucket_reset if self.profile else True,
             addresses=len(self.source_addresses),
         )
         self.layout = self.table.layout
         self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
-        self._init_timers(spec, clock_stream)
+        self._init_timers(resolved, clock_stream)
         self.stream = stream
-        self.rec = recorder
+        self.probes = probes
         self.log = log
         self.tw_count = 0
         self.tw_overflow = 0
@@ -161,17 +140,16 @@ class Host:
         self.udp_loads: list[str] = []
         self.explicit_binds = False  # some load binds before connect (Erlang B: off)
         self.shared_labels: dict[str, None] = {}
+        self._label_shared()
         self.udp_hash = spec.udp_hash_size
-        self.udp_scope = "port" if self.linux else spec.udp_scope or preset.udp_scope
+        self.udp_scope = resolved.udp_scope
         # connected UDP unique by 4-tuple: owners and explicit binders as for TCP
         self.udp_table = (
-            port_table(self.lo, self.hi, reserved=reserved | frozenset(preset.skip_udp))
+            port_table(self.lo, self.hi, reserved=resolved.reserved_udp)
             if self.udp_scope == "4tuple"
             else None
         )
-        self.forced_reuse = preset.family == "windows" and _first(
-            spec.forced_reuse, preset.forced_reuse
-        )
+        self.forced_reuse = resolved.forced_reuse
         self.auto_reuse = self.sub_range(spec.auto_reuse_range) if spec.auto_reuse_range else None
         self.auto_reuse_cursor = self.auto_reuse[0] - 1 if self.auto_reuse else 0
         if self.auto_reuse:  # kept out of exclusive allocations (bind, the dynamic scan)
@@ -193,23 +171,20 @@ class Host:
                     self.live[self.layout.cell(k)] = EXCLUDED
             self.live_count = [0] * self.size
         if self.linux:
-            self.udp_pool = self._linux_udp_pool(reserved)
+            self.udp_pool = self._linux_udp_pool(resolved.reserved_udp)
             self.tcp_policy = self.udp_policy = NO_POLICY  # Linux: sim.ports.linux, inline
         else:
-            self.udp_pool = self._udp_pool(reserved | frozenset(preset.skip_udp))
+            self.udp_pool = self._udp_pool(resolved.reserved_udp)
             params: dict[str, Any] = {
-                "first": preset.first_offset
-                if spec.first_port is None
-                else spec.first_port - self.lo,
+                "first": resolved.first_offset,
                 "table_size": spec.table_size,
                 "increment_max": spec.increment_max,
                 "randomcps": spec.randomcps,
                 "randomtime": spec.randomtime,
             }
-            self.tcp_policy = make_policy(policy, stream, self.size, **params)
-            udp_policy = spec.udp_policy or (policy if spec.policy else preset.udp_policy or policy)
-            shared = _first(spec.shared_counter, preset.shared_counter) and udp_policy == policy
-            if shared:
+            self.tcp_policy = make_policy(resolved.policy, stream, self.size, **params)
+            udp_policy = resolved.udp_policy
+            if resolved.shared_counter:
                 self.udp_policy = self.tcp_policy
             elif udp_policy == "freebsd-throttle" and isinstance(self.tcp_policy, FreeBsdThrottle):
                 self.udp_policy = FreeBsdThrottledUdp(stream, self.tcp_policy)
@@ -287,14 +262,12 @@ class Host:
         sock.state = ESTABLISHED
         return sock
 
-    def _init_timers(self, spec: HostSpec, clock_stream: Stream | None) -> None:
+    def _init_timers(self, resolved: ResolvedHost, clock_stream: Stream | None) -> None:
         """The jiffies clock of a Linux host (timer wheel, 10 s hash windows) and the RST
         stream; ``clock_stream`` keeps their draws off the port-selection stream."""
-        self.hz = spec.hz
-        profile = self.profile  # (None: not Linux)
-        self.wheel = (
-            profile is not None and spec.timer_wheel and profile.version >= FIRST_WHEEL_KERNEL
-        )
+        spec = resolved.spec
+        self.hz = resolved.hz
+        self.wheel = resolved.timer_wheel
         self.wheel_timers: dict[float, WheelTimer] = {}
         clock = clock_stream or Stream(np.random.SeedSequence(0))
         if spec.jiffies_at_start is not None:
@@ -304,9 +277,7 @@ class Host:
         else:
             phase = self.kernel.phase if self.kernel is not None else 0.0
             self.j0 = default_start(self.hz, phase, clock.below(1 << 17))
-        # an RST reaching a client TIME_WAIT kills it unless tcp_rfc1337 = 1
-        # (tcp_timewait_state_process, net/ipv4/tcp_minisocks.c)
-        self.tw_rst = spec.time_wait_rst if self.linux and spec.tcp_rfc1337 == 0 else 0.0
+        self.tw_rst = resolved.time_wait_rst  # (sim.resolve: tcp_rfc1337)
         self.tw_rst_killed = 0
         self.rst_stream = clock
 
@@ -398,15 +369,13 @@ class Host:
         scope, the host's port space under the others, UDP if used.
 
         Ports taken by bind(0) show in every destination's pool as blocked, so a
-        bind-before-connect load's pressure is its destination's pool too.
+        bind-before-connect load's pressure is its destination's pool too.  A view: the
+        shared spaces' counts are as of the last ``settle_bin``.
         """
         if self.scope == "4tuple":
             out = list(self.table.pools.values())
-        elif self.scope == "local_address" and len(self.source_addresses) > 1:
-            pairs = zip(self.source_addresses, self.table.addr_pools, strict=True)
-            out = [self._shared(pool, address) for address, pool in pairs]
         else:
-            out = [self._shared(self.table.bind_pool, None)]
+            out = [pool for pool, _ in self._shared_spaces()]
         if self.udp_loads:
             if self.udp_table is not None:
                 out.extend(self.udp_table.pools.values())
@@ -414,17 +383,47 @@ class Host:
                 out.append(self.udp_pool)
         return out
 
-    def _shared(self, pool: Pool, address: str | None) -> Pool:
-        """A port space shared by destinations (scope port or local_address), labelled by
-        them, with their established and TIME_WAIT counts summed."""
-        dests = [p for key, p in self.table.pools.items() if address in (None, key[0])]
-        labels = [
-            lbl for lbl in self.shared_labels if address is None or lbl.startswith(f"{address}->")
-        ]
-        pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
-        pool.established = sum(p.established for p in dests)
-        pool.time_wait = sum(p.time_wait for p in dests)
-        return pool
+    def _shared_spaces(self) -> list[tuple[Pool, str | None]]:
+        """The port spaces destinations share (scope port or local_address), each with its
+        source address (None: every address); none under 4-tuple scope."""
+        if self.scope == "4tuple":
+            return []
+        if self.scope == "local_address" and len(self.source_addresses) > 1:
+            return list(zip(self.table.addr_pools, self.source_addresses, strict=True))
+        return [(self.table.bind_pool, None)]
+
+    def share_label(self, label: str) -> None:
+        """A channel to ``label`` uses a shared port space: name the space by its
+        destinations."""
+        self.shared_labels.setdefault(label, None)
+        self._label_shared()
+
+    def _label_shared(self) -> None:
+        for pool, address in self._shared_spaces():
+            labels = [
+                lbl
+                for lbl in self.shared_labels
+                if address is None or lbl.startswith(f"{address}->")
+            ]
+            pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
+
+    # -- bin boundaries (the engine's steps around the recorder's reading) ----------------
+    def settle_bin(self, end: float) -> None:
+        """Bring the host to the end of a bin before it is read: apply the TIME_WAIT
+        transitions due before ``end`` and sum the shared spaces' established and TIME_WAIT
+        counts over their destinations."""
+        self.settle(end, inclusive=False)
+        for pool, address in self._shared_spaces():
+            dests = [p for key, p in self.table.pools.items() if address in (None, key[0])]
+            pool.established = sum(p.established for p in dests)
+            pool.time_wait = sum(p.time_wait for p in dests)
+
+    def new_bin(self) -> None:
+        """Start the next bin: each reported pool's peak starts from its current level."""
+        for pool in self.pools():
+            pool.peak = pool.unusable
+        bind_pool = self.table.bind_pool
+        bind_pool.peak = bind_pool.unusable
 
     # -- attempts (each channel calls the one that fits it: Channel.attempt) ----------------
     # Each returns the new Socket, or None when refused (retries and keep-alive pools
@@ -440,7 +439,7 @@ class Host:
         if self.due <= now:
             self.settle(now)
         k, probes = ch.select(now)
-        rec = self.rec
+        rec = self.probes
         rec.pass_hist[probes > ch.pass1_probes][probes] += 1
         if k < 0:
             self._fail(ch, "EADDRNOTAVAIL", probes, now)
@@ -541,7 +540,7 @@ class Host:
         the only such ports are in TIME_WAIT to this destination, the attempt fails with
         WSAEADDRINUSE and logs 4227 ("...the selected local endpoint was recently used to
         connect to the same remote endpoint")."""
-        if self.preset.family != "windows":
+        if not self.resolved.windows:
             return -1, error
         live = self.live
         if live is not None:
@@ -611,7 +610,7 @@ class Host:
     ) -> Socket:
         ch.succeeded += 1
         pool.established += 1
-        rec = self.rec
+        rec = self.probes
         rec.probe_sum += probes
         rec.probe_hist[probes] += 1
         if probes > rec.bin_probe_max:
@@ -644,7 +643,7 @@ class Host:
             ch.first_failure = now
         ch.failed_by_error[error] = ch.failed_by_error.get(error, 0) + 1
         if probes > 0:  # a refusal costs its scan too: the whole range for Linux connect()
-            rec = self.rec
+            rec = self.probes
             rec.refused_probe_sum += probes
             rec.refused_calls += 1
             if probes > rec.bin_probe_max:

@@ -34,9 +34,9 @@ def host_report(model: Model, host: Host, capacity: Capacity) -> HostEntry:
         "name": host.name,
         "os": host.spec.os,
         "kernel": host.profile.label if host.profile else None,
-        "description": host.preset.description,
+        "description": host.resolved.preset.description,
         "generation": host.profile.generation if host.profile else None,
-        "policy": host.spec.policy or host.preset.policy,
+        "policy": host.resolved.policy,
         "scope": host.scope,
         "address": host.address,
         "port_range": [host.lo, host.hi],
@@ -48,7 +48,7 @@ def host_report(model: Model, host: Host, capacity: Capacity) -> HostEntry:
         **host_figures(model, host),
         "capacity": capacity,
     }
-    if host.preset.family == "windows":
+    if host.resolved.windows:
         entry["windows_events"] = cast("WindowsEvents", dict(host.windows_events))
     if host.linux:
         entry["timers"] = host.timer_summary()
@@ -91,7 +91,7 @@ def host_figures(model: Model, host: Host) -> HostFigures:
 def windows_events_total(model: Model) -> WindowsEvents | None:
     """Events 4227 and 4231 as Windows would have logged them, summed over its hosts;
     None when no Windows host ran."""
-    if not any(h.preset.family == "windows" for h in model.hosts.values()):
+    if not any(h.resolved.windows for h in model.hosts.values()):
         return None
     total = {"4227": 0, "4231": 0}
     for host in model.hosts.values():

@@ -1,5 +1,8 @@
 """Streaming metrics: fixed-width time bins, counters, a probe histogram, per-pool tracks.
 
+The recorder only reads: the engine settles the hosts before each bin boundary is read and
+has the owners start their next bin afterwards (``sim.engine.Model.close_bin``).
+
 Memory grows with bins and pools, never with the number of connections (the optional
 event log aside).  Within a bin, counts (attempts, successes, failures, probes) are sums;
 levels (established, TIME_WAIT, bound) are the state at the bin's end; pressures are the
@@ -14,12 +17,8 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
-from simpy.core import URGENT
-from simpy.events import Event
 
 if TYPE_CHECKING:
-    from simpy import Environment
-
     from sim.channel import Channel
     from sim.host import Host
     from sim.ports.table import Pool
@@ -66,15 +65,43 @@ _SUCCEEDED = attrgetter("succeeded")
 _FAILED = attrgetter("failed")
 
 
-class _Tick(Event):
-    """A bin boundary, scheduled URGENT so it precedes any attempt at the same instant."""
+def bin_count(duration: float, bin_width: float) -> int:
+    """How many bins a run of ``duration`` has (the last may be shorter)."""
+    return max(1, math.ceil(duration / bin_width - 1e-9))
 
-    def __init__(self, env: Environment, delay: float) -> None:
-        self.env = env
-        self.callbacks = []
-        self._value = None
-        self._ok = True
-        env.schedule(self, URGENT, delay)
+
+class ProbeCounts:
+    """Ports examined by attempts, counted by the hosts on the hot path, read by the recorder.
+
+    A refused Linux connect() has examined the whole range: __inet_hash_connect
+    (net/ipv4/inet_hashtables.c, Linux 6.18) loops `for (i = 0; i < remaining; i += step)`
+    with step 2 over one parity, then again over the other (reserved ports skipped inside
+    the loop still count), so remaining / 2 + remaining / 2 = the (even-rounded) range,
+    28,232 by default."""
+
+    __slots__ = (
+        "bin_probe_max",
+        "pass_hist",
+        "probe_hist",
+        "probe_sum",
+        "refused_calls",
+        "refused_probe_sum",
+    )
+
+    def __init__(self) -> None:
+        self.probe_sum = 0
+        # ports examined by refused calls, in the series' probes (not in the summary's
+        # per-allocation mean)
+        self.refused_probe_sum = 0
+        self.refused_calls = 0
+        self.bin_probe_max = 0  # the most ports one call examined in the current bin
+        self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
+        # Linux connect() attempts by the pass that ended the scan, refusals included (a
+        # refusal ends the last pass; one-pass scans count everything as pass 1)
+        self.pass_hist = ([0] * (2 * 65536 + 2), [0] * (2 * 65536 + 2))
+
+    def new_bin(self) -> None:
+        self.bin_probe_max = 0
 
 
 class PoolTrack:
@@ -141,33 +168,32 @@ def _group_bounds(host: Host, pool: Pool, edges: np.ndarray) -> tuple[np.ndarray
 
 
 class Recorder:
-    def __init__(self, env: Environment, bin_width: float, duration: float) -> None:
-        self.env = env
+    """Per-bin rows and pool tracks of a built model; ``loads`` are its channels (per-bin
+    counts are differences of their counters, and their position is their ``index``),
+    ``flows`` its loads (retries and keep-alive requests)."""
+
+    def __init__(
+        self,
+        bin_width: float,
+        duration: float,
+        hosts: list[Host],
+        loads: list[Channel],
+        flows: list[Flow],
+        probes: ProbeCounts,
+        window_bin: int,
+    ) -> None:
         self.bin_width = bin_width
         self.duration = duration
-        self.n_bins = max(1, math.ceil(duration / bin_width - 1e-9))
+        self.n_bins = bin_count(duration, bin_width)
         self.raster_stride = max(1, math.ceil(self.n_bins / RASTER_COLUMNS))
-        self.hosts: list[Host] = []
-        self.loads: list[Channel] = []  # per-bin counts are differences of their counters
-        self.flows: list[Flow] = []  # retries and keep-alive requests
-        # per load: attempts and failures before the steady-state window (set by the model
-        # before the run: the window is known from the scenario), for its refusal figures
-        self.window_bin = 0
+        self.hosts = hosts
+        self.loads = loads
+        self.flows = flows
+        self.probes = probes
+        # per load: attempts and failures before the steady-state window (known before
+        # the run from the scenario), for its refusal figures
+        self.window_bin = window_bin
         self.before_window: list[tuple[int, int]] = []
-        self.probe_sum = 0
-        # ports examined by refused calls, in the series' probes (not in the summary's
-        # per-allocation mean).  A refused Linux connect() has examined the whole range:
-        # __inet_hash_connect (net/ipv4/inet_hashtables.c, Linux 6.18) loops
-        # `for (i = 0; i < remaining; i += step)` with step 2 over one parity, then again
-        # over the other (reserved ports skipped inside the loop still count), so
-        # remaining / 2 + remaining / 2 = the (even-rounded) range, 28,232 by default
-        self.refused_probe_sum = 0
-        self.refused_calls = 0
-        self.bin_probe_max = 0
-        self.probe_hist = [0] * (2 * 65536 + 2)  # index: ports probed by one allocation
-        # Linux connect() attempts by the pass that ended the scan, refusals included (a
-        # refusal ends the last pass; one-pass scans count everything as pass 1)
-        self.pass_hist = ([0] * (2 * 65536 + 2), [0] * (2 * 65536 + 2))
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}
         self._last = (0, 0, 0, 0)  # successes, failures, probe sums at the previous boundary
@@ -177,29 +203,21 @@ class Recorder:
         self.host_rows: dict[str, list[tuple[int, int, int]]] = {}
         self._last_hosts: dict[str, tuple[int, int]] = {}
 
-    def add_load(self, load: Channel) -> None:
-        load.index = len(self.loads)
-        self.loads.append(load)
-
-    def start(self) -> None:
-        if self.n_bins > 1:
-            _Tick(self.env, self.bin_width).callbacks.append(self._on_tick)
-
-    def _on_tick(self, event: Event) -> None:
-        self.close_bin()
-        if len(self.rows) < self.n_bins - 1:
-            _Tick(self.env, self.bin_width).callbacks.append(self._on_tick)
+    def bin_end(self) -> float:
+        """When the current bin ends."""
+        return min((len(self.rows) + 1) * self.bin_width, self.duration)
 
     def close_bin(self) -> None:
-        """Append the current bin's row and start the next bin."""
+        """Append the current bin's row, as the hosts' state shows it (settled by the
+        engine to the bin's end): only reads."""
         index = len(self.rows)
         last = index == self.n_bins - 1
         t_start = index * self.bin_width
-        t_end = min((index + 1) * self.bin_width, self.duration)
+        t_end = self.bin_end()
+        probes = self.probes
         established = time_wait = bound = 0
         worst = glob = 0.0
         for host in self.hosts:
-            host.settle(t_end, inclusive=False)
             time_wait += host.tw_count
             bound += host.table.dynamic_blocked
             size = host.size
@@ -218,15 +236,13 @@ class Recorder:
                 track.time_wait.append(pool.time_wait)
                 established += pool.established
                 worst = max(worst, pool.peak / size)
-                pool.peak = pool.unusable
-            bind_pool.peak = bind_pool.unusable
         successes = sum(map(_SUCCEEDED, self.loads))
         failures = sum(map(_FAILED, self.loads))
         if index == self.window_bin - 1:  # the steady-state window starts after this bin
             self.before_window = [(load.attempted, load.failed) for load in self.loads]
         s0, f0, p0, r0 = self._last
         succ, fail = successes - s0, failures - f0
-        probes = self.probe_sum - p0 + self.refused_probe_sum - r0
+        examined = probes.probe_sum - p0 + probes.refused_probe_sum - r0
         flows = self._flow_counts()
         retries, gave_up, requests, requests_failed, served = (
             a - b for a, b in zip(flows, self._last_flows, strict=True)
@@ -246,8 +262,8 @@ class Recorder:
                 succ + fail,
                 succ,
                 fail,
-                probes / (succ + fail) if succ + fail else 0.0,
-                self.bin_probe_max,
+                examined / (succ + fail) if succ + fail else 0.0,
+                probes.bin_probe_max,
                 retries,
                 gave_up,
                 requests,
@@ -256,8 +272,7 @@ class Recorder:
                 served,
             )
         )
-        self._last = (successes, failures, self.probe_sum, self.refused_probe_sum)
-        self.bin_probe_max = 0
+        self._last = (successes, failures, probes.probe_sum, probes.refused_probe_sum)
 
     def _close_host_bins(self) -> None:
         """Append each host's attempts, successes and failures of the closing bin."""
@@ -324,14 +339,17 @@ def pressure_report(rec: Recorder, duration: float) -> Pressure:
 def probes_report(rec: Recorder, succeeded: int) -> Probes:
     """Ports examined per allocation made (``succeeded`` of them), per refused call, and
     Linux connect() calls by the pass that ended the scan."""
+    probes = rec.probes
     return {
-        "mean": rec.probe_sum / succeeded if succeeded else 0.0,
-        "p99": percentile(rec.probe_hist, 0.99),
-        "max": int(np.flatnonzero(np.asarray(rec.probe_hist))[-1:].sum()),
-        "pass1": hist_stats(rec.pass_hist[0]),
-        "pass2": hist_stats(rec.pass_hist[1]),
-        "refused": rec.refused_calls,
-        "refused_mean": rec.refused_probe_sum / rec.refused_calls if rec.refused_calls else 0.0,
+        "mean": probes.probe_sum / succeeded if succeeded else 0.0,
+        "p99": percentile(probes.probe_hist, 0.99),
+        "max": int(np.flatnonzero(np.asarray(probes.probe_hist))[-1:].sum()),
+        "pass1": hist_stats(probes.pass_hist[0]),
+        "pass2": hist_stats(probes.pass_hist[1]),
+        "refused": probes.refused_calls,
+        "refused_mean": probes.refused_probe_sum / probes.refused_calls
+        if probes.refused_calls
+        else 0.0,
     }
 
 

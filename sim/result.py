@@ -50,9 +50,9 @@ def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
         if isinstance(pool.use, PortUse)
     ]
     return {
-        "probes_pass1": nonzero_rows(rec.pass_hist[0]),
-        "probes_pass2": nonzero_rows(rec.pass_hist[1]),
-        "probes_all": nonzero_rows(rec.probe_hist),
+        "probes_pass1": nonzero_rows(rec.probes.pass_hist[0]),
+        "probes_pass2": nonzero_rows(rec.probes.pass_hist[1]),
+        "probes_all": nonzero_rows(rec.probes.probe_hist),
         "reuse_distance": metrics.hist_rows(metrics.merge([u.distance_hist for u in uses])),
         "reuse_interval_s": metrics.hist_rows(
             metrics.merge([u.interval_hist for u in uses]), 1 / 1000

@@ -13,14 +13,14 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.analytic import capacity
-from sim.recorder import worst_track
+from sim.recorder import bin_count, worst_track
 from sim.request_flow import request_rates
 from sim.workload.arrivals import arrival_process
 from sim.workload.lifetimes import LifetimeSpec, lifetime_mean
 
 if TYPE_CHECKING:
     from sim.channel import Channel
-    from sim.config.types import KeepAlive
+    from sim.config.types import KeepAlive, LoadSpec
     from sim.engine import Model
     from sim.ports.table import Pool
     from sim.summary.types import AnalyticPool, Capacity, SteadyState
@@ -34,11 +34,15 @@ def pool_key(host: str, label: str, several_hosts: bool) -> str:
     return f"{host}/{label}" if several_hosts else label
 
 
-def mean_life(load: Channel) -> float | None:
-    """A channel's mean connection lifetime where the scenario says it (not for a trace,
+def channels(model: Model) -> list[tuple[LoadSpec, Channel]]:
+    """Every channel with its load's scenario table, in the model's order."""
+    return [(flow.spec, ch) for flow in model.flows for ch in flow.channels]
+
+
+def mean_life(spec: LoadSpec) -> float | None:
+    """A load's mean connection lifetime where the scenario says it (not for a trace,
     whose rows say; for a keep-alive pool, a request plus the idle timeout bounds it)."""
-    spec = load.spec
-    if spec is None or spec.lifetime is None:
+    if spec.lifetime is None:
         return None
     if spec.keepalive is not None:
         return lifetime_mean(spec.lifetime) + spec.keepalive.idle_timeout
@@ -50,10 +54,10 @@ def warmup_needed(model: Model, churn_only: bool = False) -> float:
     takes to fill to its level.  ``churn_only`` leaves out keep-alive pools, whose few
     connections live on while requests flow: no level to fill to."""
     longest = 0.0
-    for load in model.loads:
-        if churn_only and load.spec is not None and load.spec.keepalive is not None:
+    for spec, load in channels(model):
+        if churn_only and spec.keepalive is not None:
             continue
-        life = mean_life(load) or 0.0
+        life = mean_life(spec) or 0.0
         hold = load.tw_len if load.holds_time_wait else 0.0
         if math.isfinite(life):
             longest = max(longest, hold + WARMUP_LIFETIMES * life)
@@ -78,8 +82,8 @@ def window_start(model: Model, warmup: float) -> float:
     period = max(
         (
             ld.tw_len + life
-            for ld in model.loads
-            if ld.holds_time_wait and (life := mean_life(ld)) is not None and math.isfinite(life)
+            for spec, ld in channels(model)
+            if ld.holds_time_wait and (life := mean_life(spec)) is not None and math.isfinite(life)
         ),
         default=0.0,
     )
@@ -90,7 +94,8 @@ def window_start(model: Model, warmup: float) -> float:
 
 def _first_bin(model: Model, warmup: float) -> int:
     start = window_start(model, warmup)
-    return min(math.ceil(start / model.recorder.bin_width - 1e-9), model.recorder.n_bins)
+    width = model.scenario.bin_width
+    return min(math.ceil(start / width - 1e-9), bin_count(model.scenario.duration, width))
 
 
 def counts_since(model: Model, loads: list[Channel], first_bin: int) -> tuple[int, int]:
@@ -170,26 +175,25 @@ def stationary(model: Model) -> bool:
     )
 
 
-def _applies(load: Channel) -> bool:
-    return not_erlang(load) is None
+def _applies(spec: LoadSpec, load: Channel, duration: float) -> bool:
+    return not_erlang(spec, load, duration) is None
 
 
-def _erlang_terms(load: Channel) -> tuple[float, float]:
+def _erlang_terms(spec: LoadSpec, load: Channel) -> tuple[float, float]:
     """(arrival rate of this channel, mean holding time) of a load Erlang B applies to."""
-    spec = load.spec
-    rate = arrival_process(spec.arrival).poisson_rate if spec is not None else None
-    if spec is None or rate is None or spec.lifetime is None:
+    rate = arrival_process(spec.arrival).poisson_rate
+    if rate is None or spec.lifetime is None:
         raise ValueError("Erlang B does not apply to this load")
     holding = lifetime_mean(spec.lifetime) + (load.tw_hold if load.holds_time_wait else 0)
     return rate * load.share, holding
 
 
-def not_erlang(load: Channel) -> str | None:
-    """Why Erlang B does not hold for ``load``'s connects, or None when it does: Poisson
-    TCP connects that scan the whole pool and never reuse a TIME_WAIT early."""
+def not_erlang(spec: LoadSpec, load: Channel, duration: float) -> str | None:
+    """Why Erlang B does not hold for the connects of ``load`` (a channel of ``spec``) in a
+    run of ``duration``, or None when it does: Poisson TCP connects that scan the whole
+    pool and never reuse a TIME_WAIT early."""
     host = load.host
-    spec = load.spec
-    if spec is None or load.protocol != "tcp" or load.socket not in ("connect", "bind_no_port"):
+    if load.protocol != "tcp" or load.socket not in ("connect", "bind_no_port"):
         return "not plain TCP connect()"
     if spec.keepalive is not None:
         return "keep-alive: connections are reused"
@@ -199,7 +203,7 @@ def not_erlang(load: Channel) -> str | None:
         return "no finite mean lifetime"
     if spec.retry is not None and spec.retry.attempts > 1:
         return "refused attempts are retried"  # they come back: not a loss system
-    if spec.start > 0 or (spec.stop is not None and spec.stop < host.rec.duration):
+    if spec.start > 0 or (spec.stop is not None and spec.stop < duration):
         return "offered for part of the run only"  # no steady state to compare
     if len(host.source_addresses) > 1:
         return "source addresses taken in turn"  # each pool's arrivals are not Poisson
@@ -207,8 +211,7 @@ def not_erlang(load: Channel) -> str | None:
         return "TIME_WAIT reused early"
     if load.sub is not None:
         return "a per-socket port range"
-    policy = host.spec.policy or host.preset.policy
-    if policy == "rfc6056-2" or (host.linux and host.size % 2):
+    if host.resolved.policy == "rfc6056-2" or (host.linux and host.size % 2):
         return "may refuse with a port free"  # random draws; odd-range geometry
     if host.forced_reuse or host.auto_reuse:
         return "ports shared across destinations when exhausted"
@@ -221,18 +224,20 @@ def not_erlang(load: Channel) -> str | None:
 
 def analytic(model: Model) -> dict[str, AnalyticPool]:
     """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
-    groups: dict[int, list[Channel]] = {}
-    for load in model.loads:
-        groups.setdefault(id(load.pool), []).append(load)
+    groups: dict[int, list[tuple[LoadSpec, Channel]]] = {}
+    for spec, load in channels(model):
+        groups.setdefault(id(load.pool), []).append((spec, load))
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
+    duration = model.scenario.duration
     out: dict[str, AnalyticPool] = {}
-    for loads in groups.values():
-        if not all(_applies(ld) for ld in loads):
+    for group in groups.values():
+        if not all(_applies(spec, ld, duration) for spec, ld in group):
             continue
+        loads = [ld for _, ld in group]
         host, pool = loads[0].host, loads[0].pool
         ports = host.size - host.table.static.count(1)
-        terms = [_erlang_terms(ld) for ld in loads]
+        terms = [_erlang_terms(spec, ld) for spec, ld in group]
         rate = sum(r for r, _ in terms)
         load_erlangs = sum(r * h for r, h in terms)
         holding = load_erlangs / rate
@@ -261,11 +266,10 @@ def analytic(model: Model) -> dict[str, AnalyticPool]:
     return out
 
 
-def _holding(load: Channel) -> float | None:
+def _holding(spec: LoadSpec, load: Channel) -> float | None:
     """Mean time a connection of ``load`` holds its port: lifetime, plus TIME_WAIT when
     the host closes first; None for keep-alive pools and loads without a known mean."""
-    spec = load.spec
-    if spec is None or spec.keepalive is not None or spec.lifetime is None:
+    if spec.keepalive is not None or spec.lifetime is None:
         return None
     life = lifetime_mean(spec.lifetime)
     if not math.isfinite(life):
@@ -282,13 +286,16 @@ def host_capacity(model: Model, pools: dict[str, AnalyticPool]) -> dict[str, Cap
     certain, below it they are possible (bursts)."""
     out: dict[str, Capacity] = {}
     for host in model.hosts.values():
-        loads = [ld for ld in model.loads if ld.host is host]
+        ours = [(spec, ld) for spec, ld in channels(model) if ld.host is host]
         per = "destination" if host.scope == "4tuple" else f"host ({host.scope} scope)"
-        if loads and all(ld.protocol == "udp" for ld in loads):
+        if ours and all(ld.protocol == "udp" for _, ld in ours):
             per = "host (connected UDP: a port serves one socket)"
         ports = host.size - host.table.static.count(1)
         mine = [a for a in pools.values() if a["host"] == host.name]
-        reasons = sorted({r for ld in loads if (r := not_erlang(ld)) is not None})
+        duration = model.scenario.duration
+        reasons = sorted(
+            {r for spec, ld in ours if (r := not_erlang(spec, ld, duration)) is not None}
+        )
         if mine and not reasons:
             worst = max(mine, key=lambda a: a["offered_load"])
             out[host.name] = {
@@ -301,7 +308,9 @@ def host_capacity(model: Model, pools: dict[str, AnalyticPool]) -> dict[str, Cap
                 "why_not_erlang_b": None,
             }
             continue
-        held = [(ld.attempted or 1, h) for ld in loads if (h := _holding(ld)) is not None]
+        held = [
+            (ld.attempted or 1, h) for spec, ld in ours if (h := _holding(spec, ld)) is not None
+        ]
         flows = [f for f in model.flows if f.host_name == host.name and f.pools]
         durations = [lifetime_mean(f.spec.lifetime) for f in flows if f.spec.lifetime is not None]
         if not held and flows and len(durations) == len(flows):

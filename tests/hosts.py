@@ -10,7 +10,8 @@ from sim.channel import Channel
 from sim.config.types import Scenario
 from sim.host import Host
 from sim.randomness import Stream
-from sim.recorder import Recorder
+from sim.recorder import ProbeCounts
+from sim.resolve import resolve_host
 from sim.sockets import CLOSED, Socket
 from sim.workload.lifetimes import sampler
 
@@ -18,10 +19,10 @@ from sim.workload.lifetimes import sampler
 def host_from_scenario(sc: Scenario) -> tuple[Environment, Host, list[Channel], list[tuple]]:
     """(environment, host, one Channel per scenario load, the event log)."""
     env = Environment()
-    rec = Recorder(env, 1.0, 1e6)
     log: list[tuple] = []
-    host = Host(env, sc.hosts[0], Stream(np.random.SeedSequence(1)), rec, log)
-    rec.hosts = [host]
+    host = Host(
+        env, resolve_host(sc.hosts[0]), Stream(np.random.SeedSequence(1)), ProbeCounts(), log
+    )
     dests = {d.name: d for d in sc.destinations}
     loads = []
     for i, spec in enumerate(sc.load):

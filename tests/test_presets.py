@@ -658,7 +658,7 @@ def check_invariants(env: Environment, host: Host) -> None:
     # port and local-address scope: one live TCP socket per port, unless Windows shares
     # ports across destinations on purpose (forced reuse, Windows, inferred) -- and then only with
     # TIME_WAIT sockets: two connections that are not in TIME_WAIT never share (issue 15)
-    sharing = host.forced_reuse and host.preset.family == "windows"
+    sharing = host.forced_reuse and host.resolved.windows
     if host.scope != "4tuple":
         tcp_ports = [s.k for s in tcp if not sharing or s.state == ESTABLISHED]
         assert len(tcp_ports) == len(set(tcp_ports)), sorted(tcp_ports)
@@ -667,7 +667,7 @@ def check_invariants(env: Environment, host: Host) -> None:
         if s.explicit:
             assert sum(1 for o in tcp if o.k == s.k) == 1
     # nothing outside the range, on a reserved port or on a bad-dynamic port
-    skip = set(host.preset.skip_tcp)
+    skip = set(host.resolved.preset.skip_tcp)
     for s in tcp:
         assert 0 <= s.k < host.size and host.lo + s.k != PROP_RESERVED
         assert host.lo + s.k not in skip

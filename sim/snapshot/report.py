@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sim.analytic import capacity
-from sim.presets import preset_kernel
+from sim.resolve import preset_port_range, preset_profile
 from sim.snapshot.model import Snapshot, SocketRow, endpoint_text
 
 LINUX_FORMATS = {"ss", "ss-udp", "proc", "netstat", "conntrack", "sysctl"}
@@ -101,12 +101,11 @@ def host_view(
     time_wait: float | None,
 ) -> HostView:
     """Resolve the range (``--range``, a sysctl snapshot, the preset) and TIME_WAIT."""
-    from sim.ports.linux import kernel_profile
     from sim.presets import get_preset
 
     name = os or guess_os(snapshots)
     preset = get_preset(name)
-    default = preset.port_range or kernel_profile(preset_kernel(preset)).default_range
+    default = preset_port_range(preset)
     from_file = next((s for s in snapshots if s.port_range), None)
     rng: tuple[int, int]
     if port_range is not None:
@@ -125,7 +124,7 @@ def host_view(
     tw_reuse = 0
     caveat = ""
     if preset.policy == "linux":
-        tw_reuse = kernel_profile(preset_kernel(preset)).default_tw_reuse
+        tw_reuse = preset_profile(preset).default_tw_reuse
         if (rng[1] - rng[0] + 1) % 2:
             caveat = "an odd-sized range: connect() may refuse with a port free"
     elif preset.forced_reuse:

@@ -43,6 +43,7 @@ class Flow:
         jitter: Stream,
         name: str,
         host_name: str,
+        trace_life: TraceLifetime | None = None,
     ) -> None:
         self.env = env
         self.spec = spec
@@ -58,14 +59,12 @@ class Flow:
         retry = spec.retry
         self.backoff = Backoff(retry, jitter) if retry is not None and retry.attempts > 1 else None
         self.retries = self.gave_up = self.recovered = 0
-        self.trace_life = 0.0  # the current trace row's lifetime, read by the channel
+        # the current trace row's lifetime, which its channels read
+        self.trace_life = trace_life if trace_life is not None else TraceLifetime()
         self.requests = Requests() if spec.keepalive is not None else None
         self.pools: list[KeepAlivePool] = []
         if spec.keepalive is not None:  # one per destination, over its source addresses
             self.pools = [KeepAlivePool(env, spec.keepalive, t, self) for t in targets]
-
-    def row_lifetime(self) -> float:
-        return self.trace_life
 
     # -- arrivals ------------------------------------------------------------------------
     def arrive(self) -> None:
@@ -90,7 +89,7 @@ class Flow:
     def connect(self, ch: Channel, life: float | None, n: int, then: Then | None) -> None:
         """Attempt ``n`` of a connect() on ``ch``; ``then(socket or None)`` once settled."""
         if life is not None:
-            self.trace_life = life
+            self.trace_life.value = life
         sock = ch.attempt()
         if sock is None and self.backoff is not None:
             wait = self.backoff.delay(n) if n < self.backoff.attempts else math.inf
@@ -107,6 +106,19 @@ class Flow:
         ch, life, n, then = event._value
         self.retries += 1
         self.connect(ch, life, n, then)
+
+
+class TraceLifetime:
+    """The lifetime of the trace row being replayed: the flow sets it before each attempt,
+    the channels of a trace with lifetimes call it for their connection's lifetime."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def __call__(self) -> float:
+        return self.value
 
 
 def _no_durations() -> float:
