@@ -138,7 +138,7 @@ class Channel:
             # pool under 4-tuple scope, or the host's port space under the others
             self.dest_pool = host.table.pool(self.key, self.label)
             if self.dest_pool.use is None:  # reuse metrics for the first pools only
-                tracked = len(host.table.pools) <= TRACKED_POOLS
+                tracked = host.track_reuse and len(host.table.pools) <= TRACKED_POOLS
                 self.dest_pool.use = PortUse(host.size) if tracked else UNTRACKED
             if host.scope == "4tuple":
                 self.pool = self.dest_pool

@@ -11,16 +11,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 from simpy import Environment
 from simpy.events import URGENT, Event
 
 from sim.channel import Channel
-from sim.config.types import Destination, LoadSpec, Scenario
+from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
+from sim.fleet import Fleet, Member, MemberChannels
+from sim.fleet_addresses import fleet_addresses
 from sim.host import Host
 from sim.per_host import host_series
-from sim.randomness import BLOCK, Stream
+from sim.randomness import BLOCK, LazyStream, Stream
 from sim.recorder import ProbeCounts, Recorder
 from sim.resolve import resolve_host
 from sim.result import Result, histograms
@@ -52,17 +55,22 @@ class Model:
         self.env = env = Environment()
         self.probes = ProbeCounts()
         self.log: list[tuple] | None = [] if events else None
-        self.hosts = {
-            spec.name: Host(
-                env,
-                resolve_host(spec),
-                Stream(_seed(seed, 0, i)),
-                self.probes,
-                self.log,
-                Stream(_seed(seed, 0, i, 1)),
-            )
-            for i, spec in enumerate(scenario.hosts)
-        }
+        # plain hosts by name; fleets (hosts with count) by name, their members built lazily
+        self.hosts: dict[str, Host] = {}
+        self.fleets: dict[str, Fleet] = {}
+        for i, host_spec in enumerate(scenario.hosts):
+            if host_spec.count is not None:
+                addresses = fleet_addresses(host_spec.address, host_spec.count)
+                self.fleets[host_spec.name] = Fleet(host_spec, addresses, partial(self._member, i))
+            else:
+                self.hosts[host_spec.name] = Host(
+                    env,
+                    resolve_host(host_spec),
+                    Stream(_seed(seed, 0, i)),
+                    self.probes,
+                    self.log,
+                    Stream(_seed(seed, 0, i, 1)),
+                )
         self.loads: list[Channel] = []
         self.flows: list[Flow] = []
         for i, spec in enumerate(scenario.load):
@@ -75,6 +83,7 @@ class Model:
             self.flows,
             self.probes,
             window_bin(self),
+            list(self.fleets.values()),
         )
         if self.recorder.n_bins > 1:
             _Tick(env, scenario.bin_width).callbacks.append(self._on_tick)
@@ -91,18 +100,53 @@ class Model:
         end = rec.bin_end()
         for host in rec.hosts:
             host.settle_bin(end)
+        for fleet in rec.fleets:
+            fleet.settle_bin(end)
         rec.close_bin()
         for host in rec.hosts:
             host.new_bin()
+        for fleet in rec.fleets:
+            fleet.new_bin()
         self.probes.new_bin()
+
+    def all_hosts(self) -> list[Host]:
+        """Plain hosts and the fleets' built members (what holds ports)."""
+        return [*self.hosts.values(), *(m for f in self.fleets.values() for m in f.built())]
+
+    @property
+    def units(self) -> int:
+        """Hosts as the summary reports them: plain hosts and fleets (one each)."""
+        return len(self.hosts) + len(self.fleets)
+
+    def _member(self, i: int, spec: HostSpec, member: int, kernel_from: Host | None) -> Member:
+        """Member ``member`` of the fleet ``scenario.hosts[i]``: its streams are spawned by
+        (fleet, member), so which members an arrival reaches first changes no draw."""
+        seed = self.seed
+        host = Member(
+            self.env,
+            resolve_host(spec),
+            LazyStream(_seed(seed, 0, i, 2, member)),
+            self.probes,
+            self.log,
+            LazyStream(_seed(seed, 0, i, 3, member)),
+            sparse=True,
+            kernel_from=kernel_from,
+        )
+        host.track_reuse = member == 0  # reuse metrics: the first member's pools
+        return host
 
     def _build_load(self, i: int, spec: LoadSpec) -> None:
         env, sc = self.env, self.scenario
         name = spec.name or f"load{i}"
-        host = self.hosts[spec.host] if spec.host else next(iter(self.hosts.values()))
+        host_name = spec.host or sc.hosts[0].name
         lifetimes = (
             sampler(spec.lifetime, Stream(_seed(self.seed, 2, i))) if spec.lifetime else None
         )
+        fleet = self.fleets.get(host_name)
+        if fleet is not None:
+            self._build_fleet_load(i, spec, name, fleet, lifetimes)
+            return
+        host = self.hosts[host_name]
         stop = min(spec.stop if spec.stop is not None else sc.duration, sc.duration)
         arrivals = arrival_process(spec.arrival)
         trace = arrivals.trace
@@ -165,6 +209,74 @@ class Model:
         direct = len(flow.channels) == 1 and flow.backoff is None and flow.requests is None
         Arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times)
 
+    def _build_fleet_load(
+        self,
+        i: int,
+        spec: LoadSpec,
+        name: str,
+        fleet: Fleet,
+        lifetimes: Callable[[], float] | None,
+    ) -> None:
+        """A load on a fleet: each arrival picks a member (``sim.fleet.MemberChannels``),
+        whose channels are built the first time it is picked.  Member 0's are built now:
+        every member's channels are alike, and the steady-state window, known before the
+        run, reads their TIME_WAIT lengths."""
+        env, sc = self.env, self.scenario
+        stop = min(spec.stop if spec.stop is not None else sc.duration, sc.duration)
+        dests, probabilities = spread(spec, sc)
+        lifetime: Callable[[], float] = (
+            NEVER if spec.keepalive is not None else lifetimes or _no_lifetime
+        )
+        flow = Flow(
+            env,
+            spec,
+            [[] for _ in dests],
+            probabilities,
+            lifetimes,
+            Stream(_seed(self.seed, 3, i)),
+            Stream(_seed(self.seed, 4, i)),
+            name,
+            fleet.name,
+        )
+
+        def make(member: Member, target: int) -> list[Channel]:
+            sources = member.source_addresses if spec.protocol == "tcp" else [None]
+            share = float(probabilities[target]) / len(sources) / fleet.count
+            channels = []
+            for source in sources:
+                ch = Channel(
+                    name,
+                    member,
+                    dests[target],
+                    lifetime,
+                    spec.close,
+                    spec.socket,
+                    spec.protocol,
+                    spec.local_port_range,
+                    source,
+                    share=share,
+                    index=len(self.loads),
+                )
+                channels.append(ch)
+                flow.channels.append(ch)
+                self.loads.append(ch)  # (the recorder's list too)
+            return channels
+
+        flow.members = MemberChannels(fleet, len(dests), make, Stream(_seed(self.seed, 5, i)))
+        for target in range(len(dests)):
+            flow.members.channels(target, 0)
+        self.flows.append(flow)
+        times = arrival_process(spec.arrival).times(
+            Stream(_seed(self.seed, 1, i)), spec.start, stop
+        )
+        direct = (
+            len(dests) == 1
+            and flow.backoff is None
+            and flow.requests is None
+            and len(flow.channels) == 1
+        )
+        Arrivals(env, flow.members.attempt if direct else flow.arrive, times)
+
     def run(self, progress: Callable[[float], None] | None = None) -> Result:
         wall = time.perf_counter()
         duration = self.scenario.duration
@@ -182,7 +294,7 @@ class Model:
             self.log,
             self.scenario,
             histograms=histograms(self),
-            host_rows=host_series(self) if len(self.hosts) > 1 else None,
+            host_rows=host_series(self) if self.units > 1 else None,
         )
 
 

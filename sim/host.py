@@ -35,7 +35,7 @@ from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
 from sim.ports.linux import ConnectState, select_bind, select_udp
 from sim.ports.policy import Policy, make_policy
-from sim.ports.table import Layout, Pool, find_natural, port_table
+from sim.ports.table import Layout, Pool, PortTable, SparsePortTable, find_natural, port_table
 from sim.randomness import Stream
 from sim.resolve import ResolvedHost
 from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
@@ -85,8 +85,16 @@ class Host:
         probes: ProbeCounts,
         log: list[tuple] | None,
         clock_stream: Stream | None = None,
+        *,
+        sparse: bool = False,
+        kernel_from: Host | None = None,
     ) -> None:
+        """``sparse``: a fleet member (``sim.fleet``), whose port table keeps owners only for
+        ports held; ``kernel_from``: the member whose kernel state (connect() secret and
+        perturbation table, jiffies) this one shares, as namespaces of one machine do."""
         spec = resolved.spec
+        self.member = -1  # index in its fleet, or -1
+        self.track_reuse = True  # reuse metrics for its first pools (a fleet: one member's)
         self.env = env
         self.resolved = resolved
         self.spec = spec
@@ -113,17 +121,24 @@ class Host:
         self.tw_reuse_rule = resolved.tw_reuse_rule
         self.max_tw = spec.tcp_max_tw_buckets
         self.timestamps = spec.tcp_timestamps
-        self.table = port_table(
-            self.lo,
-            self.hi,
-            reserved=resolved.reserved_tcp,
-            listening=frozenset(spec.listening_ports),
-            reset_on_release=self.profile.bucket_reset if self.profile else True,
-            addresses=len(self.source_addresses),
-        )
+        options: dict[str, Any] = {
+            "reserved": resolved.reserved_tcp,
+            "listening": frozenset(spec.listening_ports),
+            "reset_on_release": self.profile.bucket_reset if self.profile else True,
+        }
+        if sparse:
+            template = kernel_from.table if kernel_from is not None else None
+            self.table: PortTable = SparsePortTable(self.lo, self.hi, template=template, **options)
+        else:
+            self.table = port_table(
+                self.lo, self.hi, addresses=len(self.source_addresses), **options
+            )
         self.layout = self.table.layout
-        self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
-        self._init_timers(resolved, clock_stream)
+        if kernel_from is not None:
+            self.kernel: ConnectState | None = kernel_from.kernel
+        else:
+            self.kernel = ConnectState(self.profile.generation, stream) if self.profile else None
+        self._init_timers(resolved, clock_stream, kernel_from)
         self.stream = stream
         self.probes = probes
         self.log = log
@@ -138,13 +153,13 @@ class Host:
         self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
-        self.explicit_binds = False  # some load binds before connect (Erlang B: off)
+        self.explicit_binds: bool = False  # some load binds before connect (Erlang B: off)
         self.shared_labels: dict[str, None] = {}
         self._label_shared()
         self.udp_hash = spec.udp_hash_size
         self.udp_scope = resolved.udp_scope
         # connected UDP unique by 4-tuple: owners and explicit binders as for TCP
-        self.udp_table = (
+        self.udp_table: PortTable | None = (
             port_table(self.lo, self.hi, reserved=resolved.reserved_udp)
             if self.udp_scope == "4tuple"
             else None
@@ -170,11 +185,10 @@ class Host:
                 for k in range(*self.auto_reuse):  # setup, once
                     self.live[self.layout.cell(k)] = EXCLUDED
             self.live_count = [0] * self.size
+        self._udp_space: Pool | None = None  # built on first use: see udp_pool
         if self.linux:
-            self.udp_pool = self._linux_udp_pool(resolved.reserved_udp)
             self.tcp_policy = self.udp_policy = NO_POLICY  # Linux: sim.ports.linux, inline
         else:
-            self.udp_pool = self._udp_pool(resolved.reserved_udp)
             params: dict[str, Any] = {
                 "first": resolved.first_offset,
                 "table_size": spec.table_size,
@@ -262,7 +276,20 @@ class Host:
         sock.state = ESTABLISHED
         return sock
 
-    def _init_timers(self, resolved: ResolvedHost, clock_stream: Stream | None) -> None:
+    @property
+    def udp_pool(self) -> Pool:
+        """The UDP port space, built the first time a UDP channel needs it (Linux's map is
+        by port number, 64 KB: a fleet member without UDP loads does without)."""
+        pool = self._udp_space
+        if pool is None:
+            reserved = self.resolved.reserved_udp
+            pool = self._linux_udp_pool(reserved) if self.linux else self._udp_pool(reserved)
+            self._udp_space = pool
+        return pool
+
+    def _init_timers(
+        self, resolved: ResolvedHost, clock_stream: Stream | None, kernel_from: Host | None = None
+    ) -> None:
         """The jiffies clock of a Linux host (timer wheel, 10 s hash windows) and the RST
         stream; ``clock_stream`` keeps their draws off the port-selection stream."""
         spec = resolved.spec
@@ -270,7 +297,9 @@ class Host:
         self.wheel = resolved.timer_wheel
         self.wheel_timers: dict[float, WheelTimer] = {}
         clock = clock_stream or Stream(np.random.SeedSequence(0))
-        if spec.jiffies_at_start is not None:
+        if kernel_from is not None:  # one machine, one jiffies clock
+            self.j0: float = kernel_from.j0
+        elif spec.jiffies_at_start is not None:
             self.j0 = spec.jiffies_at_start
             if self.kernel is not None:  # one clock: the hash windows follow it too
                 self.kernel.phase = (self.j0 / self.hz) % 10.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.fleet_report import fleet_destinations
 from sim.metrics import PortUse
 from sim.steady_state import pool_key
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 def destinations_report(model: Model) -> dict[str, DestinationEntry]:
     """Per pool: pressure (tracked pools), connects (per channel, summed), reuse."""
-    several_hosts = len(model.hosts) > 1
+    several_hosts = model.units > 1
     duration = model.scenario.duration
     out: dict[str, DestinationEntry] = {}
     for track in model.recorder.tracks.values():
@@ -41,11 +42,15 @@ def destinations_report(model: Model) -> dict[str, DestinationEntry]:
         entry["attempted"] = entry.get("attempted", 0) + ch.attempted
         entry["succeeded"] = entry.get("succeeded", 0) + ch.succeeded
         entry["failed"] = entry.get("failed", 0) + ch.failed
-    for host in model.hosts.values():
+    for host in model.all_hosts():
         for pool in host.table.pools.values():
             if isinstance(pool.use, PortUse) and pool.use.uses:  # (Untracked: none)
                 key = pool_key(host.name, pool.label, several_hosts)
                 out.setdefault(key, {"host": host.name}).update(pool.use.summary())
+    for key, entry in fleet_destinations(
+        model, lambda f, lbl: pool_key(f, lbl, several_hosts)
+    ).items():  # the worst member's pressure beside the connects summed over members
+        out.setdefault(key, {"host": entry["host"]}).update(entry)
     return out
 
 
@@ -53,7 +58,7 @@ def used_ports(model: Model) -> list[PortUse]:
     """Every pool's port-use record that saw a connection, over every host."""
     return [
         pool.use
-        for host in model.hosts.values()
+        for host in model.all_hosts()
         for pool in host.table.pools.values()
         if isinstance(pool.use, PortUse) and pool.use.uses
     ]

@@ -16,8 +16,10 @@ from sim.steady_state import counts_since, window_bin
 from sim.waves import refusal_waves
 
 if TYPE_CHECKING:
+    from sim.channel import Channel
     from sim.engine import Model
     from sim.host import Host
+    from sim.ports.table import Pool
     from sim.summary.types import (
         Capacity,
         HostEntry,
@@ -59,19 +61,28 @@ def host_figures(model: Model, host: Host) -> HostFigures:
     """One host's connects, worst pool, steady-state refusal and refusal waves."""
     loads = [ld for ld in model.loads if ld.host is host]
     worst = worst_of([t for t in model.recorder.tracks.values() if t.host is host])
+    return unit_figures(model, host.name, loads, worst.pool if worst else None, host.size)
+
+
+def unit_figures(
+    model: Model, name: str, loads: list[Channel], worst: Pool | None, size: int
+) -> HostFigures:
+    """The figures of a host or a fleet (``sim.fleet_report``) named ``name``: the
+    connects of its channels ``loads``, its worst pool's pressure over ``size`` ports,
+    steady-state refusal and refusal waves."""
     duration = model.scenario.duration
     pressure: Pressure = {"peak": 0.0, "mean": 0.0, "worst_destination": None}
     if worst is not None:
         pressure = {
-            "peak": worst.pool.max_ever / host.size,
-            "mean": worst.pool.mean_unusable(duration) / host.size,
-            "peak_time_s": worst.pool.max_time,
-            "worst_destination": worst.pool.label,
-            "peak_ports": worst.pool.max_ever,
+            "peak": worst.max_ever / size,
+            "mean": worst.mean_unusable(duration) / size,
+            "peak_time_s": worst.max_time,
+            "worst_destination": worst.label,
+            "peak_ports": worst.max_ever,
         }
     first = window_bin(model)
     window_attempted, window_failed = counts_since(model, loads, first)
-    rows = model.recorder.host_rows.get(host.name, [])
+    rows = model.recorder.host_rows.get(name, [])
     return {
         "connections": connections(loads),
         "first_failure_s": first_failure(loads),
@@ -91,29 +102,36 @@ def host_figures(model: Model, host: Host) -> HostFigures:
 def windows_events_total(model: Model) -> WindowsEvents | None:
     """Events 4227 and 4231 as Windows would have logged them, summed over its hosts;
     None when no Windows host ran."""
-    if not any(h.resolved.windows for h in model.hosts.values()):
+    hosts = model.all_hosts()
+    if not any(h.resolved.windows for h in hosts):
         return None
     total = {"4227": 0, "4231": 0}
-    for host in model.hosts.values():
+    for host in hosts:
         for event, n in host.windows_events.items():
             total[event] += n
     return cast("WindowsEvents", total)
 
 
 def host_series(model: Model) -> list[tuple]:
-    """hosts.csv rows: per host and bin, its connects and its worst pool's ports by state."""
+    """hosts.csv rows: per host (or fleet) and bin, its connects and its worst pool's ports
+    by state (a fleet's: the member pool with the highest peak in that bin)."""
     rec = model.recorder
     out: list[tuple] = []
-    for host in model.hosts.values():
+    for spec in model.scenario.hosts:
+        name = spec.name
+        fleet = model.fleets.get(name)
+        host = model.hosts.get(name)
         track = worst_of([t for t in rec.tracks.values() if t.host is host])
-        for i, (attempts, successes, failures) in enumerate(rec.host_rows.get(host.name, [])):
+        for i, (attempts, successes, failures) in enumerate(rec.host_rows.get(name, [])):
             t0 = i * rec.bin_width
             t1 = min((i + 1) * rec.bin_width, model.scenario.duration)
             pool = (0, 0, 0, 0)
-            if track is not None and i >= track.first_bin:
+            if fleet is not None:  # the member pool with the highest peak in the bin
+                pool = fleet.rows[i]
+            elif track is not None and i >= track.first_bin:
                 j = i - track.first_bin
                 pool = (track.established[j], track.time_wait[j], track.unusable[j], track.peak[j])
-            out.append((t0, t1, host.name, attempts, successes, failures, *pool))
+            out.append((t0, t1, name, attempts, successes, failures, *pool))
     return out
 
 

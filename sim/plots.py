@@ -36,6 +36,12 @@ def _who(host: HostEntry | None, dest: str) -> str:
     """Host, its system and the destination: what a panel is about."""
     if not host:
         return dest
+    fleet = host.get("fleet")
+    if fleet:  # a fleet's panel shows its worst member pool in each bin
+        return (
+            f"fleet {host.get('name')} ({system_name(host)}, {fleet['members']:,} members) "
+            f"to {dest}"
+        )
     return f"host {host.get('name')} ({system_name(host)}) to {dest}"
 
 

@@ -35,3 +35,21 @@ class Stream:
     def below(self, n: int) -> int:
         """A uniform integer in [0, n) (n small enough for float resolution, n <= 2**32)."""
         return int(self.uniform() * n)
+
+
+class LazyStream(Stream):
+    """A stream whose generator is made on its first draw: a fleet member gets two streams
+    (``sim.fleet``) and most never draw from them (the members share one kernel's)."""
+
+    __slots__ = ("_seed",)
+
+    def __init__(self, seed: np.random.SeedSequence) -> None:  # no super(): no generator yet
+        self._seed = seed
+        self._buf = []
+        self._i = 0
+
+    def __getattr__(self, name: str) -> object:
+        if name != "rng":
+            raise AttributeError(name)
+        rng = self.rng = np.random.default_rng(self._seed)
+        return rng

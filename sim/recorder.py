@@ -20,6 +20,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from sim.channel import Channel
+    from sim.fleet import Fleet
     from sim.host import Host
     from sim.ports.table import Pool
     from sim.summary.types import HistogramStats, Pressure, Probes
@@ -181,12 +182,14 @@ class Recorder:
         flows: list[Flow],
         probes: ProbeCounts,
         window_bin: int,
+        fleets: list[Fleet] | None = None,
     ) -> None:
         self.bin_width = bin_width
         self.duration = duration
         self.n_bins = bin_count(duration, bin_width)
         self.raster_stride = max(1, math.ceil(self.n_bins / RASTER_COLUMNS))
         self.hosts = hosts
+        self.fleets = fleets or []  # each read as one aggregate: no per-member tracks
         self.loads = loads
         self.flows = flows
         self.probes = probes
@@ -202,6 +205,8 @@ class Recorder:
         # several hosts are never summed into one line (hosts.csv, per-host waves)
         self.host_rows: dict[str, list[tuple[int, int, int]]] = {}
         self._last_hosts: dict[str, tuple[int, int]] = {}
+        self._by_host: dict[str, list[Channel]] = {}  # channels by host (or fleet) name
+        self._by_host_of: list[Channel] = []  # the channels _by_host was built from
 
     def bin_end(self) -> float:
         """When the current bin ends."""
@@ -236,8 +241,14 @@ class Recorder:
                 track.time_wait.append(pool.time_wait)
                 established += pool.established
                 worst = max(worst, pool.peak / size)
-        successes = sum(map(_SUCCEEDED, self.loads))
-        failures = sum(map(_FAILED, self.loads))
+        for fleet in self.fleets:  # (settled and summed by the fleet: sim.fleet)
+            f_established, f_time_wait, f_bound, f_worst, f_glob = fleet.bin_figures
+            established += f_established
+            time_wait += f_time_wait
+            bound += f_bound
+            worst = max(worst, f_worst)
+            glob = max(glob, f_glob)
+        successes, failures = self._close_host_bins()  # every channel is some host's
         if index == self.window_bin - 1:  # the steady-state window starts after this bin
             self.before_window = [(load.attempted, load.failed) for load in self.loads]
         s0, f0, p0, r0 = self._last
@@ -247,7 +258,6 @@ class Recorder:
         retries, gave_up, requests, requests_failed, served = (
             a - b for a, b in zip(flows, self._last_flows, strict=True)
         )
-        self._close_host_bins()
         self._last_flows = flows
         waiting = sum(f.requests.waiting for f in self.flows if f.requests is not None)
         self.rows.append(
@@ -274,18 +284,27 @@ class Recorder:
         )
         self._last = (successes, failures, probes.probe_sum, probes.refused_probe_sum)
 
-    def _close_host_bins(self) -> None:
-        """Append each host's attempts, successes and failures of the closing bin."""
-        totals: dict[str, list[int]] = {h.name: [0, 0] for h in self.hosts}
-        for load in self.loads:
-            counts = totals[load.host.name]
-            counts[0] += load.succeeded
-            counts[1] += load.failed
-        for name, (succ, fail) in totals.items():
+    def _close_host_bins(self) -> tuple[int, int]:
+        """Append each host's (and fleet's) attempts, successes and failures of the closing
+        bin; return the successes and failures so far over every host."""
+        if len(self._by_host_of) != len(self.loads):  # channels were added (fleet members)
+            names = [h.name for h in self.hosts] + [f.name for f in self.fleets]
+            by_host: dict[str, list[Channel]] = {name: [] for name in names}
+            for load in self.loads:
+                by_host[load.host.name].append(load)
+            self._by_host = by_host
+            self._by_host_of = list(self.loads)
+        successes = failures = 0
+        for name, loads in self._by_host.items():
+            succ = sum(map(_SUCCEEDED, loads))
+            fail = sum(map(_FAILED, loads))
+            successes += succ
+            failures += fail
             s0, f0 = self._last_hosts.get(name, (0, 0))
             rows = self.host_rows.setdefault(name, [])
             rows.append((succ - s0 + fail - f0, succ - s0, fail - f0))
             self._last_hosts[name] = (succ, fail)
+        return successes, failures
 
     def _flow_counts(self) -> tuple[int, int, int, int, int]:
         """Cumulative retries, give-ups, requests, failed and served requests (every load)."""
@@ -322,18 +341,33 @@ def pressure_report(rec: Recorder, duration: float) -> Pressure:
     """The run's ``pressure``: the worst pool's peak and time-weighted mean share of its
     range, when and where it peaked."""
     worst = worst_track(rec)
-    if worst is None:
+    pick: tuple[str, Host, Pool, int] | None = None
+    if worst is not None:
+        pick = (worst.host.name, worst.host, worst.pool, worst.host.size)
+    for fleet in rec.fleets:  # a fleet member's pool may be the worst (then worst_member)
+        member = fleet.worst_pool()
+        if member is None:
+            continue
+        if pick is None or (-member[1].max_ever / fleet.size, member[1].max_time) < (
+            -pick[2].max_ever / pick[3],
+            pick[2].max_time,
+        ):
+            pick = (fleet.name, member[0], member[1], fleet.size)
+    if pick is None:
         return {"peak": 0.0, "mean": 0.0, "peak_time_s": 0.0, "worst_destination": None}
-    size = worst.host.size
-    return {
-        "peak": worst.pool.max_ever / size,
-        "mean": worst.pool.mean_unusable(duration) / size,
-        "peak_time_s": worst.pool.max_time,
-        "worst_destination": worst.pool.label,
-        "worst_host": worst.host.name,
-        "peak_ports": worst.pool.max_ever,
+    name, host, pool, size = pick
+    out: Pressure = {
+        "peak": pool.max_ever / size,
+        "mean": pool.mean_unusable(duration) / size,
+        "peak_time_s": pool.max_time,
+        "worst_destination": pool.label,
+        "worst_host": name,
+        "peak_ports": pool.max_ever,
         "range_ports": size,
     }
+    if host.member >= 0:
+        out["worst_member"] = host.address
+    return out
 
 
 def probes_report(rec: Recorder, succeeded: int) -> Probes:

@@ -37,12 +37,12 @@ def pool_limit(model: Model) -> tuple[int, float | None]:
         spec = flow.spec
         if spec.keepalive is None:
             continue
-        connections += spec.keepalive.max_connections * len(flow.pools)
+        connections += spec.keepalive.max_connections * flow.pool_count
         mean = lifetime_mean(spec.lifetime) if spec.lifetime is not None else math.nan
         if not 0 < mean < math.inf:
             total = None
         elif total is not None:
-            total += spec.keepalive.max_connections * len(flow.pools) / mean
+            total += spec.keepalive.max_connections * flow.pool_count / mean
     return connections, total
 
 

@@ -27,6 +27,7 @@ from sim.recorder import (
     EVENT_COLUMNS,
     SERIES_COLUMNS,
     WORST_COLUMNS,
+    PoolTrack,
     Recorder,
     nonzero_rows,
     worst_track,
@@ -45,7 +46,7 @@ def histograms(model: Model) -> dict[str, Sequence[Sequence[float]]]:
     rec = model.recorder
     uses = [
         pool.use
-        for host in model.hosts.values()
+        for host in model.all_hosts()
         for pool in host.table.pools.values()
         if isinstance(pool.use, PortUse)
     ]
@@ -202,14 +203,30 @@ def _series_rows(rec: Recorder | None) -> list[tuple]:
     if rec is None:
         return []
     track = worst_track(rec)
+    fleet_rows = _worst_fleet_rows(rec, track)
     rows = []
     for i, row in enumerate(rec.rows):
-        if track is not None and i >= track.first_bin:
+        if fleet_rows is not None:  # a fleet's: the member pool highest in each bin
+            extra = fleet_rows[i]
+        elif track is not None and i >= track.first_bin:
             j = i - track.first_bin
             extra = (track.established[j], track.time_wait[j], track.unusable[j], track.peak[j])
         else:
             extra = (0, 0, 0, 0)
         rows.append(row + extra)
+    return rows
+
+
+def _worst_fleet_rows(rec: Recorder, track: PoolTrack | None) -> list[tuple] | None:
+    """The per-bin rows of the fleet whose worst member pool beat every plain host's
+    worst pool (``track``), or None."""
+    best = track.pool.max_ever / track.host.size if track is not None else -1.0
+    rows = None
+    for fleet in rec.fleets:
+        member = fleet.worst_pool()
+        if member is not None and member[1].max_ever / fleet.size > best:
+            best = member[1].max_ever / fleet.size
+            rows = fleet.rows
     return rows
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sim.channel import Channel
     from sim.config.types import KeepAlive, LoadSpec
     from sim.engine import Model
+    from sim.host import Host
     from sim.ports.table import Pool
     from sim.summary.types import AnalyticPool, Capacity, SteadyState
 
@@ -105,7 +106,9 @@ def counts_since(model: Model, loads: list[Channel], first_bin: int) -> tuple[in
         raise ValueError("counts are kept from the steady-state window's first bin only")
     attempted = failed = 0
     for load in loads:
-        before_a, before_f = rec.before_window[load.index] if first_bin > 0 else (0, 0)
+        # a channel built after the window opened (a fleet member's) has all its counts in it
+        early = first_bin > 0 and load.index < len(rec.before_window)
+        before_a, before_f = rec.before_window[load.index] if early else (0, 0)
         attempted += load.attempted - before_a
         failed += load.failed - before_f
     return attempted, failed
@@ -126,6 +129,12 @@ def _pressure_mean(model: Model, pool: Pool, size: int, first_bin: int) -> float
     return sum(values) / len(values) / size if values else None
 
 
+def _fleet_pressure_mean(rows: list[tuple[int, int, int, int]], size: int) -> float | None:
+    """A fleet's steady-state pressure: the mean over the window's bins of the highest
+    member pool level at each bin's end (its worst member may change from bin to bin)."""
+    return sum(r[2] for r in rows) / len(rows) / size if rows else None
+
+
 def steady_state(model: Model) -> SteadyState:
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
@@ -134,6 +143,12 @@ def steady_state(model: Model) -> SteadyState:
     pressure = (
         _pressure_mean(model, worst.pool, worst.host.size, first) if worst is not None else None
     )
+    peak = worst.pool.max_ever / worst.host.size if worst is not None else -1.0
+    for fleet in model.fleets.values():  # a fleet's worst member pool may be worse
+        member = fleet.worst_pool()
+        if member is not None and member[1].max_ever / fleet.size > peak:
+            peak = member[1].max_ever / fleet.size
+            pressure = _fleet_pressure_mean(fleet.rows[first:], fleet.size)
     arrivals_steady = stationary(model)
     growing = any(f.requests is not None for f in model.flows) and bool(
         request_rates(model, first)["queue_growing"]
@@ -224,9 +239,11 @@ def not_erlang(spec: LoadSpec, load: Channel, duration: float) -> str | None:
 
 def analytic(model: Model) -> dict[str, AnalyticPool]:
     """Per pool whose loads fit the loss model: Erlang B beside the simulated figures."""
-    groups: dict[int, list[tuple[LoadSpec, Channel]]] = {}
+    groups: dict[object, list[tuple[LoadSpec, Channel]]] = {}
     for spec, load in channels(model):
-        groups.setdefault(id(load.pool), []).append((spec, load))
+        # a fleet's members are alike: one entry per fleet and destination, per member
+        key = (load.host.name, load.pool.label) if load.host.member >= 0 else id(load.pool)
+        groups.setdefault(key, []).append((spec, load))
     warmup = default_warmup(model)
     first = _first_bin(model, warmup)
     duration = model.scenario.duration
@@ -236,8 +253,10 @@ def analytic(model: Model) -> dict[str, AnalyticPool]:
             continue
         loads = [ld for _, ld in group]
         host, pool = loads[0].host, loads[0].pool
+        fleet = model.fleets.get(host.name) if host.member >= 0 else None
         ports = host.size - host.table.static.count(1)
-        terms = [_erlang_terms(spec, ld) for spec, ld in group]
+        # a fleet member's arrivals: its share of the load's (every member alike)
+        terms = [_erlang_terms(spec, ld) for spec, ld in group if ld.host is host]
         rate = sum(r for r, _ in terms)
         load_erlangs = sum(r * h for r, h in terms)
         holding = load_erlangs / rate
@@ -245,8 +264,8 @@ def analytic(model: Model) -> dict[str, AnalyticPool]:
         attempted, failed = counts_since(model, loads, first)
         label = pool.label if host.scope == "4tuple" else ", ".join(host.shared_labels)
         static = host.size - ports
-        simulated = _pressure_mean(model, pool, host.size, first)
-        out[pool_key(host.name, label, len(model.hosts) > 1)] = {
+        simulated = _pressure_mean(model, pool, host.size, first) if fleet is None else None
+        entry: AnalyticPool = {
             "host": host.name,
             "ports": ports,
             "rate": rate,
@@ -263,6 +282,10 @@ def analytic(model: Model) -> dict[str, AnalyticPool]:
             "static_ports": static,
             "warmup_s": warmup,
         }
+        if fleet is not None:
+            entry["per"] = "member"
+            entry["members"] = fleet.count
+        out[pool_key(host.name, label, model.units > 1)] = entry
     return out
 
 
@@ -285,73 +308,89 @@ def host_capacity(model: Model, pools: dict[str, AnalyticPool]) -> dict[str, Cap
     which, with no randomness at all, every port would be held; above it refusals are
     certain, below it they are possible (bursts)."""
     out: dict[str, Capacity] = {}
+    pairs = channels(model)
     for host in model.hosts.values():
-        ours = [(spec, ld) for spec, ld in channels(model) if ld.host is host]
-        per = "destination" if host.scope == "4tuple" else f"host ({host.scope} scope)"
-        if ours and all(ld.protocol == "udp" for _, ld in ours):
-            per = "host (connected UDP: a port serves one socket)"
-        ports = host.size - host.table.static.count(1)
-        mine = [a for a in pools.values() if a["host"] == host.name]
-        duration = model.scenario.duration
-        reasons = sorted(
-            {r for spec, ld in ours if (r := not_erlang(spec, ld, duration)) is not None}
-        )
-        if mine and not reasons:
-            worst = max(mine, key=lambda a: a["offered_load"])
-            out[host.name] = {
-                "method": "erlang_b",
-                "per": per,
-                "ports": ports,
-                "holding_s": worst["offered_load"] / worst["rate"] if worst["rate"] else None,
-                "sustainable_per_s": worst["max_rate_at_0.001"],
-                "target_blocking": 0.001,
-                "why_not_erlang_b": None,
-            }
-            continue
-        held = [
-            (ld.attempted or 1, h) for spec, ld in ours if (h := _holding(spec, ld)) is not None
-        ]
-        flows = [f for f in model.flows if f.host_name == host.name and f.pools]
-        durations = [lifetime_mean(f.spec.lifetime) for f in flows if f.spec.lifetime is not None]
-        if not held and flows and len(durations) == len(flows):
-            # keep-alive only: connections are reused, so what runs out is the pool, not
-            # the ports: each pool of K connections serves at most K / L requests per second
-            limit = sum(_pool_limit(f.spec.keepalive, len(f.pools), f.spec.lifetime) for f in flows)
-            out[host.name] = {
-                "method": "keepalive_pool",
-                "per": "host (requests over every keep-alive pool)",
-                "ports": ports,
-                "holding_s": None,
-                "sustainable_per_s": limit,
-                "target_blocking": None,
-                "why_not_erlang_b": "; ".join(reasons) or None,
-            }
-            continue
-        if not held:
-            out[host.name] = {
-                "method": None,
-                "per": per,
-                "ports": ports,
-                "holding_s": None,
-                "sustainable_per_s": None,
-                "target_blocking": None,
-                "why_not_erlang_b": "; ".join(reasons) or None,
-                "why_none": "no mean connection lifetime in the scenario (a trace's rows "
-                "carry their own)",
-            }
-            continue
-        weight = sum(w for w, _ in held)
-        holding = sum(w * h for w, h in held) / weight
-        out[host.name] = {
-            "method": "bound",
+        ours = [(spec, ld) for spec, ld in pairs if ld.host is host]
+        out[host.name] = _unit_capacity(model, host, ours, pools)
+    for fleet in model.fleets.values():
+        ours = [(spec, ld) for spec, ld in pairs if ld.host.name == fleet.name]
+        answer = _unit_capacity(model, fleet.kernel_host, ours, pools)
+        rate = answer["sustainable_per_s"]
+        answer["members"] = fleet.count
+        if answer["method"] == "keepalive_pool":  # already over every member's pools
+            answer["per"] = "fleet (requests over every member's keep-alive pools)"
+            answer["fleet_sustainable_per_s"] = rate
+        else:  # each member has its own ports and 1/count of the arrivals (uniform spread)
+            answer["per"] = f"member (each of {fleet.count:,}), {answer['per']}"
+            answer["fleet_sustainable_per_s"] = None if rate is None else rate * fleet.count
+        out[fleet.name] = answer
+    return out
+
+
+def _unit_capacity(
+    model: Model,
+    host: Host,
+    ours: list[tuple[LoadSpec, Channel]],
+    pools: dict[str, AnalyticPool],
+) -> Capacity:
+    """One host's (or one fleet member's) capacity answer: see host_capacity."""
+    per = "destination" if host.scope == "4tuple" else f"host ({host.scope} scope)"
+    if ours and all(ld.protocol == "udp" for _, ld in ours):
+        per = "host (connected UDP: a port serves one socket)"
+    ports = host.size - host.table.static.count(1)
+    mine = [a for a in pools.values() if a["host"] == host.name]
+    duration = model.scenario.duration
+    reasons = sorted({r for spec, ld in ours if (r := not_erlang(spec, ld, duration)) is not None})
+    if mine and not reasons:
+        worst = max(mine, key=lambda a: a["offered_load"])
+        return {
+            "method": "erlang_b",
             "per": per,
             "ports": ports,
-            "holding_s": holding,
-            "sustainable_per_s": ports / holding if holding > 0 else math.inf,
+            "holding_s": worst["offered_load"] / worst["rate"] if worst["rate"] else None,
+            "sustainable_per_s": worst["max_rate_at_0.001"],
+            "target_blocking": 0.001,
+            "why_not_erlang_b": None,
+        }
+    held = [(ld.attempted or 1, h) for spec, ld in ours if (h := _holding(spec, ld)) is not None]
+    flows = [f for f in model.flows if f.host_name == host.name and f.spec.keepalive is not None]
+    durations = [lifetime_mean(f.spec.lifetime) for f in flows if f.spec.lifetime is not None]
+    if not held and flows and len(durations) == len(flows):
+        # keep-alive only: connections are reused, so what runs out is the pool, not
+        # the ports: each pool of K connections serves at most K / L requests per second
+        limit = sum(_pool_limit(f.spec.keepalive, f.pool_count, f.spec.lifetime) for f in flows)
+        return {
+            "method": "keepalive_pool",
+            "per": "host (requests over every keep-alive pool)",
+            "ports": ports,
+            "holding_s": None,
+            "sustainable_per_s": limit,
             "target_blocking": None,
             "why_not_erlang_b": "; ".join(reasons) or None,
         }
-    return out
+    if not held:
+        return {
+            "method": None,
+            "per": per,
+            "ports": ports,
+            "holding_s": None,
+            "sustainable_per_s": None,
+            "target_blocking": None,
+            "why_not_erlang_b": "; ".join(reasons) or None,
+            "why_none": "no mean connection lifetime in the scenario (a trace's rows "
+            "carry their own)",
+        }
+    weight = sum(w for w, _ in held)
+    holding = sum(w * h for w, h in held) / weight
+    return {
+        "method": "bound",
+        "per": per,
+        "ports": ports,
+        "holding_s": holding,
+        "sustainable_per_s": ports / holding if holding > 0 else math.inf,
+        "target_blocking": None,
+        "why_not_erlang_b": "; ".join(reasons) or None,
+    }
 
 
 def _pool_limit(keepalive: KeepAlive | None, pools: int, lifetime: LifetimeSpec | None) -> float:

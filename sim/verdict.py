@@ -39,6 +39,14 @@ def system_name(h: HostEntry) -> str:
     return kernel if h.get("generation") and kernel else h["os"]
 
 
+def unit_name(h: HostEntry) -> str:
+    """``host client``, or ``fleet pods (100 members)`` for a fleet's one entry."""
+    fleet = h.get("fleet")
+    if fleet:
+        return f"fleet {h['name']} ({plural(fleet['members'], 'member')})"
+    return f"host {h['name']}"
+
+
 def verdict(s: Summary) -> str:
     """The answer first: what requests experienced (keep-alive), then ports, per host when
     there are several (their counts are never added together).  One line each."""
@@ -51,7 +59,7 @@ def verdict(s: Summary) -> str:
     if len(hosts) > 1:
         for h in hosts:
             mine = {k: d for k, d in s["destinations"].items() if d.get("host") == h["name"]}
-            where = f" on host {h['name']} ({system_name(h)})"
+            where = f" on {unit_name(h)} ({system_name(h)})"
             lines.append(_ports_headline(h, mine, h["range_ports"], where, h["refusal_waves"]))
     else:
         p = s["pressure"]
@@ -257,8 +265,15 @@ def _host_line(h: HostEntry, s: Summary) -> str:
             f", {h['time_wait_overflow']:,} closes skipped TIME_WAIT (tcp_max_tw_buckets full)"
         )
     lo, hi = h["port_range"]
+    fleet = h.get("fleet")
+    if fleet:  # one line for the whole fleet: its members and the worst one
+        worst = fleet.get("worst_member")
+        logged += (
+            f"; {fleet['members_used']:,} members used, {fleet['members_failing']:,} failing"
+            + (f", worst {worst['address']} ({_pct(worst['pressure_peak'])})" if worst else "")
+        )
     return (
-        f"host {h['name']} ({system_name(h)}): range {lo}-{hi} "
+        f"{unit_name(h)} ({system_name(h)}): range {lo}-{hi} "
         f"({h['range_ports']:,} ports), TIME_WAIT {h['time_wait_s']:g} s, {tuning}; "
         f"{conn['failed']:,} of {conn['attempted']:,} connects failed{logged}"
     )

@@ -317,10 +317,24 @@ def _workload_checks(source: str, sc: Scenario) -> list[str]:
     """Lifetimes, traces, keep-alive: rules that need the validated load."""
     problems: list[str] = []
     hosts = {h.name for h in sc.hosts}
+    fleets = {h.name: h.count for h in sc.hosts if h.count is not None}
     members = sc.member_names()
     for i, load in enumerate(sc.load):
         where = f"{source}: load[{i}]"
         trace = arrival_process(load.arrival).trace
+        host_name = load.host or sc.hosts[0].name
+        if trace is not None and host_name in fleets:
+            problems.append(
+                f"{where}.arrival: a trace replays one host's connects; host "
+                f"{show(host_name)} is a fleet (count = {fleets[host_name]})"
+            )
+        elif trace is not None and trace.hosts is not None:
+            fleet_rows = [h for h in trace.hosts if h in fleets]
+            if fleet_rows:
+                problems.append(
+                    f"{where}.arrival.file: a trace row names fleet {show(fleet_rows[0])}: "
+                    "trace rows name single hosts"
+                )
         if load.lifetime is None and trace is not None and trace.lifetimes is None:
             problems.append(f"{where}.lifetime: required (the trace has no lifetime_s column)")
         if trace is not None:

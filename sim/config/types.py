@@ -30,6 +30,7 @@ from pydantic import (
 
 from sim.config.errors import show
 from sim.config.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool
+from sim.fleet_addresses import MAX_FLEET, canonical, fleet_addresses
 from sim.initial_state import read_initial_state
 from sim.ports.policy import POLICIES
 from sim.safe_paths import MAX_NAME, NAME_PATTERN, name_problem
@@ -270,7 +271,19 @@ class HostSpec(SpecModel):
     os: str = "linux"
     kernel: str | None = None
     linux_generation: Literal["G0", "G1", "G2", "G3", "G4"] | None = None
-    address: Address = DEFAULT_ADDRESS
+    # a fleet (sim.fleet): count identical hosts taking consecutive addresses of a network
+    count: Annotated[int, Field(ge=1, le=MAX_FLEET)] | None = None
+    address: Annotated[
+        str,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "description": "an IP; with count, a network (its members' addresses in "
+                'order from the first usable one: "10.244.1.0/24"), or the first member\'s '
+                'address with the prefix length ("10.244.1.2/24")',
+            }
+        ),
+    ] = DEFAULT_ADDRESS
     port_range: PortRange | None = None
     time_wait: Duration | None = None
     tcp_tw_reuse: Literal[0, 1, 2] | None = None  # a boolean: plain_values.BOOL_HINTS
@@ -323,11 +336,46 @@ class HostSpec(SpecModel):
                 data = {**data, "address": extra[0]}
         return data
 
+    @field_validator("address", mode="before")
+    @classmethod
+    def _host_address(cls, value: Any, info: ValidationInfo) -> str:
+        """An IP, or with ``count`` the fleet's network (sim.fleet_addresses)."""
+        count = info.data.get("count")
+        if count is None and "count" not in info.data:  # a bad count, reported: either form
+            try:
+                return _address(value)
+            except ValueError:
+                return _network(value)
+        if count is None:
+            return _address(value)
+        if not isinstance(value, str):
+            raise ValueError('with count, expected a network such as "10.244.1.0/24"')
+        fleet_addresses(value, count)  # raises ValueError: too small, not a network
+        return canonical(value)
+
+    @model_validator(mode="after")
+    def _fleet_fields(self) -> HostSpec:
+        if self.count is not None and self.initial_state is not None:
+            raise ValueError(
+                "initial_state: a snapshot is one machine's; it cannot be given to a fleet"
+            )
+        return self
+
+    @property
+    def fleet(self) -> bool:
+        """Whether this entry stands for ``count`` hosts (sim.fleet)."""
+        return self.count is not None
+
     @field_validator("addresses")
     @classmethod
     def _distinct(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if value is None:
             return value
+        if info.data.get("count") is not None:
+            raise ValueError(
+                "a fleet's members have one address each, from address; several source "
+                "addresses are for single hosts (no count)"
+            )
         if len(set(value)) != len(value):
             raise ValueError("addresses must be distinct")
         primary = info.data.get("address")

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sim.ports.table import Layout, find_natural, find_ring
 from sim.randomness import Stream
@@ -117,7 +118,7 @@ class ConnectState:
     net/ipv4/inet_hashtables.c; observation E18 in docs/sources.md).
     """
 
-    __slots__ = ("_cache", "generation", "hint", "perturb", "phase", "secret", "stream")
+    __slots__ = ("_cache", "_hasher", "generation", "hint", "perturb", "phase", "secret", "stream")
 
     def __init__(self, generation: str, stream: Stream) -> None:
         self.generation = generation
@@ -130,11 +131,15 @@ class ConnectState:
             stream.rng.integers(0, 1 << 32, size=1 << bits, dtype="u8").tolist() if bits else []
         )
         self._cache: dict[object, tuple[int, int, int]] = {}
+        self._hasher: Any = None  # hashlib's keyed blake2b, made on first use
 
     def hash64(self, key: object, window: int) -> int:
-        data = repr((key, window)).encode()
-        digest = hashlib.blake2b(data, digest_size=8, key=self.secret).digest()
-        return int.from_bytes(digest, "little")
+        hasher = self._hasher
+        if hasher is None:  # keyed once: a copy of it then hashes like a fresh one
+            hasher = self._hasher = hashlib.blake2b(digest_size=8, key=self.secret)
+        h = hasher.copy()
+        h.update(repr((key, window)).encode())
+        return int.from_bytes(h.digest(), "little")
 
     def keyed(self, key: object, now: float) -> tuple[int, int]:
         """(index, addend) for a destination key: G4 re-salts every 10 s window.

@@ -333,3 +333,82 @@ def find_down(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
     if best < 0 and k0 + 1 < b:
         best = _edge_natural(cells, layout, k0 + 1, b, last=True)
     return best
+
+
+class SparsePortTable(PortTable):
+    """A fleet member's port table: owner counts only for ports held, and the reserved and
+    blocked templates shared with the fleet's first member until this member binds
+    explicitly (copy on write), so a member costs memory for the ports it uses, its bind
+    map and one map per destination it talks to (``sim.fleet``).  Same answers as
+    :class:`PortTable`, which keeps plain lists (a little faster per connection)."""
+
+    def __init__(self, lo: int, hi: int, *, template: PortTable | None = None, **options) -> None:
+        if template is None:
+            super().__init__(lo, hi, **options)
+        else:  # the fleet's first member: same range, reserved and listening ports
+            self.lo, self.hi, self.size = template.lo, template.hi, template.size
+            self.layout, self.evens = template.layout, template.evens
+            self.reset_on_release = template.reset_on_release
+            self.static = template.static  # never written after construction
+            self.listening, self.reserved = template.listening, template.reserved
+            self.blocked = template.pristine_blocked  # type: ignore[attr-defined]
+            self.pools = {}
+            self.dynamic_blocked = 0
+            self.bind_pool = Pool(self.layout, "bind", template.pristine_bind)  # type: ignore[attr-defined]
+            self.addr_pools = [self.bind_pool]
+        # the bind map as built, read-only: the other members' starting point
+        self.pristine_bind = bytes(self.bind_pool.cells) if template is None else b""
+        # the blocked template as built, read-only (bytes): what the other members share
+        self.pristine_blocked = bytes(self.blocked) if template is None else self.blocked
+        self._shared_blocked = self.blocked if template is not None else None
+        self.owners: dict[int, int] = {}  # type: ignore[assignment]
+        self.explicit: dict[int, int] = {}  # type: ignore[assignment]
+
+    def take(self, k: int, now: float, addr: int = 0) -> int:
+        cell = (k & 1) * self.evens + (k >> 1)
+        owners = self.owners
+        n = owners.get(k, 0)
+        owners[k] = n + 1
+        if not n:
+            self.bind_pool.take(cell, OWNED, now)
+        return cell
+
+    def release(self, k: int, now: float, addr: int = 0) -> None:
+        owners = self.owners
+        n = owners[k] - 1
+        if n:
+            owners[k] = n
+            return
+        del owners[k]
+        cell = (k & 1) * self.evens + (k >> 1)
+        self.bind_pool.give(cell, OWNED, now)
+        if self.blocked[cell] and not self.static[cell]:
+            self._unblock(cell, now)
+
+    def take_explicit(self, k: int, now: float, addr: int = 0) -> int:
+        cell = self.take(k, now, addr)
+        self.explicit[k] = self.explicit.get(k, 0) + 1
+        if not self.blocked[cell]:
+            self._block(cell, now)
+        return cell
+
+    def release_explicit(self, k: int, now: float, addr: int = 0) -> None:
+        n = self.explicit[k] - 1
+        if n:
+            self.explicit[k] = n
+        else:
+            del self.explicit[k]
+        cell = self.layout.cell(k)
+        if self.reset_on_release and not n and self.owners.get(k, 0) > 1 and not self.static[cell]:
+            self._unblock(cell, now)
+        self.release(k, now, addr)
+
+    def _block(self, cell: int, now: float) -> None:
+        if self.blocked is self._shared_blocked:  # the first write: a copy of our own
+            self.blocked = bytearray(self.blocked)
+        super()._block(cell, now)
+
+    def _unblock(self, cell: int, now: float) -> None:
+        if self.blocked is self._shared_blocked:
+            self.blocked = bytearray(self.blocked)
+        super()._unblock(cell, now)

@@ -51,6 +51,8 @@ def refusals(sc: Scenario, where: str) -> list[str]:
             out.append(f"{key}.time_wait: the kernel's TIME_WAIT is fixed at 60 s")
         if host.listening_ports:
             out.append(f"{key}.listening_ports: not replayed (listeners are not set up)")
+        if host.count is not None:
+            out.append(f"{key}.count: fleets are not replayed (one namespace per host)")
     rate = 0.0
     for i, load in enumerate(sc.load):
         key = f"{where}: load[{i}]"

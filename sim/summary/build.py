@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from sim.connects import connections, first_failure
+from sim.fleet_report import fleet_entry
 from sim.metrics import reuse_report
 from sim.per_destination import destinations_report, used_ports
 from sim.per_host import host_report, windows_events_total
@@ -46,7 +47,12 @@ def build_summary(model: Model, wall_s: float) -> Summary:
     destinations = destinations_report(model)
     pools = analytic(model)
     capacities = host_capacity(model, pools)
-    hosts = [host_report(model, host, capacities[host.name]) for host in model.hosts.values()]
+    hosts = [  # in the scenario's order; a fleet is one entry (sim.fleet_report)
+        fleet_entry(model, model.fleets[spec.name], capacities[spec.name])
+        if spec.name in model.fleets
+        else host_report(model, model.hosts[spec.name], capacities[spec.name])
+        for spec in sc.hosts
+    ]
     summary: Summary = {
         "scenario": sc.name,
         "seed": model.seed,
@@ -81,7 +87,7 @@ def _run_refusal_waves(model: Model) -> RefusalWaves | None:
     """Refusal waves over the run's bins; None with several hosts (each host has its own:
     their refusals interleave)."""
     rec = model.recorder
-    if len(model.hosts) > 1:
+    if model.units > 1:
         return None
     return refusal_waves(
         [r[_ATTEMPTS] for r in rec.rows],

@@ -54,6 +54,7 @@ class Pressure(TypedDict):
     peak_time_s: NotRequired[float]
     worst_destination: str | None
     worst_host: NotRequired[str]
+    worst_member: NotRequired[str]  # a fleet member's address (docs/fleets.md)
     peak_ports: NotRequired[int]
     range_ports: NotRequired[int]
 
@@ -121,6 +122,8 @@ AnalyticPool = TypedDict(
         "simulated_pressure_mean": float | None,
         "static_ports": int,
         "warmup_s": float,
+        "per": NotRequired[Literal["member"]],  # a fleet's pool: the figures per member
+        "members": NotRequired[int],
     },
 )
 AnalyticPool.__doc__ = "Erlang B beside the simulated figures, for one pool it applies to."
@@ -162,6 +165,8 @@ class Capacity(TypedDict):
     target_blocking: float | None
     why_not_erlang_b: str | None
     why_none: NotRequired[str]
+    members: NotRequired[int]  # a fleet: per member, and over its members
+    fleet_sustainable_per_s: NotRequired[MaybeInfinite | None]
 
 
 class Timers(TypedDict):
@@ -209,6 +214,38 @@ class HostEntry(TypedDict):
     capacity: Capacity
     windows_events: NotRequired[WindowsEvents]
     timers: NotRequired[Timers]
+    fleet: NotRequired[Fleet]
+
+
+class ConnectsPerMember(TypedDict):
+    min: int
+    mean: float
+    max: int
+
+
+class WorstMember(TypedDict):
+    """The fleet member whose pool came closest to full."""
+
+    index: int
+    address: str
+    destination: str
+    pressure_peak: float
+    peak_time_s: float
+    attempted: int
+    failed: int
+
+
+class Fleet(TypedDict):
+    """A fleet's own facts beside its host keys (docs/fleets.md)."""
+
+    members: int
+    members_used: int
+    first_address: str
+    last_address: str
+    spread: Literal["uniform"]
+    connects_per_member: ConnectsPerMember
+    members_failing: int
+    worst_member: WorstMember | None
 
 
 class DestinationEntry(TypedDict, total=False):
@@ -232,6 +269,7 @@ class DestinationEntry(TypedDict, total=False):
     predictable_fraction: float | None
     collisions: int
     collision_fraction: float | None
+    worst_member: str  # a fleet's: the member whose pool to this destination peaked highest
 
 
 class Retries(TypedDict):

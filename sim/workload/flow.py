@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from sim.channel import Channel
     from sim.config.types import LoadSpec
+    from sim.fleet import MemberChannels
     from sim.randomness import Stream
     from sim.sockets import Socket
 
@@ -63,8 +64,22 @@ class Flow:
         self.trace_life = trace_life if trace_life is not None else TraceLifetime()
         self.requests = Requests() if spec.keepalive is not None else None
         self.pools: list[KeepAlivePool] = []
-        if spec.keepalive is not None:  # one per destination, over its source addresses
+        # a load on a fleet (sim.fleet): arrivals pick a member, whose channels (and
+        # keep-alive pools, one per member and destination) are built on first use
+        self.members: MemberChannels | None = None
+        self.member_pools: dict[tuple[int, int], KeepAlivePool] = {}
+        if spec.keepalive is not None and targets and all(targets):
+            # one per destination, over its source addresses
             self.pools = [KeepAlivePool(env, spec.keepalive, t, self) for t in targets]
+
+    @property
+    def pool_count(self) -> int:
+        """Keep-alive pools this load has or may open: one per destination, and on a fleet
+        one per member and destination."""
+        if self.spec.keepalive is None:
+            return 0
+        members = self.members.count if self.members is not None else 1
+        return len(self.targets) * members
 
     # -- arrivals ------------------------------------------------------------------------
     def arrive(self) -> None:
@@ -73,11 +88,38 @@ class Flow:
 
     def dispatch(self, target: int, life: float | None) -> None:
         """An arrival to ``targets[target]``; ``life`` is a trace row's lifetime if any."""
+        if self.members is not None:
+            self._dispatch_member(target, self.members.pick(), life)
+            return
         if self.requests is not None:
             duration = life if life is not None else self.durations()
             self.pools[target].request(duration)
             return
         channels = self.targets[target]
+        if len(channels) == 1:
+            ch = channels[0]
+        else:
+            ch = channels[self.turn % len(channels)]
+            self.turn += 1
+        self.connect(ch, life, 1, None)
+
+    def _dispatch_member(self, target: int, member: int, life: float | None) -> None:
+        """An arrival to ``targets[target]`` from fleet member ``member``."""
+        members = self.members
+        if members is None:
+            raise RuntimeError("not a load on a fleet")
+        channels = members.channels(target, member)
+        if self.requests is not None:
+            pool = self.member_pools.get((target, member))
+            if pool is None:
+                keepalive = self.spec.keepalive
+                if keepalive is None:
+                    raise RuntimeError("requests without keep-alive")
+                pool = KeepAlivePool(self.env, keepalive, channels, self)
+                self.member_pools[target, member] = pool
+                self.pools.append(pool)
+            pool.request(life if life is not None else self.durations())
+            return
         if len(channels) == 1:
             ch = channels[0]
         else:

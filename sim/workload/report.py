@@ -25,7 +25,7 @@ def load_report(flow: Flow) -> LoadEntry:
         "name": flow.name,
         "host": flow.host_name,
         "destination": names[0] if len(names) == 1 else None,
-        "address": channels[0].dest.address if len(flow.targets) == 1 else None,
+        "address": channels[0].dest.address if len(flow.targets) == 1 and channels else None,
         "destinations": names or sorted({ch.dest.name for ch in channels}),
         "members": len(flow.targets),
         "protocol": spec.protocol,

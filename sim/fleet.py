@@ -1,0 +1,355 @@
+"""A fleet: one ``[[hosts]]`` entry with ``count = N`` run as N identical hosts.
+
+Pods on a node or VMs in a subnet differ only in their address, so the scenario describes
+them once.  Each member is a full host (its own port table, sockets, TIME_WAIT queues:
+each pod is its own network namespace) built the first time an arrival picks it, so a
+member nothing reaches costs nothing, and one in use costs its occupancy maps
+(``sim.ports.table.SparsePortTable``: one byte per port of its range per destination it
+talks to, owners only for ports held).
+
+The members share one kernel: the connect() secret and perturbation table
+(``table_perturb``, a global of net/ipv4/inet_hashtables.c, Linux 6.18) and the jiffies
+clock, as the namespaces of one machine do.  For VMs, which each run their own kernel,
+this is a simplification (inferred): the port offsets still differ per member, because
+the hash keys on each member's own source address.
+
+Loads on a fleet spread their arrivals over the members uniformly at random (each arrival
+independently; a member's arrivals are then a thinning of the load's, Poisson for a
+Poisson load); see ``MemberChannels``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any
+
+from sim.fleet_addresses import FleetAddresses
+from sim.host import Host
+
+if TYPE_CHECKING:
+    from sim.channel import Channel
+    from sim.config.types import HostSpec
+    from sim.ports.table import Pool
+    from sim.randomness import Stream
+    from sim.sockets import Socket
+
+
+class MaxLevels:
+    """The highest of many members' levels (a count that rises and falls), kept lazily: a
+    heap of (-level, member) entries, each at least the member's level when pushed.  A
+    rise pushes an entry; a fall pushes nothing: ``top`` checks the highest entry against
+    the member's true level and replaces it when stale, so each entry is checked once."""
+
+    __slots__ = ("_heap", "_pushed")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int]] = []
+        self._pushed: dict[int, int] = {}  # member -> the value of its highest entry
+
+    def rise(self, member: int, level: int) -> None:
+        if level > self._pushed.get(member, 0):
+            heappush(self._heap, (-level, member))
+            self._pushed[member] = level
+
+    def top(self, true_level: Callable[[int], int]) -> tuple[int, int]:
+        """(level, member) of the highest true level, or (0, -1) when every level is 0."""
+        heap = self._heap
+        while heap:
+            negative, member = heap[0]
+            level = true_level(member)
+            if level == -negative:
+                return level, member
+            heappop(heap)
+            if self._pushed.get(member) == -negative:  # its highest entry was stale
+                self._pushed[member] = 0
+                self.rise(member, level)
+        return 0, -1
+
+
+class Member(Host):
+    """A fleet member: a host that reports each change of its state to its fleet (the
+    totals, the levels of its pools, when its next TIME_WAIT transition is due), so that
+    a bin's end costs the fleet the transitions due, not a visit to every member."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fleet: Fleet | None = None  # set by Fleet.member
+        self.queued = math.inf  # when its entry in the fleet's heap of due transitions is
+
+    def level(self) -> int:
+        """The most ports any of its reported pools cannot use now."""
+        return max((pool.unusable for pool in self.pools()), default=0)
+
+    def _changed(self, tw: int, bound: int, sock: Socket | None, pool: Pool | None) -> None:
+        """After an attempt: totals by difference; the pool that took a port (None: any
+        of its pools may have risen, an explicit bind blocks a port in all) rises."""
+        fleet = self.fleet
+        if fleet is None:
+            raise RuntimeError("a fleet member outside its fleet")
+        fleet.time_wait += self.tw_count - tw
+        fleet.bound += self.table.dynamic_blocked - bound
+        if sock is not None:
+            fleet.established += 1
+            fleet.rose(self, pool)
+        self.queue_due()
+
+    def queue_due(self) -> None:
+        """Put its next TIME_WAIT transition on the fleet's heap (once per time)."""
+        due = self.due
+        if due < self.queued and self.fleet is not None:
+            if self.several_tw:  # merged queues keep due at -inf: settled every bin
+                self.fleet.always.add(self.member)
+                self.queued = -math.inf
+                return
+            heappush(self.fleet.due, (due, self.member))
+            self.queued = due
+
+    def autobind_connect(self, load: Channel) -> Socket | None:
+        """(The hot path: ``_changed`` and ``Fleet.rose`` inlined.)"""
+        tw = self.tw_count
+        table = self.table
+        bound = table.dynamic_blocked
+        sock = Host.autobind_connect(self, load)
+        fleet = self.fleet
+        if fleet is None:
+            raise RuntimeError("a fleet member outside its fleet")
+        if self.tw_count != tw:
+            fleet.time_wait += self.tw_count - tw
+        if table.dynamic_blocked != bound:
+            fleet.bound += table.dynamic_blocked - bound
+        if sock is not None:
+            fleet.established += 1
+            pool = load.pool
+            level = pool.unusable
+            if level > fleet.bin_peak:
+                fleet.bin_peak = level
+                fleet.bin_pool = pool
+            fleet.levels.rise(self.member, level)
+            held = table.bind_pool.unusable
+            if held > fleet.bin_held:
+                fleet.bin_held = held
+            fleet.bind_levels.rise(self.member, held)
+        if self.due < self.queued:
+            self.queue_due()
+        return sock
+
+    def policy_connect(self, load: Channel) -> Socket | None:
+        tw, bound = self.tw_count, self.table.dynamic_blocked
+        sock = super().policy_connect(load)
+        self._changed(tw, bound, sock, load.pool)
+        return sock
+
+    def bound_connect(self, load: Channel) -> Socket | None:
+        tw, bound = self.tw_count, self.table.dynamic_blocked
+        sock = super().bound_connect(load)
+        self._changed(tw, bound, sock, None)
+        return sock
+
+    def udp_attempt(self, load: Channel) -> Socket | None:
+        tw, bound = self.tw_count, self.table.dynamic_blocked
+        sock = super().udp_attempt(load)
+        self._changed(tw, bound, sock, None)
+        return sock
+
+    def _on_close(self, event: Any) -> None:
+        tw, bound = self.tw_count, self.table.dynamic_blocked
+        Host._on_close(self, event)
+        fleet = self.fleet
+        if fleet is None:
+            raise RuntimeError("a fleet member outside its fleet")
+        fleet.established -= 1
+        fleet.time_wait += self.tw_count - tw
+        fleet.bound += self.table.dynamic_blocked - bound
+        if self.due < self.queued:
+            self.queue_due()
+
+    def settle_due(self, now: float) -> None:
+        """Settle at a bin's end (``Fleet.close_bin``), keeping the fleet's totals."""
+        fleet = self.fleet
+        if fleet is None:
+            raise RuntimeError("a fleet member outside its fleet")
+        tw, bound = self.tw_count, self.table.dynamic_blocked
+        self.settle_bin(now)
+        fleet.time_wait += self.tw_count - tw
+        fleet.bound += self.table.dynamic_blocked - bound
+
+
+class Fleet:
+    """The members of one fleet, built on first use; member 0 is built at once, as the
+    holder of the kernel state every member shares."""
+
+    def __init__(
+        self,
+        spec: HostSpec,
+        addresses: FleetAddresses,
+        build: Callable[[HostSpec, int, Host | None], Member],
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.addresses = addresses
+        self.count = addresses.count
+        self._build = build
+        self.members: dict[int, Member] = {}  # built members by index
+        self.rows: list[tuple[int, int, int, int]] = []  # per bin: see close_bin
+        # kept as members change (Member reports): totals, levels, transitions due
+        self.established = self.time_wait = self.bound = 0
+        self.levels = MaxLevels()  # members' worst pools: most ports unusable now
+        self.bind_levels = MaxLevels()  # members' bind maps: ports with an owner now
+        self.due: list[tuple[float, int]] = []  # (when, member): TIME_WAIT transitions
+        self.always: set[int] = set()  # members with several TIME_WAIT lengths
+        self.bin_peak = 0  # the most ports unusable in a member pool during this bin
+        self.bin_pool: Pool | None = None  # the pool that reached it
+        self.bin_held = 0  # the most ports with an owner in a member's bind map, this bin
+        self.start = (0, -1)  # (level, member) when this bin began
+        self._start_held = 0  # the most ports with an owner in a bind map when it began
+        self.bin_figures = (0, 0, 0, 0.0, 0.0)  # fixed by settle_bin, read by the recorder
+        self.kernel_host = self.member(0)
+
+    def member(self, index: int) -> Member:
+        """Member ``index``, built now if it was not yet."""
+        host = self.members.get(index)
+        if host is None:
+            spec = self.spec.model_copy(
+                update={
+                    "count": None,
+                    "address": self.addresses.address(index),
+                    "local_network": self.spec.local_network or str(self.addresses.network),
+                }
+            )
+            kernel = self.members.get(0) if index else None
+            host = self.members[index] = self._build(spec, index, kernel)
+            host.member = index
+            host.fleet = self
+        return host
+
+    @property
+    def size(self) -> int:
+        """Ports in each member's range (all members alike)."""
+        return self.kernel_host.size
+
+    def built(self) -> list[Member]:
+        """The members built so far, in member order."""
+        return [self.members[i] for i in sorted(self.members)]
+
+    def rose(self, host: Member, pool: Pool | None) -> None:
+        """A member took ports: in ``pool`` (None: maybe in any of its pools)."""
+        if pool is None:
+            level = host.level()
+            pool = max(host.pools(), key=lambda p: p.unusable, default=None)
+        else:
+            level = pool.unusable
+        if level > self.bin_peak and pool is not None:
+            self.bin_peak = level
+            self.bin_pool = pool
+        self.levels.rise(host.member, level)
+        held = host.table.bind_pool.unusable
+        if held > self.bin_held:
+            self.bin_held = held
+        self.bind_levels.rise(host.member, held)
+
+    def _level(self, index: int) -> int:
+        return self.members[index].level()
+
+    def _held(self, index: int) -> int:
+        return self.members[index].table.bind_pool.unusable
+
+    def settle_bin(self, t_end: float) -> None:
+        """A bin's end (``sim.engine.Model.close_bin``): settle the members with a
+        TIME_WAIT transition due, then fix the bin's figures (``bin_figures``: the
+        established, TIME_WAIT and bound counts summed over members, the highest pressure
+        any member's pool reached in the bin, the highest share of any member's range with
+        an owner) and its hosts.csv row (the member pool with the highest peak in the bin:
+        its established, TIME_WAIT and unusable now, and that peak).
+
+        A bin's peak is the higher of the highest level when it began and the highest a
+        take reached during it (levels only rise by takes, which members report): no
+        visit to members that did not change."""
+        due = self.due
+        members = self.members
+        while due and due[0][0] < t_end:
+            index = heappop(due)[1]
+            host = members[index]
+            host.queued = math.inf
+            if host.due < t_end:
+                host.settle_due(t_end)
+            host.queue_due()
+        for index in self.always:
+            members[index].settle_due(t_end)
+        start_level, start_member = self.start
+        peak, pool = self.bin_peak, self.bin_pool
+        if start_level >= peak and start_member >= 0:
+            peak = start_level
+            host = members[start_member]
+            pool = max(host.pools(), key=lambda p: p.unusable)
+        row = (0, 0, 0, 0)
+        if pool is not None:
+            row = (pool.established, pool.time_wait, pool.unusable, peak)
+        self.rows.append(row)
+        held = max(self.bin_held, self._start_held)
+        size = self.size
+        self.bin_figures = (self.established, self.time_wait, self.bound, peak / size, held / size)
+
+    def new_bin(self) -> None:
+        """The next bin starts from the members' levels now."""
+        self.start = self.levels.top(self._level)
+        self._start_held = self.bind_levels.top(self._held)[0]
+        self.bin_peak, self.bin_pool, self.bin_held = 0, None, 0
+
+    def worst_pool(self) -> tuple[Member, Pool] | None:
+        """The member pool that came closest to full: highest peak, then earliest, then the
+        lowest member index (a deterministic choice among equals)."""
+        best: tuple[Member, Pool] | None = None
+        best_key: tuple[int, float, int] | None = None
+        for index in sorted(self.members):
+            host = self.members[index]
+            for pool in host.pools():
+                key = (-pool.max_ever, pool.max_time, index)
+                if best_key is None or key < best_key:
+                    best, best_key = (host, pool), key
+        return best
+
+
+class MemberChannels:
+    """A load's channels on a fleet: per destination and member, built on first use.
+
+    ``pick`` draws the member of one arrival, uniformly (one uniform draw from the load's
+    own stream, so the spread does not move any other random number); ``channels`` gives
+    (building if needed) that member's channels to a destination, one per source address."""
+
+    __slots__ = ("_by_target", "_make", "count", "fleet", "stream")
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        targets: int,
+        make: Callable[[Member, int], list[Channel]],
+        stream: Stream,
+    ) -> None:
+        self.fleet = fleet
+        self.count = fleet.count
+        self.stream = stream
+        self._make = make
+        self._by_target: list[dict[int, list[Channel]]] = [{} for _ in range(targets)]
+
+    def pick(self) -> int:
+        return int(self.stream.uniform() * self.count)
+
+    def attempt(self) -> None:
+        """An arrival of a load with one destination, no retries and no keep-alive: a
+        member's connect() straight away (the hot path; ``Flow.dispatch`` otherwise)."""
+        member = int(self.stream.uniform() * self.count)
+        chans = self._by_target[0].get(member)
+        if chans is None:
+            chans = self.channels(0, member)
+        chans[0].attempt()
+
+    def channels(self, target: int, member: int) -> list[Channel]:
+        by_member = self._by_target[target]
+        chans = by_member.get(member)
+        if chans is None:
+            host = self.fleet.member(member)
+            chans = by_member[member] = self._make(host, target)
+            self.fleet.rose(host, None)  # its new pools start with their reserved ports
+        return chans

@@ -1,0 +1,321 @@
+"""Fleets (sim.fleet): one [[hosts]] entry with count = N runs as N members.
+
+Expected values are hand arithmetic: member addresses from the network's usable range
+(RFC 1122 3.2.1.3 network and broadcast addresses, RFC 3021 /31, RFC 4291 2.6.1 IPv6
+Subnet-Router anycast), member capacity from the port range, and a chi-square test with a
+fixed seed for the uniform spread of arrivals over members.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+import sim
+from sim.config import ScenarioError, parse_scenario
+from sim.engine import Model
+from sim.fleet import Fleet
+from sim.fleet_addresses import fleet_addresses
+from sim.verdict import verdict
+
+
+def scenario(hosts: list[dict[str, Any]], duration: float = 30, **load: Any) -> sim.Scenario:
+    spec = {
+        "destination": "api",
+        "arrival": {"kind": "poisson", "rate": 100},
+        "lifetime": {"kind": "exponential", "mean": 1},
+        **load,
+    }
+    if len(hosts) > 1:
+        spec.setdefault("host", hosts[-1]["name"])
+    return parse_scenario(
+        {
+            "name": "fleet",
+            "duration": duration,
+            "hosts": hosts,
+            "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+            "load": [spec],
+        },
+        "fleet.toml",
+    )
+
+
+# ---- addresses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "first", "last"),
+    [
+        ("10.244.1.0/24", 3, "10.244.1.1", "10.244.1.3"),  # .0 is the network address
+        ("10.244.1.0/24", 254, "10.244.1.1", "10.244.1.254"),  # .255 is the broadcast
+        ("10.244.1.2/24", 3, "10.244.1.2", "10.244.1.4"),  # start where written
+        ("10.244.1.2/24", 253, "10.244.1.2", "10.244.1.254"),
+        ("10.0.0.0/31", 2, "10.0.0.0", "10.0.0.1"),  # RFC 3021: both usable
+        ("10.0.0.7/32", 1, "10.0.0.7", "10.0.0.7"),
+        ("10.244.0.0/16", 1000, "10.244.0.1", "10.244.3.232"),  # 1 + 999 = 3*256 + 232
+        ("fd00::/126", 3, "fd00::1", "fd00::3"),  # ::0 is the Subnet-Router anycast
+    ],
+)
+def test_member_addresses(text: str, count: int, first: str, last: str) -> None:
+    addresses = fleet_addresses(text, count)
+    assert addresses.address(0) == first
+    assert addresses.last == last
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "fragment"),
+    [
+        ("10.244.1.0/24", 255, "has 254 usable host addresses"),
+        ("10.244.1.2/24", 254, "has 253 usable host addresses from 10.244.1.2"),
+        ("10.0.0.7/32", 2, "has 1 usable host address from"),
+        ("fd00::/126", 4, "has 3 usable host addresses"),
+        ("10.244.1.255/24", 1, "not a usable host address"),
+        ("10.244.1.5", 1, "with count, address is a network"),
+        ("10.244.1.0/33", 1, "expected a network"),
+    ],
+)
+def test_member_addresses_refused(text: str, count: int, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        fleet_addresses(text, count)
+
+
+def test_config_error_is_one_line_naming_file_and_key() -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario([{"name": "pods", "count": 300, "address": "10.244.1.0/24"}])
+    (problem,) = info.value.problems
+    assert problem.startswith("fleet.toml: hosts[0].address: 10.244.1.0/24 has 254 usable")
+    assert "\n" not in problem
+
+
+def test_resolved_address_is_canonical() -> None:
+    sc = scenario([{"name": "pods", "count": 3, "address": "10.244.1.0/24"}])
+    assert sc.hosts[0].address == "10.244.1.0/24"
+    assert sc.hosts[0].fleet
+    sc = scenario([{"name": "pods", "count": 3, "address": " 10.244.1.2/24"}])
+    assert sc.hosts[0].address == "10.244.1.2/24"
+
+
+# ---- members ---------------------------------------------------------------------------
+
+
+def test_members_built_on_first_use() -> None:
+    """A 1,000-member fleet given a handful of arrivals builds member 0 (the shared kernel)
+    and at most one member per arrival; the others cost nothing."""
+    sc = scenario(
+        [{"name": "pods", "count": 1000, "address": "10.244.0.0/16"}],
+        arrival={"kind": "burst", "count": 5, "at": 1},
+    )
+    model = Model(sc, sc.seed, False)
+    model.run()
+    fleet = model.fleets["pods"]
+    assert 1 <= len(fleet.members) <= 6
+    assert model.loads and sum(ld.attempted for ld in model.loads) == 5
+
+
+def test_members_share_one_kernel_and_sparse_tables() -> None:
+    sc = scenario([{"name": "pods", "count": 4, "address": "10.244.1.0/24"}])
+    model = Model(sc, sc.seed, False)
+    fleet: Fleet = model.fleets["pods"]
+    a, b = fleet.member(1), fleet.member(2)
+    assert a.kernel is b.kernel is fleet.kernel_host.kernel  # table_perturb and secret
+    assert a.j0 == b.j0 == fleet.kernel_host.j0  # one jiffies clock
+    assert a.address == "10.244.1.2" and b.address == "10.244.1.3"
+    assert a.table.static is fleet.kernel_host.table.static
+    assert a.table.owners == {}  # no port held, no owner entry
+
+
+def test_member_capacity_by_hand() -> None:
+    """3 members with 2 ports each, 200 never-ending connects: each member holds 2, so 6
+    succeed and 194 fail with EADDRNOTAVAIL (all 3 members are picked unless the 200
+    uniform draws all miss one: probability 3 * (2/3)**200, about 1e-35)."""
+    sc = scenario(
+        [{"name": "pods", "count": 3, "address": "10.244.1.0/24", "port_range": "40000-40001"}],
+        arrival={"kind": "burst", "count": 200, "at": 1},
+        lifetime={"kind": "fixed", "value": "inf"},
+    )
+    s = sim.run(sc).summary
+    assert s["connections"]["succeeded"] == 6
+    assert s["connections"]["failed_by_error"]["EADDRNOTAVAIL"] == 194
+    (entry,) = s["hosts"]
+    assert entry["fleet"]["members"] == 3
+    assert entry["fleet"]["members_used"] == 3
+    assert entry["fleet"]["members_failing"] == 3
+    assert entry["fleet"]["first_address"] == "10.244.1.1"
+    assert entry["fleet"]["last_address"] == "10.244.1.3"
+    assert entry["pressure"]["peak"] == 1.0  # 2 of 2 ports
+    assert s["pressure"]["worst_host"] == "pods"
+    assert s["pressure"]["worst_member"].startswith("10.244.1.")
+    assert entry["connections"]["attempted"] == 200
+
+
+def test_capacity_is_members_times_a_member() -> None:
+    """Erlang B per member: each of 10 members gets rate/10 (uniform thinning of a Poisson
+    stream is Poisson), so the fleet sustains 10x a member's rate."""
+    sc = scenario(
+        [{"name": "pods", "count": 10, "address": "10.244.1.0/24"}],
+        arrival={"kind": "poisson", "rate": 50},
+    )
+    s = sim.run(sc).summary
+    capacity = s["hosts"][0]["capacity"]
+    assert capacity["method"] == "erlang_b"
+    assert capacity["members"] == 10
+    assert capacity["fleet_sustainable_per_s"] == pytest.approx(10 * capacity["sustainable_per_s"])
+    (pool,) = s["analytic"].values()
+    assert pool["per"] == "member"
+    assert pool["rate"] == pytest.approx(50 / 10)
+
+
+def test_spread_is_uniform() -> None:
+    """Arrivals over 10 members, fixed seed: the chi-square statistic of the per-member
+    counts (9 degrees of freedom) stays under 27.88, its 99.9th percentile; a spread
+    favouring one member by 10 % of 2,000 expected would exceed it."""
+    sc = scenario(
+        [{"name": "pods", "count": 10, "address": "10.244.1.0/24"}],
+        arrival={"kind": "poisson", "rate": 400},
+        lifetime={"kind": "fixed", "value": 0.01},
+        duration=50,
+    )
+    model = Model(sc, 7, False)
+    model.run()
+    counts = [0] * 10
+    for ld in model.loads:
+        counts[ld.host.member] += ld.attempted
+    total = sum(counts)
+    assert 19_000 < total < 21_000  # 400/s for 50 s
+    expected = total / 10
+    chi2 = sum((c - expected) ** 2 / expected for c in counts)
+    assert chi2 < 27.88
+
+
+VARIANTS = {
+    "linux connect": ({}, {}),
+    "linux bind before connect": ({}, {"socket": "bind"}),
+    "linux udp": ({}, {"protocol": "udp"}),
+    "linux reset": ({}, {"close": "reset"}),
+    "linux tw reuse": ({"tcp_tw_reuse": 1, "tcp_tw_reuse_delay": "100ms"}, {}),
+    "linux retry": ({}, {"retry": {"kind": "fixed", "base": 0.05, "max_attempts": 3}}),
+    "linux keepalive": ({}, {"keepalive": {"max_connections": 2, "idle_timeout": 0.5}}),
+    "freebsd": ({"os": "freebsd"}, {}),
+    "windows": ({"os": "windows", "port_range": "49152-49215"}, {}),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_bin_figures_match_every_member_summed(variant: str) -> None:
+    """The fleet's per-bin figures, kept from the changes members report, equal a visit
+    to every member at every bin's end (settle, sum, and the peak any pool reached), for
+    each kind of attempt and close a member can make."""
+    host_keys, load_keys = VARIANTS[variant]
+    host = {
+        "name": "pods",
+        "count": 20,
+        "address": "10.244.1.0/24",
+        "port_range": "40000-40063",
+        "time_wait": 3,
+        **host_keys,
+    }
+    sc = scenario(
+        [host],
+        arrival={"kind": "poisson", "rate": 300},
+        lifetime={"kind": "exponential", "mean": 0.5},
+        duration=20,
+        **load_keys,
+    )
+    model = Model(sc, 3, False)
+    fleet = model.fleets["pods"]
+    size = fleet.size
+    checked: list[tuple[Any, ...]] = []
+    original = fleet.settle_bin
+
+    def both(t_end: float) -> None:
+        original(t_end)
+        got = fleet.bin_figures
+        established = time_wait = bound = 0
+        peak = held = 0
+        for member in fleet.members.values():
+            member.settle_bin(t_end)
+            time_wait += member.tw_count
+            bound += member.table.dynamic_blocked
+            bind = member.table.bind_pool
+            held = max(held, bind.peak)  # before the pools: it may be one (scope port)
+            for pool in member.pools():
+                established += pool.established
+                peak = max(peak, pool.peak)
+                pool.peak = pool.unusable
+            bind.peak = bind.unusable
+        checked.append((got, (established, time_wait, bound, peak / size, held / size)))
+
+    fleet.settle_bin = both  # type: ignore[method-assign]
+    result = model.run()
+    assert len(checked) == model.recorder.n_bins
+    for got, brute in checked:
+        assert got == brute
+    assert max(brute[0] for _, brute in checked) > 0  # connections were held
+    assert result.summary["connections"]["succeeded"] > 0
+
+
+def test_same_seed_same_summary() -> None:
+    sc = scenario([{"name": "pods", "count": 50, "address": "10.244.1.0/24"}])
+    a, b = sim.run(sc).summary, sim.run(sc).summary
+    a.pop("run"), b.pop("run")
+    assert a == b
+
+
+def test_fleet_beside_a_host_one_verdict_line_each() -> None:
+    sc = parse_scenario(
+        {
+            "name": "mixed",
+            "duration": 20,
+            "hosts": [
+                {"name": "client"},
+                {"name": "pods", "count": 100, "address": "10.244.1.0/24"},
+            ],
+            "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+            "load": [
+                {
+                    "host": name,
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": 50},
+                    "lifetime": {"kind": "exponential", "mean": 1},
+                }
+                for name in ("client", "pods")
+            ],
+        }
+    )
+    result = sim.run(sc)
+    s = result.summary
+    assert [h["name"] for h in s["hosts"]] == ["client", "pods"]
+    assert "fleet" not in s["hosts"][0]
+    assert s["hosts"][1]["fleet"]["members"] == 100
+    lines = verdict(s).splitlines()
+    assert len(lines) == 2
+    assert "fleet pods (100 members)" in lines[1]
+    assert set(result.host_series["host"]) == {"client", "pods"}
+    assert len(s["destinations"]) == 2  # one per host and destination, not per member
+    fleet_dest = s["destinations"]["pods/10.0.0.1:443"]
+    assert fleet_dest["attempted"] == s["hosts"][1]["connections"]["attempted"]
+    assert fleet_dest["worst_member"].startswith("10.244.1.")
+
+
+def test_keepalive_pools_per_member() -> None:
+    """Each member keeps its own pool (each pod its own HTTP client): with 4 members and
+    max_connections 2, at most 8 connections are opened to the one destination."""
+    sc = scenario(
+        [{"name": "pods", "count": 4, "address": "10.244.1.0/24"}],
+        arrival={"kind": "poisson", "rate": 50},
+        lifetime={"kind": "fixed", "value": 0.01},
+        keepalive={"max_connections": 2},
+    )
+    s = sim.run(sc).summary
+    assert s["requests"]["connections"] <= 8
+    assert s["requests"]["pool_connections"] == 8
+    assert math.isclose(s["requests"]["succeeded"], s["requests"]["attempted"])
+
+
+def test_kernel_replay_refuses_fleets() -> None:
+    from sim.replay.plan import refusals
+
+    sc = scenario([{"name": "pods", "count": 3, "address": "10.244.1.0/24"}])
+    assert any("hosts[0].count: fleets are not replayed" in p for p in refusals(sc, "f.toml"))
