@@ -19,6 +19,9 @@ from simpy.events import URGENT, Event
 from sim.channel import Channel
 from sim.config.types import Destination, LoadSpec, Scenario
 from sim.host import Host
+from sim.nat.base import GatewayConfig
+from sim.nat.kinds import make_gateway
+from sim.nat.route import ConnectStats
 from sim.per_host import host_series
 from sim.randomness import BLOCK, Stream
 from sim.recorder import ProbeCounts, Recorder
@@ -52,6 +55,14 @@ class Model:
         self.env = env = Environment()
         self.probes = ProbeCounts()
         self.log: list[tuple] | None = [] if events else None
+        self.connect = ConnectStats()  # connect latency through the gateways
+        self.gateways = {  # built before the hosts behind them (sim/nat)
+            g.name: make_gateway(
+                GatewayConfig(g.name, g.kind, tuple(g.addresses), g.port_range, g.options),
+                Stream(_seed(seed, 5, j)),
+            )
+            for j, g in enumerate(scenario.gateways)
+        }
         self.hosts = {
             spec.name: Host(
                 env,
@@ -60,6 +71,8 @@ class Model:
                 self.probes,
                 self.log,
                 Stream(_seed(seed, 0, i, 1)),
+                gateway=self.gateways[spec.gateway] if spec.gateway is not None else None,
+                connect_stats=self.connect,
             )
             for i, spec in enumerate(scenario.hosts)
         }
@@ -75,6 +88,8 @@ class Model:
             self.flows,
             self.probes,
             window_bin(self),
+            gateways=self.gateways,
+            connect=self.connect,
         )
         if self.recorder.n_bins > 1:
             _Tick(env, scenario.bin_width).callbacks.append(self._on_tick)
@@ -91,9 +106,14 @@ class Model:
         end = rec.bin_end()
         for host in rec.hosts:
             host.settle_bin(end)
+        for gateway in self.gateways.values():
+            gateway.settle(end)
         rec.close_bin()
         for host in rec.hosts:
             host.new_bin()
+        for gateway in self.gateways.values():
+            gateway.new_bin()
+        self.connect.new_bin()
         self.probes.new_bin()
 
     def _build_load(self, i: int, spec: LoadSpec) -> None:
