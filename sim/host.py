@@ -31,6 +31,7 @@ from simpy import Environment
 from simpy.events import NORMAL
 
 from sim.channel import Channel, never
+from sim.nat.route import ConnectStats
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
 from sim.ports.linux import ConnectState, select_bind, select_udp
@@ -39,13 +40,12 @@ from sim.ports.table import Layout, Pool, find_natural, port_table
 from sim.randomness import Stream
 from sim.resolve import ResolvedHost
 from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
-from sim.nat.route import ConnectStats
 from sim.syn import linear_timeouts_for, syn_schedule
 from sim.timerwheel import WheelTimer, default_start
 from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
-    from sim.config.types import Destination
+    from sim.config.types import Destination, HostSpec
     from sim.nat.base import Gateway
     from sim.recorder import ProbeCounts
     from sim.summary.types import Timers

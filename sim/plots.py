@@ -18,7 +18,7 @@ from sim.verdict import system_name
 
 if TYPE_CHECKING:
     from sim.result import Result
-    from sim.summary.types import HostEntry, Requests
+    from sim.summary.types import HostEntry, Requests, Summary
 
 COLORS = {"established": "#4C72B0", "time_wait": "#DD8452", "other": "#8C8C8C", "fail": "#C44E52"}
 
@@ -149,10 +149,10 @@ def pressure_figure(result: Result) -> Figure:
     return fig
 
 
-def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: dict, title: bool) -> None:
+def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title: bool) -> None:
     """The gateways (sim/nat): the worst destination's translated tuples held (peak in each
     bin), and on the right axis the SYNs dropped and the connects that got through late."""
-    gateways = summ.get("gateways") or {}
+    gateways: dict = dict(summ.get("gateways") or {})
     ax.fill_between(
         t, 100 * s["gateway_pressure_worst"].to_numpy(), step="mid", color="#C44E52", alpha=0.3
     )

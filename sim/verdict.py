@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sim import waves
 from sim.nat.report import gateway_headlines
@@ -50,7 +50,9 @@ def verdict(s: Summary) -> str:
         lines.append(requests_headline(s["requests"]))
     elif s.get("retries"):
         lines.append(retries_headline(s["retries"], s["connections"]["attempted"]))
-    lines += gateway_headlines(s)  # exhaustion in the middle first: it is what pods see
+    lines += gateway_headlines(
+        cast("dict[str, Any]", s)
+    )  # exhaustion in the middle first: it is what pods see
     hosts = s.get("hosts") or []
     if len(hosts) > 1:
         for h in hosts:
@@ -90,9 +92,10 @@ def _ports_headline(
     ports = ""
     if size and p.get("peak_ports") is not None:
         ports = f" ({p['peak_ports']:,} of {size:,} ports)"
-    at_gateway = sum(conn["failed_by_error"].get(e, 0) for e in GATEWAY_ERRORS)
+    by_error = cast("dict[str, int]", conn["failed_by_error"])
+    at_gateway = sum(by_error.get(e, 0) for e in GATEWAY_ERRORS)
     if conn["failed"] and conn["failed"] == at_gateway:
-        errors = [e for e in GATEWAY_ERRORS if conn["failed_by_error"].get(e)]
+        errors = [e for e in GATEWAY_ERRORS if by_error.get(e)]
         return (
             f"No exhaustion{where}: peak pressure {_pct(p['peak'])}{ports}; its "
             f"{plural(at_gateway, 'failed connect')} failed at the gateway "
