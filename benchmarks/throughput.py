@@ -52,6 +52,72 @@ def scenario(rate: float, connections: int) -> sim.Scenario:
     )
 
 
+GATEWAY_RATE = 1000.0  # connects/s of the node behind a gateway
+GATEWAY_MEMBERS = 1000
+GATEWAY_ADDRESSES = 4  # 1,000/s x (5 s + 120 s conntrack TIME_WAIT) over 4 x 64,512: ~48 %
+
+
+def fleets_available() -> bool:
+    """Whether hosts entries take ``count`` (fleets, issue 16 item 1)."""
+    return "count" in sim.config.types.HostSpec.model_fields
+
+
+def gateway_scenario(connections: int) -> sim.Scenario:
+    """A Kubernetes node (kind k8s-node, 4 SNAT addresses) with 1,000 pods at 1,000
+    connects/s in all to the single-host workload's destination, lifetimes as there
+    (exponential, mean 5 s).
+    Without fleets the pods are 100 explicit hosts of 10/s each (a 1,000-host scenario
+    costs seconds per host to build and a pass over every host per bin), with 100 bins."""
+    duration = connections / GATEWAY_RATE
+    if fleets_available():
+        hosts = [
+            {
+                "name": "pods",
+                "count": GATEWAY_MEMBERS,
+                "address": "10.244.0.0/22",
+                "gateway": "node",
+            }
+        ]
+        extra: dict = {}
+    else:
+        hosts = [
+            {"name": f"pod{i}", "address": f"10.244.{i // 250}.{i % 250 + 2}", "gateway": "node"}
+            for i in range(100)
+        ]
+        extra = {"bin": duration / 100}
+    doc = {
+        "name": "throughput-gateway",
+        "duration": duration,
+        **extra,
+        "gateways": [
+            {
+                "name": "node",
+                "kind": "k8s-node",
+                "addresses": [f"198.51.100.{7 + j}" for j in range(GATEWAY_ADDRESSES)],
+            }
+        ],
+        "hosts": hosts,
+        "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+        "load": [
+            {
+                "host": h["name"],
+                "destination": "api",
+                "arrival": {"kind": "poisson", "rate": GATEWAY_RATE / len(hosts)},
+                "lifetime": {"kind": "exponential", "mean": 5},
+            }
+            for h in hosts
+        ],
+    }
+    return sim.parse_scenario(doc)
+
+
+def full_gateway(connections: int) -> tuple[float, dict]:
+    sc = gateway_scenario(connections)
+    start = time.perf_counter()
+    result = sim.run(sc)
+    return time.perf_counter() - start, result.summary
+
+
 def bare(rate: float, connections: int, seed: int = 1) -> float:
     """Seconds for the bare lifecycle of ``connections`` arrivals, exactly as issue 13 fixes
     it: one arrival process yielding ``env.timeout(random.expovariate(rate))``; each arrival
@@ -110,7 +176,21 @@ def main() -> None:
     rates: dict[str, list[float]] = {k: [] for k in LOADS}
     bare_rates: list[float] = []
     pressures: dict[str, tuple[float, float]] = {}
+    gateway_ratios: list[float] = []
+    gateway_rates: list[float] = []
+    gateway_pressure = 0.0
     for _ in range(args.rounds):
+        # the node behind a gateway against the single host at 50 %, in the same round:
+        # single, gateway, gateway, single (drift cancels as for bare/full)
+        t_single, summary = full(CAPACITY * 0.5, n)
+        t_gw, gw_summary = full_gateway(n)
+        t_gw2, _ = full_gateway(n)
+        t_single2, _ = full(CAPACITY * 0.5, n)
+        single_rate = 2 * summary["connections"]["attempted"] / (t_single + t_single2)
+        gw_rate = 2 * gw_summary["connections"]["attempted"] / (t_gw + t_gw2)
+        gateway_rates.append(gw_rate)
+        gateway_ratios.append(gw_rate / single_rate)
+        gateway_pressure = gw_summary["gateways"]["node"]["pressure"]["peak"]
         for name, factor in LOADS.items():
             rate = CAPACITY * factor
             # bare, full, full, bare: a drift of the machine's speed during the four runs
@@ -139,6 +219,14 @@ def main() -> None:
             }
             for name in LOADS
         },
+    }
+    report["gateway_node"] = {
+        "pods": GATEWAY_MEMBERS if fleets_available() else 100,
+        "pods_as": "a fleet (count)" if fleets_available() else "explicit hosts (no fleets)",
+        "connects_per_s_simulated": GATEWAY_RATE,
+        "peak_gateway_pressure": round(gateway_pressure, 5),
+        "conn_per_s": round(statistics.median(gateway_rates)),
+        "ratio_to_single_host_50pct": round(statistics.median(gateway_ratios), 3),
     }
     medians = [statistics.median(rates[k]) for k in LOADS]
     report["flatness_fastest_over_slowest"] = round(max(medians) / min(medians), 3)

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
+from sim.nat.route import Route
 from sim.ports.linux import connect_selector
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Channel:
         "pool",
         "protocol",
         "reuse_tw",
+        "route",
         "select",
         "share",
         "socket",
@@ -173,3 +175,11 @@ class Channel:
         self.reuse_tw = (
             host.linux and host.timestamps and (tw_reuse == 1 or (tw_reuse == 2 and loopback))
         )
+        # behind a NAT: connect() goes through the gateway (sim.nat.route), asynchronously
+        self.route: Route | None = None
+        gateway = host.gateway
+        if gateway is not None:
+            self.route = Route(
+                host.env, self, gateway, gateway.member(host), host.syn_schedule, host.connect_stats
+            )
+            self.attempt = partial(self.route.connect, None)

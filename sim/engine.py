@@ -22,6 +22,9 @@ from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
 from sim.fleet import Fleet, Member, MemberChannels
 from sim.fleet_addresses import fleet_addresses
 from sim.host import Host
+from sim.nat.base import Gateway, GatewayConfig
+from sim.nat.kinds import make_gateway
+from sim.nat.route import ConnectStats
 from sim.per_host import host_series
 from sim.randomness import BLOCK, LazyStream, Stream
 from sim.recorder import ProbeCounts, Recorder
@@ -55,6 +58,14 @@ class Model:
         self.env = env = Environment()
         self.probes = ProbeCounts()
         self.log: list[tuple] | None = [] if events else None
+        self.connect = ConnectStats()  # connect latency through the gateways
+        self.gateways = {  # built before the hosts behind them (sim/nat)
+            g.name: make_gateway(
+                GatewayConfig(g.name, g.kind, tuple(g.addresses), g.port_range, g.options),
+                Stream(_seed(seed, 5, j)),
+            )
+            for j, g in enumerate(scenario.gateways)
+        }
         # plain hosts by name; fleets (hosts with count) by name, their members built lazily
         self.hosts: dict[str, Host] = {}
         self.fleets: dict[str, Fleet] = {}
@@ -70,6 +81,8 @@ class Model:
                     self.probes,
                     self.log,
                     Stream(_seed(seed, 0, i, 1)),
+                    gateway=self._gateway_of(host_spec),
+                    connect_stats=self.connect,
                 )
         self.loads: list[Channel] = []
         self.flows: list[Flow] = []
@@ -84,6 +97,8 @@ class Model:
             self.probes,
             window_bin(self),
             list(self.fleets.values()),
+            gateways=self.gateways,
+            connect=self.connect,
         )
         if self.recorder.n_bins > 1:
             _Tick(env, scenario.bin_width).callbacks.append(self._on_tick)
@@ -102,12 +117,21 @@ class Model:
             host.settle_bin(end)
         for fleet in rec.fleets:
             fleet.settle_bin(end)
+        for gateway in self.gateways.values():
+            gateway.settle(end)
         rec.close_bin()
         for host in rec.hosts:
             host.new_bin()
         for fleet in rec.fleets:
             fleet.new_bin()
+        for gateway in self.gateways.values():
+            gateway.new_bin()
+        self.connect.new_bin()
         self.probes.new_bin()
+
+    def _gateway_of(self, spec: HostSpec) -> Gateway | None:
+        """The gateway a host's (or a fleet member's) connections go through, if any."""
+        return self.gateways[spec.gateway] if spec.gateway is not None else None
 
     def all_hosts(self) -> list[Host]:
         """Plain hosts and the fleets' built members (what holds ports)."""
@@ -131,6 +155,8 @@ class Model:
             LazyStream(_seed(seed, 0, i, 3, member)),
             sparse=True,
             kernel_from=kernel_from,
+            gateway=self._gateway_of(spec),
+            connect_stats=self.connect,
         )
         host.track_reuse = member == 0  # reuse metrics: the first member's pools
         return host

@@ -165,6 +165,20 @@ class Member(Host):
         if self.due < self.queued:
             self.queue_due()
 
+    def abandon(self, sock: Socket, error: str, now: float) -> None:
+        """A connect() through a gateway that never got through: its port leaves the
+        fleet's totals as it leaves the member's."""
+        tw, bound = self.tw_count, self.table.dynamic_blocked
+        Host.abandon(self, sock, error, now)
+        fleet = self.fleet
+        if fleet is None:
+            raise RuntimeError("a fleet member outside its fleet")
+        fleet.established -= 1
+        fleet.time_wait += self.tw_count - tw
+        fleet.bound += self.table.dynamic_blocked - bound
+        if self.due < self.queued:
+            self.queue_due()
+
     def settle_due(self, now: float) -> None:
         """Settle at a bin's end (``Fleet.close_bin``), keeping the fleet's totals."""
         fleet = self.fleet

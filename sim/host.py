@@ -31,6 +31,7 @@ from simpy import Environment
 from simpy.events import NORMAL
 
 from sim.channel import Channel, never
+from sim.nat.route import ConnectStats
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
 from sim.ports.linux import ConnectState, select_bind, select_udp
@@ -39,11 +40,13 @@ from sim.ports.table import Layout, Pool, PortTable, SparsePortTable, find_natur
 from sim.randomness import Stream
 from sim.resolve import ResolvedHost
 from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
+from sim.syn import linear_timeouts_for, syn_schedule
 from sim.timerwheel import WheelTimer, default_start
 from sim.wakeup import WakeUp
 
 if TYPE_CHECKING:
-    from sim.config.types import Destination
+    from sim.config.types import Destination, HostSpec
+    from sim.nat.base import Gateway
     from sim.recorder import ProbeCounts
     from sim.summary.types import Timers
 
@@ -88,6 +91,8 @@ class Host:
         *,
         sparse: bool = False,
         kernel_from: Host | None = None,
+        gateway: Gateway | None = None,
+        connect_stats: ConnectStats | None = None,
     ) -> None:
         """``sparse``: a fleet member (``sim.fleet``), whose port table keeps owners only for
         ports held; ``kernel_from``: the member whose kernel state (connect() secret and
@@ -142,6 +147,11 @@ class Host:
         self.stream = stream
         self.probes = probes
         self.log = log
+        # behind a NAT (sim/nat): the gateway, the SYN retransmission schedule, and where
+        # connect latency through it is counted
+        self.gateway = gateway
+        self.syn_schedule = self._syn_schedule(spec) if gateway is not None else ()
+        self.connect_stats = connect_stats if connect_stats is not None else ConnectStats()
         self.tw_count = 0
         self.tw_overflow = 0
         self.tw_recycled = 0
@@ -208,6 +218,14 @@ class Host:
             self.preload(spec.initial_state.file, spec.initial_state.time_wait_age)
 
     # -- setup helpers -------------------------------------------------------------------
+    def _syn_schedule(self, spec: HostSpec) -> tuple[float, ...]:
+        """When a dropped SYN is retransmitted, then ETIMEDOUT (sim.syn): the kernel's
+        ``tcp_syn_linear_timeouts`` default unless the scenario sets it."""
+        linear = spec.tcp_syn_linear_timeouts
+        if linear is None:
+            linear = linear_timeouts_for(self.profile.version) if self.profile else 0
+        return syn_schedule(spec.tcp_syn_retries, linear)
+
     def preload(self, path: str, time_wait_age: str) -> None:
         """Hold the ports of an initial state (``sim.initial_state``) at time 0, as if the
         connections had been made before the run: a one-off loop over its rows at
@@ -656,6 +674,8 @@ class Host:
         sock.cell = cell
         sock.explicit = explicit
         sock.state = ESTABLISHED
+        if ch.route is not None:  # through a gateway: the route starts the lifetime
+            return sock
         life = ch.lifetime()
         if life != math.inf:  # env.timeout(life, sock) with _on_close, without its cost
             event = _new_wake_up(WakeUp)
@@ -681,6 +701,17 @@ class Host:
             self._log(now, "fail", None, ch, probes, error)
 
     # -- closing -------------------------------------------------------------------------
+    def abandon(self, sock: Socket, error: str, now: float) -> None:
+        """A connect() that never got through (its SYN or datagram went unanswered at a
+        gateway, ``sim.nat.route``): the socket closes without TIME_WAIT, frees its port
+        and the attempt fails with ``error``."""
+        if self.due <= now:
+            self.settle(now)
+        sock.state = CLOSED
+        sock.pool.established -= 1
+        self._free(sock, now, busy=True)
+        self._fail(sock.load, error, 0, now)
+
     def close(self, sock: Socket) -> None:
         """The application closes the socket now (a keep-alive pool lets it go)."""
         self._on_close(_Closing(sock))
@@ -693,6 +724,8 @@ class Host:
         if self.due <= now:
             self.settle(now)
         ch = sock.load
+        if ch.route is not None:  # the gateway starts its hold (conntrack TIME_WAIT, ...)
+            ch.route.release(sock, now)
         pool = sock.pool
         pool.established -= 1
         if self.live is not None and ch.protocol == "tcp":

@@ -18,7 +18,7 @@ from sim.verdict import system_name
 
 if TYPE_CHECKING:
     from sim.result import Result
-    from sim.summary.types import HostEntry, Requests
+    from sim.summary.types import HostEntry, Requests, Summary
 
 COLORS = {"established": "#4C72B0", "time_wait": "#DD8452", "other": "#8C8C8C", "fail": "#C44E52"}
 
@@ -114,15 +114,22 @@ def pressure_figure(result: Result) -> Figure:
     width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
     width = np.where(width > 0, width, 1.0)
     keepalive = "requests" in s and bool(s["requests"].any())
+    gateway = "gateway_pressure_worst" in s
     name, who = summ.get("scenario", ""), _who(hosts[0] if hosts else None, dest)
-    fig = Figure(figsize=(10, 10.5 if keepalive else 8.5), layout="constrained")
+    ratios = [2] * keepalive + [2] * gateway + [3 - keepalive, 1.2, 1.2]
+    fig = Figure(figsize=(10, 6.1 + 2.4 * len(ratios[:-3])), layout="constrained")
+    axes = list(fig.subplots(len(ratios), 1, sharex=True, height_ratios=ratios))
     if keepalive:
-        ax0, ax1, ax2, ax3 = fig.subplots(4, 1, sharex=True, height_ratios=[2, 2, 1.2, 1.2])
+        ax0 = axes.pop(0)
         _requests_panel(ax0, s, t, width, summ.get("requests"))
         ax0.set_title(f"{name}: {who}: requests and ports")
-    else:
-        ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 1.2])
-        ax1.set_title(f"{name}: {who}: pool pressure")
+    if gateway:
+        _gateway_panel(axes.pop(0), s, t, width, summ, title=not keepalive)
+    ax1, ax2, ax3 = axes
+    if not keepalive:
+        ax1.set_title(
+            f"{name}: {who}: pool pressure" if not gateway else f"host {who}", fontsize=10
+        )
 
     est = s["worst_established"].to_numpy()
     tw = s["worst_time_wait"].to_numpy()
@@ -146,6 +153,38 @@ def pressure_figure(result: Result) -> Figure:
     _probes_panel(ax3, s, t)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
+
+
+def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title: bool) -> None:
+    """The gateways (sim/nat): the worst destination's translated tuples held (peak in each
+    bin), and on the right axis the SYNs dropped and the connects that got through late."""
+    gateways: dict = dict(summ.get("gateways") or {})
+    ax.fill_between(
+        t, 100 * s["gateway_pressure_worst"].to_numpy(), step="mid", color="#C44E52", alpha=0.3
+    )
+    ax.plot(t, 100 * s["gateway_pressure_worst"].to_numpy(), color="#C44E52", lw=1, label="held")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("gateway tuples held\n(% of the worst\ndestination's)")
+    right = ax.twinx()
+    right.plot(t, s["gateway_drops"].to_numpy() / width, color="black", lw=1, label="SYNs dropped")
+    right.plot(
+        t,
+        s["connects_delayed"].to_numpy() / width,
+        color="#8172B3",
+        lw=1,
+        ls="--",
+        label="connects delayed",
+    )
+    right.set_ylabel("per second")
+    right.set_ylim(bottom=0)
+    right.legend(loc="upper right", fontsize=8)
+    names = ", ".join(f"{n} ({g['kind']})" for n, g in gateways.items())
+    worst = max(gateways.values(), key=lambda g: g["pressure"]["peak"], default=None)
+    where = f" towards {worst['pressure']['worst_destination']}" if worst else ""
+    text = f"gateway {names}: translated tuples{where}"
+    if title:
+        text = f"{summ.get('scenario', '')}: {text}"
+    ax.set_title(text, fontsize=10, loc="left")
 
 
 def _probes_panel(ax, s, t: np.ndarray) -> None:
@@ -208,9 +247,18 @@ def _hosts_figure(result: Result) -> Figure:
     summ = result.summary
     hosts = summ["hosts"]
     hs = result.host_series
-    fig = Figure(figsize=(12, 1.2 + 2.4 * len(hosts)), layout="constrained")
-    axes = fig.subplots(len(hosts), 2, sharex=True, squeeze=False, width_ratios=[2, 1.3])
+    gateway = "gateway_pressure_worst" in result.series
+    rows = len(hosts) + gateway
+    fig = Figure(figsize=(12, 1.2 + 2.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, 2, sharex=True, squeeze=False, width_ratios=[2, 1.3])
     unit = "s"
+    if gateway:
+        s = result.series
+        t, unit, _ = _time_axis(s)
+        width = (s["t_end_s"] - s["t_start_s"]).to_numpy()
+        _gateway_panel(axes[0][0], s, t, np.where(width > 0, width, 1.0), summ, title=False)
+        axes[0][1].axis("off")
+        axes = axes[1:]
     for row, h in enumerate(hosts):
         mine = hs[hs["host"] == h["name"]]
         t, unit, _ = _time_axis(mine)

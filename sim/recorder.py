@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.nat.route import ConnectStats
+
 if TYPE_CHECKING:
     from sim.channel import Channel
     from sim.fleet import Fleet
     from sim.host import Host
+    from sim.nat.base import Gateway
     from sim.ports.table import Pool
     from sim.summary.types import HistogramStats, Pressure, Probes
     from sim.workload.flow import Flow
@@ -60,6 +63,11 @@ EVENT_COLUMNS = (
 )
 # the worst pool's own columns, appended to series.csv
 WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
+# appended after them when the run has gateways (sim/nat): the worst destination's peak
+# pressure over every gateway in the bin, SYNs dropped, connects established after a drop
+GATEWAY_COLUMNS = ("gateway_pressure_worst", "gateway_drops", "connects_delayed")
+# and to events.csv: the translated source of a connection (rows of the routes)
+GATEWAY_EVENT_COLUMNS = ("public_address", "public_port")
 
 
 _SUCCEEDED = attrgetter("succeeded")
@@ -183,6 +191,8 @@ class Recorder:
         probes: ProbeCounts,
         window_bin: int,
         fleets: list[Fleet] | None = None,
+        gateways: dict[str, Gateway] | None = None,
+        connect: ConnectStats | None = None,
     ) -> None:
         self.bin_width = bin_width
         self.duration = duration
@@ -207,6 +217,10 @@ class Recorder:
         self._last_hosts: dict[str, tuple[int, int]] = {}
         self._by_host: dict[str, list[Channel]] = {}  # channels by host (or fleet) name
         self._by_host_of: list[Channel] = []  # the channels _by_host was built from
+        # behind a NAT (sim/nat): the gateways by name, and connect latency through them
+        self.gateways: dict[str, Gateway] = gateways or {}
+        self.connect = connect or ConnectStats()
+        self.gateway_rows: list[tuple[float, int, int]] = []
 
     def bin_end(self) -> float:
         """When the current bin ends."""
@@ -283,6 +297,15 @@ class Recorder:
             )
         )
         self._last = (successes, failures, probes.probe_sum, probes.refused_probe_sum)
+        if self.gateways:
+            self._close_gateway_bin()
+
+    def _close_gateway_bin(self) -> None:
+        """The gateways' columns of the closing bin (GATEWAY_COLUMNS); read only: the model
+        starts the gateways' next bin (``Model.close_bin``)."""
+        worst = max(g.bin_worst()[0] for g in self.gateways.values())
+        stats = self.connect
+        self.gateway_rows.append((worst, stats.bin_drops, stats.bin_delayed))
 
     def _close_host_bins(self) -> tuple[int, int]:
         """Append each host's (and fleet's) attempts, successes and failures of the closing

@@ -25,6 +25,8 @@ from sim.metrics import PortUse
 from sim.per_host import HOST_SERIES_COLUMNS
 from sim.recorder import (
     EVENT_COLUMNS,
+    GATEWAY_COLUMNS,
+    GATEWAY_EVENT_COLUMNS,
     SERIES_COLUMNS,
     WORST_COLUMNS,
     PoolTrack,
@@ -92,7 +94,10 @@ class Result:
         import pandas as pd
 
         if self._series is None:
-            self._series = pd.DataFrame(self._rows, columns=[*SERIES_COLUMNS, *WORST_COLUMNS])
+            columns = [*SERIES_COLUMNS, *WORST_COLUMNS]
+            if self._rows and len(self._rows[0]) > len(columns):
+                columns += GATEWAY_COLUMNS
+            self._series = pd.DataFrame(self._rows, columns=columns)
         return self._series
 
     @property
@@ -110,7 +115,16 @@ class Result:
 
         if self._log is None:
             raise ValueError("this run kept no event log: run with events=True (CLI: --events)")
-        frame = pd.DataFrame(self._log, columns=list(EVENT_COLUMNS))
+        columns = list(EVENT_COLUMNS)
+        if any(len(row) > len(columns) for row in self._log):  # a gateway's rows
+            columns += GATEWAY_EVENT_COLUMNS
+            width = len(columns)
+            log = [row if len(row) == width else (*row, None, None) for row in self._log]
+        else:
+            log = self._log
+        frame = pd.DataFrame(log, columns=columns)
+        if "public_port" in frame:
+            frame["public_port"] = frame["public_port"].astype("Int64")
         frame["local_port"] = frame["local_port"].astype("Int64")
         return frame
 
@@ -206,13 +220,21 @@ def _series_rows(rec: Recorder | None) -> list[tuple]:
     fleet_rows = _worst_fleet_rows(rec, track)
     rows = []
     for i, row in enumerate(rec.rows):
+        extra: tuple[float, ...]
         if fleet_rows is not None:  # a fleet's: the member pool highest in each bin
             extra = fleet_rows[i]
         elif track is not None and i >= track.first_bin:
             j = i - track.first_bin
-            extra = (track.established[j], track.time_wait[j], track.unusable[j], track.peak[j])
+            extra = (
+                track.established[j],
+                track.time_wait[j],
+                track.unusable[j],
+                track.peak[j],
+            )
         else:
             extra = (0, 0, 0, 0)
+        if rec.gateway_rows:
+            extra += rec.gateway_rows[i]
         rows.append(row + extra)
     return rows
 

@@ -193,6 +193,11 @@ def read_series(folder: Path) -> pd.DataFrame:
             frame[column] = 0
         else:
             frame[column] = _numeric_column(frame, column, folder / "series.csv")
+    from sim.recorder import GATEWAY_COLUMNS
+
+    for column in GATEWAY_COLUMNS:  # runs with gateways only
+        if column in frame.columns:
+            frame[column] = _numeric_column(frame, column, folder / "series.csv")
     return frame
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sim.channel import Channel
+    from sim.nat.base import Mapping
     from sim.ports.table import Pool
 
 ESTABLISHED, TIME_WAIT, TW_REUSABLE, CLOSED = 1, 2, 3, 0
@@ -18,11 +19,13 @@ class Socket:
     Created with ``object.__new__`` and its slots set in ``Host._established`` (half the
     cost of an ``__init__`` call, once per connection)."""
 
-    __slots__ = ("cell", "explicit", "k", "load", "pool", "state")
+    # ``mapping``: set only for connections through a gateway (sim.nat.route)
+    __slots__ = ("cell", "explicit", "k", "load", "mapping", "pool", "state")
 
     cell: int
     explicit: bool
     k: int
     load: Channel
+    mapping: Mapping
     pool: Pool
     state: int

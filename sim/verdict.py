@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sim import waves
+from sim.nat.report import gateway_headlines
 from sim.units import format_duration
 from sim.waves import episodes_text
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     )
 
 ERLANG_LINES = 3  # pools with an Erlang B line on the terminal (the most loaded)
+# errors a host behind a gateway gets when the gateway drops its packets (sim/nat/route.py)
+GATEWAY_ERRORS = ("ETIMEDOUT", "no_reply")
 
 
 def _pct(x: float) -> str:
@@ -55,6 +58,9 @@ def verdict(s: Summary) -> str:
         lines.append(requests_headline(s["requests"]))
     elif s.get("retries"):
         lines.append(retries_headline(s["retries"], s["connections"]["attempted"]))
+    lines += gateway_headlines(
+        cast("dict[str, Any]", s)
+    )  # exhaustion in the middle first: it is what pods see
     hosts = s.get("hosts") or []
     if len(hosts) > 1:
         for h in hosts:
@@ -94,6 +100,15 @@ def _ports_headline(
     ports = ""
     if size and p.get("peak_ports") is not None:
         ports = f" ({p['peak_ports']:,} of {size:,} ports)"
+    by_error = cast("dict[str, int]", conn["failed_by_error"])
+    at_gateway = sum(by_error.get(e, 0) for e in GATEWAY_ERRORS)
+    if conn["failed"] and conn["failed"] == at_gateway:
+        errors = [e for e in GATEWAY_ERRORS if by_error.get(e)]
+        return (
+            f"No exhaustion{where}: peak pressure {_pct(p['peak'])}{ports}; its "
+            f"{plural(at_gateway, 'failed connect')} failed at the gateway "
+            f"({'/'.join(errors)}: the SYN or datagram was dropped there)"
+        )
     if conn["failed"]:
         failing = {k: d for k, d in destinations.items() if d.get("failed")}
         errors = [name for name, n in conn["failed_by_error"].items() if n]

@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from sim.cli import main
-from sim.recorder import SERIES_COLUMNS
+from sim.recorder import GATEWAY_EVENT_COLUMNS, SERIES_COLUMNS
 from sim.result import EVENT_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,12 +51,15 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
     # (or the retries' line when a load retries)
     hosts = [h["name"] for h in summary["hosts"]]
     requests = 1 if summary.get("requests") or summary.get("retries") else 0
-    assert len(verdict) == len(hosts) + requests
+    gateways = list(summary.get("gateways") or {})  # one line each, before the hosts'
+    assert len(verdict) == len(hosts) + requests + len(gateways)
     if requests:
         assert verdict[0].startswith(
             ("Requests served:", "Requests failed:", "Requests pile up:", "Retries:")
         )
-    for line, host in zip(verdict[requests:], hosts, strict=True):
+    for line, name in zip(verdict[requests:], gateways, strict=False):
+        assert line.startswith((f"Exhaustion at gateway {name} (", f"Gateway {name} (")), line
+    for line, host in zip(verdict[requests + len(gateways) :], hosts, strict=True):
         where = f" on host {host} (" if len(hosts) > 1 else ":"
         assert line.startswith(("Port exhaustion" + where, "No exhaustion" + where)), line
     assert summary.keys() >= SUMMARY_KEYS
@@ -70,8 +73,12 @@ def test_every_scenario_runs_at_a_short_horizon(path: Path, tmp_path: Path, caps
     assert list(series.columns[: len(SERIES_COLUMNS)]) == list(SERIES_COLUMNS)
     assert series.t_end_s.iloc[-1] == 20 and series.attempts.sum() == conn["attempted"]
     events = pd.read_csv(out / "events.csv", dtype={"error": str})
-    assert list(events.columns) == list(EVENT_COLUMNS)
-    assert (events.event.isin(["connect", "fail"])).sum() == conn["attempted"]
+    if gateways:  # a connect is settled when translated or failed (sim/nat/route.py)
+        assert list(events.columns) == [*EVENT_COLUMNS, *GATEWAY_EVENT_COLUMNS]
+        assert (events.event.isin(["translated", "fail"])).sum() == conn["attempted"]
+    else:
+        assert list(events.columns) == list(EVENT_COLUMNS)
+        assert (events.event.isin(["connect", "fail"])).sum() == conn["attempted"]
     assert events.time_s.is_monotonic_increasing
     assert (out / "pressure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     resolved = json.loads((out / "scenario.json").read_text())

@@ -30,16 +30,24 @@ def scenario(hosts: list[dict[str, Any]], duration: float = 30, **load: Any) -> 
     }
     if len(hosts) > 1:
         spec.setdefault("host", hosts[-1]["name"])
-    return parse_scenario(
-        {
-            "name": "fleet",
-            "duration": duration,
-            "hosts": hosts,
-            "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
-            "load": [spec],
-        },
-        "fleet.toml",
-    )
+    doc: dict[str, Any] = {
+        "name": "fleet",
+        "duration": duration,
+        "hosts": hosts,
+        "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+        "load": [spec],
+    }
+    if any("gateway" in h for h in hosts):  # a node SNAT of 10 ports, 1 s conntrack holds
+        doc["gateways"] = [
+            {
+                "name": "gw",
+                "kind": "linux-masquerade",
+                "addresses": ["198.51.100.1"],
+                "port_range": "1024-1033",
+                "conntrack": {"time_wait": 1, "close": 1, "udp": 1, "udp_stream": 1},
+            }
+        ]
+    return parse_scenario(doc, "fleet.toml")
 
 
 # ---- addresses ------------------------------------------------------------------------
@@ -199,6 +207,10 @@ VARIANTS = {
     "linux keepalive": ({}, {"keepalive": {"max_connections": 2, "idle_timeout": 0.5}}),
     "freebsd": ({"os": "freebsd"}, {}),
     "windows": ({"os": "windows", "port_range": "49152-49215"}, {}),
+    # behind a gateway: dropped SYNs hold their ports, then connect() times out (ETIMEDOUT
+    # after 1 + 1 s with one retry) or a datagram goes unanswered (no_reply)
+    "gateway tcp": ({"gateway": "gw", "tcp_syn_retries": 1}, {}),
+    "gateway udp": ({"gateway": "gw"}, {"protocol": "udp"}),
 }
 
 

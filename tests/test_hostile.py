@@ -157,7 +157,8 @@ def test_bin_bomb_is_refused_with_an_estimate(base: Path, capsys) -> None:
 
 
 def test_every_bool_key_is_a_real_flag() -> None:
-    """The keys allowed to hold true/false are exactly the boolean fields."""
+    """The keys allowed to hold true/false are exactly the boolean fields (and the gateway
+    kinds' switches, sim/nat)."""
     assert {
         "tcp_timestamps",
         "jitter",
@@ -165,6 +166,8 @@ def test_every_bool_key_is_a_real_flag() -> None:
         "nolocaltimewait",
         "shared_counter",
         "timer_wheel",
+        "random_fully",
+        "persistent",
     } == set(BOOL_KEYS)
 
 

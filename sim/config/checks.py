@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from sim.config.errors import short, show, suggest
+from sim.config.gateways import gateway_model_checks, gateway_reference_checks
 from sim.config.types import MAX_RUN_BINS, HostSpec, Scenario
 from sim.initial_state import check, read_initial_state
 from sim.ports.linux import kernel_profile
@@ -68,6 +69,7 @@ def reference_checks(source: str, raw: dict[str, Any]) -> list[str]:
         else:
             if stop <= start:
                 problems.append(f"{where}.stop: must be after start (got {load['stop']!r})")
+    problems += gateway_reference_checks(source, raw)
     return problems
 
 
@@ -216,6 +218,7 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
     kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
     problems += _workload_checks(source, sc)
     problems += _usable_port_checks(source, sc)
+    problems += gateway_model_checks(source, sc)
     bins = sc.duration / sc.bin_width
     if bins > MAX_RUN_BINS:
         problems.append(

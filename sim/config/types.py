@@ -32,6 +32,7 @@ from sim.config.errors import show
 from sim.config.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool
 from sim.fleet_addresses import MAX_FLEET, canonical, fleet_addresses
 from sim.initial_state import read_initial_state
+from sim.nat.kinds import KINDS
 from sim.ports.policy import POLICIES
 from sim.safe_paths import MAX_NAME, NAME_PATTERN, name_problem
 from sim.units import (
@@ -325,6 +326,12 @@ class HostSpec(SpecModel):
     jiffies_at_start: Annotated[float, Field(ge=0)] | None = None
     tcp_rfc1337: Literal[0, 1] = 0
     time_wait_rst: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # behind a NAT (issue 16): connections go through [[gateways]] of this name (sim/nat)
+    gateway: str | None = None
+    # SYN retransmissions when a gateway drops the SYN (sim/syn.py; ip-sysctl.rst: "should
+    # not be higher than 127"; linear timeouts at most 63, tcp_syn_linear_timeouts_max)
+    tcp_syn_retries: Annotated[int, Field(ge=1, le=127)] = 6
+    tcp_syn_linear_timeouts: Annotated[int, Field(ge=0, le=63)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -391,6 +398,59 @@ class HostSpec(SpecModel):
         if not self.addresses:
             return (self.address,)
         return (self.address, *(a for a in self.addresses if a != self.address))
+
+
+# ---- gateways ---------------------------------------------------------------------------
+
+
+GATEWAY_KEYS = ("name", "kind", "addresses", "port_range")
+
+
+class GatewaySpec(SpecModel):
+    """One ``[[gateways]]`` table: a source-NAT gateway between hosts and destinations.
+
+    Keys beyond ``GATEWAY_KEYS`` are the kind's own (``random_fully``, ``conntrack``, ...):
+    kept as they are here and checked by the kind (``sim.config.gateways``), so that a new kind
+    brings its keys with it."""
+
+    model_config = ConfigDict(title="Gateway", extra="allow")
+
+    name: str
+    kind: str
+    addresses: Annotated[list[Address], Field(min_length=1)]
+    port_range: PortRange | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """The common keys as for every table; the kind's keys are the kind's to check
+        (true/false is a plain value for ``random_fully``)."""
+        if not isinstance(data, dict):
+            return data
+        for key in GATEWAY_KEYS:
+            if key not in data:
+                continue
+            value = data[key]
+            if holds_bool(value):
+                raise ValueError(f"{show(key)}: expected a number or text, not true/false")
+            problem = bad_text(value)
+            if problem:
+                raise ValueError(f"{show(key)}: {problem}")
+        return data
+
+    @field_validator("addresses")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("addresses must be distinct")
+        if len({ipaddress.ip_address(a).version for a in value}) > 1:
+            raise ValueError("mixes IPv4 and IPv6 addresses")
+        return value
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The kind's own keys as written."""
+        return dict(self.model_extra or {})
 
 
 # ---- destinations -----------------------------------------------------------------------
@@ -828,6 +888,10 @@ class Scenario(SpecModel):
     hosts: Annotated[list[HostSpec], Field(min_length=1)] = [HostSpec()]
     destinations: Annotated[list[Destination], Field(min_length=1)]
     load: Annotated[list[LoadSpec], Field(min_length=1)]
+    gateways: list[GatewaySpec] = []
+
+    def gateway(self, name: str) -> GatewaySpec:
+        return next(g for g in self.gateways if g.name == name)
 
     def destination(self, name: str) -> Destination:
         return next(d for d in self.destinations if d.name == name)
@@ -859,7 +923,17 @@ class Scenario(SpecModel):
 
 
 BOOL_KEYS = frozenset(  # every key of a scenario that takes true/false
-    name
-    for model in (Scenario, HostSpec, Destination, LoadSpec, KeepAlive, Retry)
-    for name in bool_fields(model)
+    [
+        *(
+            name
+            for model in (Scenario, HostSpec, Destination, LoadSpec, KeepAlive, Retry)
+            for name in bool_fields(model)
+        ),
+        *(  # gateway kinds' own switches (random_fully, persistent, ...)
+            name
+            for kind in KINDS.values()
+            for name, value in kind.defaults.items()
+            if isinstance(value, bool)
+        ),
+    ]
 )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, cast
 from sim.connects import connections, first_failure
 from sim.fleet_report import fleet_entry
 from sim.metrics import reuse_report
+from sim.nat.report import gateways_report
 from sim.per_destination import destinations_report, used_ports
 from sim.per_host import host_report, windows_events_total
 from sim.recorder import SERIES_COLUMNS, pressure_report, probes_report
@@ -77,6 +78,8 @@ def build_summary(model: Model, wall_s: float) -> Summary:
         summary["windows_events"] = events
     if (retries := retries_section(model.flows)) is not None:
         summary["retries"] = retries
+    if model.gateways:
+        summary["gateways"], summary["connect_latency_s"] = gateways_report(model)
     if (counts := requests_counts_section(model.flows)) is not None:
         requests = {**counts, **request_rates(model, window_bin(model))}
         summary["requests"] = cast("Requests", requests)

@@ -34,6 +34,9 @@ class FailedByError(TypedDict):
     EADDRNOTAVAIL: int
     EADDRINUSE: int
     EAGAIN: int
+    # behind a gateway (sim/nat): SYNs dropped until the last retransmission; UDP dropped
+    ETIMEDOUT: NotRequired[int]
+    no_reply: NotRequired[int]
 
 
 class Connections(TypedDict):
@@ -349,6 +352,69 @@ class RunInfo(TypedDict):
     wall_s: float
 
 
+class DroppedByReason(TypedDict):
+    """Translations a gateway refused, by why (sim/nat/base.py DROP_REASONS)."""
+
+    no_free_tuple: int
+    insert_failed: int
+
+
+class GatewayMappings(TypedDict):
+    """Translations asked of a gateway (each SYN retransmission asks again)."""
+
+    attempted: int
+    succeeded: int
+    dropped: int
+    dropped_by_reason: DroppedByReason
+
+
+class GatewayPressure(TypedDict):
+    """Held translated tuples towards a destination over all of them (every address): the
+    destination that peaked, its peak and its time-weighted mean."""
+
+    peak: float
+    mean: float
+    peak_time_s: float
+    worst_destination: str | None
+
+
+class ConntrackStats(TypedDict):
+    """As ``conntrack -S`` counts them: a refused translation fails at confirm."""
+
+    insert: int
+    insert_failed: int
+    drop: int
+
+
+class GatewayEntry(TypedDict):
+    """One gateway (``gateways.<name>``); the kind's own keys follow the common ones."""
+
+    kind: str
+    addresses: list[str]
+    ports: int
+    mappings: GatewayMappings
+    pressure: GatewayPressure
+    random_fully: NotRequired[bool]
+    kernel: NotRequired[str]
+    conntrack: NotRequired[dict[str, float]]
+    conntrack_stats: NotRequired[ConntrackStats]
+    closing_evicted: NotRequired[int]
+    reopened: NotRequired[int]
+
+
+class ConnectLatency(TypedDict):
+    """connect() latency over every TCP connect of a run with gateways (0 s without one);
+    ``still_connecting_at_end`` are connects still retransmitting their SYN."""
+
+    connects: int
+    delayed: int
+    still_connecting_at_end: int
+    mean: float
+    p50: float
+    p99: float
+    max: float
+
+
 class Summary(TypedDict):
     """summary.json of a completed run (``error`` null), in the order it is written."""
 
@@ -372,4 +438,6 @@ class Summary(TypedDict):
     loads: list[LoadEntry]
     retries: NotRequired[Retries]
     requests: NotRequired[Requests]
+    gateways: NotRequired[dict[str, GatewayEntry]]
+    connect_latency_s: NotRequired[ConnectLatency]
     run: RunInfo

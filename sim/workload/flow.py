@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sim.workload.destinations import Chooser
@@ -132,7 +133,16 @@ class Flow:
         """Attempt ``n`` of a connect() on ``ch``; ``then(socket or None)`` once settled."""
         if life is not None:
             self.trace_life.value = life
-        sock = ch.attempt()
+        route = ch.route
+        if route is not None:  # through a gateway: settled when its SYN gets through or not
+            route.connect(partial(self._settled, ch, life, n, then))
+            return
+        self._settled(ch, life, n, then, ch.attempt())
+
+    def _settled(
+        self, ch: Channel, life: float | None, n: int, then: Then | None, sock: Socket | None
+    ) -> None:
+        """Attempt ``n`` on ``ch`` came out as ``sock`` (None: refused or timed out)."""
         if sock is None and self.backoff is not None:
             wait = self.backoff.delay(n) if n < self.backoff.attempts else math.inf
             if math.isfinite(wait):

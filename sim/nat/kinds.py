@@ -1,0 +1,18 @@
+"""Gateway kinds by scenario name, and the factory the model builds gateways with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.nat.base import Gateway, GatewayConfig
+from sim.nat.linux import K8sNode, LinuxMasquerade
+
+if TYPE_CHECKING:
+    from sim.randomness import Stream
+
+KINDS: dict[str, type[Gateway]] = {cls.kind: cls for cls in (LinuxMasquerade, K8sNode)}
+
+
+def make_gateway(config: GatewayConfig, stream: Stream) -> Gateway:
+    """The gateway of ``config.kind`` (the config layer has checked the name)."""
+    return KINDS[config.kind](config, stream)

@@ -1,0 +1,603 @@
+"""Linux netfilter SNAT / MASQUERADE: ``net/netfilter/nf_nat_core.c`` as a gateway kind.
+
+What a new flow gets (``get_unique_tuple``, Linux 6.18 unless a version is named):
+
+1. without ``--random``/``--random-fully``: the mapping of another conntrack from the same
+   inside (protocol, address, port), if that (public address, port) is free towards this
+   destination (``find_appropriate_src``, the bysource hash; the newest one is kept here);
+2. the public address: one address, or among a range ``jhash2(source, seed = destination)``
+   scaled onto the range (``find_best_ips_proto``): stable per (source, destination), not
+   load-aware, and never moved to another address when this one is full;
+3. without the random flags: the inside port itself if it is in the range and free
+   (port preservation; with a single-port range the port is kept even if taken, and the
+   flow then fails at confirm);
+4. otherwise ``nf_nat_l4proto_unique_tuple``: with no ``--to-ports`` the range is the
+   inside port's class ([1, 511], [600, 1023] or [1024, 65535]); a random 16-bit start
+   ``off`` and runs of linear probes ``min + off % size`` (``off`` wraps as a u16) of
+   ``min(size, 128)`` then 64, 32, 16, 8 with a new random start each (NF_NAT_MAX_ATTEMPTS;
+   "netfilter: nat: limit port clash resolution attempts", a504b703bb1d, and "remove l4
+   protocol port rovers", 6ed5943f8735: Linux 5.17, backported to the 4.9-5.10 stable
+   series in 2022).  From Linux 6.5 ("netfilter: nat: evict closing tcp entries on reply
+   tuple collision"), when at most NF_NAT_HARDER_THRESH (32) attempts are left in a run, a
+   TCP SYN may take a tuple held by a TIME_WAIT or CLOSE conntrack that was SNATed, if the
+   new ISN is "after" the old entry's last sequence number (``nf_nat_used_tuple_harder``,
+   ``nf_nat_may_kill``, ``nf_seq_has_advanced``).  Before 5.17 the search walked the whole
+   range from a per-protocol rover (plain) or a random start (``--random-fully``).
+5. nothing free: the kernel keeps a clashing tuple and ``__nf_conntrack_confirm`` drops the
+   packet (``insert_failed`` and ``drop`` in ``conntrack -S``).
+
+"Taken" is per translated 5-tuple (``nf_nat_used_tuple`` looks up the reply tuple), so a
+public port in use towards another destination does not block.  Holds after a flow ends are
+conntrack's timeouts (``nf_conntrack_proto_tcp.c``, ``nf_conntrack_proto_udp.c``,
+Documentation/networking/nf_conntrack-sysctl.rst).  A SYN on the same inside 4-tuple as a
+TIME_WAIT or CLOSE conntrack reopens it (``nf_conntrack_tcp_packet``: the old entry is
+killed and the packet seen as new); a UDP packet on the inside tuple of a held UDP entry
+uses that entry again.
+
+Occupancy is a ``bytearray`` per (protocol, public address, destination) indexed by port,
+searched with ``find``; holds are fixed per close kind, so they end from FIFO queues.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sim.nat.base import (
+    FIN,
+    IDLE,
+    INSERT_FAILED,
+    NO_FREE_TUPLE,
+    RST,
+    DestinationUse,
+    Gateway,
+    GatewayConfig,
+    Mapping,
+)
+from sim.ports.linux import parse_kernel
+
+if TYPE_CHECKING:
+    from sim.randomness import Stream
+
+LIVE, CLOSING, GONE = 1, 2, 0
+MAX_ATTEMPTS = 128  # NF_NAT_MAX_ATTEMPTS
+HARDER_THRESH = MAX_ATTEMPTS // 4  # NF_NAT_HARDER_THRESH
+FIRST_RUNS_KERNEL = (5, 17)  # bounded probe runs, random start (rovers removed)
+FIRST_EVICT_KERNEL = (6, 5)  # evict closing TCP entries in the last attempts
+UDP_STREAM_AFTER_S = 2.0  # a replied UDP flow still active after 2 s is a stream
+
+# conntrack timeouts in seconds (net.netfilter.nf_conntrack_*_timeout_* defaults)
+CONNTRACK_DEFAULTS: dict[str, float] = {
+    "time_wait": 120.0,  # tcp_timeout_time_wait: after a FIN close
+    "close": 10.0,  # tcp_timeout_close: after an RST
+    "established": 432000.0,  # tcp_timeout_established (5 days)
+    "close_wait": 60.0,  # tcp_timeout_close_wait
+    "udp": 30.0,  # udp_timeout
+    "udp_stream": 120.0,  # udp_timeout_stream
+}
+
+
+def port_class(port: int) -> tuple[int, int]:
+    """The range a port is remapped in when the rule names no ports
+    (``nf_nat_l4proto_unique_tuple``): privileged ports stay privileged."""
+    if port < 512:
+        return 1, 511
+    if port < 1024:
+        return 600, 1023
+    return 1024, 65535
+
+
+def _rol32(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+
+
+def jhash2(words: tuple[int, ...], initval: int) -> int:
+    """``jhash2(k, length, initval)`` (include/linux/jhash.h: Bob Jenkins' lookup3): mix
+    three words at a time while more than three are left, add the last one to three, then
+    the final avalanche."""
+    m = 0xFFFFFFFF
+    a = b = c = (0xDEADBEEF + (len(words) << 2) + initval) & m
+    k = list(words)
+    while len(k) > 3:
+        a = (a + k[0]) & m
+        b = (b + k[1]) & m
+        c = (c + k[2]) & m
+        a, b, c = _mix(a, b, c)
+        k = k[3:]
+    if not k:
+        return c
+    a = (a + k[0]) & m
+    if len(k) > 1:
+        b = (b + k[1]) & m
+    if len(k) > 2:
+        c = (c + k[2]) & m
+    return _final(a, b, c)
+
+
+def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
+    """``__jhash_mix``."""
+    m = 0xFFFFFFFF
+    a = ((a - c) & m) ^ _rol32(c, 4)
+    c = (c + b) & m
+    b = ((b - a) & m) ^ _rol32(a, 6)
+    a = (a + c) & m
+    c = ((c - b) & m) ^ _rol32(b, 8)
+    b = (b + a) & m
+    a = ((a - c) & m) ^ _rol32(c, 16)
+    c = (c + b) & m
+    b = ((b - a) & m) ^ _rol32(a, 19)
+    a = (a + c) & m
+    c = ((c - b) & m) ^ _rol32(b, 4)
+    b = (b + a) & m
+    return a, b, c
+
+
+def _final(a: int, b: int, c: int) -> int:
+    """``__jhash_final``: c is the hash."""
+    m = 0xFFFFFFFF
+    c = ((c ^ b) - _rol32(b, 14)) & m
+    a = ((a ^ c) - _rol32(c, 11)) & m
+    b = ((b ^ a) - _rol32(a, 25)) & m
+    c = ((c ^ b) - _rol32(b, 16)) & m
+    a = ((a ^ c) - _rol32(c, 4)) & m
+    b = ((b ^ a) - _rol32(a, 14)) & m
+    return ((c ^ b) - _rol32(b, 24)) & m
+
+
+def _raw_word(address: str) -> int:
+    """An IPv4 address as the kernel reads ``(u32 *)&u3`` on a little-endian CPU: the
+    network-order bytes taken as a host integer."""
+    return int.from_bytes(socket.inet_aton(address), "little")
+
+
+def address_index(source: str, destination: str, n: int, persistent: bool = False) -> int:
+    """Which of ``n`` consecutive SNAT addresses a (source, destination) pair uses:
+    ``find_best_ips_proto`` for IPv4, ``minip + reciprocal_scale(j, n)`` with ``j`` the
+    jhash2 of the inside source as the whole ``union nf_inet_addr`` (four words, the IPv4
+    address in the first), seeded by the destination's first word (0 with
+    ``--persistent``).  Checked against Linux 6.18 (tests/kernel/test_snat_address.py)."""
+    if n == 1:
+        return 0
+    seed = 0 if persistent else _raw_word(destination)
+    j = jhash2((_raw_word(source), 0, 0, 0), seed)
+    return (j * n) >> 32
+
+
+class LinuxMapping(Mapping):
+    """A conntrack entry's NAT side: its pool, state, inside tuple and hold end."""
+
+    __slots__ = ("inner", "pool", "source_key", "state", "until")
+
+    pool: Pool
+    state: int
+    inner: tuple[str, int, int, str, int]  # (protocol, member, inside port, destination, port)
+    source_key: tuple[str, str, int]  # (protocol, inside address, inside port): bysource
+    until: float
+
+
+class Pool:
+    """Translated ports of one (protocol, public address, destination), indexed by port:
+    ``cells`` is 0 where the tuple is free, ``live`` 1 where a live conntrack holds it
+    (the rest of the held ones are closing: TIME_WAIT, CLOSE or a UDP hold)."""
+
+    __slots__ = ("address", "cells", "closing", "live", "use")
+
+    def __init__(self, address: str, use: DestinationUse) -> None:
+        self.address = address
+        self.use = use  # the destination's held count, over every address
+        self.cells = bytearray(65536)
+        self.live = bytearray(65536)
+        self.closing: dict[int, LinuxMapping] = {}  # port -> its closing entry
+
+
+def _scan(cells: bytearray, lo: int, size: int, off: int, i0: int, i1: int) -> int:
+    """First i in [i0, i1) whose port ``lo + ((off + i) & 0xFFFF) % size`` has a 0 cell, or
+    -1: the kernel's probe ``for (i...; off++) port = min + off % range_size`` with a u16
+    ``off``, in at most four ``find`` calls (a u16 wrap, then a ring wrap each)."""
+    if i0 >= i1:
+        return -1
+    v0, v1 = off + i0, off + i1
+    if v0 >= 65536:
+        v0 -= 65536
+        v1 -= 65536
+    if v1 <= 65536:  # the common case: no u16 wrap in this window
+        return _ring(cells, lo, size, v0 % size, i1 - i0, i0)
+    first = _ring(cells, lo, size, v0 % size, 65536 - v0, i0)
+    if first >= 0:
+        return first
+    return _ring(cells, lo, size, 0, v1 - 65536, i0 + 65536 - v0)
+
+
+def _ring(cells: bytearray, lo: int, size: int, start: int, length: int, i: int) -> int:
+    """First free of ``length`` ring positions from ``start`` (i numbers the first), or -1."""
+    end = start + length
+    found = cells.find(0, lo + start, lo + (end if end < size else size))
+    if found >= 0:
+        return i + found - lo - start
+    if end > size:
+        found = cells.find(0, lo, lo + end - size)
+        if found >= 0:
+            return i + size - start + found - lo
+    return -1
+
+
+def _head_time(queue: deque[tuple[float, LinuxMapping]]) -> float:
+    return queue[0][0]
+
+
+class LinuxMasquerade(Gateway):
+    """``iptables -t nat -j MASQUERADE`` (one address) or ``-j SNAT --to-source a-b``."""
+
+    kind: ClassVar[str] = "linux-masquerade"
+    defaults: ClassVar[dict[str, Any]] = {
+        "random_fully": False,  # NF_NAT_RANGE_PROTO_RANDOM_FULLY (--random-fully)
+        "persistent": False,  # NF_NAT_RANGE_PERSISTENT: the address hash ignores the destination
+        "kernel": "6.18",  # which nf_nat_core.c: runs from 5.17, eviction from 6.5
+        "conntrack": {},  # timeouts overriding CONNTRACK_DEFAULTS
+        # inferred: how long a new conntrack stays unconfirmed (invisible to other CPUs'
+        # NAT searches) between the NAT hook and __nf_conntrack_confirm; 0 disables the race
+        "confirm_window": 50e-6,
+        # inferred: the chance a new SYN's ISN is "after" the old entry's last sequence
+        # (nf_seq_has_advanced): ISNs of different inside 4-tuples carry independent keyed
+        # offsets (secure_tcp_seq, net/core/secure_seq.c), so about half
+        "evict_seq_advanced": 0.5,
+    }
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        opts = super().check_options(options)
+        conntrack = opts["conntrack"]
+        if not isinstance(conntrack, dict):
+            raise ValueError("conntrack: a table of timeouts in seconds")
+        for key, value in conntrack.items():
+            if key not in CONNTRACK_DEFAULTS:
+                raise KeyError(f"conntrack.{key}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"conntrack.{key}: a number of seconds >= 0")
+        for key in ("random_fully", "persistent"):
+            if not isinstance(opts[key], bool):
+                raise ValueError(f"{key}: true or false")
+        parse_kernel(str(opts["kernel"]))
+        for key, top in (("confirm_window", math.inf), ("evict_seq_advanced", 1.0)):
+            value = opts[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{key}: a number")
+            if not 0 <= value <= top:
+                raise ValueError(f"{key}: between 0 and {top}")
+        return opts
+
+    def __init__(self, config: GatewayConfig, stream: Stream) -> None:
+        super().__init__(config, stream)
+        opts = self.check_options(dict(config.options))
+        self.random_fully: bool = opts["random_fully"]
+        self.persistent: bool = opts["persistent"]
+        self.kernel_version = parse_kernel(str(opts["kernel"]))
+        self.runs = self.kernel_version >= FIRST_RUNS_KERNEL
+        self.evict = self.kernel_version >= FIRST_EVICT_KERNEL
+        self.timeouts = {**CONNTRACK_DEFAULTS, **opts["conntrack"]}
+        self.window = float(opts["confirm_window"])
+        self.seq_advanced = float(opts["evict_seq_advanced"])
+        self.port_range = config.port_range
+        self.n_addresses = len(self.addresses)
+        self.pools: dict[tuple[str, str, int], list[Pool | None]] = {}
+        self.bysource: dict[tuple[str, str, int], LinuxMapping] = {}
+        self.address_of: dict[tuple[str, str], int] = {}  # (source, destination) -> address
+        self.closed_inner: dict[tuple[str, int, int, str, int], LinuxMapping] = {}
+        self.queues: dict[float, deque[tuple[float, LinuxMapping]]] = {}
+        self.due = math.inf
+        self.pending: deque[tuple[float, Pool, int]] = deque()  # not yet confirmed
+        self.rovers = {"tcp": 0, "udp": 0}  # before 5.17: per-protocol rover
+        self.evicted = self.reopened = self.reused_udp = 0
+
+    # -- the hot path ------------------------------------------------------------------
+    def translate(
+        self,
+        now: float,
+        protocol: str,
+        member: int,
+        source: str,
+        source_port: int,
+        destination: str,
+        destination_port: int,
+    ) -> Mapping | str:
+        if now >= self.due:
+            self.settle(now)
+        counters = self.counters
+        counters.attempted += 1
+        dkey = (protocol, destination, destination_port)
+        pools = self.pools.get(dkey)
+        if pools is None:
+            pools = self.pools[dkey] = [None] * self.n_addresses
+        inner = (protocol, member, source_port, destination, destination_port)
+        old = self.closed_inner.get(inner) if self.closed_inner else None
+        if old is not None:
+            if protocol == "udp":  # the held entry carries the new packets
+                self._revive(old)
+                self.reused_udp += 1
+                counters.succeeded += 1
+                return old
+            self._end(old, now)  # a SYN on a closing 4-tuple reopens: old entry killed
+            self.reopened += 1
+        pending = self.pending
+        hidden = None
+        if pending:
+            if pending[-1][0] > now - self.window:  # some are still unconfirmed
+                hidden = self._hide_unconfirmed(now)
+            else:
+                pending.clear()
+        pool, port = self._choose(pools, dkey, protocol, source, source_port, destination, now)
+        if hidden:
+            for p, q in hidden:
+                p.cells[q] = LIVE
+                p.live[q] = 1
+            if port >= 0 and (pool, port) in hidden:
+                counters.drop(INSERT_FAILED)  # both confirm this tuple: the later one loses
+                return INSERT_FAILED
+        if port < 0:
+            counters.drop(NO_FREE_TUPLE)
+            return NO_FREE_TUPLE
+        entry = object.__new__(LinuxMapping)
+        entry.address = pool.address
+        entry.port = port
+        entry.born = now
+        entry.pool = pool
+        entry.state = LIVE
+        entry.inner = inner
+        entry.source_key = key = (protocol, source, source_port)
+        pool.cells[port] = LIVE
+        pool.live[port] = 1
+        pool.use.take(now)
+        self.bysource[key] = entry
+        if self.window > 0 and protocol == "tcp":
+            self.pending.append((now, pool, port))
+        counters.succeeded += 1
+        return entry
+
+    def _choose(
+        self,
+        pools: list[Pool | None],
+        dkey: tuple[str, str, int],
+        protocol: str,
+        source: str,
+        source_port: int,
+        destination: str,
+        now: float,
+    ) -> tuple[Pool, int]:
+        """``get_unique_tuple``: (pool, port), port -1 when nothing is free."""
+        lo, hi = self.port_range or port_class(source_port)
+        keep = not self.random_fully
+        if keep:
+            m = self.bysource.get((protocol, source, source_port))
+            if m is not None and (self.port_range is None or lo <= m.port <= hi):
+                p = self._pool(pools, dkey, self.addresses.index(m.address), now)
+                if not p.cells[m.port]:
+                    return p, m.port
+        if self.n_addresses == 1:
+            index = 0
+        else:  # stable per (source, destination): computed once
+            pair = (source, destination)
+            index = self.address_of.get(pair, -1)
+            if index < 0:
+                n = self.n_addresses
+                index = self.address_of[pair] = address_index(
+                    source, destination, n, self.persistent
+                )
+        pool = pools[index] or self._pool(pools, dkey, index, now)
+        if keep and lo <= source_port <= hi:
+            # a one-port range keeps the port even when taken (it then fails at confirm)
+            if not pool.cells[source_port]:
+                return pool, source_port
+            if lo == hi:
+                return pool, -1
+        if self.runs:
+            return pool, self._runs(pool, lo, hi - lo + 1, protocol, now)
+        return pool, self._rover(pool, lo, hi - lo + 1, protocol)
+
+    def _runs(self, pool: Pool, lo: int, size: int, protocol: str, now: float) -> int:
+        """``nf_nat_l4proto_unique_tuple`` from 5.17: runs of 128, 64, 32, 16, 8 probes."""
+        uniform = self.stream.uniform
+        attempts = size if size < MAX_ATTEMPTS else MAX_ATTEMPTS
+        harder = self.evict and protocol == "tcp"
+        cells = pool.cells
+        while True:
+            off = int(uniform() * 65536)  # get_random_u16()
+            plain = attempts - HARDER_THRESH if harder else attempts
+            if plain > 0:
+                i = _scan(cells, lo, size, off, 0, plain)
+                if i >= 0:
+                    return lo + ((off + i) & 0xFFFF) % size
+            else:
+                plain = 0
+            if plain < attempts:
+                port = self._harder(pool, lo, size, off, plain, attempts, now)
+                if port >= 0:
+                    return port
+            if attempts >= size or attempts < 16:
+                return -1
+            attempts //= 2
+
+    def _harder(
+        self, pool: Pool, lo: int, size: int, off: int, i: int, attempts: int, now: float
+    ) -> int:
+        """The last NF_NAT_HARDER_THRESH probes of a run (6.5+): a free tuple, or one held
+        by a closing TCP entry whose sequence has been passed (evicted)."""
+        live = pool.live
+        while i < attempts:
+            i = _scan(live, lo, size, off, i, attempts)
+            if i < 0:
+                return -1
+            port = lo + ((off + i) & 0xFFFF) % size
+            if not pool.cells[port]:
+                return port
+            entry = pool.closing.get(port)
+            if entry is not None and self.stream.uniform() < self.seq_advanced:
+                self._end(entry, now)
+                self.evicted += 1
+                return port
+            i += 1
+        return -1
+
+    def _rover(self, pool: Pool, lo: int, size: int, protocol: str) -> int:
+        """Before 5.17: the whole range from the protocol's rover (random with the flag)."""
+        off = self.stream.below(65536) if self.random_fully else self.rovers[protocol]
+        i = _scan(pool.cells, lo, size, off, 0, size)
+        if not self.random_fully:
+            self.rovers[protocol] = (off + (i if i >= 0 else size - 1)) & 0xFFFF
+        return -1 if i < 0 else lo + ((off + i) & 0xFFFF) % size
+
+    def _hide_unconfirmed(self, now: float) -> list[tuple[Pool, int]]:
+        """Tuples taken less than ``confirm_window`` ago are not yet in the conntrack hash:
+        another flow's search cannot see them (kubernetes/kubernetes#56903)."""
+        pending = self.pending
+        edge = now - self.window
+        while pending and pending[0][0] <= edge:
+            pending.popleft()
+        hidden = []
+        for _, pool, port in pending:
+            if pool.live[port]:
+                pool.cells[port] = 0
+                pool.live[port] = 0
+                hidden.append((pool, port))
+        return hidden
+
+    # -- holds -------------------------------------------------------------------------
+    def release(self, mapping: Mapping, now: float, close: str) -> None:
+        entry: LinuxMapping = mapping  # type: ignore[assignment]
+        if entry.state != LIVE:
+            return
+        if now >= self.due:
+            self.settle(now)
+        timeouts = self.timeouts
+        if entry.inner[0] == "udp":
+            stream = now - entry.born > UDP_STREAM_AFTER_S
+            hold = timeouts["udp_stream"] if stream else timeouts["udp"]
+        elif close == FIN:
+            hold = timeouts["time_wait"]
+        elif close == RST:
+            hold = timeouts["close"]
+        elif close == IDLE:
+            hold = 0.0  # the entry timed out: nothing is left to hold
+        else:
+            raise ValueError(f"unknown close kind {close!r}")
+        if hold <= 0:
+            self._end(entry, now)
+            return
+        pool = entry.pool
+        port = entry.port
+        entry.state = CLOSING
+        entry.until = end = now + hold
+        pool.cells[port] = CLOSING
+        pool.live[port] = 0
+        pool.closing[port] = entry
+        self.closed_inner[entry.inner] = entry
+        queue = self.queues.get(hold)
+        if queue is None:
+            queue = self.queues[hold] = deque()
+        queue.append((end, entry))
+        if end < self.due:
+            self.due = end
+
+    def settle(self, now: float) -> None:
+        """End the holds due by ``now`` in time order (a merge of the per-length FIFOs)."""
+        if len(self.queues) == 1:  # one hold length so far: its FIFO is in time order
+            for queue in self.queues.values():
+                while queue and queue[0][0] <= now:
+                    end, entry = queue.popleft()
+                    if entry.state == CLOSING and entry.until == end:
+                        self._end(entry, end)
+                self.due = queue[0][0] if queue else math.inf
+            return
+        queues = [q for q in self.queues.values() if q]
+        while queues:
+            head = min(queues, key=_head_time) if len(queues) > 1 else queues[0]
+            end, entry = head[0]
+            if end > now:
+                self.due = end
+                return
+            head.popleft()
+            if entry.state == CLOSING and entry.until == end:
+                self._end(entry, end)
+            if not head:
+                queues.remove(head)
+        self.due = math.inf
+
+    def _end(self, entry: LinuxMapping, now: float) -> None:
+        """The conntrack entry is gone at ``now``: its translated tuple is free."""
+        entry.state = GONE
+        pool = entry.pool
+        port = entry.port
+        pool.cells[port] = 0
+        pool.live[port] = 0
+        if pool.closing.get(port) is entry:
+            del pool.closing[port]
+        if self.closed_inner.get(entry.inner) is entry:
+            del self.closed_inner[entry.inner]
+        if self.bysource.get(entry.source_key) is entry:
+            del self.bysource[entry.source_key]
+        pool.use.give(now)
+
+    def _revive(self, entry: LinuxMapping) -> None:
+        """A held UDP entry carries a new flow on the same inside tuple."""
+        entry.state = LIVE
+        pool = entry.pool
+        pool.cells[entry.port] = LIVE
+        pool.live[entry.port] = 1
+        del pool.closing[entry.port]
+        del self.closed_inner[entry.inner]
+
+    # -- pools -------------------------------------------------------------------------
+    def _pool(
+        self, pools: list[Pool | None], dkey: tuple[str, str, int], index: int, now: float
+    ) -> Pool:
+        pool = pools[index]
+        if pool is None:
+            pool = pools[index] = Pool(self.addresses[index], self.use(dkey, now))
+        return pool
+
+    # -- reporting ---------------------------------------------------------------------
+    def ports(self) -> int:
+        """The ``--to-ports`` range size, else the [1024, 65535] class (64,512 ports):
+        inside hosts' ephemeral ports are unprivileged."""
+        lo, hi = self.port_range or (1024, 65535)
+        return hi - lo + 1
+
+    def summary(self, until: float) -> dict[str, Any]:
+        out = super().summary(until)
+        dropped = self.counters.dropped
+        out["random_fully"] = self.random_fully
+        out["kernel"] = ".".join(map(str, self.kernel_version))
+        out["conntrack"] = dict(self.timeouts)
+        # as `conntrack -S` counts them: a dropped SYN fails at confirm (nf_ct_resolve_clash)
+        out["conntrack_stats"] = {
+            "insert": self.counters.succeeded - self.reused_udp,
+            "insert_failed": dropped,
+            "drop": dropped,
+        }
+        out["closing_evicted"] = self.evicted
+        out["reopened"] = self.reopened
+        return out
+
+
+class K8sNode(LinuxMasquerade):
+    """A Kubernetes node's pod SNAT: MASQUERADE with kube-proxy's conntrack settings
+    (``pkg/proxy/apis/config/v1alpha1/defaults.go``: TCP established 24 h, close-wait 1 h)
+    and ``--random-fully``, which kube-proxy and the kubelet add to their MASQUERADE rules
+    when iptables supports it (``pkg/proxy/iptables/proxier.go``,
+    ``pkg/kubelet/kubelet_network_linux.go``), as do the CNIs that masquerade pod egress
+    (flannel-io/flannel#1040; the AWS VPC CNI's ``AWS_VPC_K8S_CNI_RANDOMIZESNAT=prng``)."""
+
+    kind: ClassVar[str] = "k8s-node"
+    defaults: ClassVar[dict[str, Any]] = {
+        **LinuxMasquerade.defaults,
+        "random_fully": True,
+        "conntrack": {"established": 86400.0, "close_wait": 3600.0},
+    }
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(options)
+        if "conntrack" in merged and isinstance(merged["conntrack"], dict):
+            merged["conntrack"] = {**cls.defaults["conntrack"], **merged["conntrack"]}
+        return super().check_options(merged)

@@ -1,0 +1,69 @@
+"""What a run's gateways say in the verdict: where exhaustion happens and what the client
+sees (dropped SYNs show as connect latency and ETIMEDOUT, not EADDRNOTAVAIL)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from sim.engine import Model
+    from sim.summary.types import ConnectLatency, GatewayEntry
+
+
+def gateways_report(model: Model) -> tuple[dict[str, GatewayEntry], ConnectLatency]:
+    """``gateways`` and ``connect_latency_s``: each gateway's own report, and connect
+    latency over every TCP connect (those of hosts without a gateway take 0 s)."""
+    direct = sum(ch.succeeded for ch in model.loads if ch.route is None and ch.protocol == "tcp")
+    until = model.scenario.duration
+    gateways = {name: cast("GatewayEntry", g.summary(until)) for name, g in model.gateways.items()}
+    return gateways, cast("ConnectLatency", model.connect.summary(immediate_elsewhere=direct))
+
+
+def _pct(x: float) -> str:
+    if x >= 0.1 or x == 0:
+        return f"{100 * x:.0f} %"
+    return f"{100 * x:.1f} %" if x >= 0.01 else f"{100 * x:.2f} %"
+
+
+def _seconds(x: float) -> str:
+    return f"{x:g} s"
+
+
+def gateway_headlines(s: dict[str, Any]) -> list[str]:
+    """One line per gateway: exhausted or not, where, and what the client saw."""
+    gateways = s.get("gateways") or {}
+    lines = []
+    latency = s.get("connect_latency_s") or {}
+    errors = (s.get("connections") or {}).get("failed_by_error", {})
+    timed_out, no_reply = errors.get("ETIMEDOUT", 0), errors.get("no_reply", 0)
+    for name, g in gateways.items():
+        m = g["mappings"]
+        p = g["pressure"]
+        where = p.get("worst_destination") or "no destination"
+        if m["dropped"]:
+            by_reason = m["dropped_by_reason"].items()
+            reasons = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in by_reason if n)
+            seen = []
+            if latency.get("delayed") or timed_out:
+                seen.append(
+                    f"connect latency p50 {_seconds(latency.get('p50', 0))}, p99 "
+                    f"{_seconds(latency.get('p99', 0))}, max {_seconds(latency.get('max', 0))} "
+                    "(SYN retransmissions)"
+                )
+            if timed_out:
+                seen.append(f"{timed_out:,} connect() calls failed with ETIMEDOUT")
+            if no_reply:
+                seen.append(f"{no_reply:,} UDP flows got no reply (datagrams dropped)")
+            client = "; the client sees " + ", ".join(seen) if seen else ""
+            lines.append(
+                f"Exhaustion at gateway {name} ({g['kind']}): {m['dropped']:,} of "
+                f"{m['attempted']:,} new flows' packets dropped ({reasons}); peak pressure "
+                f"{_pct(p['peak'])} towards {where}{client}; not EADDRNOTAVAIL"
+            )
+        else:
+            lines.append(
+                f"Gateway {name} ({g['kind']}): no packet dropped; peak pressure "
+                f"{_pct(p['peak'])} of {g['ports'] * len(g['addresses']):,} translated tuples "
+                f"towards {where}"
+            )
+    return lines

@@ -1,0 +1,250 @@
+"""Hosts behind a gateway, end to end: what the client sees when the NAT drops its SYN.
+
+Expected values are hand arithmetic: the --to-ports size, conntrack's holds
+(nf_conntrack_proto_tcp.c) and the SYN retransmission schedule (net/ipv4/tcp_timer.c:
+1, 2, 3, 4, 5, 7, 11, 19, 35, 67 s and ETIMEDOUT at 131 s from Linux 6.5; 1, 3, 7, 15,
+31, 63 and 127 s before).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import sim
+from sim.result import Result
+
+API = "203.0.113.10:443"
+API2 = "203.0.113.11:443"
+
+
+def scenario(
+    hosts: int = 3,
+    connects: int = 5,
+    destinations: tuple[str, ...] = (API,),
+    gateway: dict[str, Any] | None = None,
+    host_keys: dict[str, Any] | None = None,
+    lifetime: Any = "inf",
+    close: str = "client",
+    duration: float = 400.0,
+    **load: Any,
+) -> sim.Scenario:
+    gw = {
+        "name": "gw",
+        "kind": "linux-masquerade",
+        "addresses": ["198.51.100.1"],
+        "port_range": "1024-1033",
+        "confirm_window": 0.0,
+        **(gateway or {}),
+    }
+    doc: dict[str, Any] = {
+        "name": "gw-test",
+        "duration": duration,
+        "gateways": [gw],
+        "hosts": [
+            {"name": f"h{i}", "address": f"10.0.0.{i + 2}", "gateway": "gw", **(host_keys or {})}
+            for i in range(hosts)
+        ],
+        "destinations": [{"name": f"d{j}", "address": a} for j, a in enumerate(destinations)],
+        "load": [
+            {
+                "host": f"h{i}",
+                "destination": f"d{j}",
+                # connects at 0, 1, ..., connects - 1 s
+                "arrival": {"kind": "constant", "interval": "1s"},
+                "stop": connects - 0.5,
+                "lifetime": {"kind": "fixed", "value": lifetime},
+                "close": close,
+                **load,
+            }
+            for i in range(hosts)
+            for j in range(len(destinations))
+        ],
+    }
+    return sim.parse_scenario(doc)
+
+
+def fails(result: Result) -> list[float]:
+    ev = result.events
+    return ev.loc[ev["event"] == "fail", "time_s"].tolist()
+
+
+def test_ten_ports_fifteen_never_closing_connects() -> None:
+    """10 translated ports, one address, 3 hosts x 5 connects that never close: exactly
+    10 succeed; the other 5 are dropped on every try and fail with ETIMEDOUT 131 s after
+    their first SYN (6.18 client), having tried the gateway 1 + 10 times each."""
+    result = sim.run(scenario(), events=True)
+    s = result.summary
+    assert s["connections"]["succeeded"] == 10
+    assert s["connections"]["failed_by_error"]["ETIMEDOUT"] == 5
+    assert s["connections"]["failed_by_error"]["EADDRNOTAVAIL"] == 0
+    g = s["gateways"]["gw"]
+    assert g["ports"] == 10
+    assert g["mappings"]["succeeded"] == 10
+    assert g["mappings"]["attempted"] == 10 + 5 * 11
+    assert g["mappings"]["dropped_by_reason"] == {"no_free_tuple": 55, "insert_failed": 0}
+    assert g["pressure"]["peak"] == 1.0
+    # connects in order h0, h1, h2 at 0 s, 1 s, ...: the 11th to 15th arrive at 3 s (h1,
+    # h2) and 4 s (h0, h1, h2)
+    assert sorted(fails(result)) == [134.0, 134.0, 135.0, 135.0, 135.0]
+    assert s["connect_latency_s"]["max"] == 0.0
+
+
+def test_two_destinations_give_twenty() -> None:
+    """5-tuple uniqueness: the same 10 ports serve each destination."""
+    s = sim.run(scenario(destinations=(API, API2))).summary
+    assert s["connections"]["succeeded"] == 20
+    assert s["connections"]["failed_by_error"]["ETIMEDOUT"] == 10
+
+
+@pytest.mark.parametrize(
+    ("kernel", "keys", "expect"),
+    [
+        ("6.18", {}, [1, 2, 3, 4, 5, 7, 11, 19, 35, 67, 131]),
+        ("6.4", {}, [1, 3, 7, 15, 31, 63, 127]),
+        ("6.18", {"tcp_syn_retries": 2, "tcp_syn_linear_timeouts": 0}, [1, 3, 7]),
+    ],
+)
+def test_syn_schedule_through_the_gateway(kernel: str, keys: dict, expect: list[int]) -> None:
+    """One port, taken for ever by h0 at 0 s; h1's SYN at 0 s is dropped, retransmitted on
+    the client kernel's schedule (each try hits the gateway again), then ETIMEDOUT."""
+    sc = scenario(
+        hosts=2,
+        connects=1,
+        gateway={"port_range": "2000-2000"},
+        host_keys={"kernel": kernel, **keys},
+    )
+    result = sim.run(sc, events=True)
+    ev = result.events
+    h1 = ev[ev["host"] == "h1"]
+    drops = h1.loc[h1["event"] == "syn_dropped", "time_s"].tolist()
+    assert drops == [0.0, *expect[:-1]]
+    assert fails(result) == [float(expect[-1])]
+
+
+def test_retransmission_succeeds_when_the_hold_ends() -> None:
+    """One port; h0's connection at 0 s ends by RST at 1 s, so conntrack holds the tuple
+    in CLOSE for 10 s (to 11 s).  h1 connects at 2 s: dropped at 2, 3, 4, 5, 6, 7 and 9 s,
+    let through by the retransmission at 2 + 11 = 13 s: connect latency 11 s."""
+    sc = sim.parse_scenario(
+        {
+            "name": "hold",
+            "duration": 60,
+            "gateways": [
+                {
+                    "name": "gw",
+                    "kind": "linux-masquerade",
+                    "addresses": ["198.51.100.1"],
+                    "port_range": "2000-2000",
+                    "kernel": "6.1",  # no eviction of closing entries
+                }
+            ],
+            "hosts": [
+                {"name": "h0", "address": "10.0.0.2", "gateway": "gw"},
+                {"name": "h1", "address": "10.0.0.3", "gateway": "gw"},
+            ],
+            "destinations": [{"name": "api", "address": API}],
+            "load": [
+                {
+                    "host": "h0",
+                    "destination": "api",
+                    "arrival": {"kind": "constant", "interval": "100s"},
+                    "lifetime": {"kind": "fixed", "value": 1},
+                    "close": "reset",
+                },
+                {
+                    "host": "h1",
+                    "destination": "api",
+                    "arrival": {"kind": "constant", "interval": "100s"},
+                    "start": 2,
+                    "lifetime": {"kind": "fixed", "value": "inf"},
+                },
+            ],
+        }
+    )
+    result = sim.run(sc, events=True)
+    s = result.summary
+    assert s["connections"]["succeeded"] == 2
+    assert s["connect_latency_s"]["max"] == 11.0
+    assert s["connect_latency_s"]["connects"] == 2
+    ev = result.events
+    drops = ev.loc[ev["event"] == "syn_dropped", "time_s"].tolist()
+    assert drops == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 9.0]
+    translated = ev[ev["event"] == "translated"]
+    assert translated["time_s"].tolist() == [0.0, 13.0]
+    assert translated["public_port"].tolist() == [2000, 2000]
+    assert result.series["connects_delayed"].sum() == 1
+
+
+def test_time_wait_hold_after_fin() -> None:
+    """One port: h0 and h1 connect at 0 s; h0 gets the tuple, closes with FIN at 1 s and
+    conntrack holds it in TIME_WAIT to 121 s (gateway kernel 6.1: no eviction).  h1's
+    retransmissions at 1 ... 67 s all fall inside the hold: ETIMEDOUT at 131 s."""
+    sc = scenario(
+        hosts=2,
+        connects=1,
+        gateway={"port_range": "2000-2000", "kernel": "6.1"},
+        lifetime=1,
+        duration=300,
+    )
+    result = sim.run(sc, events=True)
+    assert fails(result) == [131.0]
+    assert result.summary["connections"]["succeeded"] == 1
+
+
+def test_keepalive_and_retries_on_top() -> None:
+    """A keep-alive pool whose opens go through a full gateway: the requests fail after
+    ETIMEDOUT, counted as connect errors; an application retry after it tries again."""
+    sc = scenario(
+        hosts=2,
+        connects=1,
+        gateway={"port_range": "2000-2000"},
+        keepalive={"max_connections": 1, "idle_timeout": "1000s"},
+        retry={"kind": "fixed", "max_attempts": 2, "base": "1s", "jitter": False},
+        lifetime=0.5,
+        duration=400,
+    )
+    s = sim.run(sc).summary
+    requests = s["requests"]
+    assert requests["attempted"] == 2
+    assert requests["succeeded"] == 1
+    # h1's open: ETIMEDOUT at 131 s, retried 1 s later, ETIMEDOUT again at 132 + 131 s
+    assert s["connections"]["failed_by_error"]["ETIMEDOUT"] == 2
+    assert requests["failed"] == 1
+
+
+def test_hosts_without_a_gateway_unchanged() -> None:
+    """A host without gateway in a run with a gateway: its connects take 0 s and count in
+    connect_latency_s; its own pool pressure is as before."""
+    doc = {
+        "name": "mixed",
+        "duration": 10,
+        "gateways": [{"name": "gw", "kind": "k8s-node", "addresses": ["198.51.100.1"]}],
+        "hosts": [
+            {"name": "direct", "address": "10.0.0.2"},
+            {"name": "pod", "address": "10.0.0.3", "gateway": "gw"},
+        ],
+        "destinations": [{"name": "api", "address": API}],
+        "load": [
+            {
+                "host": h,
+                "destination": "api",
+                "arrival": {"kind": "poisson", "rate": 20},
+                "lifetime": {"kind": "exponential", "mean": "100ms"},
+            }
+            for h in ("direct", "pod")
+        ],
+    }
+    s = sim.run(sim.parse_scenario(doc)).summary
+    total = s["connections"]["succeeded"]
+    assert s["connect_latency_s"]["connects"] == total
+    assert s["connect_latency_s"]["max"] == 0.0
+    assert s["gateways"]["gw"]["mappings"]["succeeded"] < total
+
+
+def test_same_bytes_twice() -> None:
+    a = sim.run(scenario(), events=True)
+    b = sim.run(scenario(), events=True)
+    assert a.events.equals(b.events)
+    assert a.series.equals(b.series)
