@@ -1,0 +1,289 @@
+"""Measurements of Linux MASQUERADE on the running kernel, as plain data.
+
+Each function builds its own lab (natlab.nat_network), runs one experiment and returns
+dicts and lists only, so tests can hold the figures against hand arithmetic
+(nat_reference.py) and against the model (sim.nat) alike.  All traffic stays inside the
+lab's namespaces; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.kernel.natlab import (
+    SERVER_A,
+    SERVER_B,
+    Client,
+    CtEntry,
+    NatNet,
+    conntrack_stats,
+    conntrack_tcp,
+    nat_network,
+)
+
+CLIENT_PORT_BASE = 50000  # outside every translated range used here
+
+
+def _entry(net: NatNet, src: str, sport: int, dst: str, dport: int) -> CtEntry | None:
+    for e in conntrack_tcp(net.router):
+        if (e.src, e.sport, e.dst, e.dport) == (src, sport, dst, dport):
+            return e
+    return None
+
+
+def _wait_state(
+    net: NatNet, flow: tuple[str, int, str, int], state: str, within_s: float = 2.0
+) -> CtEntry | None:
+    """Poll the router's table (bounded) until the flow's entry reaches ``state``."""
+    end = time.monotonic() + within_s
+    entry = _entry(net, *flow)
+    while time.monotonic() < end and (entry is None or entry.state != state):
+        time.sleep(0.02)
+        entry = _entry(net, *flow)
+    return entry
+
+
+def _connect(client: Client, cid: str, src: str, sport: int, dst: str, **kw: Any) -> Any:
+    return client.agent.call(
+        "connect", id=cid, src=src, sport=sport, dst=dst, dport=kw.pop("dport", 80), **kw
+    )
+
+
+def _syn_times(records: list[dict[str, Any]], src: str, sport: int, t0: float) -> list[float]:
+    return [
+        round(p["t"] - t0, 4)
+        for p in records
+        if p["syn"] and not p["ack"] and p["src"] == src and p["sport"] == sport
+    ]
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in ("insert_failed", "drop") if k in after}
+
+
+# --------------------------------------------------------------------------- (a)
+
+
+def measure_port_preservation(lo: int = 40000, hi: int = 40009) -> dict[str, Any]:
+    """Translated ports for: a client port inside the range with the tuple free, the same
+    port from a second client to the same destination, and to another destination; a
+    client port outside the range."""
+    port = lo + 3
+    with nat_network(lo, hi, clients=2) as net:
+        c1, c2 = net.clients
+        flows = {
+            "first": (c1, c1.addrs[0], port, SERVER_A),
+            "same_port_same_dst": (c2, c2.addrs[0], port, SERVER_A),
+            "same_port_other_dst": (c2, c2.addrs[1], port, SERVER_B),
+            "port_outside_range": (c1, c1.addrs[1], CLIENT_PORT_BASE, SERVER_A),
+        }
+        out: dict[str, Any] = {"range": [lo, hi], "client_port": port}
+        for name, (client, src, sport, dst) in flows.items():
+            res = _connect(client, name, src, sport, dst)
+            entry = _entry(net, src, sport, dst, 80)
+            out[name] = {
+                "connected": res["ok"],
+                "client_port": sport,
+                "nat_addr": entry.nat_addr if entry else None,
+                "nat_port": entry.nat_port if entry else None,
+            }
+        out["server_saw"] = sorted(tuple(a) for a in net.server.call("accepted"))
+        return out
+
+
+# --------------------------------------------------------------------------- (b) + (e)
+
+
+def measure_exhaustion(lo: int = 40000, hi: int = 40009, wait_s: float = 1.5) -> dict[str, Any]:
+    """Fill the range with established flows to A; one more to A, then one to B."""
+    size = hi - lo + 1
+    with nat_network(lo, hi, clients=1, addrs_per_client=3) as net:
+        (c1,) = net.clients
+        src = c1.addrs[0]
+        filled = [
+            _connect(c1, f"f{i}", src, CLIENT_PORT_BASE + i, SERVER_A)["ok"] for i in range(size)
+        ]
+        nat_ports = sorted(
+            e.nat_port for e in conntrack_tcp(net.router) if e.dst == SERVER_A and e.src == src
+        )
+        before = conntrack_stats(net.router)
+        net.router_agent.call("sniff_start", ifaces=[c1.router_if])
+        extra = _connect(c1, "extra", c1.addrs[1], CLIENT_PORT_BASE, SERVER_A, timeout_s=wait_s)
+        other = _connect(c1, "other", c1.addrs[2], CLIENT_PORT_BASE, SERVER_B)
+        records = net.router_agent.call("sniff_stop")
+        after = conntrack_stats(net.router)
+        other_entry = _entry(net, c1.addrs[2], CLIENT_PORT_BASE, SERVER_B, 80)
+        return {
+            "range_size": size,
+            "filled_ok": filled,
+            "nat_ports_to_a": nat_ports,
+            "extra_to_a": {
+                "error": extra["error"],
+                "waited_s": wait_s,
+                "syn_times": _syn_times(records, c1.addrs[1], CLIENT_PORT_BASE, extra["t_start"]),
+                "in_table": _entry(net, c1.addrs[1], CLIENT_PORT_BASE, SERVER_A, 80) is not None,
+            },
+            "to_b": {
+                "connected": other["ok"],
+                "nat_port": other_entry.nat_port if other_entry else None,
+            },
+            "counters": _delta(after, before),
+        }
+
+
+# --------------------------------------------------------------------------- (c)
+
+
+def measure_conntrack_holds(lo: int = 40000, hi: int = 40009) -> dict[str, Any]:
+    """State and seconds left of the router's entry: open, after a FIN close, after RST."""
+    with nat_network(lo, hi, clients=1) as net:
+        (c1,) = net.clients
+        fin = (c1.addrs[0], CLIENT_PORT_BASE, SERVER_A, 80)
+        rst = (c1.addrs[1], CLIENT_PORT_BASE, SERVER_A, 80)
+        _connect(c1, "fin", fin[0], fin[1], SERVER_A)
+        _connect(c1, "rst", rst[0], rst[1], SERVER_A)
+        open_entry = _entry(net, *fin)
+        closed_at = c1.agent.call("close", ids=["fin"], how="fin")["fin"]
+        tw = _wait_state(net, fin, "TIME_WAIT")
+        tw_read = time.time()
+        rst_at = c1.agent.call("close", ids=["rst"], how="rst")["rst"]
+        cl = _wait_state(net, rst, "CLOSE")
+        cl_read = time.time()
+        sysctls = {
+            name: net.router_agent.call("sysctl", name=f"net.netfilter.{name}")
+            for name in (
+                "nf_conntrack_tcp_timeout_established",
+                "nf_conntrack_tcp_timeout_time_wait",
+                "nf_conntrack_tcp_timeout_close",
+            )
+        }
+
+        def row(entry: CtEntry | None, since: float | None, read: float) -> dict[str, Any]:
+            return {
+                "state": entry.state if entry else None,
+                "timeout_s": entry.timeout_s if entry else None,
+                "read_after_close_s": None if since is None else round(read - since, 3),
+            }
+
+        return {
+            "established": row(open_entry, None, 0.0),
+            "after_fin": row(tw, closed_at, tw_read),
+            "after_rst": row(cl, rst_at, cl_read),
+            "router_sysctls": sysctls,
+        }
+
+
+def measure_hold_and_eviction(
+    time_wait_s: int = 2, delay_s: float = 0.5, max_trials: int = 12
+) -> dict[str, Any]:
+    """One-port range, TIME_WAIT shortened to ``time_wait_s`` in the router's namespace.
+
+    Each trial (its own server port, so trials are independent 5-tuples) closes a flow
+    from client 1 with FIN, waits ``delay_s`` after the close, then connects from client 2
+    to the same destination: the only translated tuple is held by the TIME_WAIT entry.
+    The SYN sequence numbers seen at the router say whether 6.5+'s eviction applies.
+    Stops after the first trial where the hold blocked the connect.
+    """
+    sysctl = ("net.netfilter.nf_conntrack_tcp_timeout_time_wait", str(time_wait_s))
+    ports = list(range(80, 80 + max_trials))
+    with nat_network(40000, 40000, clients=2, server_ports=ports, router_sysctls=[sysctl]) as net:
+        c1, c2 = net.clients
+        ifaces = [c1.router_if, c2.router_if]
+        trials: list[dict[str, Any]] = []
+        for k, dport in enumerate(ports):
+            old = (c1.addrs[0], CLIENT_PORT_BASE + k, SERVER_A, dport)
+            net.router_agent.call("sniff_start", ifaces=ifaces)
+            _connect(c1, f"old{k}", old[0], old[1], SERVER_A, dport=dport, send_bytes=100)
+            closed_at = c1.agent.call("close", ids=[f"old{k}"], how="fin")[f"old{k}"]
+            held = _wait_state(net, old, "TIME_WAIT")
+            time.sleep(max(0.0, closed_at + delay_s - time.time()))
+            before = conntrack_stats(net.router)
+            new = _connect(
+                c2, f"new{k}", c2.addrs[0], CLIENT_PORT_BASE + k, SERVER_A,
+                dport=dport, timeout_s=time_wait_s + 4,
+            )  # fmt: skip
+            after = conntrack_stats(net.router)
+            records = net.router_agent.call("sniff_stop")
+            old_segs = [p for p in records if (p["src"], p["sport"]) == old[:2]]
+            old_end = max((p["seq"] + p["len"] + p["syn"] + p["fin"]) % 2**32 for p in old_segs)
+            syns = [
+                p
+                for p in records
+                if (p["src"], p["sport"]) == (c2.addrs[0], CLIENT_PORT_BASE + k) and p["syn"]
+            ]
+            new_entry = _entry(net, c2.addrs[0], CLIENT_PORT_BASE + k, SERVER_A, dport)
+            trials.append(
+                {
+                    "old_state": held.state if held else None,
+                    "old_td_end": old_end,
+                    "new_isn": syns[0]["seq"] if syns else None,
+                    "connected": new["ok"],
+                    "connect_s": new["elapsed_s"],
+                    "connect_after_close_s": round(new["t_end"] - closed_at, 3),
+                    "syn_times": [round(p["t"] - new["t_start"], 4) for p in syns],
+                    "nat_port": new_entry.nat_port if new_entry else None,
+                    "counters": _delta(after, before),
+                }
+            )
+            if new["elapsed_s"] > 0.5:
+                break
+        return {"time_wait_s": time_wait_s, "delay_s": delay_s, "trials": trials}
+
+
+# --------------------------------------------------------------------------- (d)
+
+
+def measure_syn_retransmissions(
+    configs: tuple[tuple[int, int], ...] = ((2, 0), (2, 4)), timeout_s: float = 20.0
+) -> dict[str, Any]:
+    """One-port range held by an established flow; each client namespace k, with
+    tcp_syn_retries / tcp_syn_linear_timeouts = configs[k], connects to the same
+    destination at the same time.  Returns SYN times at the router and connect() outcome."""
+    sysctls = [
+        [("net.ipv4.tcp_syn_retries", str(r)), ("net.ipv4.tcp_syn_linear_timeouts", str(lin))]
+        for r, lin in configs
+    ]
+    with nat_network(40000, 40000, clients=len(configs), client_sysctls=sysctls) as net:
+        first = net.clients[0]
+        holder = _connect(first, "holder", first.addrs[0], CLIENT_PORT_BASE, SERVER_A)
+        before = conntrack_stats(net.router)
+        net.router_agent.call("sniff_start", ifaces=[c.router_if for c in net.clients])
+        for c in net.clients:
+            _connect(c, "blocked", c.addrs[1], CLIENT_PORT_BASE, SERVER_A, timeout_s=timeout_s,
+                     wait=False)  # fmt: skip
+        results = [c.agent.call("wait", id="blocked", timeout_s=timeout_s + 5) for c in net.clients]
+        records = net.router_agent.call("sniff_stop")
+        after = conntrack_stats(net.router)
+        runs = []
+        for (r, lin), c, res in zip(configs, net.clients, results, strict=True):
+            runs.append(
+                {
+                    "tcp_syn_retries": r,
+                    "tcp_syn_linear_timeouts": lin,
+                    "error": res["error"],
+                    "connect_s": res["elapsed_s"],
+                    "syn_times": _syn_times(records, c.addrs[1], CLIENT_PORT_BASE, res["t_start"]),
+                }
+            )
+        return {"holder_connected": holder["ok"], "runs": runs, "counters": _delta(after, before)}
+
+
+# --------------------------------------------------------------------------- random-fully
+
+
+def measure_random_fully(n: int = 20, lo: int = 1024, hi: int = 65535) -> dict[str, Any]:
+    """Client ports inside the range, each tuple free: kept without flags; with
+    ``fully-random`` (NF_NAT_RANGE_PROTO_RANDOM_FULLY) the preservation step is skipped."""
+    out: dict[str, Any] = {"n": n, "range": [lo, hi]}
+    for flags in ("", "fully-random"):
+        with nat_network(lo, hi, clients=1, flags=flags) as net:
+            (c1,) = net.clients
+            kept = 0
+            for i in range(n):
+                sport = CLIENT_PORT_BASE + i
+                _connect(c1, f"k{i}", c1.addrs[0], sport, SERVER_A)
+                entry = _entry(net, c1.addrs[0], sport, SERVER_A, 80)
+                kept += int(entry is not None and entry.nat_port == sport)
+        out[flags or "default"] = {"kept": kept}
+    return out
