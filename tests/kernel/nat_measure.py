@@ -199,10 +199,10 @@ def measure_hold_and_eviction(
             held = _wait_state(net, old, "TIME_WAIT")
             time.sleep(max(0.0, closed_at + delay_s - time.time()))
             before = conntrack_stats(net.router)
+            new_src = (c2.addrs[0], CLIENT_PORT_BASE + k)
             new = _connect(
-                c2, f"new{k}", c2.addrs[0], CLIENT_PORT_BASE + k, SERVER_A,
-                dport=dport, timeout_s=time_wait_s + 4,
-            )  # fmt: skip
+                c2, f"new{k}", *new_src, SERVER_A, dport=dport, timeout_s=time_wait_s + 4
+            )
             after = conntrack_stats(net.router)
             records = net.router_agent.call("sniff_stop")
             old_segs = [p for p in records if (p["src"], p["sport"]) == old[:2]]
@@ -250,8 +250,8 @@ def measure_syn_retransmissions(
         before = conntrack_stats(net.router)
         net.router_agent.call("sniff_start", ifaces=[c.router_if for c in net.clients])
         for c in net.clients:
-            _connect(c, "blocked", c.addrs[1], CLIENT_PORT_BASE, SERVER_A, timeout_s=timeout_s,
-                     wait=False)  # fmt: skip
+            src = c.addrs[1]
+            _connect(c, "blocked", src, CLIENT_PORT_BASE, SERVER_A, timeout_s=timeout_s, wait=False)
         results = [c.agent.call("wait", id="blocked", timeout_s=timeout_s + 5) for c in net.clients]
         records = net.router_agent.call("sniff_stop")
         after = conntrack_stats(net.router)
