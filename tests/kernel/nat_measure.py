@@ -23,6 +23,8 @@ from tests.kernel.natlab import (
 )
 
 CLIENT_PORT_BASE = 50000  # outside every translated range used here
+# (tcp_syn_retries, tcp_syn_linear_timeouts) of each client in measure_syn_retransmissions
+SYN_CONFIGS: tuple[tuple[int, int], ...] = ((2, 0), (2, 4))
 
 
 def _entry(net: NatNet, src: str, sport: int, dst: str, dport: int) -> CtEntry | None:
@@ -235,7 +237,7 @@ def measure_hold_and_eviction(
 
 
 def measure_syn_retransmissions(
-    configs: tuple[tuple[int, int], ...] = ((2, 0), (2, 4)), timeout_s: float = 20.0
+    configs: tuple[tuple[int, int], ...] = SYN_CONFIGS, timeout_s: float = 20.0
 ) -> dict[str, Any]:
     """One-port range held by an established flow; each client namespace k, with
     tcp_syn_retries / tcp_syn_linear_timeouts = configs[k], connects to the same
@@ -287,3 +289,28 @@ def measure_random_fully(n: int = 20, lo: int = 1024, hi: int = 65535) -> dict[s
                 kept += int(entry is not None and entry.nat_port == sport)
         out[flags or "default"] = {"kept": kept}
     return out
+
+
+# --------------------------------------------------------------------------- ISN order
+
+
+def measure_isn_order(pairs: int = 100) -> dict[str, Any]:
+    """ISNs of ``2 * pairs`` connects from different source ports, in order: how often the
+    later SYN's ISN + 1 is after the earlier one's (what decides nf_seq_has_advanced).
+    Disjoint pairs, so the pairs are independent."""
+    with nat_network(1024, 65535, clients=1) as net:
+        (c1,) = net.clients
+        net.router_agent.call("sniff_start", ifaces=[c1.router_if])
+        for i in range(2 * pairs):
+            _connect(c1, f"i{i}", c1.addrs[0], CLIENT_PORT_BASE + i, SERVER_A)
+            c1.agent.call("close", ids=[f"i{i}"], how="rst")
+        records = net.router_agent.call("sniff_stop")
+    by_port = {p["sport"]: p["seq"] for p in records if p["syn"] and not p["ack"]}
+    isns = [
+        by_port[CLIENT_PORT_BASE + i] for i in range(2 * pairs) if CLIENT_PORT_BASE + i in by_port
+    ]
+    after = sum(
+        int(0 < ((isns[2 * k + 1] + 1 - (isns[2 * k] + 1)) & 0xFFFFFFFF) < 0x80000000)
+        for k in range(len(isns) // 2)
+    )
+    return {"pairs": len(isns) // 2, "later_after_earlier": after}

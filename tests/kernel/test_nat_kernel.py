@@ -1,6 +1,6 @@
 """Linux MASQUERADE on the running kernel against the kernel sources' own arithmetic.
 
-Each measurement (tests/kernel/nat_measure.py) runs once per module in a throwaway lab:
+Each measurement (tests/kernel/nat_measure.py) runs once per session (conftest.py) in a lab:
 client namespaces, a router masquerading TCP to a narrowed port range, a server with two
 addresses A and B.  Expected values come from nat_reference.py (nf_nat_core.c,
 nf_conntrack_proto_tcp.c, nf_conntrack_core.c, tcp_timer.c), never from the measurement.
@@ -10,12 +10,8 @@ timeout, kernel/time/timer.c) plus 50 ms.  The whole module takes about 17 s.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from tests.kernel import nat_measure as m
 from tests.kernel.lab import kernel_version
 from tests.kernel.nat_reference import (
     CT_CLOSE_S,
@@ -25,11 +21,9 @@ from tests.kernel.nat_reference import (
     syn_schedule,
     timer_tolerance_s,
 )
-from tests.kernel.natlab import ROUTER_OUT, nat_tools
+from tests.kernel.natlab import ROUTER_OUT
 
 pytestmark = pytest.mark.kernel
-LINEAR_SYSCTL = Path("/proc/sys/net/ipv4/tcp_syn_linear_timeouts")
-HOST_TW_SYSCTL = Path("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait")
 
 
 def _kernel_at_least(major: int, minor: int) -> bool:
@@ -37,127 +31,91 @@ def _kernel_at_least(major: int, minor: int) -> bool:
     return tuple(parts) >= (major, minor)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _need_nat_lab() -> None:
-    tool, why = nat_tools()
-    if tool is None:
-        pytest.skip(why)
-
-
-@pytest.fixture(scope="module")
-def preservation() -> dict[str, Any]:
-    return m.measure_port_preservation()
-
-
-@pytest.fixture(scope="module")
-def exhaustion() -> dict[str, Any]:
-    return m.measure_exhaustion()
-
-
-@pytest.fixture(scope="module")
-def holds() -> dict[str, Any]:
-    return m.measure_conntrack_holds()
-
-
-@pytest.fixture(scope="module")
-def eviction() -> dict[str, Any]:
-    host_before = HOST_TW_SYSCTL.read_text().strip() if HOST_TW_SYSCTL.exists() else None
-    out = m.measure_hold_and_eviction()
-    out["host_time_wait_before"] = host_before
-    out["host_time_wait_after"] = HOST_TW_SYSCTL.read_text().strip() if host_before else None
-    return out
-
-
-@pytest.fixture(scope="module")
-def syn_runs() -> dict[str, Any]:
-    if not LINEAR_SYSCTL.exists():
-        pytest.skip("no tcp_syn_linear_timeouts sysctl (Linux < 6.5)")
-    return m.measure_syn_retransmissions(((2, 0), (2, 4)))
-
-
 # --------------------------------------------------------------------------- (a)
 
 
-def test_source_port_kept_when_the_translated_tuple_is_free(preservation: dict) -> None:
+def test_source_port_kept_when_the_translated_tuple_is_free(nat_preservation: dict) -> None:
     """get_unique_tuple: in range and nf_nat_used_tuple false -> the tuple is unchanged."""
-    first = preservation["first"]
+    first = nat_preservation["first"]
     assert first["connected"] and first["nat_addr"] == ROUTER_OUT
-    assert first["nat_port"] == preservation["client_port"]
+    assert first["nat_port"] == nat_preservation["client_port"]
 
 
 def test_port_changed_for_a_second_client_but_kept_towards_another_destination(
-    preservation: dict,
+    nat_preservation: dict,
 ) -> None:
     """Same client port from another address: (A, port) is taken, so the probe picks
     another port of the range; towards B the same translated port is free (5-tuple)."""
-    lo, hi = preservation["range"]
-    clash, other = preservation["same_port_same_dst"], preservation["same_port_other_dst"]
+    lo, hi = nat_preservation["range"]
+    clash, other = nat_preservation["same_port_same_dst"], nat_preservation["same_port_other_dst"]
     assert clash["connected"] and lo <= clash["nat_port"] <= hi
-    assert clash["nat_port"] != preservation["client_port"]
-    assert other["connected"] and other["nat_port"] == preservation["client_port"]
+    assert clash["nat_port"] != nat_preservation["client_port"]
+    assert other["connected"] and other["nat_port"] == nat_preservation["client_port"]
 
 
-def test_port_outside_the_range_is_mapped_into_it(preservation: dict) -> None:
-    lo, hi = preservation["range"]
-    out = preservation["port_outside_range"]
+def test_port_outside_the_range_is_mapped_into_it(nat_preservation: dict) -> None:
+    lo, hi = nat_preservation["range"]
+    out = nat_preservation["port_outside_range"]
     assert out["connected"] and lo <= out["nat_port"] <= hi
     # what left the router is what conntrack says: four distinct translated tuples
-    assert len(set(preservation["server_saw"])) == 4
+    assert len(set(nat_preservation["server_saw"])) == 4
 
 
 # --------------------------------------------------------------------------- (b) + (e)
 
 
-def test_range_full_to_a_drops_the_next_syn_but_b_still_connects(exhaustion: dict) -> None:
-    size = exhaustion["range_size"]
-    assert exhaustion["filled_ok"] == [True] * size
-    assert exhaustion["nat_ports_to_a"] == list(range(40000, 40000 + size))
-    extra = exhaustion["extra_to_a"]
+def test_range_full_to_a_drops_the_next_syn_but_b_still_connects(nat_exhaustion: dict) -> None:
+    size = nat_exhaustion["range_size"]
+    assert nat_exhaustion["filled_ok"] == [True] * size
+    assert nat_exhaustion["nat_ports_to_a"] == list(range(40000, 40000 + size))
+    extra = nat_exhaustion["extra_to_a"]
     assert extra["error"] == "TIMEOUT" and not extra["in_table"]  # SYN never answered
     # 6.18 defaults (tcp_syn_retries 6, linear 4): SYNs at 0 and 1 s inside the 1.5 s wait
     expected = [t for t in syn_schedule(6, 4)[0] if t < extra["waited_s"]]
     assert len(extra["syn_times"]) == len(expected)
-    assert exhaustion["to_b"]["connected"]
-    assert 40000 <= exhaustion["to_b"]["nat_port"] < 40000 + size
+    assert nat_exhaustion["to_b"]["connected"]
+    assert 40000 <= nat_exhaustion["to_b"]["nat_port"] < 40000 + size
 
 
-def test_each_dropped_syn_counts_insert_failed_and_drop(exhaustion: dict, syn_runs: dict) -> None:
+def test_each_dropped_syn_counts_insert_failed_and_drop(
+    nat_exhaustion: dict, nat_syn_runs: dict
+) -> None:
     """nf_ct_resolve_clash: a TCP reply-tuple clash at confirm is dropped, counted once."""
-    n = len(exhaustion["extra_to_a"]["syn_times"])
-    assert exhaustion["counters"] == {"insert_failed": n, "drop": n}
-    total = sum(len(run["syn_times"]) for run in syn_runs["runs"])
-    assert syn_runs["counters"] == {"insert_failed": total, "drop": total}
+    n = len(nat_exhaustion["extra_to_a"]["syn_times"])
+    assert nat_exhaustion["counters"] == {"insert_failed": n, "drop": n}
+    total = sum(len(run["syn_times"]) for run in nat_syn_runs["runs"])
+    assert nat_syn_runs["counters"] == {"insert_failed": total, "drop": total}
 
 
 # --------------------------------------------------------------------------- (c)
 
 
-def test_conntrack_holds_five_days_open_120_s_after_fin_10_s_after_rst(holds: dict) -> None:
+def test_conntrack_holds_five_days_open_120_s_after_fin_10_s_after_rst(nat_holds: dict) -> None:
     """nf_conntrack_proto_tcp.c tcp_timeouts[]; the table shows whole seconds left,
     rounded down, read within a second of the close."""
-    assert holds["established"]["state"] == "ESTABLISHED"
-    assert CT_ESTABLISHED_S - 2 <= holds["established"]["timeout_s"] <= CT_ESTABLISHED_S
+    assert nat_holds["established"]["state"] == "ESTABLISHED"
+    assert CT_ESTABLISHED_S - 2 <= nat_holds["established"]["timeout_s"] <= CT_ESTABLISHED_S
     expected = (("after_fin", "TIME_WAIT", CT_TIME_WAIT_S), ("after_rst", "CLOSE", CT_CLOSE_S))
     for key, state, full in expected:
-        row = holds[key]
+        row = nat_holds[key]
         assert row["state"] == state
         assert row["read_after_close_s"] < 1.0
         assert full - 2 <= row["timeout_s"] <= full
-    assert holds["router_sysctls"] == {
+    assert nat_holds["router_sysctls"] == {
         "nf_conntrack_tcp_timeout_established": str(CT_ESTABLISHED_S),
         "nf_conntrack_tcp_timeout_time_wait": str(CT_TIME_WAIT_S),
         "nf_conntrack_tcp_timeout_close": str(CT_CLOSE_S),
     }
 
 
-def test_time_wait_entry_blocks_its_tuple_until_it_expires(eviction: dict) -> None:
+def test_time_wait_entry_blocks_its_tuple_until_it_expires(nat_eviction: dict) -> None:
     """The last trial is one the hold blocked: its SYNs are dropped until the shortened
     TIME_WAIT (2 s, set in the router's namespace only) ends, 1.5 s after the connect
     began; the next retransmission (6.18 defaults: at 2 s) gets through."""
-    held = eviction["trials"][-1]
+    held = nat_eviction["trials"][-1]
     assert held["old_state"] == "TIME_WAIT"
     assert held["connected"] and held["nat_port"] == 40000
-    expires = eviction["time_wait_s"] - eviction["delay_s"]
+    expires = nat_eviction["time_wait_s"] - nat_eviction["delay_s"]
     syns, _fail = syn_schedule(6, 4)
     first_after = min(t for t in syns if t >= expires)
     assert first_after <= held["connect_s"] <= first_after + timer_tolerance_s(syns, first_after)
@@ -165,34 +123,34 @@ def test_time_wait_entry_blocks_its_tuple_until_it_expires(eviction: dict) -> No
     assert len(held["syn_times"]) == len(dropped) + 1
     assert held["counters"] == {"insert_failed": len(dropped), "drop": len(dropped)}
     # per-namespace sysctl: the host's TIME_WAIT hold is untouched
-    assert eviction["host_time_wait_after"] == eviction["host_time_wait_before"]
+    assert nat_eviction["host_time_wait_after"] == nat_eviction["host_time_wait_before"]
 
 
-def test_time_wait_eviction_follows_the_sequence_numbers(eviction: dict) -> None:
+def test_time_wait_eviction_follows_the_sequence_numbers(nat_eviction: dict) -> None:
     """nf_nat_used_tuple_harder (6.5+): a SYN whose ISN is after the old entry's highest
     sequence end evicts the TIME_WAIT entry and connects at once; otherwise it waits.
     P(no blocked trial in 12) = 2^-12, the false-alarm rate of the last assertion."""
     evicts = _kernel_at_least(6, 5)
-    for trial in eviction["trials"]:
+    for trial in nat_eviction["trials"]:
         predicted = evicts and seq_has_advanced(trial["new_isn"], trial["old_td_end"])
         immediate = trial["connect_s"] < 0.5 and len(trial["syn_times"]) == 1
         assert trial["connected"]
         assert immediate == predicted, trial
         if predicted:
             assert trial["counters"]["insert_failed"] == 0
-    last = eviction["trials"][-1]
+    last = nat_eviction["trials"][-1]
     assert not (evicts and seq_has_advanced(last["new_isn"], last["old_td_end"]))
 
 
 # --------------------------------------------------------------------------- (d)
 
 
-def test_syn_retransmissions_on_a_drop_follow_tcp_timer(syn_runs: dict) -> None:
+def test_syn_retransmissions_on_a_drop_follow_tcp_timer(nat_syn_runs: dict) -> None:
     """SYN times at the router and the ETIMEDOUT time against tcp_retransmit_timer /
     tcp_write_timeout arithmetic: (2, 0) -> SYNs 0, 1, 3 s, fail 7 s; (2, 4) -> SYNs
     0..5 s at 1 s steps, fail 7 s (the (2 << 2) - 1 s budget, before the count limit)."""
-    assert syn_runs["holder_connected"]
-    for run in syn_runs["runs"]:
+    assert nat_syn_runs["holder_connected"]
+    for run in nat_syn_runs["runs"]:
         syns, fail = syn_schedule(run["tcp_syn_retries"], run["tcp_syn_linear_timeouts"])
         assert run["error"] == "ETIMEDOUT"
         assert len(run["syn_times"]) == len(syns), run
@@ -204,10 +162,20 @@ def test_syn_retransmissions_on_a_drop_follow_tcp_timer(syn_runs: dict) -> None:
 # --------------------------------------------------------------------------- random-fully
 
 
-def test_random_fully_skips_port_preservation() -> None:
-    """NF_NAT_RANGE_PROTO_RANDOM_FULLY skips get_unique_tuple's preservation step: each
+def test_random_fully_skips_port_preservation(nat_random_fully: dict) -> None:
+    """NF_NAT_RANGE_PROTO_RANDOM_FULLY skips get_unique_tuple's nat_preservation step: each
     of 20 free client ports is kept by default; fully-random keeps one only by chance
     (1/64,512 each), so 2 or more kept would happen with probability about 5e-8."""
-    res = m.measure_random_fully(n=20)
+    res = nat_random_fully
     assert res["default"]["kept"] == 20
     assert res["fully-random"]["kept"] <= 1
+
+
+def test_isn_order_of_independent_flows_is_a_fair_coin(nat_isn_order: dict) -> None:
+    """secure_tcp_seq (net/core/secure_seq.c) adds a keyed hash of the 4-tuple to a clock,
+    so the later of two flows' ISNs is "after" the earlier one's with probability 1/2 (the
+    clock moves 2^24 per second, 0.4 % of the sequence space).  100 disjoint pairs: 4
+    standard deviations (0.05 each) either side of 1/2, false alarm about 6e-5."""
+    n, after = nat_isn_order["pairs"], nat_isn_order["later_after_earlier"]
+    assert n == 100
+    assert 0.3 <= after / n <= 0.7
