@@ -15,6 +15,7 @@ also captures the TCP segments arriving from the clients.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import select
@@ -35,16 +36,26 @@ ROUTER_OUT = "10.77.100.1"  # the masquerade (translated) address
 AGENT_DEADLINE_S = 120
 
 
+@functools.cache
 def nat_tools() -> tuple[str | None, str]:
-    """Which rule tool the lab uses ('nft' or 'iptables'), or None and why not."""
+    """Which rule tool the lab uses ('nft' or 'iptables'), or None and why not.
+
+    Cached: tried once per run in a throwaway namespace (a masquerade rule and the
+    conntrack sysctls must both work there)."""
     ok, why = kernel_available()
     if not ok:
         return None, why
-    if shutil.which("nft"):
-        return "nft", "nft"
-    if shutil.which("iptables"):
-        return "iptables", "iptables"
-    return None, "neither nft nor iptables is installed (.ci/run installs nftables)"
+    tool = "nft" if shutil.which("nft") else "iptables" if shutil.which("iptables") else None
+    if tool is None:
+        return None, "neither nft nor iptables is installed (.ci/run installs nftables)"
+    try:
+        with namespace("probe") as ns:
+            _ip("-n", ns, "link", "add", "srv", "type", "veth", "peer", "name", "srv1")
+            _apply_rules(ns, tool, 40000, 40009, "")
+            sh(ns, "cat", "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait")
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"cannot set up {tool} NAT in a network namespace: {exc}"
+    return tool, tool
 
 
 class AgentError(RuntimeError):
@@ -162,6 +173,14 @@ def _nat_rules(tool: str, lo: int, hi: int, flags: str) -> list[list[str]]:
     ]
 
 
+def _apply_rules(ns: str, tool: str, lo: int, hi: int, flags: str) -> None:
+    for argv in _nat_rules(tool, lo, hi, flags):
+        if argv[:3] == ["nft", "-f", "-"]:
+            sh(ns, *argv[:3], stdin=argv[3])
+        else:
+            sh(ns, *argv)
+
+
 @contextmanager
 def nat_network(
     port_lo: int,
@@ -206,11 +225,7 @@ def nat_network(
             _ip("-n", ns, "route", "add", "default", "via", f"{net}.1")
             built.append((ns, addrs, rif))
         sh(router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-        for argv in _nat_rules(tool, port_lo, port_hi, flags):
-            if argv[:3] == ["nft", "-f", "-"]:
-                sh(router, *argv[:3], stdin=argv[3])
-            else:
-                sh(router, *argv)
+        _apply_rules(router, tool, port_lo, port_hi, flags)
         for name, value in router_sysctls:
             sh(router, "sysctl", "-q", "-w", f"{name}={value}")
         for (ns, _a, _r), sysctls in zip(built, client_sysctls, strict=False):

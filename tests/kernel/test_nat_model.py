@@ -108,11 +108,10 @@ def test_model_replays_each_eviction_trial(nat_eviction: dict) -> None:
             40000, 40000, evict_seq_advanced=1.0 if advanced else 0.0, conntrack={"time_wait": tw}
         )
         old = translate(gw, 0.0, 0, "10.77.1.11", CLIENT_PORT_BASE, SERVER_A)
-        gw.release(old, 1.0, "fin")  # the close at t = 1
-        start = 1.0 + trial["connect_after_close_s"] - trial["connect_s"]
+        gw.release(old, 1.0, "fin")  # the old flow's final ACK at t = 1
         outcomes = [
-            translate(gw, start + t, 1, "10.77.2.11", CLIENT_PORT_BASE, SERVER_A)
-            for t in trial["syn_times"]
+            translate(gw, 1.0 + t, 1, "10.77.2.11", CLIENT_PORT_BASE, SERVER_A)
+            for t in trial["syn_after_close_s"]
         ]
         dropped = [o for o in outcomes if o == nat_base.NO_FREE_TUPLE]
         assert isinstance(outcomes[-1], nat_base.Mapping), trial
