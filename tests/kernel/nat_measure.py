@@ -179,7 +179,7 @@ def measure_conntrack_holds(lo: int = 40000, hi: int = 40009) -> dict[str, Any]:
 
 
 def measure_hold_and_eviction(
-    time_wait_s: int = 2, delay_s: float = 0.5, max_trials: int = 12
+    time_wait_s: int = 2, delay_s: float = 0.5, max_trials: int = 12, until_blocked: bool = True
 ) -> dict[str, Any]:
     """One-port range, TIME_WAIT shortened to ``time_wait_s`` in the router's namespace.
 
@@ -187,7 +187,7 @@ def measure_hold_and_eviction(
     from client 1 with FIN, waits ``delay_s`` after the close, then connects from client 2
     to the same destination: the only translated tuple is held by the TIME_WAIT entry.
     The SYN sequence numbers seen at the router say whether 6.5+'s eviction applies.
-    Stops after the first trial where the hold blocked the connect.
+    Stops after the first trial where the hold blocked the connect (``until_blocked``).
     """
     sysctl = ("net.netfilter.nf_conntrack_tcp_timeout_time_wait", str(time_wait_s))
     ports = list(range(80, 80 + max_trials))
@@ -232,7 +232,7 @@ def measure_hold_and_eviction(
                     "counters": _delta(after, before),
                 }
             )
-            if len(syns) > 1:  # the hold blocked this one: shown, stop
+            if until_blocked and len(syns) > 1:  # the hold blocked this one: shown, stop
                 break
         return {"time_wait_s": time_wait_s, "delay_s": delay_s, "trials": trials}
 
