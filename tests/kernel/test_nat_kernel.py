@@ -71,9 +71,12 @@ def test_range_full_to_a_drops_the_next_syn_but_b_still_connects(nat_exhaustion:
     assert nat_exhaustion["nat_ports_to_a"] == list(range(40000, 40000 + size))
     extra = nat_exhaustion["extra_to_a"]
     assert extra["error"] == "TIMEOUT" and not extra["in_table"]  # SYN never answered
-    # 6.18 defaults (tcp_syn_retries 6, linear 4): SYNs at 0 and 1 s inside the 1.5 s wait
-    expected = [t for t in syn_schedule(6, 4)[0] if t < extra["waited_s"]]
-    assert len(extra["syn_times"]) == len(expected)
+    # 6.18 defaults (tcp_syn_retries 6, linear 4): SYNs 1 s apart while the client waits
+    # (1.5 s: SYNs at 0 and 1 s; a late wake-up of the client may let one more out)
+    syns = syn_schedule(6, 4)[0]
+    assert 2 <= len(extra["syn_times"]) <= 3
+    for seen, want in zip(extra["syn_times"], syns, strict=False):
+        assert want - 0.02 <= seen <= want + timer_tolerance_s(syns, want)
     assert nat_exhaustion["to_b"]["connected"]
     assert 40000 <= nat_exhaustion["to_b"]["nat_port"] < 40000 + size
 
