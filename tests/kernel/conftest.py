@@ -67,3 +67,9 @@ def nat_random_fully() -> dict[str, Any]:
 def nat_isn_order() -> dict[str, Any]:
     _need_nat_lab()
     return m.measure_isn_order(pairs=100)
+
+
+@pytest.fixture(scope="session")
+def nat_udp() -> dict[str, Any]:
+    _need_nat_lab()
+    return m.measure_udp_holds()

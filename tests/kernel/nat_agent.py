@@ -6,13 +6,19 @@ several namespaces (client connects, router reads) in one timeline.  Standard li
 it runs under any python3 without our package.  It exits at EOF on stdin or, whatever
 happens, DEADLINE_S seconds after it started, so no process outlives a test.
 
-Commands (``{"op": ...}``): ``listen`` (server side: accept on addresses x ports, read to
-EOF, then close, so the client closes first), ``connect`` (bind to a chosen source address
-and port, then connect; ``wait: false`` runs it in a thread, collected by ``wait``),
-``close`` (``how``: ``fin`` waits for the peer's FIN, ``rst`` sends an RST), ``sysctl``,
-``sniff_start``/``sniff_stop`` (kernel-timestamped TCP headers arriving on given
-interfaces, via an AF_PACKET socket), ``sleep``.  Times are CLOCK_REALTIME seconds, the
-clock of the kernel's packet timestamps.
+Commands (``{"op": ...}``):
+
+* ``listen``: server side.  TCP accepts on addresses x ports and reads to EOF before
+  closing, so the client closes first.  UDP ports either echo or stay silent.
+* ``connect``: bind to a chosen source address and port, then connect.  With
+  ``wait: false`` it runs in a thread and ``wait`` collects it.
+* ``close``: ``how`` is ``fin`` (wait for the peer's FIN) or ``rst`` (send an RST).
+* ``udp_send``: one datagram, optionally waiting for the echo.
+* ``sysctl``, ``sleep``.
+* ``sniff_start``/``sniff_stop``: TCP headers arriving on given interfaces, with kernel
+  timestamps, via an AF_PACKET socket.
+
+Times are CLOCK_REALTIME seconds, the clock of the kernel's packet timestamps.
 """
 
 from __future__ import annotations
@@ -55,7 +61,9 @@ def err_name(exc: BaseException) -> str:
 class Listeners(threading.Thread):
     """Accept on every (address, port), read to EOF, then close: the client closes first."""
 
-    def __init__(self, addrs: list[str], ports: list[int]) -> None:
+    def __init__(
+        self, addrs: list[str], ports: list[int], udp_echo: list[int], udp_silent: list[int]
+    ) -> None:
         super().__init__(daemon=True, name="listeners")
         self.sel = selectors.DefaultSelector()
         self.accepted: list[list[Any]] = []
@@ -67,6 +75,13 @@ class Listeners(threading.Thread):
                 ls.listen(1024)
                 ls.setblocking(False)
                 self.sel.register(ls, selectors.EVENT_READ, "listen")
+            for port, kind in [(p, "udp_echo") for p in udp_echo] + [
+                (p, "udp_silent") for p in udp_silent
+            ]:
+                us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                us.bind((addr, port))
+                us.setblocking(False)
+                self.sel.register(us, selectors.EVENT_READ, kind)
 
     def run(self) -> None:
         while True:
@@ -74,8 +89,18 @@ class Listeners(threading.Thread):
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 if key.data == "listen":
                     self._accept(sock)
+                elif key.data.startswith("udp"):
+                    self._datagram(sock, echo=key.data == "udp_echo")
                 else:
                     self._read(sock)
+
+    @staticmethod
+    def _datagram(sock: socket.socket, echo: bool) -> None:
+        """UDP: echo the datagram (a replied flow) or swallow it (an unreplied one)."""
+        with contextlib.suppress(OSError):
+            data, peer = sock.recvfrom(2048)
+            if echo:
+                sock.sendto(data, peer)
 
     def _accept(self, ls: socket.socket) -> None:
         for _ in range(256):
@@ -104,7 +129,12 @@ _listeners: Listeners | None = None
 
 def op_listen(cmd: dict[str, Any]) -> int:
     global _listeners
-    _listeners = Listeners(list(cmd["addrs"]), [int(p) for p in cmd["ports"]])
+    _listeners = Listeners(
+        list(cmd["addrs"]),
+        [int(p) for p in cmd["ports"]],
+        [int(p) for p in cmd.get("udp_echo", [])],
+        [int(p) for p in cmd.get("udp_silent", [])],
+    )
     _listeners.start()
     return len(cmd["addrs"]) * len(cmd["ports"])
 
@@ -191,6 +221,26 @@ def op_close(cmd: dict[str, Any]) -> dict[str, float]:
             raise ValueError(f"unknown close mode {how!r}")
         closed[str(key)] = time.time()
     return closed
+
+
+def op_udp_send(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Send one datagram from (src, sport) on socket ``id`` (created on first use) and
+    wait up to ``reply_s`` for an answer."""
+    key = str(cmd["id"])
+    s = _socks.get(key)
+    if s is None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((cmd["src"], int(cmd["sport"])))
+        _socks[key] = s
+    t = time.time()
+    s.sendto(b"portsim", (cmd["dst"], int(cmd["dport"])))
+    reply = False
+    wait = float(cmd.get("reply_s", 0.0))
+    if wait > 0:
+        s.settimeout(wait)
+        with contextlib.suppress(OSError):
+            reply = bool(s.recv(2048))
+    return {"id": key, "t": t, "reply": reply}
 
 
 def op_sysctl(cmd: dict[str, Any]) -> str:
@@ -297,6 +347,7 @@ OPS = {
     "wait": op_wait,
     "close": op_close,
     "sysctl": op_sysctl,
+    "udp_send": op_udp_send,
     "sleep": op_sleep,
     "sniff_start": op_sniff_start,
     "sniff_stop": op_sniff_stop,

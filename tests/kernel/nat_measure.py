@@ -14,11 +14,14 @@ from typing import Any
 from tests.kernel.natlab import (
     SERVER_A,
     SERVER_B,
+    UDP_ECHO,
+    UDP_SILENT,
     Client,
     CtEntry,
     NatNet,
     conntrack_stats,
     conntrack_tcp,
+    conntrack_udp,
     nat_network,
 )
 
@@ -235,6 +238,44 @@ def measure_hold_and_eviction(
             if until_blocked and len(syns) > 1:  # the hold blocked this one: shown, stop
                 break
         return {"time_wait_s": time_wait_s, "delay_s": delay_s, "trials": trials}
+
+
+def measure_udp_holds(again_after_s: float = 2.3) -> dict[str, Any]:
+    """UDP entries after the first datagram of a flow nobody answers and of one the server
+    echoes, then after a second datagram on each ``again_after_s`` later (past the 2 s after
+    which an answered flow counts as a stream)."""
+    with nat_network(40000, 40009, clients=1) as net:
+        (c1,) = net.clients
+        flows = {
+            "unreplied": (c1.addrs[0], CLIENT_PORT_BASE, SERVER_A, UDP_SILENT),
+            "replied": (c1.addrs[1], CLIENT_PORT_BASE, SERVER_A, UDP_ECHO),
+        }
+        out: dict[str, Any] = {"again_after_s": again_after_s}
+        sent: dict[str, float] = {}  # first datagram of each flow
+        last: dict[str, float] = {}  # latest datagram of each flow
+        for rnd in ("first", "again"):
+            if rnd == "again":
+                time.sleep(max(0.0, min(sent.values()) + again_after_s - time.time()))
+            for name, (src, sport, dst, dport) in flows.items():
+                res = c1.agent.call(
+                    "udp_send", id=name, src=src, sport=sport, dst=dst, dport=dport,
+                    reply_s=1.0 if dport == UDP_ECHO else 0.0,
+                )  # fmt: skip
+                sent.setdefault(name, res["t"])
+                last[name] = res["t"]
+                out.setdefault(name, {})[f"reply_{rnd}"] = res["reply"]
+            table = {(e.src, e.sport, e.dst, e.dport): e for e in conntrack_udp(net.router)}
+            read = time.time()
+            for name, flow in flows.items():
+                e = table.get(flow)
+                out[name][rnd] = {
+                    "state": e.state if e else None,
+                    "timeout_s": e.timeout_s if e else None,
+                    "nat_port": e.nat_port if e else None,
+                    "since_first_s": round(read - sent[name], 3),
+                    "since_last_s": round(read - last[name], 3),
+                }
+        return out
 
 
 # --------------------------------------------------------------------------- (d)

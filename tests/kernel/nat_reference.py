@@ -6,6 +6,10 @@ compares three independent things.  Sources (Linux, torvalds/linux):
 * net/netfilter/nf_conntrack_proto_tcp.c, ``tcp_timeouts[]``: ESTABLISHED 5 days,
   TIME_WAIT 2 min, CLOSE 10 s (Documentation/networking/nf_conntrack-sysctl.rst,
   ``nf_conntrack_tcp_timeout_*``; per network namespace, struct nf_tcp_net).
+* net/netfilter/nf_conntrack_proto_udp.c, ``nf_conntrack_udp_packet``: an entry is
+  refreshed to ``udp_timeouts[UDP_CT_UNREPLIED]`` (30 s) until a reply has been seen *and*
+  a packet comes more than 2 s after the first (``stream_ts = 2 * HZ + jiffies``); then to
+  UDP_CT_REPLIED (120 s) and ASSURED.
 * net/netfilter/nf_nat_core.c, ``get_unique_tuple``: the source port is kept when it lies
   in the range and the translated tuple is unused (``nf_nat_used_tuple``), else
   ``nf_nat_l4proto_unique_tuple`` probes the range from a random offset.  Since Linux 6.5
@@ -36,6 +40,10 @@ import itertools
 CT_ESTABLISHED_S = 5 * 24 * 3600
 CT_TIME_WAIT_S = 120
 CT_CLOSE_S = 10
+# nf_conntrack_proto_udp.c udp_timeouts[] (seconds) and the stream delay
+CT_UDP_S = 30
+CT_UDP_STREAM_S = 120
+UDP_STREAM_AFTER_S = 2
 
 INITIAL_RTO_S = 1  # TCP_TIMEOUT_INIT
 RTO_MAX_S = 120  # TCP_RTO_MAX

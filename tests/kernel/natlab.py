@@ -34,6 +34,7 @@ AGENT = Path(__file__).with_name("nat_agent.py")
 SERVER_A, SERVER_B = "10.77.100.10", "10.77.100.11"
 ROUTER_OUT = "10.77.100.1"  # the masquerade (translated) address
 AGENT_DEADLINE_S = 120
+UDP_ECHO, UDP_SILENT = 53, 54  # server UDP ports: one answers every datagram, one never
 
 
 @functools.cache
@@ -159,7 +160,7 @@ def _nat_rules(tool: str, lo: int, hi: int, flags: str) -> list[list[str]]:
             "table ip portsim_nat {\n"
             "  chain postrouting {\n"
             "    type nat hook postrouting priority srcnat; policy accept;\n"
-            f'    oifname "srv" meta l4proto tcp masquerade to :{ports}{extra}\n'
+            f'    oifname "srv" meta l4proto {{ tcp, udp }} masquerade to :{ports}{extra}\n'
             "  }\n"
             "}\n"
         )
@@ -167,9 +168,10 @@ def _nat_rules(tool: str, lo: int, hi: int, flags: str) -> list[list[str]]:
     extra_args = {"": [], "fully-random": ["--random-fully"], "random": ["--random"]}[flags]
     return [
         [
-            *("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "srv", "-p", "tcp"),
+            *("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "srv", "-p", proto),
             *("-j", "MASQUERADE", "--to-ports", ports, *extra_args),
         ]
+        for proto in ("tcp", "udp")
     ]
 
 
@@ -235,7 +237,13 @@ def nat_network(
         stack.callback(router_agent.close)
         server_agent = Agent(server)
         stack.callback(server_agent.close)
-        server_agent.call("listen", addrs=[SERVER_A, SERVER_B], ports=list(server_ports))
+        server_agent.call(
+            "listen",
+            addrs=[SERVER_A, SERVER_B],
+            ports=list(server_ports),
+            udp_echo=[UDP_ECHO],
+            udp_silent=[UDP_SILENT],
+        )
         cl: list[Client] = []
         for ns, addrs, rif in built:
             agent = Agent(ns)
@@ -267,14 +275,16 @@ class CtEntry:
     timeout_s: int
 
 
+def _conntrack_text(ns: str, proto: str) -> str:
+    if shutil.which("conntrack"):
+        return sh(ns, "conntrack", "-L", "-p", proto)
+    return sh(ns, "cat", "/proc/net/nf_conntrack")
+
+
 def conntrack_tcp(ns: str) -> list[CtEntry]:
     """TCP entries of ``ns``'s conntrack table (conntrack -L, else /proc/net/nf_conntrack)."""
-    if shutil.which("conntrack"):
-        text = sh(ns, "conntrack", "-L", "-p", "tcp")
-    else:
-        text = sh(ns, "cat", "/proc/net/nf_conntrack")
     out = []
-    for m in _CT_LINE.finditer(text):
+    for m in _CT_LINE.finditer(_conntrack_text(ns, "tcp")):
         out.append(
             CtEntry(
                 m["src"],
@@ -284,6 +294,41 @@ def conntrack_tcp(ns: str) -> list[CtEntry]:
                 m["rdst"],
                 int(m["rdport"]),
                 m["state"],
+                int(m["timeout"]),
+            )
+        )
+    return out
+
+
+_CT_UDP = re.compile(
+    r"\budp\s+17\s+(?P<timeout>\d+)\s+"
+    r"src=(?P<src>\S+) dst=(?P<dst>\S+) sport=(?P<sport>\d+) dport=(?P<dport>\d+)"
+    r"(?P<mid>.*?)src=(?P<rsrc>\S+) dst=(?P<rdst>\S+) sport=(?P<rsport>\d+) "
+    r"dport=(?P<rdport>\d+)(?P<tail>[^\n]*)"
+)
+
+
+def conntrack_udp(ns: str) -> list[CtEntry]:
+    """UDP entries; ``state`` is ``UNREPLIED``, ``ASSURED`` or ``REPLIED`` (neither flag)."""
+    out = []
+    for m in _CT_UDP.finditer(_conntrack_text(ns, "udp")):
+        flags = m["mid"] + m["tail"]
+        state = (
+            "UNREPLIED"
+            if "[UNREPLIED]" in flags
+            else "ASSURED"
+            if "[ASSURED]" in flags
+            else "REPLIED"
+        )
+        out.append(
+            CtEntry(
+                m["src"],
+                int(m["sport"]),
+                m["dst"],
+                int(m["dport"]),
+                m["rdst"],
+                int(m["rdport"]),
+                state,
                 int(m["timeout"]),
             )
         )

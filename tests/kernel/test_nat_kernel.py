@@ -5,7 +5,7 @@ client namespaces, a router masquerading TCP to a narrowed port range, a server 
 addresses A and B.  Expected values come from nat_reference.py (nf_nat_core.c,
 nf_conntrack_proto_tcp.c, nf_conntrack_core.c, tcp_timer.c), never from the measurement.
 Timing bounds allow only the kernel timer wheel's documented lateness (<= 1/8 of each
-timeout, kernel/time/timer.c) plus 50 ms.  The whole module takes about 17 s.
+timeout, kernel/time/timer.c) plus 50 ms.  The whole module takes about 25 s.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from tests.kernel.nat_reference import (
     CT_CLOSE_S,
     CT_ESTABLISHED_S,
     CT_TIME_WAIT_S,
+    CT_UDP_S,
+    CT_UDP_STREAM_S,
+    UDP_STREAM_AFTER_S,
     seq_has_advanced,
     syn_schedule,
     timer_tolerance_s,
@@ -146,6 +149,26 @@ def test_time_wait_eviction_follows_the_sequence_numbers(nat_eviction: dict) -> 
             assert trial["counters"]["insert_failed"] == 0
     last = nat_eviction["trials"][-1]
     assert not (evicts and seq_has_advanced(last["new_isn"], last["old_td_end"]))
+
+
+def test_udp_holds_30_s_until_an_answered_flow_outlasts_2_s_then_120_s(nat_udp: dict) -> None:
+    """nf_conntrack_udp_packet: 30 s after each datagram of a flow never answered, and of an
+    answered one in its first 2 s; 120 s (and ASSURED) once an answered flow sends after
+    that.  Read within a second of the datagrams."""
+    unrep, rep = nat_udp["unreplied"], nat_udp["replied"]
+    assert not unrep["reply_first"] and not unrep["reply_again"]
+    assert rep["reply_first"] and rep["reply_again"]
+    assert nat_udp["again_after_s"] > UDP_STREAM_AFTER_S
+    expected = [
+        (unrep["first"], "UNREPLIED", CT_UDP_S),
+        (unrep["again"], "UNREPLIED", CT_UDP_S),
+        (rep["first"], "REPLIED", CT_UDP_S),
+        (rep["again"], "ASSURED", CT_UDP_STREAM_S),
+    ]
+    for row, state, full in expected:
+        assert row["state"] == state, row
+        assert row["since_last_s"] < 1.0
+        assert full - 2 <= row["timeout_s"] <= full, row
 
 
 # --------------------------------------------------------------------------- (d)
