@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,11 @@ def nat_isn_order() -> dict[str, Any]:
 def nat_udp() -> dict[str, Any]:
     _need_nat_lab()
     return m.measure_udp_holds()
+
+
+@pytest.fixture(scope="session")
+def nat_race() -> dict[str, Any]:
+    _need_nat_lab()
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("the confirm race needs two CPUs")
+    return m.measure_confirm_race(trials=40)

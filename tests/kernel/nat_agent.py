@@ -156,6 +156,8 @@ def _connect(cmd: dict[str, Any], out: dict[str, Any]) -> None:
     try:
         s.bind((cmd["src"], int(cmd.get("sport", 0))))
         out["local"] = list(s.getsockname())
+        if "at" in cmd:  # start at an agreed wall-clock time (bounded wait)
+            time.sleep(min(MAX_STEPS_SLEEP_S, max(0.0, float(cmd["at"]) - time.time())))
         out["t_start"] = time.time()
         s.connect((cmd["dst"], int(cmd["dport"])))
         if int(cmd.get("send_bytes", 0)):
@@ -255,6 +257,12 @@ def op_sysctl(cmd: dict[str, Any]) -> str:
         return " ".join(fh.read().split())
 
 
+def op_pin(cmd: dict[str, Any]) -> list[int]:
+    """Run this agent (and the threads it starts later) on one CPU."""
+    os.sched_setaffinity(0, {int(cmd["cpu"])})
+    return sorted(os.sched_getaffinity(0))
+
+
 def op_sleep(cmd: dict[str, Any]) -> None:
     time.sleep(min(MAX_STEPS_SLEEP_S, max(0.0, float(cmd["s"]))))
 
@@ -349,6 +357,7 @@ OPS = {
     "sysctl": op_sysctl,
     "udp_send": op_udp_send,
     "sleep": op_sleep,
+    "pin": op_pin,
     "sniff_start": op_sniff_start,
     "sniff_stop": op_sniff_stop,
 }

@@ -65,6 +65,10 @@ def _syn_times(records: list[dict[str, Any]], src: str, sport: int) -> list[floa
     return [round(t - times[0], 4) for t in times]
 
 
+def _first_syn(records: list[dict[str, Any]], src: str, sport: int) -> float:
+    return min(p["t"] for p in records if p["syn"] and (p["src"], p["sport"]) == (src, sport))
+
+
 def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in ("insert_failed", "drop") if k in after}
 
@@ -364,3 +368,52 @@ def measure_isn_order(pairs: int = 100) -> dict[str, Any]:
         for k in range(len(isns) // 2)
     )
     return {"pairs": len(isns) // 2, "later_after_earlier": after}
+
+
+# --------------------------------------------------------------------------- confirm race
+
+
+def measure_confirm_race(trials: int = 40, flags: str = "") -> dict[str, Any]:
+    """Two clients, pinned to CPUs 0 and 1, connect from the same source port (in the
+    range) to the same destination at an agreed instant; each trial has its own source and
+    server port, so the holds of earlier trials never meet it.  Each
+    router CPU runs get_unique_tuple before the other's entry is confirmed when the SYNs
+    arrive close enough together: both keep the port, and the second confirm fails
+    (kubernetes/kubernetes#56903).  Per trial: the SYNs' arrival gap at the router (kernel
+    stamps), insert_failed, and each client's SYN count and translated port."""
+    lo, dport0 = 41000, 1000
+    ports = list(range(dport0, dport0 + trials))  # one per trial: earlier holds stay apart
+    with nat_network(lo, lo + 999, clients=2, flags=flags, server_ports=ports) as net:
+        c1, c2 = net.clients
+        cpus = [c1.agent.call("pin", cpu=0), c2.agent.call("pin", cpu=1)]
+        rows: list[dict[str, Any]] = []
+        for k in range(trials):
+            sport, dport = lo + k, dport0 + k
+            net.router_agent.call("sniff_start", ifaces=[c1.router_if, c2.router_if])
+            before = conntrack_stats(net.router)
+            at = time.time() + 0.05
+            for c in (c1, c2):
+                kw = {"dport": dport, "wait": False, "at": at, "timeout_s": 3}
+                _connect(c, f"r{k}", c.addrs[0], sport, SERVER_A, **kw)
+            results = [c.agent.call("wait", id=f"r{k}", timeout_s=10) for c in (c1, c2)]
+            records = net.router_agent.call("sniff_stop")
+            after = conntrack_stats(net.router)
+            syns = [_syn_times(records, c.addrs[0], sport) for c in (c1, c2)]
+            firsts = [_first_syn(records, c.addrs[0], sport) for c in (c1, c2)]
+            ports = []
+            for c in (c1, c2):
+                e = _entry(net, c.addrs[0], sport, SERVER_A, dport)
+                ports.append(e.nat_port if e else None)
+            rows.append(
+                {
+                    "client_port": sport,
+                    "gap_us": round((firsts[1] - firsts[0]) * 1e6, 1),
+                    "connected": [r["ok"] for r in results],
+                    "syn_times": syns,
+                    "nat_ports": ports,
+                    "counters": _delta(after, before),
+                }
+            )
+            for c in (c1, c2):
+                c.agent.call("close", ids=[f"r{k}"], how="rst")
+        return {"flags": flags, "cpus": cpus, "trials": rows}

@@ -163,6 +163,25 @@ def test_model_eviction_chance_matches_the_isn_coin(nat_isn_order: dict) -> None
     assert abs(after / n - p) <= 4 * sd
 
 
+def test_model_confirm_window_covers_every_kernel_race(nat_race: dict) -> None:
+    """Each trial replayed with the measured arrival gap: two members, same source port,
+    the second translated ``|gap|`` after the first.  The model races when the gap is
+    inside its inferred ``confirm_window``; every race the kernel showed must be one the
+    model also produces (the window is not too small), and then the model drops the later
+    flow as ``insert_failed``."""
+    window = nat_kinds.KINDS["linux-masquerade"].defaults["confirm_window"]
+    for trial in nat_race["trials"]:
+        gw = gateway(41000, 41999, confirm_window=window)
+        port, gap = trial["client_port"], abs(trial["gap_us"]) * 1e-6
+        first = translate(gw, 1.0, 0, "10.77.1.11", port, SERVER_A)
+        second = translate(gw, 1.0 + gap, 1, "10.77.2.11", port, SERVER_A)  # one destination
+        assert isinstance(first, nat_base.Mapping) and first.port == port
+        model_raced = second == nat_base.INSERT_FAILED
+        assert model_raced == (gap < window), trial
+        if trial["counters"]["insert_failed"]:
+            assert model_raced, trial
+
+
 def _syn_model() -> Any:
     return pytest.importorskip("sim.syn", reason="the SYN schedule model (sim/syn.py) is absent")
 
