@@ -5,7 +5,7 @@ client namespaces, a router masquerading TCP to a narrowed port range, a server 
 addresses A and B.  Expected values come from nat_reference.py (nf_nat_core.c,
 nf_conntrack_proto_tcp.c, nf_conntrack_core.c, tcp_timer.c), never from the measurement.
 Timing bounds allow only the kernel timer wheel's documented lateness (<= 1/8 of each
-timeout, kernel/time/timer.c) plus 50 ms.  The whole module takes about 25 s.
+timeout, kernel/time/timer.c) plus 50 ms.  The whole module takes about 40 s.
 """
 
 from __future__ import annotations
