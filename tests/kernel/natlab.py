@@ -6,9 +6,9 @@ Topology (every namespace unique and deleted in ``finally``; no link leaves them
                                                   |                     10.77.100.11 = B)
                                          MASQUERADE to 10.77.100.1:<lo>-<hi>
 
-The router forwards and masquerades TCP leaving towards the server with a narrowed port
-range (nftables ``masquerade to :lo-hi``, or iptables ``MASQUERADE --to-ports`` where
-nft is missing).  The server has no route back to the clients' networks, so only
+The router forwards and masquerades TCP and UDP leaving towards the server with a
+narrowed port range (nftables ``masquerade to :lo-hi``, or iptables ``MASQUERADE
+--to-ports`` where nft is missing).  The server has no route back to the clients' networks, so only
 translated traffic is answered.  Each namespace runs ``nat_agent.py``; the router's agent
 also captures the TCP segments arriving from the clients.
 """
