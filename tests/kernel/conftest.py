@@ -82,3 +82,9 @@ def nat_race() -> dict[str, Any]:
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("the confirm race needs two CPUs")
     return m.measure_confirm_race(trials=40)
+
+
+@pytest.fixture(scope="session")
+def nat_port_classes() -> dict[str, Any]:
+    _need_nat_lab()
+    return m.measure_port_classes()

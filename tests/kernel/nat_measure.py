@@ -103,6 +103,29 @@ def measure_port_preservation(lo: int = 40000, hi: int = 40009) -> dict[str, Any
         return out
 
 
+def measure_port_classes(
+    ports: tuple[int, ...] = (100, 200, 300, 700, 800, 900, 50000, 50001, 50002),
+) -> dict[str, Any]:
+    """No ``--to-ports``: each client port is first taken by client 0, then asked for by
+    client 1 towards the same destination; where does client 1's flow land?"""
+    with nat_network(None, None, clients=2) as net:
+        c1, c2 = net.clients
+        rows = []
+        for i, port in enumerate(ports):
+            for c in (c1, c2):
+                _connect(c, f"p{i}", c.addrs[0], port, SERVER_A)
+            first = _entry(net, c1.addrs[0], port, SERVER_A, 80)
+            second = _entry(net, c2.addrs[0], port, SERVER_A, 80)
+            rows.append(
+                {
+                    "client_port": port,
+                    "first": first.nat_port if first else None,
+                    "second": second.nat_port if second else None,
+                }
+            )
+        return {"rows": rows}
+
+
 # --------------------------------------------------------------------------- (b) + (e)
 
 

@@ -18,6 +18,8 @@ compares three independent things.  Sources (Linux, torvalds/linux):
   SNATed TCP entry in TIME_WAIT or CLOSE (``nf_nat_may_kill``) is killed when the new SYN's
   sequence end is after the old entry's (``nf_seq_has_advanced``:
   ``(s32)(new.seen[0].td_end - old.seen[0].td_end) > 0``).
+  With no ``--to-ports`` a remapped port stays in its class: [1, 511] below 512,
+  [600, 1023] below 1024, else [1024, 65535] (``nf_nat_l4proto_unique_tuple``).
 * net/netfilter/nf_conntrack_core.c, ``__nf_conntrack_confirm`` / ``nf_ct_resolve_clash``:
   a TCP entry whose reply tuple clashes at confirm is dropped, counting ``insert_failed``
   and ``drop`` (conntrack -S).
@@ -87,3 +89,12 @@ def seq_has_advanced(new_isn: int, old_td_end: int) -> bool:
     """nf_seq_has_advanced: the new SYN ends (ISN + 1) after the old entry's highest end."""
     diff = (new_isn + 1 - old_td_end) & 0xFFFFFFFF
     return 0 < diff < 0x80000000
+
+
+def port_class(port: int) -> tuple[int, int]:
+    """nf_nat_l4proto_unique_tuple without a range: where a taken port is remapped."""
+    if port < 512:
+        return 1, 511
+    if port < 1024:
+        return 600, 1023
+    return 1024, 65535

@@ -142,25 +142,23 @@ class NatNet:
     router_agent: Agent
     server: Agent
     clients: list[Client]
-    port_lo: int
-    port_hi: int
+    port_lo: int | None  # None: no --to-ports
+    port_hi: int | None
     tool: str
     ports: list[int] = field(default_factory=list)
 
-    @property
-    def range_size(self) -> int:
-        return self.port_hi - self.port_lo + 1
 
-
-def _nat_rules(tool: str, lo: int, hi: int, flags: str) -> list[list[str]]:
-    ports = f"{lo}-{hi}" if hi > lo else str(lo)
+def _nat_rules(tool: str, lo: int | None, hi: int | None, flags: str) -> list[list[str]]:
+    """The masquerade rule; ``lo`` None: no port range (the kernel's port classes)."""
+    ports = "" if lo is None or hi is None else f"{lo}-{hi}" if hi > lo else str(lo)
     if tool == "nft":
         extra = f" {flags}" if flags else ""
+        to = f" to :{ports}" if ports else ""
         ruleset = (
             "table ip portsim_nat {\n"
             "  chain postrouting {\n"
             "    type nat hook postrouting priority srcnat; policy accept;\n"
-            f'    oifname "srv" meta l4proto {{ tcp, udp }} masquerade to :{ports}{extra}\n'
+            f'    oifname "srv" meta l4proto {{ tcp, udp }} masquerade{to}{extra}\n'
             "  }\n"
             "}\n"
         )
@@ -169,13 +167,13 @@ def _nat_rules(tool: str, lo: int, hi: int, flags: str) -> list[list[str]]:
     return [
         [
             *("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "srv", "-p", proto),
-            *("-j", "MASQUERADE", "--to-ports", ports, *extra_args),
+            *("-j", "MASQUERADE", *(("--to-ports", ports) if ports else ()), *extra_args),
         ]
         for proto in ("tcp", "udp")
     ]
 
 
-def _apply_rules(ns: str, tool: str, lo: int, hi: int, flags: str) -> None:
+def _apply_rules(ns: str, tool: str, lo: int | None, hi: int | None, flags: str) -> None:
     for argv in _nat_rules(tool, lo, hi, flags):
         if argv[:3] == ["nft", "-f", "-"]:
             sh(ns, *argv[:3], stdin=argv[3])
@@ -185,8 +183,8 @@ def _apply_rules(ns: str, tool: str, lo: int, hi: int, flags: str) -> None:
 
 @contextmanager
 def nat_network(
-    port_lo: int,
-    port_hi: int,
+    port_lo: int | None,
+    port_hi: int | None,
     *,
     clients: int = 1,
     addrs_per_client: int = 3,
@@ -197,6 +195,7 @@ def nat_network(
 ) -> Iterator[NatNet]:
     """Build the lab, start the agents and the server's listeners; tear all down after.
 
+    ``port_lo``/``port_hi`` None: no ``--to-ports`` (the kernel's port classes).
     ``flags`` is '' (the default: port preservation), 'fully-random' or 'random'.
     ``client_sysctls[k]`` are written in client k's namespace, ``router_sysctls`` in the
     router's (all per-namespace sysctls: the host's stay untouched).

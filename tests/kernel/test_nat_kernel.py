@@ -20,6 +20,7 @@ from tests.kernel.nat_reference import (
     CT_UDP_S,
     CT_UDP_STREAM_S,
     UDP_STREAM_AFTER_S,
+    port_class,
     seq_has_advanced,
     syn_schedule,
     timer_tolerance_s,
@@ -63,6 +64,18 @@ def test_port_outside_the_range_is_mapped_into_it(nat_preservation: dict) -> Non
     assert out["connected"] and lo <= out["nat_port"] <= hi
     # what left the router is what conntrack says: four distinct translated tuples
     assert len(set(nat_preservation["server_saw"])) == 4
+
+
+def test_without_to_ports_a_taken_port_is_remapped_within_its_class(
+    nat_port_classes: dict,
+) -> None:
+    """No --to-ports: a free port is kept whatever its class; a taken one moves to another
+    port of its class (privileged ports stay privileged)."""
+    for row in nat_port_classes["rows"]:
+        port = row["client_port"]
+        lo, hi = port_class(port)
+        assert row["first"] == port, row
+        assert row["second"] != port and lo <= row["second"] <= hi, row
 
 
 # --------------------------------------------------------------------------- (b) + (e)

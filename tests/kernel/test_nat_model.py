@@ -15,7 +15,7 @@ import pytest
 
 from sim.randomness import Stream
 from tests.kernel.nat_measure import CLIENT_PORT_BASE, SYN_CONFIGS
-from tests.kernel.nat_reference import seq_has_advanced, timer_tolerance_s
+from tests.kernel.nat_reference import port_class, seq_has_advanced, timer_tolerance_s
 from tests.kernel.natlab import ROUTER_OUT, SERVER_A, SERVER_B, UDP_ECHO
 
 pytestmark = pytest.mark.kernel
@@ -24,13 +24,12 @@ nat_base: Any = pytest.importorskip("sim.nat.base", reason=REASON)
 nat_kinds: Any = pytest.importorskip("sim.nat.kinds", reason=REASON)
 
 
-def gateway(lo: int, hi: int, seed: int = 7, **options: Any) -> Any:
-    """The router of the lab as the model sees it; no confirm race (one CPU's worth of
-    sequential connects in the lab)."""
+def gateway(lo: int | None, hi: int | None, seed: int = 7, **options: Any) -> Any:
+    """The router of the lab as the model sees it (``lo`` None: no --to-ports); no confirm
+    race unless a test asks for one (the lab's connects are sequential)."""
     options.setdefault("confirm_window", 0.0)
-    config = nat_base.GatewayConfig(
-        "router", "linux-masquerade", (ROUTER_OUT,), (lo, hi), dict(options)
-    )
+    ports = None if lo is None or hi is None else (lo, hi)
+    config = nat_base.GatewayConfig("router", "linux-masquerade", (ROUTER_OUT,), ports, options)
     return nat_kinds.make_gateway(config, Stream(np.random.SeedSequence(seed)))
 
 
@@ -57,6 +56,18 @@ def test_model_keeps_and_moves_ports_as_the_kernel_did(nat_preservation: dict) -
         assert mapping.address == kernel["nat_addr"]
         assert lo <= mapping.port <= hi
         assert (mapping.port == sport) == (kernel["nat_port"] == sport), name
+
+
+def test_model_remaps_within_the_port_class_as_the_kernel_did(nat_port_classes: dict) -> None:
+    gw = gateway(None, None)
+    for t, row in enumerate(nat_port_classes["rows"]):
+        port = row["client_port"]
+        first = translate(gw, float(t), 0, "10.77.1.11", port, SERVER_A)
+        second = translate(gw, float(t), 1, "10.77.2.11", port, SERVER_A)
+        assert first.port == row["first"] == port
+        lo, hi = port_class(port)
+        assert second.port != port and lo <= second.port <= hi
+        assert lo <= row["second"] <= hi
 
 
 def test_model_exhausts_to_a_but_not_to_b_as_the_kernel_did(nat_exhaustion: dict) -> None:
