@@ -88,6 +88,7 @@ def measure_port_preservation(lo: int = 40000, hi: int = 40009) -> dict[str, Any
             "same_port_same_dst": (c2, c2.addrs[0], port, SERVER_A),
             "same_port_other_dst": (c2, c2.addrs[1], port, SERVER_B),
             "port_outside_range": (c1, c1.addrs[1], CLIENT_PORT_BASE, SERVER_A),
+            "same_source_other_dst": (c1, c1.addrs[1], CLIENT_PORT_BASE, SERVER_B),
         }
         out: dict[str, Any] = {"range": [lo, hi], "client_port": port}
         for name, (client, src, sport, dst) in flows.items():

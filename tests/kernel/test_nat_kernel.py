@@ -62,8 +62,16 @@ def test_port_outside_the_range_is_mapped_into_it(nat_preservation: dict) -> Non
     lo, hi = nat_preservation["range"]
     out = nat_preservation["port_outside_range"]
     assert out["connected"] and lo <= out["nat_port"] <= hi
-    # what left the router is what conntrack says: four distinct translated tuples
-    assert len(set(nat_preservation["server_saw"])) == 4
+    # what left the router is what conntrack says: five distinct translated tuples
+    assert len(set(nat_preservation["server_saw"])) == 5
+
+
+def test_same_source_to_another_destination_reuses_its_mapping(nat_preservation: dict) -> None:
+    """get_unique_tuple, find_appropriate_src: a source already mapped (the bysource hash)
+    keeps that translated port towards a new destination where it is free."""
+    again = nat_preservation["same_source_other_dst"]
+    assert again["connected"]
+    assert again["nat_port"] == nat_preservation["port_outside_range"]["nat_port"]
 
 
 def test_without_to_ports_a_taken_port_is_remapped_within_its_class(

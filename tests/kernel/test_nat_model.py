@@ -48,7 +48,9 @@ def test_model_keeps_and_moves_ports_as_the_kernel_did(nat_preservation: dict) -
         "same_port_same_dst": (1, "10.77.2.11", port, SERVER_A),
         "same_port_other_dst": (2, "10.77.2.12", port, SERVER_B),
         "port_outside_range": (3, "10.77.1.12", CLIENT_PORT_BASE, SERVER_A),
+        "same_source_other_dst": (3, "10.77.1.12", CLIENT_PORT_BASE, SERVER_B),
     }
+    model_ports = {}
     for t, (name, (member, src, sport, dst)) in enumerate(flows.items()):
         mapping = translate(gw, float(t), member, src, sport, dst)
         kernel = nat_preservation[name]
@@ -56,6 +58,11 @@ def test_model_keeps_and_moves_ports_as_the_kernel_did(nat_preservation: dict) -
         assert mapping.address == kernel["nat_addr"]
         assert lo <= mapping.port <= hi
         assert (mapping.port == sport) == (kernel["nat_port"] == sport), name
+        model_ports[name] = mapping.port
+    # the bysource reuse: the same source keeps its translated port towards B
+    reused = nat_preservation["same_source_other_dst"]["nat_port"]
+    assert reused == nat_preservation["port_outside_range"]["nat_port"]
+    assert model_ports["same_source_other_dst"] == model_ports["port_outside_range"]
 
 
 def test_model_remaps_within_the_port_class_as_the_kernel_did(nat_port_classes: dict) -> None:
