@@ -34,11 +34,12 @@ def syn_schedule(retries: int, linear: int) -> tuple[float, ...]:
     """Offsets from the first SYN of each retransmission, then of the ETIMEDOUT failure.
 
     The first ``linear`` + 1 timeouts are 1 s each (the first SYN's and those of the linear
-    retransmissions), then the RTO doubles (capped at 120 s).  When a timer fires, ``tcp_write_timeout`` gives up if
-    ``retries + linear`` retransmissions were sent, or if the time since the first SYN
-    reached the limit ``retransmits_timed_out`` computes for ``retries`` alone
-    (:func:`time_limit`): with few retries and linear timeouts the time limit comes first
-    (2 retries: ETIMEDOUT at 7 s, not 11 s; measured on Linux 6.18, docs/nat-kernel-check.md)."""
+    retransmissions), then the RTO doubles (capped at 120 s).  When a timer fires,
+    ``tcp_write_timeout`` gives up if ``retries + linear`` retransmissions were sent, or if
+    the time since the first SYN reached the limit ``retransmits_timed_out`` computes for
+    ``retries`` alone (:func:`time_limit`): with few retries and linear timeouts the time
+    limit comes first (2 retries: ETIMEDOUT at 7 s, not 11 s; measured on Linux 6.18,
+    docs/nat-kernel-check.md)."""
     total = retries + linear
     limit = time_limit(retries)
     out: list[float] = []
