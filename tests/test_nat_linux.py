@@ -262,7 +262,7 @@ W = 6e-6  # the kind's default confirm window
 
 def race_pair(gw: LinuxMasquerade, sport2: int = 40000) -> object:
     gw.translate(0.0, "tcp", 0, pod(0), 40000, DST, 443)
-    return gw.translate(1e-5, "tcp", 1, pod(1), sport2, DST, 443)
+    return gw.translate(W / 2, "tcp", 1, pod(1), sport2, DST, 443)
 
 
 def test_insert_race_with_port_preservation() -> None:
