@@ -27,7 +27,7 @@ from sim.resolve import resolve_host
 from sim.result import Result, histograms
 from sim.steady_state import window_bin
 from sim.summary.build import build_summary
-from sim.wakeup import WakeUp
+from sim.wakeup import WakeUp, shared_callbacks
 from sim.workload.arrivals import arrival_process
 from sim.workload.destinations import spread
 from sim.workload.files import Trace
@@ -231,10 +231,10 @@ class Arrivals:
         self.env = env
         self.arrive = arrive
         self.times = times
-        self._wake = wake = WakeUp.__new__(WakeUp)
+        self._wake = wake = object.__new__(WakeUp)  # (no Event.__init__: see sim.wakeup)
         wake._ok = True
         wake._value = None
-        self._callbacks = (self._due,)  # SimPy only iterates an event's callbacks
+        self._callbacks = shared_callbacks(self._due)
         start = Event(env)
         start.callbacks.append(self._next)
         start._ok = True
