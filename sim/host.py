@@ -42,7 +42,7 @@ from sim.resolve import ResolvedHost
 from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
 from sim.syn import linear_timeouts_for, syn_schedule
 from sim.timerwheel import WheelTimer, default_start
-from sim.wakeup import WakeUp
+from sim.wakeup import WakeUp, shared_callbacks
 
 if TYPE_CHECKING:
     from sim.config.types import Destination, HostSpec
@@ -160,6 +160,7 @@ class Host:
         # when the next TIME_WAIT transition is due (settle() keeps it): every action on the
         # host first settles what is due (-inf with several lengths: their merge decides)
         self.due = math.inf
+        self._close_callbacks = shared_callbacks(self._on_close)
         self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
@@ -679,7 +680,7 @@ class Host:
         life = ch.lifetime()
         if life != math.inf:  # env.timeout(life, sock) with _on_close, without its cost
             event = _new_wake_up(WakeUp)
-            event.callbacks = [self._on_close]
+            event.callbacks = self._close_callbacks
             event._value = sock
             event._ok = True
             env = self.env

@@ -28,7 +28,7 @@ SUB_BUCKETS = 8  # log-histogram resolution: 8 buckets per doubling
 
 
 BUCKETS = 1 + SUB_BUCKETS * 64  # values up to 2^64
-FLUSH = 1 << 16  # pending reuses bucketed at once
+FLUSH = 1 << 16  # pending uses worked out at once
 
 
 def _buckets(values: np.ndarray) -> np.ndarray:
@@ -67,37 +67,56 @@ TRACKED_POOLS = 64  # destination pools per host with reuse metrics (the first c
 
 
 class PortUse:
-    """The use history of one destination pool's ports."""
+    """The use history of one destination pool's ports.
+
+    A connection only appends its port and time (``record``); the reuse distances and
+    intervals, predictability and the ports' last uses are worked out in bulk with numpy
+    (``_flush``), when FLUSH uses are pending or a figure is read.  Collisions are counted
+    at once, because the peer's TIME_WAIT they are checked against changes between uses.
+    """
 
     __slots__ = (
+        "_collisions",
         "_distance_hist",
-        "_distances",
         "_interval_hist",
-        "_intervals",
-        "collisions",
+        "_pending_ports",
+        "_pending_times",
+        "_predictable",
+        "_uses",
         "last_index",
         "last_port",
         "last_time",
-        "predictable",
         "server_tw_until",
         "size",
-        "uses",
     )
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.uses = 0
-        self.last_index = [-1] * size  # lists: faster to index than arrays on the hot path
-        self.last_time = [0.0] * size
+        self._uses = 0  # uses flushed
+        self.last_index = np.full(size, -1, dtype=np.int64)  # per port: index of last use
+        self.last_time = np.zeros(size, dtype=np.float64)
         self.last_port = -1
-        self.predictable = 0
-        self.collisions = 0
+        self._predictable = 0
+        self._collisions = 0
         self.server_tw_until: list[float] | None = None  # allocated when a server closes first
         self._distance_hist = np.zeros(BUCKETS, dtype=np.int64)
         self._interval_hist = np.zeros(BUCKETS, dtype=np.int64)  # of milliseconds
-        # reuses waiting to be bucketed: appended per connection, bucketed in bulk
-        self._distances = array("q")
-        self._intervals = array("d")
+        # uses waiting to be worked out: appended per connection, processed in bulk
+        self._pending_ports = array("q")
+        self._pending_times = array("d")
+
+    @property
+    def uses(self) -> int:
+        return self._uses + len(self._pending_ports)
+
+    @property
+    def predictable(self) -> int:
+        self._flush()
+        return self._predictable
+
+    @property
+    def collisions(self) -> int:
+        return self._collisions
 
     @property
     def distance_hist(self) -> list[int]:
@@ -109,36 +128,50 @@ class PortUse:
         self._flush()
         return self._interval_hist.tolist()
 
-    def _flush(self) -> None:
-        """Bucket the pending reuses with numpy: memory stays bounded, the per-connection
-        cost is two appends."""
-        if self._distances:
-            d = np.frombuffer(self._distances, dtype=np.int64)
-            self._distance_hist += np.bincount(_buckets(d), minlength=BUCKETS)[:BUCKETS]
-            ms = np.frombuffer(self._intervals, dtype=np.float64) * 1000.0
-            self._interval_hist += np.bincount(_buckets(ms), minlength=BUCKETS)[:BUCKETS]
-            self._distances = array("q")
-            self._intervals = array("d")
-
     def record(self, k: int, now: float) -> None:
         """A new connection to the destination on offset ``k`` at ``now``."""
-        index = self.uses
-        self.uses = index + 1
-        last = self.last_index[k]
-        if last >= 0:
-            self._distances.append(index - last)
-            self._intervals.append(now - self.last_time[k])
-            if len(self._distances) >= FLUSH:
-                self._flush()
-        self.last_index[k] = index
-        self.last_time[k] = now
-        previous = self.last_port
-        if previous >= 0 and 0 < (k - previous) % self.size <= PREDICTABLE_WINDOW:
-            self.predictable += 1
-        self.last_port = k
+        ports = self._pending_ports
+        ports.append(k)
+        self._pending_times.append(now)
         tw = self.server_tw_until
         if tw is not None and tw[k] > now:
-            self.collisions += 1
+            self._collisions += 1
+        if len(ports) >= FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Work out the pending uses, in their order, as ``record`` one by one would: each
+        use's previous use of its port is the one before it in the batch (a stable sort by
+        port brings them together) or else the port's last use before the batch."""
+        m = len(self._pending_ports)
+        if not m:
+            return
+        ports = np.frombuffer(self._pending_ports, dtype=np.int64)
+        times = np.frombuffer(self._pending_times, dtype=np.float64)
+        index = self._uses + np.arange(m, dtype=np.int64)
+        prev_index = self.last_index[ports]
+        prev_time = self.last_time[ports]
+        order = np.argsort(ports, kind="stable")
+        same = ports[order[1:]] == ports[order[:-1]]  # sorted neighbours on one port
+        later, earlier = order[1:][same], order[:-1][same]
+        prev_index[later] = index[earlier]
+        prev_time[later] = times[earlier]
+        reused = prev_index >= 0
+        distances = index[reused] - prev_index[reused]
+        ms = (times[reused] - prev_time[reused]) * 1000.0
+        self._distance_hist += np.bincount(_buckets(distances), minlength=BUCKETS)[:BUCKETS]
+        self._interval_hist += np.bincount(_buckets(ms), minlength=BUCKETS)[:BUCKETS]
+        last = order[np.append(~same, True)]  # each port's last use in the batch
+        self.last_index[ports[last]] = index[last]
+        self.last_time[ports[last]] = times[last]
+        previous = np.concatenate(([self.last_port], ports[:-1]))
+        step = (ports - previous) % self.size
+        near = (previous >= 0) & (step > 0) & (step <= PREDICTABLE_WINDOW)
+        self._predictable += int(np.count_nonzero(near))
+        self.last_port = int(ports[-1])
+        self._uses += m
+        self._pending_ports = array("q")
+        self._pending_times = array("d")
 
     def server_closed(self, k: int, until: float) -> None:
         """The server closed first: it holds the 4-tuple in TIME_WAIT until ``until``."""

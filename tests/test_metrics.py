@@ -243,3 +243,63 @@ def test_port_history_keeps_overlapping_lives_from_two_source_addresses():
     assert lives.released_s.tolist() == [12.0, 12.5]
     assert lives.ended_by.tolist() == ["TIME_WAIT ended"] * 2
     assert lives.time_wait_s.tolist() == [10.0, 10.0]
+
+
+def _reuse_one_by_one(size: int, uses: list[tuple[int, float]], closes: dict[int, tuple]):
+    """The reuse figures worked out use by use, as the definitions read: the distance and
+    interval since the port's previous use, whether the port is 1..PREDICTABLE_WINDOW
+    after the previous connection's, and whether the server still holds the 4-tuple
+    (``closes``: before use i, the server closed port k until t)."""
+    from sim.metrics import PREDICTABLE_WINDOW
+
+    last: dict[int, tuple[int, float]] = {}
+    distances, intervals, predictable, collisions = [], [], 0, 0
+    server_until: dict[int, float] = {}
+    for i, (k, now) in enumerate(uses):
+        if i in closes:
+            ck, until = closes[i]
+            server_until[ck] = until
+        if k in last:
+            distances.append(i - last[k][0])
+            intervals.append(now - last[k][1])
+        if i and 0 < (k - uses[i - 1][0]) % size <= PREDICTABLE_WINDOW:
+            predictable += 1
+        if server_until.get(k, 0.0) > now:
+            collisions += 1
+        last[k] = (i, now)
+    return distances, intervals, predictable, collisions
+
+
+@pytest.mark.parametrize("flush", [1, 7, 1 << 16])
+def test_port_use_in_bulk_counts_as_one_by_one(monkeypatch, flush: int):
+    """PortUse works its uses out in batches (sim.metrics.FLUSH): the figures do not
+    depend on where the batches end."""
+    from sim import metrics
+
+    monkeypatch.setattr(metrics, "FLUSH", flush)
+    rng = np.random.default_rng(5)
+    size = 40
+    ports = rng.integers(0, size, 500).tolist()
+    times = np.cumsum(rng.exponential(0.3, 500)).tolist()
+    uses = list(zip(ports, times, strict=True))
+    closes = {i: (int(rng.integers(0, size)), times[i] + 2.0) for i in range(100, 500, 9)}
+    use = metrics.PortUse(size)
+    for i, (k, now) in enumerate(uses):
+        if i in closes:
+            use.server_closed(*closes[i])
+        use.record(k, now)
+        if i == 250:
+            assert use.uses == 251  # readable mid-batch
+    distances, intervals, predictable, collisions = _reuse_one_by_one(size, uses, closes)
+    expect_d = np.zeros(metrics.BUCKETS, dtype=np.int64)
+    for d in distances:
+        expect_d[log_bucket(d)] += 1
+    expect_i = np.zeros(metrics.BUCKETS, dtype=np.int64)
+    for s in intervals:
+        expect_i[log_bucket(s * 1000.0)] += 1
+    assert use.uses == 500
+    assert use.distance_hist == expect_d.tolist()
+    assert use.interval_hist == expect_i.tolist()
+    assert use.predictable == predictable
+    assert use.collisions == collisions
+    assert collisions > 0 and predictable > 0 and len(distances) == 500 - len(set(ports))

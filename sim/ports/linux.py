@@ -13,10 +13,10 @@ Sources (docs/sources.md; Linux 6.18 unless a generation says otherwise):
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sim.ports.table import Layout, find_natural, find_ring
@@ -207,7 +207,7 @@ def select_connect(
     """
     gen = state.generation
     if gen == "G4" and sub is None and not layout.size & 1:
-        return _g4_even_range(cells, layout.size, state, key, now)
+        return G4EvenScan(cells, layout.size, state, key).select(now)
     a, b = sub if sub is not None else (0, layout.size)
     n = b - a
     idx, addend = state.keyed(key, now)
@@ -263,52 +263,68 @@ def connect_selector(
     """``select_connect`` bound to one destination's pool, taking the hot path when it can:
     called once per load, so the per-connection call skips the dispatch."""
     if state.generation == "G4" and sub is None and not layout.size & 1:
-        return partial(_g4_even_range, cells, layout.size, state, key)
+        return G4EvenScan(cells, layout.size, state, key).select
     return lambda now: select_connect(cells, layout, state, key, now, sub, step1)
 
 
-def _g4_even_range(
-    cells: bytearray, n: int, state: ConnectState, key: object, now: float
-) -> tuple[int, int]:
-    """The hot path: G4 over a whole even-sized range, both passes inlined.
+class G4EvenScan:
+    """The hot path: G4 over a whole even-sized range for one destination key, both passes
+    inlined.
 
     The same scan as ``_two_pass`` (checked against it and the kernel loop by the tests):
-    with an even size both parities are clean rings of n/2 cells, evens first.
+    with an even size both parities are clean rings of n/2 cells, evens first.  The key's
+    (index, addend) is kept for its 10 s window (``ConnectState.keyed``, called when the
+    window changes, computes and caches them for the host).
     """
-    cached = state._cache.get(key)
-    if cached is not None and cached[0] == int((now + state.phase) // WINDOW_S):
-        idx, addend = cached[1], cached[2]
-    else:
-        idx, addend = state.keyed(key, now)
-    perturb = state.perturb
-    half = n >> 1
-    t0 = (((perturb[idx] + addend) & MASK32) % n) >> 1
-    found = cells.find(0, t0, half)
-    if found >= 0:
-        d = found - t0
-        k = 2 * found
-        probes = d + 1
-    else:
-        found = cells.find(0, 0, t0)
+
+    __slots__ = ("addend", "cells", "idx", "key", "n", "state", "window")
+
+    def __init__(self, cells: bytearray, n: int, state: ConnectState, key: object) -> None:
+        self.cells = cells
+        self.n = n
+        self.state = state
+        self.key = key
+        self.window = math.nan  # the 10 s window of idx and addend (a float: no int())
+        self.idx = self.addend = 0
+
+    def select(self, now: float) -> tuple[int, int]:
+        state = self.state
+        window = (now + state.phase) // WINDOW_S  # the window keyed() takes, as a float
+        if window != self.window:
+            self.idx, self.addend = state.keyed(self.key, now)
+            self.window = window
+        idx = self.idx
+        cells = self.cells
+        n = self.n
+        perturb = state.perturb
+        half = n >> 1
+        t0 = (((perturb[idx] + self.addend) & MASK32) % n) >> 1
+        found = cells.find(0, t0, half)
         if found >= 0:
-            d = half - t0 + found
+            d = found - t0
             k = 2 * found
             probes = d + 1
         else:
-            found = cells.find(0, half + t0, n)
-            if found < 0:
-                found = cells.find(0, half, half + t0)
-                if found < 0:
-                    return -1, n
-                d = (half - t0) + (found - half)
+            found = cells.find(0, 0, t0)
+            if found >= 0:
+                d = half - t0 + found
+                k = 2 * found
+                probes = d + 1
             else:
-                d = found - half - t0
-            k = 2 * (found - half) + 1
-            probes = half + d + 1
-    i = 2 * d
-    extra = 2 * int(state.stream.uniform() * 8)
-    perturb[idx] = (perturb[idx] + (i if i > extra else extra) + 2) & MASK32
-    return k, probes
+                found = cells.find(0, half + t0, n)
+                if found < 0:
+                    found = cells.find(0, half, half + t0)
+                    if found < 0:
+                        return -1, n
+                    d = (half - t0) + (found - half)
+                else:
+                    d = found - half - t0
+                k = 2 * (found - half) + 1
+                probes = half + d + 1
+        i = 2 * d
+        extra = 2 * int(state.stream.uniform() * 8)
+        perturb[idx] = (perturb[idx] + (i if i > extra else extra) + 2) & MASK32
+        return k, probes
 
 
 # --------------------------------------------------------------------------------------
