@@ -125,10 +125,10 @@ class Model:
         host = Member(
             self.env,
             resolve_host(spec),
-            LazyStream(_seed(seed, 0, i, 2, member)),
+            LazyStream(seed, (0, i, 2, member)),
             self.probes,
             self.log,
-            LazyStream(_seed(seed, 0, i, 3, member)),
+            LazyStream(seed, (0, i, 3, member)),
             sparse=True,
             kernel_from=kernel_from,
         )
