@@ -18,6 +18,7 @@ from simpy import Environment
 from simpy.events import URGENT, Event
 
 from sim.channel import Channel
+from sim.collector import full_collections_held
 from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
 from sim.fleet import Fleet, Member, MemberChannels
 from sim.fleet_addresses import fleet_addresses
@@ -281,10 +282,11 @@ class Model:
         wall = time.perf_counter()
         duration = self.scenario.duration
         steps = 100 if progress else 1
-        for step in range(1, steps + 1):
-            self.env.run(until=duration * step / steps)
-            if progress:
-                progress(step / steps)
+        with full_collections_held():  # sim.collector: why
+            for step in range(1, steps + 1):
+                self.env.run(until=duration * step / steps)
+                if progress:
+                    progress(step / steps)
         self.close_bin()
         wall = time.perf_counter() - wall
         summary = build_summary(self, wall)
