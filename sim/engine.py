@@ -19,6 +19,7 @@ from simpy import Environment
 from simpy.events import NORMAL, URGENT, Event
 
 from sim.channel import Channel
+from sim.collector import full_collections_held
 from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
 from sim.fleet import Fleet, Member, MemberChannels
 from sim.fleet_addresses import fleet_addresses
@@ -150,10 +151,10 @@ class Model:
         host = Member(
             self.env,
             resolve_host(spec),
-            LazyStream(_seed(seed, 0, i, 2, member)),
+            LazyStream(seed, (0, i, 2, member)),
             self.probes,
             self.log,
-            LazyStream(_seed(seed, 0, i, 3, member)),
+            LazyStream(seed, (0, i, 3, member)),
             sparse=True,
             kernel_from=kernel_from,
             gateway=self._gateway_of(spec),
@@ -308,10 +309,11 @@ class Model:
         wall = time.perf_counter()
         duration = self.scenario.duration
         steps = 100 if progress else 1
-        for step in range(1, steps + 1):
-            self.env.run(until=duration * step / steps)
-            if progress:
-                progress(step / steps)
+        with full_collections_held():  # sim.collector: why
+            for step in range(1, steps + 1):
+                self.env.run(until=duration * step / steps)
+                if progress:
+                    progress(step / steps)
         self.close_bin()
         wall = time.perf_counter() - wall
         summary = build_summary(self, wall)

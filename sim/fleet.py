@@ -126,11 +126,16 @@ class Member(Host):
             if level > fleet.bin_peak:
                 fleet.bin_peak = level
                 fleet.bin_pool = pool
-            fleet.levels.rise(self.member, level)
+            # MaxLevels.rise, its test inlined: most takes do not pass a member's highest
+            levels = fleet.levels
+            if level > levels._pushed.get(self.member, 0):
+                levels.rise(self.member, level)
             held = table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
-            fleet.bind_levels.rise(self.member, held)
+            levels = fleet.bind_levels
+            if held > levels._pushed.get(self.member, 0):
+                levels.rise(self.member, held)
         if self.due < self.queued:
             self.queue_due()
         return sock
@@ -154,14 +159,17 @@ class Member(Host):
         return sock
 
     def _on_close(self, event: Any) -> None:
-        tw, bound = self.tw_count, self.table.dynamic_blocked
+        tw, table = self.tw_count, self.table
+        bound = table.dynamic_blocked
         Host._on_close(self, event)
         fleet = self.fleet
         if fleet is None:
             raise RuntimeError("a fleet member outside its fleet")
         fleet.established -= 1
-        fleet.time_wait += self.tw_count - tw
-        fleet.bound += self.table.dynamic_blocked - bound
+        if self.tw_count != tw:
+            fleet.time_wait += self.tw_count - tw
+        if table.dynamic_blocked != bound:
+            fleet.bound += table.dynamic_blocked - bound
         if self.due < self.queued:
             self.queue_due()
 
