@@ -17,7 +17,7 @@ from sim.config.types import MAX_RUN_BINS, HostSpec, Scenario
 from sim.initial_state import check, read_initial_state
 from sim.ports.linux import kernel_profile
 from sim.presets import PRESETS
-from sim.resolve import host_kernel, host_policy, is_linux
+from sim.resolve import ResolvedHost, host_kernel, host_policy, is_linux, resolve_host
 from sim.timerwheel import granularity
 from sim.units import parse_duration
 from sim.workload.arrivals import arrival_process, estimated_events
@@ -168,18 +168,18 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
                 f"the {host_policy(host)!r} policy"
             )
-        tcp_policy = host_policy(host)
-        udp_policy = host.udp_policy or (
-            tcp_policy if host.policy else preset.udp_policy or tcp_policy
-        )
+        resolved = _resolved(host)
+        if resolved is None:
+            continue  # a bad kernel or generation, reported above
+        tcp_policy, udp_policy = resolved.policy, resolved.udp_policy
         if host.shared_counter and (linux or udp_policy != tcp_policy):
             problems.append(
                 f"{source}: hosts[{i}].shared_counter: one cursor for TCP and UDP (Windows <= "
                 f"2003) needs one non-Linux policy for both (got {tcp_policy!r} and "
                 f"{udp_policy!r})"
             )
+        lo, hi = resolved.port_range
         if host.first_port is not None:
-            lo, hi = host.port_range or preset.port_range or (0, 0)
             if tcp_policy != "sequential":
                 problems.append(
                     f"{source}: hosts[{i}].first_port: only the sequential policy has a first "
@@ -196,8 +196,6 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
             )
         if host.auto_reuse_range is None:
             continue
-        preset = PRESETS[host.os]
-        lo, hi = host.port_range or preset.port_range or (32768, 60999)
         a, b = host.auto_reuse_range
         if is_linux(host):
             problems.append(
@@ -210,11 +208,7 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{lo}-{hi} (got {[a, b]})"
             )
     problems += _initial_state_checks(source, sc)
-    linux_hosts = {
-        h.name
-        for h in sc.hosts
-        if (h.policy or (PRESETS[h.os].policy if h.os in PRESETS else "linux")) == "linux"
-    }
+    linux_hosts = {h.name for h in sc.hosts if h.os not in PRESETS or is_linux(h)}
     kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
     problems += _workload_checks(source, sc)
     problems += _usable_port_checks(source, sc)
@@ -268,32 +262,26 @@ def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
     for i, host in enumerate(sc.hosts):
         if host.initial_state is None or host.os not in PRESETS:
             continue
-        preset = PRESETS[host.os]
-        try:
-            profile = kernel_profile(host_kernel(host))
-        except ValueError:
+        resolved = _resolved(host)
+        if resolved is None:
             continue  # reported as a bad kernel
-        default = preset.port_range or profile.default_range
-        lo, hi = host.port_range or default
-        tw = host.time_wait if host.time_wait is not None else preset.time_wait_s
-        tw = max(tw, host.time_wait_local or 0.0, host.time_wait_loopback or 0.0)
-        if preset.policy == "linux" and host.timer_wheel:  # rounded up to a wheel bucket
-            tw += granularity(round(tw * host.hz), host.hz) / host.hz
+        lo, hi = resolved.port_range
+        tw = max(resolved.time_wait, resolved.time_wait_local, resolved.time_wait_loopback)
+        if resolved.timer_wheel:  # rounded up to a wheel bucket
+            tw += granularity(round(tw * resolved.hz), resolved.hz) / resolved.hz
         problem = check(read_initial_state(host.initial_state.file), lo, hi, tw)
         if problem:
             problems.append(f"{source}: hosts[{i}].initial_state.file: {problem}")
     return problems
 
 
-def host_range(host: HostSpec) -> tuple[int, int]:
-    """The port range a host allocates from: its own, its preset's, or (a Linux preset,
-    whatever the policy) the kernel's default ip_local_port_range."""
-    preset = PRESETS[host.os]
-    if host.port_range is not None:
-        return host.port_range
-    if preset.port_range is not None:
-        return preset.port_range
-    return kernel_profile(host.kernel or preset.kernel or "6.18").default_range
+def _resolved(host: HostSpec) -> ResolvedHost | None:
+    """The host as it will run (``sim.resolve``: the one place presets and kernels are
+    applied), or None when its kernel or generation is bad (reported on its own)."""
+    try:
+        return resolve_host(host)
+    except ValueError:
+        return None
 
 
 def _usable_port_checks(source: str, sc: Scenario) -> list[str]:
@@ -303,11 +291,11 @@ def _usable_port_checks(source: str, sc: Scenario) -> list[str]:
     for i, host in enumerate(sc.hosts):
         if host.os not in PRESETS or not host.reserved_ports:
             continue
-        try:
-            lo, hi = host_range(host)
-        except ValueError:
+        resolved = _resolved(host)
+        if resolved is None:
             continue  # a bad kernel string, reported
-        reserved = set(host.reserved_ports) | set(PRESETS[host.os].skip_tcp)
+        lo, hi = resolved.port_range
+        reserved = resolved.reserved_tcp
         if all(p in reserved for p in range(lo, hi + 1)):
             problems.append(
                 f"{source}: hosts[{i}].reserved_ports: every port of the range {lo}-{hi} is "
