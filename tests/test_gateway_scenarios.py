@@ -82,3 +82,27 @@ def test_aks_scale_out() -> None:
     fixed = copy.deepcopy(d)
     fixed["gateways"][0]["allocated_outbound_ports"] = 1024
     assert run(fixed)["gateways"]["lb"]["mappings"]["dropped"] == 0
+
+
+def test_a_fleet_is_the_backend_pool() -> None:
+    # 60 VMs as one fleet behind the load balancer: a pool of 51-100 gets 512 ports each
+    s = run(
+        {
+            "name": "fleet-lb",
+            "duration": "10s",
+            "hosts": [{"name": "vms", "count": 60, "address": "10.0.0.0/24", "gateway": "lb"}],
+            "gateways": [{"name": "lb", "kind": "azure-lb", "addresses": ["198.51.100.7"]}],
+            "destinations": [{"name": "api", "address": "203.0.113.10:443"}],
+            "load": [
+                {
+                    "host": "vms",
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": 100},
+                    "lifetime": {"kind": "fixed", "value": "1s"},
+                }
+            ],
+        }
+    )
+    g = s["gateways"]["lb"]
+    assert (g["backend_pool_size"], g["ports_per_vm"]) == (60, 512)
+    assert g["mappings"]["dropped"] == 0
