@@ -86,6 +86,8 @@ class Model:
                     gateway=self._gateway_of(host_spec),
                     connect_stats=self.connect,
                 )
+        for name, gateway in self.gateways.items():  # e.g. Azure's per-VM share by pool size
+            gateway.set_inside(inside_hosts(scenario, name))
         self.loads: list[Channel] = []
         self.flows: list[Flow] = []
         for i, spec in enumerate(scenario.load):
@@ -470,3 +472,8 @@ def run(
 ) -> Result:
     """Run a scenario; ``seed`` overrides the scenario's; ``events`` keeps the event log."""
     return Model(scenario, scenario.seed if seed is None else seed, events).run(progress)
+
+
+def inside_hosts(scenario: Scenario, gateway: str) -> int:
+    """Hosts behind ``gateway``, a fleet counting each member."""
+    return sum(spec.count or 1 for spec in scenario.hosts if spec.gateway == gateway)

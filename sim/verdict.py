@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from sim import waves
-from sim.nat.report import gateway_headlines
+from sim.nat.report import gateway_headlines, idle_timeout_lines
 from sim.units import format_duration
 from sim.waves import episodes_text
 
@@ -56,6 +56,7 @@ def verdict(s: Summary) -> str:
     lines = []
     if s.get("requests"):
         lines.append(requests_headline(s["requests"]))
+        lines += idle_timeout_lines(cast("dict[str, Any]", s))
     elif s.get("retries"):
         lines.append(retries_headline(s["retries"], s["connections"]["attempted"]))
     lines += gateway_headlines(

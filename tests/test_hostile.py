@@ -168,6 +168,10 @@ def test_every_bool_key_is_a_real_flag() -> None:
         "timer_wheel",
         "random_fully",
         "persistent",
+        "dynamic",  # gcp-cloudnat
+        "endpoint_independent_mapping",  # gcp-cloudnat
+        "tcp_reset",  # azure-lb
+        "enforce_address_limit",  # aws-natgw, azure-natgw
     } == set(BOOL_KEYS)
 
 

@@ -57,8 +57,10 @@ def gateway_model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{', '.join(KINDS)} (got {short(g.kind)})"
             )
             continue
+        inside = sum(h.count or 1 for h in sc.hosts if h.gateway == g.name)  # fleets: members
         try:
             kind.check_options(g.options)
+            kind.check_setup(tuple(g.addresses), g.options, inside)
         except KeyError as exc:
             key = str(exc.args[0])
             hint = suggest(key.split(".")[-1], _option_names(kind, key))

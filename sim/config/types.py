@@ -847,6 +847,9 @@ class LoadSpec(SpecModel):
     stop: Duration | None = None
     local_port_range: PortRange | None = None
     keepalive: KeepAlive | None = None
+    # SO_KEEPALIVE with TCP_KEEPIDLE = TCP_KEEPINTVL = this: an idle connection sends a
+    # probe this often (what keeps a gateway's idle timeout from dropping pooled connections)
+    tcp_keepalive: PositiveDuration | None = None
     retry: Retry | None = None
 
     @property

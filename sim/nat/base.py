@@ -168,6 +168,14 @@ class Gateway:
                 raise KeyError(key)
         return {**cls.defaults, **options}
 
+    @classmethod
+    def check_setup(cls, addresses: tuple[str, ...], options: dict[str, Any], inside: int) -> None:
+        """Raise ``ValueError`` ("key: why") for a setup the vendor refuses: too many
+        addresses, or per-host ports that do not fit the ``inside`` hosts behind it."""
+
+    def set_inside(self, inside: int) -> None:
+        """How many hosts are behind the gateway (the model tells it before the run)."""
+
     # -- the hot path (every kind implements these) ------------------------------------
     def translate(
         self,
@@ -190,6 +198,18 @@ class Gateway:
         """The flow of ``mapping`` ended at ``now`` by ``close`` (one of CLOSE_KINDS): start
         the kind's hold; the tuple is free to other flows when the hold ends."""
         raise NotImplementedError
+
+    # -- idle timeouts (kinds that drop idle flows override these) -----------------------
+    # what the client meets when it sends on a flow the gateway dropped for idleness
+    idle_signal: str = "ECONNRESET"
+
+    def went_idle(self, mapping: Mapping, now: float, keepalive: float | None = None) -> None:
+        """The flow carries no traffic from ``now`` (a pooled connection put back idle);
+        ``keepalive`` is the interval of the host's TCP keepalive probes, if any."""
+
+    def touch(self, mapping: Mapping, now: float) -> bool:
+        """Traffic on the flow at ``now``: False when the gateway dropped it meanwhile."""
+        return True
 
     def settle(self, now: float) -> None:
         """End every hold due by ``now`` (kinds with holds override; called before sampling)."""

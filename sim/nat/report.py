@@ -42,7 +42,9 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
         where = p.get("worst_destination") or "no destination"
         if m["dropped"]:
             by_reason = m["dropped_by_reason"].items()
-            reasons = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in by_reason if n)
+            reasons = ", ".join(  # vendors' names (OUT_OF_RESOURCES ...) as they write them
+                f"{n:,} {r if r.isupper() else r.replace('_', ' ')}" for r, n in by_reason if n
+            )
             seen = []
             if latency.get("delayed") or timed_out:
                 seen.append(
@@ -61,9 +63,33 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
                 f"{_pct(p['peak'])} towards {where}{client}; not EADDRNOTAVAIL"
             )
         else:
+            # a kind with per-destination or per-VM limits reports its own capacity
+            tuples = p.get("capacity") or g["ports"] * len(g["addresses"])
             lines.append(
                 f"Gateway {name} ({g['kind']}): no packet dropped; peak pressure "
-                f"{_pct(p['peak'])} of {g['ports'] * len(g['addresses']):,} translated tuples "
-                f"towards {where}"
+                f"{_pct(p['peak'])} of {tuples:,} translated tuples towards {where}"
             )
+    return lines
+
+
+def idle_timeout_lines(s: dict[str, Any]) -> list[str]:
+    """Requests that met a gateway's idle timeout: how many, where, and the fix."""
+    failed = (s.get("requests") or {}).get("failed_by_reason", {}).get("gateway_idle_timeout", 0)
+    if not failed:
+        return []
+    lines = []
+    for name, g in (s.get("gateways") or {}).items():
+        idle = g.get("idle") or {}
+        if not idle.get("resets"):
+            continue
+        timeout = (idle.get("timeout_s") or {}).get("tcp")
+        seen = "a reset (ECONNRESET)" if idle.get("signal") == "ECONNRESET" else "no answer"
+        limit = _seconds(timeout) if timeout else "its"
+        lines.append(
+            f"Idle timeout at gateway {name} ({g['kind']}): {idle['resets']:,} requests went "
+            f"out on pooled connections idle longer than its {limit} idle timeout and met "
+            f"{seen}; fix: TCP keepalive more often than every {limit} (load key "
+            f'tcp_keepalive, e.g. "60s"), or close idle connections sooner '
+            f"(keepalive.idle_timeout below {limit})"
+        )
     return lines

@@ -17,7 +17,7 @@ from typing_extensions import get_type_hints, is_typeddict
 from sim.summary.types import Summary
 
 # the per-pool maps: a path through them names a field of one entry ("analytic.blocking")
-_KEYED_MAPS = ("analytic", "destinations")
+_KEYED_MAPS = ("analytic", "destinations", "gateways")
 
 
 def lookup(summary: Any, dotted: str) -> Any:
@@ -36,7 +36,9 @@ def field_type(dotted: str) -> Any:
     into one entry's fields."""
     node: Any = Summary
     parts = dotted.split(".")
-    for i, part in enumerate(parts):
+    i = 0
+    while i < len(parts):
+        part = parts[i]
         node = _without_none(node)
         if not is_typeddict(node):
             raise KeyError(dotted)
@@ -46,6 +48,11 @@ def field_type(dotted: str) -> Any:
         node = hints[part]
         if get_origin(node) is dict and part in _KEYED_MAPS and i + 1 < len(parts):
             node = get_args(node)[1]
+            entry = _without_none(node)
+            # a path may name the entry's key (gateways.<name>.kind) or not (metrics)
+            if is_typeddict(entry) and parts[i + 1] not in get_type_hints(entry):
+                i += 1
+        i += 1
     return node
 
 

@@ -287,6 +287,8 @@ class FailedByReason(TypedDict):
     connect_error: int
     pool_full: int
     wait_timeout: int
+    # behind a gateway: the request took a pooled connection the gateway had dropped idle
+    gateway_idle_timeout: NotRequired[int]
 
 
 class WaitStats(TypedDict):
@@ -360,12 +362,14 @@ class DroppedByReason(TypedDict):
 
 
 class GatewayMappings(TypedDict):
-    """Translations asked of a gateway (each SYN retransmission asks again)."""
+    """Translations asked of a gateway (each SYN retransmission asks again); the reasons
+    are :class:`DroppedByReason` for the Linux kinds, the vendor's names for the others
+    (ErrorPortAllocation, OUT_OF_RESOURCES, ...: docs/gateway-kinds.md)."""
 
     attempted: int
     succeeded: int
     dropped: int
-    dropped_by_reason: DroppedByReason
+    dropped_by_reason: dict[str, int]
 
 
 class GatewayPressure(TypedDict):
@@ -376,6 +380,59 @@ class GatewayPressure(TypedDict):
     mean: float
     peak_time_s: float
     worst_destination: str | None
+    capacity: NotRequired[int]  # tuples towards the worst destination (or VM's slice)
+
+
+class GatewayIdle(TypedDict):
+    """A cloud or carrier gateway's idle timeouts: flows it dropped, traffic that met them,
+    idle spells TCP keepalive probes bridged (sim/nat/slots.py)."""
+
+    timeout_s: dict[str, float | None]
+    expired: int
+    resets: int
+    signal: str
+    kept_alive_by_tcp_keepalive: int
+
+
+class CloudWatch(TypedDict):
+    """aws-natgw's counters as CloudWatch names them (AWS/NATGateway), sums over the run."""
+
+    ConnectionAttemptCount: int
+    ConnectionEstablishedCount: int
+    ErrorPortAllocation: int
+    IdleTimeoutCount: int
+    PacketsDropCount: int
+    ActiveConnectionCount: int
+    ActiveConnectionCount_peak: int
+
+
+# Azure Monitor's metric names have spaces: the load balancer's and the NAT gateway's
+AzureMonitor = TypedDict(
+    "AzureMonitor",
+    {
+        "SNAT Connection Count": dict[str, int],
+        "Allocated SNAT Ports": NotRequired[int],
+        "Used SNAT Ports": NotRequired[int],
+        "Total SNAT Connection Count": NotRequired[int],
+        "Dropped Packets": NotRequired[int],
+    },
+)
+
+
+class CloudMonitoring(TypedDict):
+    """gcp-cloudnat's figures as Cloud Monitoring names them."""
+
+    dropped_sent_packets_count: dict[str, int]
+    nat_allocation_failed: bool
+    port_usage_peak: int
+
+
+class GatewayBlocks(TypedDict):
+    """cgn-pba's port blocks: per address, allocated over the run (a log line each), peak."""
+
+    per_address: int
+    allocated: int
+    peak_in_use: int
 
 
 class ConntrackStats(TypedDict):
@@ -400,6 +457,34 @@ class GatewayEntry(TypedDict):
     conntrack_stats: NotRequired[ConntrackStats]
     closing_evicted: NotRequired[int]
     reopened: NotRequired[int]
+    # the cloud and carrier kinds (docs/gateway-kinds.md): common to them
+    holds_s: NotRequired[dict[str, float]]
+    idle: NotRequired[GatewayIdle]
+    peak_live: NotRequired[int]
+    # counters as the vendor's monitoring names them
+    cloudwatch: NotRequired[CloudWatch]
+    azure_monitor: NotRequired[AzureMonitor]
+    cloud_monitoring: NotRequired[CloudMonitoring]
+    # per kind
+    per_destination_limit: NotRequired[int]
+    backend_pool_size: NotRequired[int]
+    ports_per_vm: NotRequired[int]
+    frontends_used: NotRequired[list[str]]
+    reclaimed_flows: NotRequired[int]
+    ports_reused_across_destinations: NotRequired[int]
+    dynamic: NotRequired[bool]
+    endpoint_independent_mapping: NotRequired[bool]
+    min_ports_per_vm: NotRequired[int]
+    max_ports_per_vm: NotRequired[int]
+    allocated_ports: NotRequired[dict[str, int]]
+    allocation_growths: NotRequired[int]
+    block_size: NotRequired[int]
+    max_blocks: NotRequired[int]
+    subscribers: NotRequired[int]
+    blocks: NotRequired[GatewayBlocks]
+    sharing_ratio: NotRequired[int]
+    ports_per_subscriber: NotRequired[int]
+    sessions_per_subscriber: NotRequired[int]
 
 
 class ConnectLatency(TypedDict):

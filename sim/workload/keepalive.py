@@ -49,6 +49,8 @@ class Requests:
         self.connections = 0  # connections opened
         self.waiting = 0  # requests queued now (a level)
         self.opening = 0  # requests whose connection is being opened (retries pending)
+        # and, for pools behind a gateway (sim/nat), gateway_idle_timeout: the request went
+        # out on a pooled connection the gateway had dropped for idleness
         self.failed_by = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
         self.wait_sum = 0.0
         self.wait_max = 0.0
@@ -105,6 +107,9 @@ class KeepAlivePool:
             raise ValueError("a keep-alive pool needs a flow that counts requests")
         self.stats: Requests = flow.requests
         self.limit = spec.max_connections
+        self.tcp_keepalive = flow.spec.tcp_keepalive  # probe interval of idle connections
+        if any(ch.route is not None for ch in channels):
+            self.stats.failed_by.setdefault("gateway_idle_timeout", 0)
         self.open = 0  # open or opening
         self.idle: deque[Connection] = deque()  # most recently idled on the right
         self.queue: deque[Waiter] = deque()
@@ -114,6 +119,13 @@ class KeepAlivePool:
         self.stats.attempted += 1
         conn = self._idle_connection()
         if conn is not None:
+            route = conn.sock.load.route
+            if route is not None and not route.gateway.touch(conn.sock.mapping, now):
+                # the gateway dropped the flow while it sat idle: the request fails on it
+                self.stats.fail("gateway_idle_timeout")
+                self._close(conn)
+                self._admit_waiters()
+                return
             self._serve(conn, duration, now)
         elif self.open < self.limit:
             self.open += 1
@@ -172,6 +184,9 @@ class KeepAlivePool:
             return
         conn.idle_since = now
         self.idle.append(conn)
+        route = conn.sock.load.route
+        if route is not None:  # its gateway's idle timeout starts (unless keepalive probes)
+            route.gateway.went_idle(conn.sock.mapping, now, self.tcp_keepalive)
         if not conn.timer:
             self._arm(conn, now)
 

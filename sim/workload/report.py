@@ -7,7 +7,7 @@ sections are present only when some load retries or keeps alive.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sim.connects import failed_by_error, first_failure, merged
 
@@ -58,10 +58,11 @@ def request_counts(flows: list[Flow]) -> RequestCounts:
     connections = sum(r.connections for r in stats)
     waits = merged(r.wait_ms for r in stats)
     served_after_wait = sum(waits.values())
-    failed_by: FailedByReason = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
-    for r in stats:
+    counts: dict[str, int] = {"connect_error": 0, "pool_full": 0, "wait_timeout": 0}
+    for r in stats:  # (gateway_idle_timeout too, for pools behind a gateway)
         for reason, n in r.failed_by.items():
-            failed_by[reason] += n  # type: ignore[literal-required]
+            counts[reason] = counts.get(reason, 0) + n
+    failed_by = cast("FailedByReason", counts)
     return {
         "attempted": sum(r.attempted for r in stats),
         "succeeded": succeeded,
