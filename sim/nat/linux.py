@@ -173,7 +173,9 @@ class LinuxMapping(Mapping):
     pool: Pool
     state: int
     inner: tuple[str, int, int, str, int]  # (protocol, member, inside port, destination, port)
-    source_key: tuple[str, str, int]  # (protocol, inside address, inside port): bysource
+    # (protocol, inside address, inside port): the bysource key; None with random_fully,
+    # which never looks a source up
+    source_key: tuple[str, str, int] | None
     until: float
 
 
@@ -345,11 +347,14 @@ class LinuxMasquerade(Gateway):
         entry.pool = pool
         entry.state = LIVE
         entry.inner = inner
-        entry.source_key = key = (protocol, source, source_port)
         pool.cells[port] = LIVE
         pool.live[port] = 1
         pool.use.take(now)
-        self.bysource[key] = entry
+        if self.random_fully:  # the bysource lookup is skipped (_choose): nothing to keep
+            entry.source_key = None
+        else:
+            entry.source_key = key = (protocol, source, source_port)
+            self.bysource[key] = entry
         if self.window > 0 and protocol == "tcp":
             self.pending.append((now, pool, port))
         counters.succeeded += 1
@@ -405,7 +410,12 @@ class LinuxMasquerade(Gateway):
             off = int(uniform() * 65536)  # get_random_u16()
             plain = attempts - HARDER_THRESH if harder else attempts
             if plain > 0:
-                i = _scan(cells, lo, size, off, 0, plain)
+                # the first probe (i = 0) is free in the common case: answer it without
+                # the window arithmetic of _scan (same port, same draws)
+                port = lo + off % size
+                if not cells[port]:
+                    return port
+                i = _scan(cells, lo, size, off, 1, plain)
                 if i >= 0:
                     return lo + ((off + i) & 0xFFFF) % size
             else:
@@ -534,8 +544,9 @@ class LinuxMasquerade(Gateway):
             del pool.closing[port]
         if self.closed_inner.get(entry.inner) is entry:
             del self.closed_inner[entry.inner]
-        if self.bysource.get(entry.source_key) is entry:
-            del self.bysource[entry.source_key]
+        key = entry.source_key
+        if key is not None and self.bysource.get(key) is entry:
+            del self.bysource[key]
         pool.use.give(now)
 
     def _revive(self, entry: LinuxMapping) -> None:
