@@ -279,6 +279,12 @@ class LinuxMasquerade(Gateway):
         self.runs = self.kernel_version >= FIRST_RUNS_KERNEL
         self.evict = self.kernel_version >= FIRST_EVICT_KERNEL
         self.timeouts = {**CONNTRACK_DEFAULTS, **opts["conntrack"]}
+        # a TCP close kind's hold, looked up once per release
+        self.tcp_holds = {
+            FIN: self.timeouts["time_wait"],
+            RST: self.timeouts["close"],
+            IDLE: 0.0,  # the entry timed out: nothing is left to hold
+        }
         self.window = float(opts["confirm_window"])
         self.seq_advanced = float(opts["evict_seq_advanced"])
         self.port_range = config.port_range
@@ -371,7 +377,12 @@ class LinuxMasquerade(Gateway):
         now: float,
     ) -> tuple[Pool, int]:
         """``get_unique_tuple``: (pool, port), port -1 when nothing is free."""
-        lo, hi = self.port_range or port_class(source_port)
+        if self.port_range is not None:
+            lo, hi = self.port_range
+        elif source_port >= 1024:  # port_class of an ephemeral port, without the call
+            lo, hi = 1024, 65535
+        else:
+            lo, hi = port_class(source_port)
         keep = not self.random_fully
         if keep:
             m = self.bysource.get((protocol, source, source_port))
@@ -479,18 +490,13 @@ class LinuxMasquerade(Gateway):
             return
         if now >= self.due:
             self.settle(now)
-        timeouts = self.timeouts
         if entry.inner[0] == "udp":
             stream = now - entry.born > UDP_STREAM_AFTER_S
-            hold = timeouts["udp_stream"] if stream else timeouts["udp"]
-        elif close == FIN:
-            hold = timeouts["time_wait"]
-        elif close == RST:
-            hold = timeouts["close"]
-        elif close == IDLE:
-            hold = 0.0  # the entry timed out: nothing is left to hold
+            hold = self.timeouts["udp_stream"] if stream else self.timeouts["udp"]
         else:
-            raise ValueError(f"unknown close kind {close!r}")
+            hold = self.tcp_holds.get(close, -1.0)
+            if hold < 0:
+                raise ValueError(f"unknown close kind {close!r}")
         if hold <= 0:
             self._end(entry, now)
             return
