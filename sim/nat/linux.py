@@ -173,7 +173,9 @@ class LinuxMapping(Mapping):
     pool: Pool
     state: int
     inner: tuple[str, int, int, str, int]  # (protocol, member, inside port, destination, port)
-    source_key: tuple[str, str, int]  # (protocol, inside address, inside port): bysource
+    # (protocol, inside address, inside port): the bysource key; None with random_fully,
+    # which never looks a source up
+    source_key: tuple[str, str, int] | None
     until: float
 
 
@@ -280,6 +282,12 @@ class LinuxMasquerade(Gateway):
         self.runs = self.kernel_version >= FIRST_RUNS_KERNEL
         self.evict = self.kernel_version >= FIRST_EVICT_KERNEL
         self.timeouts = {**CONNTRACK_DEFAULTS, **opts["conntrack"]}
+        # a TCP close kind's hold, looked up once per release
+        self.tcp_holds = {
+            FIN: self.timeouts["time_wait"],
+            RST: self.timeouts["close"],
+            IDLE: 0.0,  # the entry timed out: nothing is left to hold
+        }
         self.window = float(opts["confirm_window"])
         self.seq_advanced = float(opts["evict_seq_advanced"])
         self.port_range = config.port_range
@@ -348,11 +356,14 @@ class LinuxMasquerade(Gateway):
         entry.pool = pool
         entry.state = LIVE
         entry.inner = inner
-        entry.source_key = key = (protocol, source, source_port)
         pool.cells[port] = LIVE
         pool.live[port] = 1
         pool.use.take(now)
-        self.bysource[key] = entry
+        if self.random_fully:  # the bysource lookup is skipped (_choose): nothing to keep
+            entry.source_key = None
+        else:
+            entry.source_key = key = (protocol, source, source_port)
+            self.bysource[key] = entry
         if self.window > 0 and protocol == "tcp":
             self.pending.append((now, pool, port))
         counters.succeeded += 1
@@ -369,7 +380,12 @@ class LinuxMasquerade(Gateway):
         now: float,
     ) -> tuple[Pool, int]:
         """``get_unique_tuple``: (pool, port), port -1 when nothing is free."""
-        lo, hi = self.port_range or port_class(source_port)
+        if self.port_range is not None:
+            lo, hi = self.port_range
+        elif source_port >= 1024:  # port_class of an ephemeral port, without the call
+            lo, hi = 1024, 65535
+        else:
+            lo, hi = port_class(source_port)
         keep = not self.random_fully
         if keep:
             m = self.bysource.get((protocol, source, source_port))
@@ -408,7 +424,12 @@ class LinuxMasquerade(Gateway):
             off = int(uniform() * 65536)  # get_random_u16()
             plain = attempts - HARDER_THRESH if harder else attempts
             if plain > 0:
-                i = _scan(cells, lo, size, off, 0, plain)
+                # the first probe (i = 0) is free in the common case: answer it without
+                # the window arithmetic of _scan (same port, same draws)
+                port = lo + off % size
+                if not cells[port]:
+                    return port
+                i = _scan(cells, lo, size, off, 1, plain)
                 if i >= 0:
                     return lo + ((off + i) & 0xFFFF) % size
             else:
@@ -472,18 +493,13 @@ class LinuxMasquerade(Gateway):
             return
         if now >= self.due:
             self.settle(now)
-        timeouts = self.timeouts
         if entry.inner[0] == "udp":
             stream = now - entry.born > UDP_STREAM_AFTER_S
-            hold = timeouts["udp_stream"] if stream else timeouts["udp"]
-        elif close == FIN:
-            hold = timeouts["time_wait"]
-        elif close == RST:
-            hold = timeouts["close"]
-        elif close == IDLE:
-            hold = 0.0  # the entry timed out: nothing is left to hold
+            hold = self.timeouts["udp_stream"] if stream else self.timeouts["udp"]
         else:
-            raise ValueError(f"unknown close kind {close!r}")
+            hold = self.tcp_holds.get(close, -1.0)
+            if hold < 0:
+                raise ValueError(f"unknown close kind {close!r}")
         if hold <= 0:
             self._end(entry, now)
             return
@@ -537,8 +553,9 @@ class LinuxMasquerade(Gateway):
             del pool.closing[port]
         if self.closed_inner.get(entry.inner) is entry:
             del self.closed_inner[entry.inner]
-        if self.bysource.get(entry.source_key) is entry:
-            del self.bysource[entry.source_key]
+        key = entry.source_key
+        if key is not None and self.bysource.get(key) is entry:
+            del self.bysource[key]
         pool.use.give(now)
 
     def _revive(self, entry: LinuxMapping) -> None:
