@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sim.analytic import erlang_b, load_for_blocking
+from sim.erlang import erlang_b, load_for_blocking
 from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS, SOURCES, Default, KindProfile
 
 Close = Literal["fin", "rst"]

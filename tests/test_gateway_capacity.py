@@ -448,3 +448,13 @@ def test_hold_override_replaces_the_inferred_value(capsys: pytest.CaptureFixture
     data = json.loads(out)
     assert code == 0 and math.isclose(data["sustainable_per_destination"], 55000 / 30)
     assert data["parameters"]["hold_fin"]["status"] == "given"
+
+
+def test_sim_analytic_exposes_gateway_sizing() -> None:
+    """Issue 17 asks ``sim.analytic`` to expose the sizing: the same function, the same
+    AWS figure (55,000 ports / 60 s hold = 916.7/s to one destination)."""
+    import sim.analytic
+
+    assert sim.analytic.size_gateway is size_gateway
+    s = sim.analytic.size_gateway("aws-natgw", vms=1, rate=1, destinations=1, lifetime_s=0)
+    assert s.sustainable_per_destination == pytest.approx(55000 / 60)
