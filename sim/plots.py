@@ -39,8 +39,8 @@ def _who(host: HostEntry | None, dest: str) -> str:
     fleet = host.get("fleet")
     if fleet:  # a fleet's panel shows its worst member pool in each bin
         return (
-            f"fleet {host.get('name')} ({system_name(host)}, {fleet['members']:,} members) "
-            f"to {dest}"
+            f"fleet {host.get('name')} ({system_name(host)}, {fleet['members']:,} members; "
+            f"worst member) to {dest}"
         )
     return f"host {host.get('name')} ({system_name(host)}) to {dest}"
 

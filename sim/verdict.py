@@ -223,8 +223,9 @@ def key_figures(s: Summary) -> list[str]:
     pools = s.get("analytic") or {}
     shown = sorted(pools.items(), key=lambda item: -item[1]["offered_load"])[:ERLANG_LINES]
     for dest, a in shown:
+        each = " (each member)" if a.get("per") == "member" else ""
         lines.append(
-            f"Erlang B for {dest}: {a['offered_load']:,.0f} erlangs on {a['ports']:,} ports, "
+            f"Erlang B for {dest}{each}: {a['offered_load']:,.0f} erlangs on {a['ports']:,} ports, "
             f"{_pct(a['blocking'])} refused (simulated {_pct(a['simulated_blocking'])}); "
             f"sustainable {a['max_rate_at_0.001']:,.0f}/s at 0.1 % refused"
         )
