@@ -212,6 +212,8 @@ def not_erlang(spec: LoadSpec, load: Channel, duration: float) -> str | None:
         return "not plain TCP connect()"
     if spec.keepalive is not None:
         return "keep-alive: connections are reused"
+    if load.route is not None:  # its connects also fail at the gateway (sim.nat)
+        return "behind a gateway: the gateway's translated tuples refuse too"
     if arrival_process(spec.arrival).poisson_rate is None:
         return "arrivals are not Poisson"
     if spec.lifetime is None or not math.isfinite(lifetime_mean(spec.lifetime)):
