@@ -179,15 +179,7 @@ class Route:
         channel.attempted -= 1
         life = channel.lifetime()  # drawn now: a trace row's lifetime is the current row's
         now = self.env._now
-        result = self.gateway.translate(
-            now,
-            self.protocol,
-            self.member,
-            self.source,
-            self.host.lo + sock.k,
-            self.destination,
-            self.destination_port,
-        )
+        result = self._translate(sock, now)
         if type(result) is str:
             self.stats.bin_drops += 1
             if self.protocol == "udp":
@@ -221,15 +213,7 @@ class Route:
             if pending.done is not None:
                 pending.done(None)
             return
-        result = self.gateway.translate(
-            now,
-            self.protocol,
-            self.member,
-            self.source,
-            self.host.lo + sock.k,
-            self.destination,
-            self.destination_port,
-        )
+        result = self._translate(sock, now)
         if type(result) is str:
             self.stats.bin_drops += 1
             if self.host.log is not None:
@@ -241,6 +225,18 @@ class Route:
         self._open(sock, result, pending.life, now, schedule[k])  # type: ignore[arg-type]
         if pending.done is not None:
             pending.done(sock)
+
+    def _translate(self, sock: Socket, now: float) -> Mapping | str:
+        """One SYN (or datagram) of ``sock`` through the gateway: a mapping or a drop reason."""
+        return self.gateway.translate(
+            now,
+            self.protocol,
+            self.member,
+            self.source,
+            self.host.lo + sock.k,
+            self.destination,
+            self.destination_port,
+        )
 
     def _open(
         self, sock: Socket, mapping: Mapping, life: float, now: float, latency: float
