@@ -202,6 +202,7 @@ def test_eviction_only_in_the_last_32_probes() -> None:
         assert isinstance(m, Mapping)
         gw.release(m, 0.5, "fin")
     off = Stream(np.random.SeedSequence(3))
+    off.uniform()  # the gateway's first draw: its ISN-verdict salt (LinuxMasquerade.__init__)
     for _ in range(128):  # the same stream: the draws the fills made
         off.below(65536)
     start = off.below(65536)

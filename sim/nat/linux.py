@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 import socket
 from collections import deque
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sim.nat.base import (
@@ -290,6 +291,10 @@ class LinuxMasquerade(Gateway):
         }
         self.window = float(opts["confirm_window"])
         self.seq_advanced = float(opts["evict_seq_advanced"])
+        # the ISN comparison's outcome is fixed per (new flow, old entry): a retransmitted
+        # SYN carries the same ISN and meets the same verdict (see _seq_has_advanced)
+        self.isn_salt = int(self.stream.uniform() * 2**53)
+        self.syn_inner: tuple[str, int, int, str, int] | None = None  # the SYN being placed
         self.port_range = config.port_range
         self.n_addresses = len(self.addresses)
         self.pools: dict[tuple[str, str, int], list[Pool | None]] = {}
@@ -331,6 +336,7 @@ class LinuxMasquerade(Gateway):
                 return old
             self._end(old, now)  # a SYN on a closing 4-tuple reopens: old entry killed
             self.reopened += 1
+        self.syn_inner = inner  # read by _harder, for the eviction verdict
         pending = self.pending
         hidden = None
         if pending:
@@ -456,12 +462,25 @@ class LinuxMasquerade(Gateway):
             if not pool.cells[port]:
                 return port
             entry = pool.closing.get(port)
-            if entry is not None and self.stream.uniform() < self.seq_advanced:
+            if entry is not None and self._seq_has_advanced(entry):
                 self._end(entry, now)
                 self.evicted += 1
                 return port
             i += 1
         return -1
+
+    def _seq_has_advanced(self, entry: LinuxMapping) -> bool:
+        """``nf_seq_has_advanced`` for the SYN being placed against a closing ``entry``:
+        whether its ISN is "after" the old flow's last sequence.  ISNs of different inside
+        4-tuples carry independent keyed offsets (secure_tcp_seq, net/core/secure_seq.c),
+        so the answer is a fair draw with chance ``evict_seq_advanced`` -- but one draw per
+        (flow, entry): a retransmission repeats its ISN and the entry's sequence end has
+        not moved, so the kernel answers it the same (measured: a SYN refused once stays
+        refused until the entry expires, docs/nat-kernel-check.md).  Hence a keyed hash of
+        the pair rather than a fresh random number."""
+        key = repr((self.isn_salt, self.syn_inner, entry.inner, entry.born)).encode()
+        draw = int.from_bytes(blake2b(key, digest_size=8).digest(), "big") / 2**64
+        return draw < self.seq_advanced
 
     def _rover(self, pool: Pool, lo: int, size: int, protocol: str) -> int:
         """Before 5.17: the whole range from the protocol's rover (random with the flag)."""

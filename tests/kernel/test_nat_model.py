@@ -180,12 +180,7 @@ def test_model_repeats_the_eviction_verdict_for_a_retransmitted_syn(nat_eviction
             refused_first += 1
             let_through += any(isinstance(o, nat_base.Mapping) for o in outcomes[1:])
     assert refused_first > 0
-    if let_through:
-        pytest.xfail(
-            f"the model draws evict_seq_advanced afresh at each retransmission: {let_through}"
-            f" of {refused_first} flows refused at their first SYN got through before the"
-            " hold ended; the kernel compares the same ISN again and refuses again"
-        )
+    assert let_through == 0, f"{let_through} of {refused_first} refused flows got through early"
 
 
 def test_model_random_fully_skips_preservation(nat_random_fully: dict) -> None:
