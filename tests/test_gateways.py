@@ -248,3 +248,35 @@ def test_same_bytes_twice() -> None:
     b = sim.run(scenario(), events=True)
     assert a.events.equals(b.events)
     assert a.series.equals(b.series)
+
+
+def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
+    """Drops that are all insert_failed are confirm races, not a full tuple space: the
+    headline must not say exhaustion (one SYN lost of 180,162, as in the two-address node)."""
+    from sim.nat.report import gateway_headlines
+
+    summary = {
+        "connections": {"failed_by_error": {}},
+        "connect_latency_s": {"delayed": 1, "p50": 0.0, "p99": 0.0, "max": 1.0},
+        "gateways": {
+            "node": {
+                "kind": "k8s-node",
+                "addresses": ["198.51.100.1", "198.51.100.2"],
+                "ports": 64512,
+                "mappings": {
+                    "attempted": 180162,
+                    "succeeded": 180161,
+                    "dropped": 1,
+                    "dropped_by_reason": {"no_free_tuple": 0, "insert_failed": 1},
+                },
+                "pressure": {"peak": 0.56, "mean": 0.5, "worst_destination": "tcp api:443"},
+            }
+        },
+    }
+    (line,) = gateway_headlines(summary)
+    assert line.startswith("No exhaustion at gateway node (k8s-node), but 1 of 180,162")
+    assert "insert race" in line and "Exhaustion" not in line
+    summary["gateways"]["node"]["mappings"]["dropped_by_reason"]["no_free_tuple"] = 1
+    summary["gateways"]["node"]["mappings"]["dropped"] = 2
+    (line,) = gateway_headlines(summary)
+    assert line.startswith("Exhaustion at gateway node (k8s-node): 2 of 180,162")

@@ -57,6 +57,15 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
             if no_reply:
                 seen.append(f"{no_reply:,} UDP flows got no reply (datagrams dropped)")
             client = "; the client sees " + ", ".join(seen) if seen else ""
+            raced = m["dropped_by_reason"].get("insert_failed", 0)
+            if raced == m["dropped"]:  # lost confirm races only: no tuple ran out
+                lines.append(
+                    f"No exhaustion at gateway {name} ({g['kind']}), but {raced:,} of "
+                    f"{m['attempted']:,} new flows lost the conntrack insert race "
+                    f"(insert_failed: two flows given one tuple at once; each SYN is retried "
+                    f"1 s later); peak pressure {_pct(p['peak'])} towards {where}{client}"
+                )
+                continue
             lines.append(
                 f"Exhaustion at gateway {name} ({g['kind']}): {m['dropped']:,} of "
                 f"{m['attempted']:,} new flows' packets dropped ({reasons}); peak pressure "
