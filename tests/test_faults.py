@@ -249,7 +249,10 @@ def _stages(parent: Path) -> list[Path]:
     return [p for p in parent.iterdir() if ".portsim-stage-" in p.name]
 
 
-LONG = ["--set", "duration=30m", "--set", "max_events=1e12"]
+# runs the signal tests stop: hours of simulated time, so that even on a starved machine
+# (the test process descheduled for seconds between seeing the stage and signalling) the
+# run is still going when the signal lands (30 min took ~10 s once the model got faster)
+LONG = ["--set", "duration=6h", "--set", "max_events=1e12"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
