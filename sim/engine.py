@@ -198,25 +198,11 @@ class Model:
         targets = []
         index = len(self.loads)
         for t, (target_host, member) in enumerate(pairs):
-            sources = target_host.source_addresses if spec.protocol == "tcp" else [None]
-            share = 1.0 if probabilities is None else float(probabilities[t]) / len(sources)
-            channels = []
-            for source in sources:
-                ch = Channel(
-                    name,
-                    target_host,
-                    member,
-                    lifetime,
-                    spec.close,
-                    spec.socket,
-                    spec.protocol,
-                    spec.local_port_range,
-                    source,
-                    share=share,
-                    index=index,
-                )
-                index += 1
-                channels.append(ch)
+            probability = None if probabilities is None else float(probabilities[t])
+            channels = _source_channels(
+                name, spec, target_host, member, lifetime, probability, 1, index
+            )
+            index += len(channels)
             targets.append(channels)
         flow = Flow(
             env,
@@ -270,26 +256,19 @@ class Model:
         )
 
         def make(member: Member, target: int) -> list[Channel]:
-            sources = member.source_addresses if spec.protocol == "tcp" else [None]
-            share = float(probabilities[target]) / len(sources) / fleet.count
-            channels = []
-            for source in sources:
-                ch = Channel(
-                    name,
-                    member,
-                    dests[target],
-                    lifetime,
-                    spec.close,
-                    spec.socket,
-                    spec.protocol,
-                    spec.local_port_range,
-                    source,
-                    share=share,
-                    index=len(self.loads),
-                )
-                channels.append(ch)
-                flow.channels.append(ch)
-                self.loads.append(ch)  # (the recorder's list too)
+            probability = float(probabilities[target])
+            channels = _source_channels(
+                name,
+                spec,
+                member,
+                dests[target],
+                lifetime,
+                probability,
+                fleet.count,
+                len(self.loads),
+            )
+            flow.channels.extend(channels)
+            self.loads.extend(channels)  # (the recorder's list too)
             return channels
 
         flow.members = MemberChannels(fleet, len(dests), make, Stream(_seed(self.seed, 5, i)))
@@ -330,6 +309,40 @@ class Model:
 
 
 NEVER = ConstantLifetime(math.inf)
+
+
+def _source_channels(
+    name: str,
+    spec: LoadSpec,
+    host: Host,
+    dest: Destination,
+    lifetime: Callable[[], float],
+    probability: float | None,
+    members: int,
+    first_index: int,
+) -> list[Channel]:
+    """A load's channels from ``host`` to ``dest``: one per source address (TCP; UDP
+    binds none), each offered ``probability`` of the load's arrivals split over the source
+    addresses and the fleet's ``members`` (1 for a plain host); a trace (no
+    probabilities) offers each its rows, share 1."""
+    sources = host.source_addresses if spec.protocol == "tcp" else [None]
+    share = 1.0 if probability is None else probability / len(sources) / members
+    return [
+        Channel(
+            name,
+            host,
+            dest,
+            lifetime,
+            spec.close,
+            spec.socket,
+            spec.protocol,
+            spec.local_port_range,
+            source,
+            share=share,
+            index=first_index + k,
+        )
+        for k, source in enumerate(sources)
+    ]
 
 
 def _no_lifetime() -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, cast
 
-from sim.per_host import unit_figures
+from sim.per_host import host_setup, unit_figures
 
 if TYPE_CHECKING:
     from sim.engine import Model
@@ -55,18 +55,7 @@ def fleet_entry(model: Model, fleet: Fleet, capacity: Capacity) -> HostEntry:
         }
         figures["pressure"]["worst_member"] = member.address
     entry: HostEntry = {
-        "name": fleet.name,
-        "os": host.spec.os,
-        "kernel": host.profile.label if host.profile else None,
-        "description": host.resolved.preset.description,
-        "generation": host.profile.generation if host.profile else None,
-        "policy": host.resolved.policy,
-        "scope": host.scope,
-        "address": fleet.spec.address,
-        "port_range": [host.lo, host.hi],
-        "range_ports": host.size,
-        "time_wait_s": host.time_wait,
-        "tcp_tw_reuse": host.tw_reuse,
+        **host_setup(host, fleet.spec.address),  # (a member's name is its fleet's)
         "time_wait_recycled": sum(m.tw_recycled for m in members),
         "time_wait_overflow": sum(m.tw_overflow for m in members),
         **figures,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         Capacity,
         HostEntry,
         HostFigures,
+        HostSetup,
         Pressure,
         WindowsEvents,
     )
@@ -33,18 +34,7 @@ def host_report(model: Model, host: Host, capacity: Capacity) -> HostEntry:
     """One host's ``hosts`` entry: how it was resolved (kernel, policy, range, TIME_WAIT),
     its own figures and its ``capacity`` answer (sim.steady_state.host_capacity)."""
     entry: HostEntry = {
-        "name": host.name,
-        "os": host.spec.os,
-        "kernel": host.profile.label if host.profile else None,
-        "description": host.resolved.preset.description,
-        "generation": host.profile.generation if host.profile else None,
-        "policy": host.resolved.policy,
-        "scope": host.scope,
-        "address": host.address,
-        "port_range": [host.lo, host.hi],
-        "range_ports": host.size,
-        "time_wait_s": host.time_wait,
-        "tcp_tw_reuse": host.tw_reuse,
+        **host_setup(host, host.address),
         "time_wait_recycled": host.tw_recycled,
         "time_wait_overflow": host.tw_overflow,
         **host_figures(model, host),
@@ -55,6 +45,25 @@ def host_report(model: Model, host: Host, capacity: Capacity) -> HostEntry:
     if host.linux:
         entry["timers"] = host.timer_summary()
     return entry
+
+
+def host_setup(host: Host, address: str) -> HostSetup:
+    """How ``host`` was resolved (its ``hosts`` entry's first keys; a fleet passes its
+    kernel host and its network as ``address``)."""
+    return {
+        "name": host.name,
+        "os": host.spec.os,
+        "kernel": host.profile.label if host.profile else None,
+        "description": host.resolved.preset.description,
+        "generation": host.profile.generation if host.profile else None,
+        "policy": host.resolved.policy,
+        "scope": host.scope,
+        "address": address,
+        "port_range": [host.lo, host.hi],
+        "range_ports": host.size,
+        "time_wait_s": host.time_wait,
+        "tcp_tw_reuse": host.tw_reuse,
+    }
 
 
 def host_figures(model: Model, host: Host) -> HostFigures:

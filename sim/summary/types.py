@@ -192,8 +192,9 @@ class HostFigures(TypedDict):
     refusal_waves: RefusalWaves | None
 
 
-class HostEntry(TypedDict):
-    """A host as resolved (kernel, policy, range, TIME_WAIT) and its own figures."""
+class HostSetup(TypedDict):
+    """A host as resolved: kernel, policy, scope, range, TIME_WAIT (a fleet's: its
+    members', all alike)."""
 
     name: str
     os: str
@@ -207,6 +208,11 @@ class HostEntry(TypedDict):
     range_ports: int
     time_wait_s: float
     tcp_tw_reuse: int
+
+
+class HostEntry(HostSetup):
+    """A host as resolved (kernel, policy, range, TIME_WAIT) and its own figures."""
+
     time_wait_recycled: int
     time_wait_overflow: int
     connections: Connections
