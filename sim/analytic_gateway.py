@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sim.erlang import erlang_b, load_for_blocking
-from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS, SOURCES, Default, KindProfile
+from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS, SOURCES, KindProfile
 
 Close = Literal["fin", "rst"]
 
@@ -655,7 +655,8 @@ def _fixed_range(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
     limits = [
         Limit(
             "per_subscriber_destination",
-            f"one subscriber's {pph:,} ports (64,512 / {ratio:,}) to one destination",
+            f"one subscriber's {pph:,} ports ({int(values['ports_per_address']):,} / {ratio:,}) "
+            "to one destination",
             pph,
             load.per_vm_destination,
         ),
@@ -718,8 +719,3 @@ _SIZERS = {
     "blocks per subscriber": _blocks,
     "range per subscriber": _fixed_range,
 }
-
-
-def kind_defaults(kind: str) -> dict[str, Default]:
-    """The kind's parameter table (for help text and docs)."""
-    return dict(_profile(kind).params)

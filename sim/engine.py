@@ -3,7 +3,8 @@
 One SimPy process per load (its arrival stream); everything per connection is callbacks
 (``sim.host``, ``sim.channel``, ``sim.workload``).  Random streams come from the run's seed
 with stable spawn keys (per load: 1 arrivals, 2 lifetimes, 3 destination choice, 4 retry
-jitter), so adding a load or a feature does not change the random numbers of the others.
+jitter, 6 a fleet's member choice; per gateway: 5; per host: 0), so adding a load or a
+feature does not change the random numbers of the others.
 """
 
 from __future__ import annotations
@@ -271,7 +272,7 @@ class Model:
             self.loads.extend(channels)  # (the recorder's list too)
             return channels
 
-        flow.members = MemberChannels(fleet, len(dests), make, Stream(_seed(self.seed, 5, i)))
+        flow.members = MemberChannels(fleet, len(dests), make, Stream(_seed(self.seed, 6, i)))
         for target in range(len(dests)):
             flow.members.channels(target, 0)
         self.flows.append(flow)

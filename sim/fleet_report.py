@@ -18,7 +18,6 @@ from sim.per_host import host_setup, unit_figures
 if TYPE_CHECKING:
     from sim.engine import Model
     from sim.fleet import Fleet, Member
-    from sim.host import Host
     from sim.ports.table import Pool
     from sim.summary.types import Capacity, DestinationEntry, HostEntry, WindowsEvents, WorstMember
 
@@ -111,19 +110,3 @@ def fleet_destinations(model: Model, key: Callable[[str, str], str]) -> dict[str
                 "worst_member": member.address,
             }
     return out
-
-
-def worst_fleet_pool(model: Model) -> tuple[Fleet, Host, Pool] | None:
-    """Over every fleet: the member pool that came closest to full (then earliest)."""
-    best: tuple[Fleet, Host, Pool] | None = None
-    for fleet in model.fleets.values():
-        worst = fleet.worst_pool()
-        if worst is None:
-            continue
-        host, pool = worst
-        if best is None or (-pool.max_ever / fleet.size, pool.max_time) < (
-            -best[2].max_ever / best[0].size,
-            best[2].max_time,
-        ):
-            best = (fleet, host, pool)
-    return best

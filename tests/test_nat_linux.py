@@ -258,7 +258,7 @@ def test_no_spill_over_to_another_address() -> None:
     assert isinstance(m, Mapping) and m.address == addresses[1]
 
 
-W = 6e-6  # the kind's default confirm window
+W = 10e-6  # the kind's default confirm window
 
 
 def race_pair(gw: LinuxMasquerade, sport2: int = 40000) -> object:

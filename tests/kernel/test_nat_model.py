@@ -212,12 +212,9 @@ def test_model_confirm_window_covers_every_kernel_race(nat_race: dict) -> None:
     inside its inferred ``confirm_window``; every race the kernel showed must be one the
     model also produces (the window is not too small), and then the model drops the later
     flow as ``insert_failed``."""
-    # the kernel's window depends on the machine and its load (0-5.5 us in one run, a race
-    # 6.7 us apart in another): the model is checked with a window that covers this run's
-    # races (at least its default), not against a fixed figure
-    raced = [abs(t["gap_us"]) * 1e-6 for t in nat_race["trials"] if t["counters"]["insert_failed"]]
-    window = max(nat_kinds.KINDS["linux-masquerade"].defaults["confirm_window"], *raced, 0.0)
-    window *= 1.01  # strictly above the widest race
+    # the kernel's window grows with load (races 0-5.5 us apart in one run, 6.7 us in
+    # another on a busy machine): the default, 10 us, must cover every race measured
+    window = nat_kinds.KINDS["linux-masquerade"].defaults["confirm_window"]
     for trial in nat_race["trials"]:
         gw = gateway(41000, 41999, confirm_window=window)
         port, gap = trial["client_port"], abs(trial["gap_us"]) * 1e-6
@@ -241,11 +238,6 @@ def test_model_syn_schedule_matches_the_kernel(nat_syn_runs: dict, index: int) -
     run = nat_syn_runs["runs"][index]
     r, lin = run["tcp_syn_retries"], run["tcp_syn_linear_timeouts"]
     *retransmits, fail = syn.syn_schedule(r, lin)
-    if lin > 0 and fail > (2 << r) - 1:
-        pytest.xfail(
-            f"sim/syn.py ends ({r}, {lin}) at the count limit, {fail} s; tcp_write_timeout "
-            f"also stops at the (2 << {r}) - 1 s budget: ETIMEDOUT at {run['connect_s']} s"
-        )
     seen = run["syn_times"][1:]
     assert len(seen) == len(retransmits), run
     schedule = [0.0, *retransmits]
