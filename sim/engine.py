@@ -134,6 +134,18 @@ class Model:
         self.connect.new_bin()
         self.probes.new_bin()
 
+    def drop_connections(self) -> None:
+        """Forget every connection's objects once the result is built, so that they go
+        by reference counting rather than by a full collection (``sim.collector``)."""
+        self.env._queue.clear()
+        for host in self.hosts.values():
+            host.drop_connections()
+        for fleet in self.fleets.values():
+            for member in fleet.members.values():
+                member.drop_connections()
+        for gateway in self.gateways.values():
+            gateway.drop_flows()
+
     def _gateway_of(self, spec: HostSpec) -> Gateway | None:
         """The gateway a host's (or a fleet member's) connections go through, if any."""
         return self.gateways[spec.gateway] if spec.gateway is not None else None
@@ -485,7 +497,11 @@ def run(
     progress: Callable[[float], None] | None = None,
 ) -> Result:
     """Run a scenario; ``seed`` overrides the scenario's; ``events`` keeps the event log."""
-    return Model(scenario, scenario.seed if seed is None else seed, events).run(progress)
+    model = Model(scenario, scenario.seed if seed is None else seed, events)
+    with full_collections_held():  # through the summary too: sim.collector
+        result = model.run(progress)
+        model.drop_connections()
+    return result
 
 
 def inside_hosts(scenario: Scenario, gateway: str) -> int:

@@ -455,6 +455,14 @@ class Host:
             ]
             pool.label = ", ".join(labels) or f"{address or self.address} (every port)"
 
+    def drop_connections(self) -> None:
+        """Forget every socket (``sim.engine.run`` after a run: see ``sim.collector``)."""
+        for queue in self.tw_queues.values():
+            queue.clear()
+        self.reuse_fifo.clear()
+        for pool in self.table.pools.values():
+            pool.tw_reusable.clear()
+
     # -- bin boundaries (the engine's steps around the recorder's reading) ----------------
     def settle_bin(self, end: float) -> None:
         """Bring the host to the end of a bin before it is read: apply the TIME_WAIT

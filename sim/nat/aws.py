@@ -101,7 +101,7 @@ class AwsNatGateway(SlotGateway):
         tables = self.tables.get(dkey)
         if tables is None:
             use = self.use(dkey, now)
-            tables = self.tables[dkey] = [Table(self.ports(), use) for _ in self.addresses]
+            tables = self.tables[dkey] = [self.new_table(self.ports(), use) for _ in self.addresses]
         n = len(tables)
         limit = self.limit
         if self.random_address:

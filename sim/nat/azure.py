@@ -305,7 +305,7 @@ class AzureLoadBalancer(SlotGateway):
             use = DestinationUse((protocol, destination, destination_port), vm.allocation, now)
             use.label = member_label(key, f"VM #{member}")
             self.destinations[(*key, member)] = use
-            table = vm.tables[key] = Table(vm.allocation, use)
+            table = vm.tables[key] = self.new_table(vm.allocation, use)
         slot = table.cells.find(0)  # lowest free first
         if slot < 0:
             return self._drop(SNAT_FAILED)
@@ -444,7 +444,7 @@ class AzureNatGateway(SlotGateway):
         size = self.ports()
         if tables is None:
             use = self.use(dkey, now)
-            tables = self.tables[dkey] = [Table(size, use) for _ in self.addresses]
+            tables = self.tables[dkey] = [self.new_table(size, use) for _ in self.addresses]
         n = len(tables)
         below = self.stream.below
         first = below(n) if n > 1 else 0

@@ -176,6 +176,10 @@ class Gateway:
     def set_inside(self, inside: int) -> None:
         """How many hosts are behind the gateway (the model tells it before the run)."""
 
+    def drop_flows(self) -> None:
+        """Forget every mapping (``sim.engine.run`` after a run: see ``sim.collector``);
+        kinds that keep mappings clear their own holders."""
+
     # -- the hot path (every kind implements these) ------------------------------------
     def translate(
         self,

@@ -142,6 +142,11 @@ class PortBlockNat(SlotGateway):
         self.peak_blocks = 0
         self.in_use_blocks = 0
 
+    def drop_flows(self) -> None:
+        super().drop_flows()
+        for sub in self.subscribers.values():
+            sub.bindings.clear()
+
     def _subscriber(self, member: int, now: float) -> Subscriber:
         sub = self.subscribers.get(member)
         if sub is None:
@@ -149,7 +154,7 @@ class PortBlockNat(SlotGateway):
             use = DestinationUse(("any", "every destination", 0), size, now)
             use.label = f"subscriber #{member} (every destination)"
             self.destinations[("any", str(member), 0)] = use
-            table = Table(size, use)
+            table = self.new_table(size, use)
             table.cells[:] = bytes([ABSENT]) * size
             sub = self.subscribers[member] = Subscriber(member, table, self.max_blocks)
         return sub
@@ -360,7 +365,7 @@ class DeterministicNat(SlotGateway):
             use = DestinationUse(dkey, self.per_host, now)
             use.label = member_label(dkey, f"subscriber #{k}")
             self.destinations[tkey] = use  # type: ignore[index]
-            table = self.tables[tkey] = Table(self.per_host, use)
+            table = self.tables[tkey] = self.new_table(self.per_host, use)
         slot = random_free(table.cells, source_port % self.per_host)  # linear from inner port
         if slot < 0:
             return self._drop(OUT_OF_PORTS)

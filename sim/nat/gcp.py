@@ -266,7 +266,7 @@ class CloudNat(SlotGateway):
             use = DestinationUse(dkey, vm.allocation, now)
             use.label = member_label(dkey, f"VM #{member}")
             self.destinations[(*dkey, member)] = use  # type: ignore[index]
-            table = vm.tables[dkey] = Table(vm.allocation, use)
+            table = vm.tables[dkey] = self.new_table(vm.allocation, use)
         inner = None
         if self.eim:
             inner = (protocol, source_port)

@@ -537,6 +537,14 @@ class LinuxMasquerade(Gateway):
         if end < self.due:
             self.due = end
 
+    def drop_flows(self) -> None:
+        for pools in self.pools.values():
+            for pool in pools:
+                if pool is not None:
+                    pool.closing.clear()
+        for holder in (self.bysource, self.closed_inner, self.queues, self.pending):
+            holder.clear()
+
     def settle(self, now: float) -> None:
         """End the holds due by ``now`` in time order (a merge of the per-length FIFOs)."""
         if len(self.queues) == 1:  # one hold length so far: its FIFO is in time order

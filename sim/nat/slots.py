@@ -118,6 +118,18 @@ class SlotGateway(Gateway):
         self.idle_expired = 0  # flows the gateway removed for idleness
         self.idle_resets = 0  # traffic that found its flow gone (the client's failure)
         self.kept_alive = 0  # idle spells kept open by TCP keepalive probes
+        self.made_tables: list[Table] = []  # every table made (new_table), for drop_flows
+
+    def new_table(self, size: int, use: DestinationUse) -> Table:
+        """A table of ``size`` free cells reporting into ``use``."""
+        table = Table(size, use)
+        self.made_tables.append(table)
+        return table
+
+    def drop_flows(self) -> None:
+        for table in self.made_tables:
+            table.owners.clear()
+        self.queues.clear()
 
     # -- taking and ending ---------------------------------------------------------------
     def _take(
