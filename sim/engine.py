@@ -20,7 +20,7 @@ from simpy import Environment
 from simpy.events import NORMAL, URGENT, Event
 
 from sim.channel import Channel
-from sim.collector import full_collections_held
+from sim.collector import clear_attributes, full_collections_held
 from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
 from sim.fleet import Fleet, Member, MemberChannels
 from sim.fleet_addresses import fleet_addresses
@@ -134,17 +134,24 @@ class Model:
         self.connect.new_bin()
         self.probes.new_bin()
 
-    def drop_connections(self) -> None:
-        """Forget every connection's objects once the result is built, so that they go
-        by reference counting rather than by a full collection (``sim.collector``)."""
+    def dismantle(self) -> None:
+        """Take the model apart once its result is built, so that it goes by reference
+        counting rather than by a full collection (``sim.collector``): every connection's
+        objects first, then the attributes of the long-lived objects, whose references
+        to one another are the model's cycles.  Only ``run`` calls it: the model is then
+        unusable."""
         self.env._queue.clear()
-        for host in self.hosts.values():
+        members = [m for fleet in self.fleets.values() for m in fleet.members.values()]
+        hosts = [*self.hosts.values(), *members]
+        for host in hosts:
             host.drop_connections()
-        for fleet in self.fleets.values():
-            for member in fleet.members.values():
-                member.drop_connections()
         for gateway in self.gateways.values():
             gateway.drop_flows()
+        routes = [ch.route for ch in self.loads if ch.route is not None]
+        spreads = [flow.members for flow in self.flows if flow.members is not None]
+        parts = [*self.loads, *routes, *spreads, *self.flows, *hosts, *self.fleets.values()]
+        for part in [*parts, *self.gateways.values(), self.recorder, self.env, self]:
+            clear_attributes(part)
 
     def _gateway_of(self, spec: HostSpec) -> Gateway | None:
         """The gateway a host's (or a fleet member's) connections go through, if any."""
@@ -500,7 +507,7 @@ def run(
     model = Model(scenario, scenario.seed if seed is None else seed, events)
     with full_collections_held():  # through the summary too: sim.collector
         result = model.run(progress)
-        model.drop_connections()
+        model.dismantle()
     return result
 
 
