@@ -20,7 +20,7 @@ from simpy import Environment
 from simpy.events import NORMAL, URGENT, Event
 
 from sim.channel import Channel
-from sim.collector import clear_attributes, full_collections_held
+from sim.collector import clear_attributes, collector_paused
 from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
 from sim.fleet import Fleet, Member, MemberChannels
 from sim.fleet_addresses import fleet_addresses
@@ -91,6 +91,7 @@ class Model:
             gateway.set_inside(inside_hosts(scenario, name))
         self.loads: list[Channel] = []
         self.flows: list[Flow] = []
+        self.arrivals: list[Arrivals] = []  # (kept only for dismantle)
         for i, spec in enumerate(scenario.load):
             self._build_load(i, spec)
         self.recorder = Recorder(
@@ -149,7 +150,8 @@ class Model:
             gateway.drop_flows()
         routes = [ch.route for ch in self.loads if ch.route is not None]
         spreads = [flow.members for flow in self.flows if flow.members is not None]
-        parts = [*self.loads, *routes, *spreads, *self.flows, *hosts, *self.fleets.values()]
+        parts = [*self.loads, *routes, *spreads, *self.flows, *self.arrivals, *hosts]
+        parts += self.fleets.values()
         for part in [*parts, *self.gateways.values(), self.recorder, self.env, self]:
             clear_attributes(part)
 
@@ -243,7 +245,9 @@ class Model:
             return
         times = arrivals.times(Stream(_seed(self.seed, 1, i)), spec.start, stop)
         direct = len(flow.channels) == 1 and flow.backoff is None and flow.requests is None
-        Arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times)
+        self.arrivals.append(
+            Arrivals(env, flow.channels[0].attempt if direct else flow.arrive, times)
+        )
 
     def _build_fleet_load(
         self,
@@ -304,13 +308,13 @@ class Model:
             and flow.requests is None
             and len(flow.channels) == 1
         )
-        Arrivals(env, flow.members.attempt if direct else flow.arrive, times)
+        self.arrivals.append(Arrivals(env, flow.members.attempt if direct else flow.arrive, times))
 
     def run(self, progress: Callable[[float], None] | None = None) -> Result:
         wall = time.perf_counter()
         duration = self.scenario.duration
         steps = 100 if progress else 1
-        with full_collections_held():  # sim.collector: why
+        with collector_paused():  # sim.collector: why
             for step in range(1, steps + 1):
                 self.env.run(until=duration * step / steps)
                 if progress:
@@ -505,7 +509,7 @@ def run(
 ) -> Result:
     """Run a scenario; ``seed`` overrides the scenario's; ``events`` keeps the event log."""
     model = Model(scenario, scenario.seed if seed is None else seed, events)
-    with full_collections_held():  # through the summary too: sim.collector
+    with collector_paused():  # through the summary too: sim.collector
         result = model.run(progress)
         model.dismantle()
     return result
