@@ -149,7 +149,11 @@ def pressure_figure(result: Result) -> Figure:
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     _retry_lines(ax2, s, t, width)
     ax2.set_ylabel("connects\nper second")
-    ax2.legend(loc="upper left", fontsize=8)
+    if ax2.get_yscale() == "linear":  # a band above the curves for the legend
+        ax2.set_ylim(0, 1.35 * max(float(np.max(s["attempts"].to_numpy() / width)), 1.0))
+        ax2.legend(loc="upper center", fontsize=8, ncols=4)
+    else:
+        ax2.legend(loc="upper left", fontsize=8)
     _probes_panel(ax3, s, t)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
@@ -163,21 +167,20 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
         t, 100 * s["gateway_pressure_worst"].to_numpy(), step="mid", color="#C44E52", alpha=0.3
     )
     ax.plot(t, 100 * s["gateway_pressure_worst"].to_numpy(), color="#C44E52", lw=1, label="held")
-    ax.set_ylim(0, 105)
+    # headroom above 100 % (and above the rates on the right) for the legend's band
+    ax.set_ylim(0, 130)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("gateway tuples held\n(% of the worst\ndestination's)")
+    drops = s["gateway_drops"].to_numpy() / width
+    delayed = s["connects_delayed"].to_numpy() / width
     right = ax.twinx()
-    right.plot(t, s["gateway_drops"].to_numpy() / width, color="black", lw=1, label="SYNs dropped")
-    right.plot(
-        t,
-        s["connects_delayed"].to_numpy() / width,
-        color="#8172B3",
-        lw=1,
-        ls="--",
-        label="connects delayed",
-    )
+    right.plot(t, drops, color="black", lw=1, label="SYNs dropped")
+    right.plot(t, delayed, color="#8172B3", lw=1, ls="--", label="connects delayed")
     right.set_ylabel("per second")
-    right.set_ylim(bottom=0)
-    right.legend(loc="upper right", fontsize=8)
+    top = max(float(drops.max(initial=0.0)), float(delayed.max(initial=0.0)))
+    right.set_ylim(0, 1.3 * top if top > 0 else 1.0)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    right.legend(handles=handles, loc="upper center", fontsize=8, ncols=3)
     names = ", ".join(f"{n} ({g['kind']})" for n, g in gateways.items())
     worst = max(gateways.values(), key=lambda g: g["pressure"]["peak"], default=None)
     where = f" towards {worst['pressure']['worst_destination']}" if worst else ""
