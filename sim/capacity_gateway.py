@@ -182,7 +182,8 @@ def _rate(value: float) -> str:
 
 
 def headline(s: GatewaySizing) -> str:
-    """The first line: the sustainable rate, the addresses needed, the binding limit."""
+    """The first line: the sustainable rate, the addresses needed, the binding limit, and
+    the share refused at this demand when Erlang B puts it at 0.05 % or more."""
     if s.endpoint_independent:
         sustainable = (
             f"sustainable: {_rate(s.sustainable_per_vm or 0)}/s per VM over all destinations "
@@ -191,8 +192,12 @@ def headline(s: GatewaySizing) -> str:
         )
     else:
         sustainable = f"sustainable: {_rate(s.sustainable_per_destination)}/s per destination"
-        if s.vms > 1 or s.sustainable_per_vm_per_destination != s.sustainable_per_destination:
-            sustainable += f" ({_rate(s.sustainable_per_vm_per_destination)}/s per VM)"
+        if s.sustainable_per_vm_per_destination != s.sustainable_per_destination:
+            sustainable += (
+                f" (at most {_rate(s.sustainable_per_vm_per_destination)}/s from any one VM)"
+            )
+        elif s.vms > 1:  # one pool for all: no VM has a share of its own
+            sustainable += f" (shared by the {s.vms:,} VMs)"
     if s.addresses_needed is None:
         need = "no address count is enough"
     else:
@@ -207,7 +212,17 @@ def headline(s: GatewaySizing) -> str:
     limit = s.binding_limit
     used = limit.utilisation
     state = f"{100 * used:,.0f} % used" if math.isfinite(used) else "no capacity"
-    return f"{sustainable}; {need}; binding limit: {limit.description} ({state})"
+    refused = ""
+    if s.erlang.applies and s.erlang.blocking >= 0.0005:
+        refused = (
+            f"; at this demand {_share(s.erlang.blocking)} of new connections would be refused "
+            "(Erlang B)"
+        )
+    return f"{sustainable}; {need}; binding limit: {limit.description} ({state}){refused}"
+
+
+def _share(p: float) -> str:
+    return f"{100 * p:.0f} %" if p >= 0.1 else f"{100 * p:.2g} %"
 
 
 def report(s: GatewaySizing) -> list[str]:

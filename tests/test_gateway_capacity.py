@@ -346,6 +346,26 @@ def test_command_first_line_for_aws(capsys: pytest.CaptureFixture[str]) -> None:
     assert "hold_fin=60" in out  # the inferred hold is listed as such
 
 
+def test_first_line_says_who_shares_and_what_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first line a hurried reader takes away: a shared pool is shared, not each VM's,
+    and an overloaded pool refuses most new connections."""
+    _, out, _ = run(capsys, "--gateway", "aws-natgw", "--vms", "10", "--rate", "500")
+    first = out.splitlines()[0]
+    # one pool per address and destination for every VM: 55,000 / (1 s + 60 s) = 902/s
+    assert first.startswith("sustainable: 902/s per destination (shared by the 10 VMs)")
+    # offered 5,000/s x 61 s = 305,000 erlangs to 55,000 tuples: far past c, Erlang B is
+    # within 1e-4 of 1 - c/A = 1 - 55,000 / 305,000 = 0.8197
+    assert first.endswith("at this demand 82 % of new connections would be refused (Erlang B)")
+    _, out, _ = run(capsys, "--gateway", "azure-lb", "--vms", "10", "--rate", "1")
+    first = out.splitlines()[0]
+    # each VM its own 1,024 ports (pool of 10: Microsoft's table), held 1 s + 240 s:
+    # 1,024 / 241 = 4.25/s per VM, 42.5/s for the ten; 241 tuples busy per VM: no refusal
+    assert first.startswith("sustainable: 42.5/s per destination (at most 4.25/s from any one VM)")
+    assert "refused" not in first
+
+
 def test_command_gitlab_in_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys,
