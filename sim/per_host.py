@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from sim.connects import connections, first_failure
 from sim.recorder import worst_of
-from sim.steady_state import counts_since, window_bin
+from sim.steady_state import counts_since
 from sim.waves import refusal_waves
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def unit_figures(
             "worst_destination": worst.label,
             "peak_ports": worst.max_ever,
         }
-    first = window_bin(model)
+    first = model.recorder.window_bin
     window_attempted, window_failed = counts_since(model, loads, first)
     rows = model.recorder.host_rows.get(name, [])
     return {

@@ -137,7 +137,7 @@ def _fleet_pressure_mean(rows: list[tuple[int, int, int, int]], size: int) -> fl
 
 def steady_state(model: Model) -> SteadyState:
     warmup = default_warmup(model)
-    first = _first_bin(model, warmup)
+    first = model.recorder.window_bin  # (window_bin: fixed before the run)
     attempted, failed = counts_since(model, model.loads, first)
     worst = worst_track(model.recorder)
     pressure = (

@@ -26,7 +26,7 @@ from sim.per_destination import destinations_report, used_ports
 from sim.per_host import host_report, windows_events_total
 from sim.recorder import SERIES_COLUMNS, pressure_report, probes_report
 from sim.request_flow import request_rates
-from sim.steady_state import analytic, host_capacity, steady_state, window_bin
+from sim.steady_state import analytic, host_capacity, steady_state
 from sim.summary.types import Summary
 from sim.version import VERSION
 from sim.waves import refusal_waves
@@ -81,7 +81,7 @@ def build_summary(model: Model, wall_s: float) -> Summary:
     if model.gateways:
         summary["gateways"], summary["connect_latency_s"] = gateways_report(model)
     if (counts := requests_counts_section(model.flows)) is not None:
-        requests = {**counts, **request_rates(model, window_bin(model))}
+        requests = {**counts, **request_rates(model, model.recorder.window_bin)}
         summary["requests"] = cast("Requests", requests)
     return in_declared_order(summary)
 
@@ -96,7 +96,7 @@ def _run_refusal_waves(model: Model) -> RefusalWaves | None:
         [r[_ATTEMPTS] for r in rec.rows],
         [r[_FAILURES] for r in rec.rows],
         rec.bin_width,
-        window_bin(model),
+        rec.window_bin,
     )
 
 
