@@ -17,7 +17,14 @@ from sim.config.types import MAX_RUN_BINS, HostSpec, Scenario
 from sim.initial_state import check, read_initial_state
 from sim.ports.linux import kernel_profile
 from sim.presets import PRESETS
-from sim.resolve import ResolvedHost, host_kernel, host_policy, is_linux, resolve_host
+from sim.resolve import (
+    ResolvedHost,
+    host_kernel,
+    host_policy,
+    host_preset,
+    is_linux,
+    resolve_host,
+)
 from sim.timerwheel import granularity
 from sim.units import parse_duration
 from sim.workload.arrivals import arrival_process, estimated_events
@@ -138,10 +145,12 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
                 kernel_profile(host.kernel)
             except ValueError as exc:
                 problems.append(f"{where}.kernel: {exc} (got {short(host.kernel)})")
+    # each host as it will run, resolved once (None: unknown preset or bad kernel, reported)
+    resolved_hosts = [_resolved(h) if h.os in PRESETS else None for h in sc.hosts]
     for i, host in enumerate(sc.hosts):
         if host.os not in PRESETS:
             continue
-        preset = PRESETS[host.os]
+        preset = host_preset(host)
         linux = is_linux(host)
         if linux and host.scope not in (None, "4tuple"):
             problems.append(
@@ -168,7 +177,7 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: hosts[{i}].tcp_tw_reuse_rule: a Linux behaviour; this host uses "
                 f"the {host_policy(host)!r} policy"
             )
-        resolved = _resolved(host)
+        resolved = resolved_hosts[i]
         if resolved is None:
             continue  # a bad kernel or generation, reported above
         tcp_policy, udp_policy = resolved.policy, resolved.udp_policy
@@ -207,11 +216,11 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
                 f"{source}: hosts[{i}].auto_reuse_range: must lie within the port range "
                 f"{lo}-{hi} (got {[a, b]})"
             )
-    problems += _initial_state_checks(source, sc)
+    problems += _initial_state_checks(source, sc, resolved_hosts)
     linux_hosts = {h.name for h in sc.hosts if h.os not in PRESETS or is_linux(h)}
     kernels = {h.name: host_kernel(h) for h in sc.hosts if h.os in PRESETS}
     problems += _workload_checks(source, sc)
-    problems += _usable_port_checks(source, sc)
+    problems += _usable_port_checks(source, sc, resolved_hosts)
     problems += gateway_model_checks(source, sc)
     bins = sc.duration / sc.bin_width
     if bins > MAX_RUN_BINS:
@@ -256,15 +265,14 @@ def model_checks(source: str, sc: Scenario) -> list[str]:
     return problems
 
 
-def _initial_state_checks(source: str, sc: Scenario) -> list[str]:
+def _initial_state_checks(
+    source: str, sc: Scenario, resolved_hosts: list[ResolvedHost | None]
+) -> list[str]:
     """Held ports must fit the host: inside its range, no more TIME_WAIT than it holds."""
     problems = []
-    for i, host in enumerate(sc.hosts):
-        if host.initial_state is None or host.os not in PRESETS:
-            continue
-        resolved = _resolved(host)
-        if resolved is None:
-            continue  # reported as a bad kernel
+    for i, (host, resolved) in enumerate(zip(sc.hosts, resolved_hosts, strict=True)):
+        if host.initial_state is None or resolved is None:
+            continue  # (no preset or a bad kernel: reported)
         lo, hi = resolved.port_range
         tw = max(resolved.time_wait, resolved.time_wait_local, resolved.time_wait_loopback)
         if resolved.timer_wheel:  # rounded up to a wheel bucket
@@ -284,16 +292,15 @@ def _resolved(host: HostSpec) -> ResolvedHost | None:
         return None
 
 
-def _usable_port_checks(source: str, sc: Scenario) -> list[str]:
+def _usable_port_checks(
+    source: str, sc: Scenario, resolved_hosts: list[ResolvedHost | None]
+) -> list[str]:
     """A host whose every port is reserved has nothing to hand out: refused here rather
     than run with every connect failing for a reason the user did not mean."""
     problems = []
-    for i, host in enumerate(sc.hosts):
-        if host.os not in PRESETS or not host.reserved_ports:
-            continue
-        resolved = _resolved(host)
-        if resolved is None:
-            continue  # a bad kernel string, reported
+    for i, (host, resolved) in enumerate(zip(sc.hosts, resolved_hosts, strict=True)):
+        if not host.reserved_ports or resolved is None:
+            continue  # (no preset or a bad kernel: reported)
         lo, hi = resolved.port_range
         reserved = resolved.reserved_tcp
         if all(p in reserved for p in range(lo, hi + 1)):
