@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sim.config.errors import suggest
 from sim.erlang import erlang_b, load_for_blocking
 from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS, SOURCES, KindProfile
 
@@ -189,10 +190,9 @@ def size_gateway(
 def _profile(kind: str) -> KindProfile:
     profile = KINDS.get(kind)
     if profile is None:
-        import difflib
-
-        close = difflib.get_close_matches(kind, list(KINDS), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        # kinds are compound names: 0.5 lets "aws" and "k8s" find aws-natgw and k8s-node
+        hint = suggest(kind, KINDS, cutoff=0.5)
+        hint = f"; {hint}" if hint else ""
         raise GatewayInputError(
             [("gateway", f"unknown kind {kind!r}{hint} (kinds: {', '.join(KINDS)})")]
         )
@@ -202,12 +202,10 @@ def _profile(kind: str) -> KindProfile:
 def _values(profile: KindProfile, params: dict[str, Any]) -> dict[str, Any]:
     unknown = [name for name in params if name not in profile.params]
     if unknown:
-        import difflib
-
         problems = []
         for name in unknown:
-            close = difflib.get_close_matches(name, list(profile.params), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = suggest(name, profile.params)
+            hint = f"{hint} " if hint else ""
             problems.append(
                 (
                     name,

@@ -2,8 +2,9 @@
 
 Each value says whether a primary source states it ("documented") or we derived it
 ("inferred"), and which source; every inferred value is a parameter the user can change.
-The simulated gateway layer (``sim/nat/``) keeps its own per-kind settings; the two are to
-be reconciled, so nothing here imports it and nothing there need import this.
+The simulated gateway layer (``sim/nat/``) keeps its own per-kind settings
+(tests/test_gateway_defaults_agree.py checks that the two agree) and reads only Azure Load
+Balancer's pool-size table from here; nothing here imports it.
 """
 
 from __future__ import annotations

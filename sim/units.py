@@ -101,6 +101,13 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def format_percent(fraction: float) -> str:
+    """Percent with the digits that matter: 41 %, 6.4 %, 0.12 % (the verdict's lines)."""
+    if fraction >= 0.1 or fraction == 0:
+        return f"{100 * fraction:.0f} %"
+    return f"{100 * fraction:.1f} %" if fraction >= 0.01 else f"{100 * fraction:.2f} %"
+
+
 ENDPOINT_FORMAT = 'expected "ip:port" (IPv6 in brackets: "[::1]:443")'
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sim import waves
 from sim.nat.report import gateway_headlines, idle_timeout_lines
 from sim.units import format_duration
+from sim.units import format_percent as _pct
 from sim.waves import episodes_text
 
 if TYPE_CHECKING:
@@ -22,13 +23,6 @@ if TYPE_CHECKING:
 ERLANG_LINES = 3  # pools with an Erlang B line on the terminal (the most loaded)
 # errors a host behind a gateway gets when the gateway drops its packets (sim/nat/route.py)
 GATEWAY_ERRORS = ("ETIMEDOUT", "no_reply")
-
-
-def _pct(x: float) -> str:
-    """Percent with the digits that matter: 41 %, 6.4 %, 0.12 %."""
-    if x >= 0.1 or x == 0:
-        return f"{100 * x:.0f} %"
-    return f"{100 * x:.1f} %" if x >= 0.01 else f"{100 * x:.2f} %"
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

@@ -322,7 +322,7 @@ def test_every_default_names_its_source_and_standing() -> None:
 def test_unknown_parameter_is_named_with_a_suggestion() -> None:
     with pytest.raises(GatewayInputError) as info:
         size_gateway("cgn-pba", vms=1, rate=1, block_sise=256)
-    assert "did you mean 'block_size'?" in str(info.value)
+    assert 'did you mean "block_size"?' in str(info.value)
 
 
 # ---- the command ----------------------------------------------------------------------------
@@ -399,7 +399,9 @@ def test_command_answers_for_every_kind(capsys: pytest.CaptureFixture[str], kind
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--gateway", "aws-natgws", "--vms", "1", "--rate", "1"], "did you mean 'aws-natgw'?"),
+        (["--gateway", "aws-natgws", "--vms", "1", "--rate", "1"], 'did you mean "aws-natgw"?'),
+        # a kind's first word is enough (difflib ratio 0.5: 'k8s' vs 'k8s-node' is 6/11)
+        (["--gateway", "k8s", "--vms", "1", "--rate", "1"], 'did you mean "k8s-node"?'),
         (["--gateway", "aws-natgw", "--rate", "1"], "--vms: required with --gateway"),
         (["--gateway", "aws-natgw", "--vms", "0", "--rate", "1"], "--vms: must be"),
         (["--gateway", "aws-natgw", "--vms", "1", "--rate", "1", "--os", "linux"], "--os:"),
@@ -407,7 +409,7 @@ def test_command_answers_for_every_kind(capsys: pytest.CaptureFixture[str], kind
         (["--gateway", "aws-natgw", "--vms", "1", "--rate", "1", "--addresses", "9"], "at most 8"),
         (
             ["--gateway", "cgn-pba", "--vms", "1", "--rate", "1", "--param", "blocks=4"],
-            "did you mean 'block_size'?",
+            'did you mean "block_size"?',
         ),
         (
             ["--gateway", "gcp-cloudnat", "--vms", "1", "--rate", "1", "--param", "dynamic=yes"],

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.nat.azure import POOL_TABLE
+from sim.analytic_gateway import azure_lb_ports_per_vm
+from sim.nat.azure import ports_per_vm
 from sim.nat.base import FIN, IDLE, RST, GatewayConfig
 from sim.nat.kinds import make_gateway
-from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS
+from sim.nat_kinds import KINDS
 from sim.randomness import Stream
 
 
@@ -51,7 +52,6 @@ def test_limits() -> None:
     assert summary("azure-lb", backend_pool_size=10)["ports"] == table(
         "azure-lb", "ports_per_address"
     )
-    assert POOL_TABLE == AZURE_LB_POOL_TABLE
     assert summary("gcp-cloudnat")["min_ports_per_vm"] == table("gcp-cloudnat", "ports_per_vm")
     dynamic = summary("gcp-cloudnat", dynamic=True)
     assert dynamic["min_ports_per_vm"] == table("gcp-cloudnat", "dynamic_min_ports_per_vm")
@@ -62,3 +62,9 @@ def test_limits() -> None:
     det = summary("cgn-deterministic")
     assert det["sharing_ratio"] == table("cgn-deterministic", "sharing_ratio")
     assert det["sessions_per_subscriber"] == table("cgn-deterministic", "sessions_per_subscriber")
+
+
+@pytest.mark.parametrize("pool", [1, 50, 51, 100, 101, 200, 201, 400, 401, 800, 801, 1000])
+def test_azure_lb_allocation_by_pool_size(pool: int) -> None:
+    # one table, two lookups: the simulated gateway's and the sizing calculator's
+    assert ports_per_vm(pool) == azure_lb_ports_per_vm(pool)

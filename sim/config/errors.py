@@ -35,12 +35,13 @@ class ScenarioError(Exception):
 MAX_LISTED = 16
 
 
-def suggest(word: object, choices: Iterable[object]) -> str:
-    """``'did you mean "poisson"? '`` for the closest choice, or ``""`` (difflib ratio 0.6)."""
+def suggest(word: object, choices: Iterable[object], *, cutoff: float = 0.6) -> str:
+    """``'did you mean "poisson"?'`` for the closest choice, or ``""`` (difflib ratio at
+    least ``cutoff``)."""
     if not isinstance(word, str) or not word:
         return ""
     names = {str(c): c for c in choices}
-    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=cutoff)
     if not close or close[0] == word:
         return ""
     return f"did you mean {_quoted(names[close[0]])}?"

@@ -64,6 +64,7 @@ from sim.nat.slots import (
     random_free,
     resize,
 )
+from sim.nat_kinds import AZURE_LB_POOL_TABLE
 
 if TYPE_CHECKING:
     from sim.nat.base import GatewayConfig
@@ -71,20 +72,12 @@ if TYPE_CHECKING:
 
 SNAT_FAILED = "SNAT_connection_failed"  # "SNAT Connection Count", state Failed
 
-# (largest backend pool size, SNAT ports preallocated per VM)
-POOL_TABLE: tuple[tuple[int, int], ...] = (
-    (50, 1024),
-    (100, 512),
-    (200, 256),
-    (400, 128),
-    (800, 64),
-    (1000, 32),
-)
-
 
 def ports_per_vm(pool_size: int) -> int:
-    """Default preallocation for a backend pool of ``pool_size`` VMs; 0 beyond the table."""
-    for largest, ports in POOL_TABLE:
+    """Default preallocation for a backend pool of ``pool_size`` VMs (Microsoft's table,
+    :data:`sim.nat_kinds.AZURE_LB_POOL_TABLE`, which the sizing calculator reads too); 0
+    beyond the table."""
+    for largest, ports in AZURE_LB_POOL_TABLE:
         if pool_size <= largest:
             return ports
     return 0

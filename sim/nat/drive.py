@@ -19,6 +19,7 @@ import numpy as np
 
 from sim.nat.base import FIN, GatewayConfig
 from sim.nat.kinds import make_gateway
+from sim.quantiles import sparse_percentile
 from sim.randomness import Stream
 from sim.syn import syn_schedule
 
@@ -116,23 +117,14 @@ def drive(
             i += 1
         end = max(end, now)
     done = sum(latencies.values())
-    ordered = sorted(latencies)
-
-    def quantile(q: float) -> float:
-        need, seen = math.ceil(q * done), 0
-        for v in ordered:
-            seen += latencies[v]
-            if seen >= need:
-                return v
-        return 0.0
 
     return {
         **counts,
         "connect_latency_s": {
             "mean": sum(v * c for v, c in latencies.items()) / done if done else 0.0,
-            "p50": quantile(0.5) if done else 0.0,
-            "p99": quantile(0.99) if done else 0.0,
-            "max": ordered[-1] if done else 0.0,
+            "p50": sparse_percentile(latencies, 0.5),
+            "p99": sparse_percentile(latencies, 0.99),
+            "max": max(latencies, default=0.0),
         },
         # dropped SYNs (first tries and retransmissions) per second of the run
         "drops_per_s": np.bincount(np.floor(drop_times).astype(int), minlength=int(end) + 1)

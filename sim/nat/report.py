@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from sim.units import format_percent as _pct
+
 if TYPE_CHECKING:
     from sim.engine import Model
     from sim.summary.types import ConnectLatency, GatewayEntry
@@ -17,12 +19,6 @@ def gateways_report(model: Model) -> tuple[dict[str, GatewayEntry], ConnectLaten
     until = model.scenario.duration
     gateways = {name: cast("GatewayEntry", g.summary(until)) for name, g in model.gateways.items()}
     return gateways, cast("ConnectLatency", model.connect.summary(immediate_elsewhere=direct))
-
-
-def _pct(x: float) -> str:
-    if x >= 0.1 or x == 0:
-        return f"{100 * x:.0f} %"
-    return f"{100 * x:.1f} %" if x >= 0.01 else f"{100 * x:.2f} %"
 
 
 def _seconds(x: float) -> str:

@@ -22,6 +22,7 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.nat.base import FIN, RST, UDP, Gateway, Mapping
+from sim.quantiles import sparse_percentile
 from sim.sockets import ESTABLISHED
 from sim.wakeup import wake_up
 
@@ -80,28 +81,16 @@ class ConnectStats:
                 "p99": 0.0,
                 "max": 0.0,
             }
-        values = sorted(counts)
         mean = sum(v * c for v, c in counts.items()) / n
         return {
             "connects": n,
             "still_connecting_at_end": pending,
             "delayed": sum(c for v, c in counts.items() if v > 0),
             "mean": mean,
-            "p50": _quantile(values, counts, n, 0.50),
-            "p99": _quantile(values, counts, n, 0.99),
-            "max": values[-1],
+            "p50": sparse_percentile(counts, 0.50),
+            "p99": sparse_percentile(counts, 0.99),
+            "max": max(counts),
         }
-
-
-def _quantile(values: list[float], counts: dict[float, int], n: int, q: float) -> float:
-    """The smallest value with at least a fraction q of the connects at or below it."""
-    need = math.ceil(q * n)
-    seen = 0
-    for v in values:
-        seen += counts[v]
-        if seen >= need:
-            return v
-    return values[-1]
 
 
 class SynSent:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from sim.connects import failed_by_error, first_failure, merged
+from sim.quantiles import sparse_percentile
 
 if TYPE_CHECKING:
     from sim.summary.types import FailedByReason, LoadEntry, RequestCounts, Retries
@@ -82,17 +83,6 @@ def request_counts(flows: list[Flow]) -> RequestCounts:
             "max": max((r.wait_max for r in stats), default=0.0),
         },
     }
-
-
-def sparse_percentile(counts: dict[int, int], q: float) -> float:
-    """The q-quantile (nearest rank) of a {value: count} histogram."""
-    total = sum(counts.values())
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if seen >= q * total:
-            return float(value)
-    return 0.0
 
 
 def retries_section(flows: list[Flow]) -> Retries | None:
