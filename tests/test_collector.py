@@ -14,17 +14,9 @@ from typing import Any
 import pytest
 
 import sim
+from sim.nat.kinds import KINDS as GATEWAY_KINDS
 
-KINDS = [
-    "linux-masquerade",
-    "k8s-node",
-    "aws-natgw",
-    "azure-lb",
-    "azure-natgw",
-    "gcp-cloudnat",
-    "cgn-pba",
-    "cgn-deterministic",
-]
+KINDS = sorted(GATEWAY_KINDS)  # every kind the gateway layer has
 # enough ports for every connection of the longer run (the point is holding, not refusing)
 OPTIONS: dict[str, dict[str, Any]] = {
     "azure-lb": {"allocated_outbound_ports": 16000},
