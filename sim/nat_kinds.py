@@ -2,16 +2,18 @@
 
 Each value says whether a primary source states it ("documented") or we derived it
 ("inferred"), and which source; every inferred value is a parameter the user can change.
-The simulated gateway layer (``sim/nat/``) keeps its own per-kind settings
-(tests/test_gateway_defaults_agree.py checks that the two agree) and reads only Azure Load
-Balancer's pool-size table from here; nothing here imports it.
+The simulated gateway layer (``sim/nat/``) takes every default the two share from here
+(:func:`default_of`, and Azure Load Balancer's pool-size table), under its own scenario
+keys (``post_close_hold`` is ``hold_fin`` here); tests/test_gateway_defaults_agree.py
+checks that what each simulated kind reports is this table's figure.  Nothing here
+imports the simulation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["documented", "inferred", "setting"]  # setting: yours to choose
 Unit = Literal["s", "ports", "count", "bool", "range"]
@@ -365,3 +367,9 @@ KINDS: dict[str, KindProfile] = {
         },
     ),
 }
+
+
+def default_of(kind: str, param: str) -> Any:
+    """The table's default for a kind's parameter: what the simulated kinds (``sim/nat/``)
+    take as their own defaults, so that each figure is written once."""
+    return KINDS[kind].params[param].value

@@ -68,3 +68,14 @@ def test_limits() -> None:
 def test_azure_lb_allocation_by_pool_size(pool: int) -> None:
     # one table, two lookups: the simulated gateway's and the sizing calculator's
     assert ports_per_vm(pool) == azure_lb_ports_per_vm(pool)
+
+
+@pytest.mark.parametrize("kind", ["linux-masquerade", "k8s-node"])
+def test_linux_conntrack_timeouts(kind: str) -> None:
+    """The netfilter kinds' conntrack timeouts are the table's holds and idle timeout
+    (nf_conntrack_proto_tcp.c's tcp_timeouts; kube-proxy's 24 h established for k8s)."""
+    conntrack = summary(kind)["conntrack"]
+    assert conntrack["time_wait"] == table(kind, "hold_fin") == 120.0
+    assert conntrack["close"] == table(kind, "hold_rst") == 10.0
+    expected_established = 86400.0 if kind == "k8s-node" else 432000.0
+    assert conntrack["established"] == table(kind, "idle_timeout") == expected_established

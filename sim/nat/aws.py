@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sim.nat.base import FIN, IDLE, RST, UDP, Mapping
 from sim.nat.slots import SlotGateway, Table, flag, integer, number, random_free
+from sim.nat_kinds import default_of
 
 if TYPE_CHECKING:
     from sim.nat.base import GatewayConfig
@@ -44,9 +45,11 @@ class AwsNatGateway(SlotGateway):
     drop_reasons: ClassVar[tuple[str, ...]] = (ERROR_PORT_ALLOCATION,)
     idle_signal = "ECONNRESET"  # the gateway answers with an RST
     defaults: ClassVar[dict[str, Any]] = {
-        "per_destination_limit": 55000,  # documented (nat-gateway-basics)
-        "post_close_hold": 60.0,  # inferred from ~900/s to one destination
-        "idle_timeout": 350.0,  # documented, fixed at AWS (a parameter for experiments)
+        # documented (nat-gateway-basics); the hold is inferred from ~900/s to one
+        # destination; the idle timeout is fixed at AWS (a parameter for experiments)
+        "per_destination_limit": default_of(kind, "per_destination_cap"),
+        "post_close_hold": default_of(kind, "hold_fin"),
+        "idle_timeout": default_of(kind, "idle_timeout"),
         "udp_idle_timeout": 350.0,  # inferred: undocumented for UDP
         "address_choice": "least-used",  # inferred: undocumented ("least-used" or "random")
         "enforce_address_limit": True,  # refuse more than 8 addresses

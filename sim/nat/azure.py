@@ -64,7 +64,7 @@ from sim.nat.slots import (
     random_free,
     resize,
 )
-from sim.nat_kinds import AZURE_LB_POOL_TABLE
+from sim.nat_kinds import AZURE_LB_POOL_TABLE, default_of
 
 if TYPE_CHECKING:
     from sim.nat.base import GatewayConfig
@@ -131,14 +131,14 @@ class AzureLoadBalancer(SlotGateway):
     drop_reasons: ClassVar[tuple[str, ...]] = (SNAT_FAILED,)
     idle_signal = "ETIMEDOUT"  # a silent drop; ECONNRESET with tcp_reset
     defaults: ClassVar[dict[str, Any]] = {
-        "ports_per_frontend": 64000,  # documented
-        "rules": 0,  # load-balancing + inbound NAT rules on the frontend (8 ports each)
+        "ports_per_frontend": default_of(kind, "ports_per_address"),
+        "rules": default_of(kind, "rules"),  # LB + inbound NAT rules (8 ports each)
         "backend_pool_size": 0,  # VMs in the backend pool; 0: the hosts behind the gateway
         "allocated_outbound_ports": 0,  # outbound rule; 0: by pool size (the table)
-        "idle_timeout": 240.0,  # documented: 4 min default, 4-120 min
+        "idle_timeout": default_of(kind, "idle_timeout"),  # 4 min default, 4-120 min
         "tcp_reset": False,  # enableTcpReset: an RST at idle timeout instead of a silent drop
-        "fin_hold": 240.0,  # documented
-        "rst_hold": 15.0,  # documented
+        "fin_hold": default_of(kind, "hold_fin"),
+        "rst_hold": default_of(kind, "hold_rst"),
         "scale": [],  # [[time_s, backend_pool_size], ...]: the pool resized during the run
     }
 
@@ -358,13 +358,13 @@ class AzureNatGateway(SlotGateway):
     drop_reasons: ClassVar[tuple[str, ...]] = (SNAT_FAILED,)
     idle_signal = "ECONNRESET"  # one-way RST when traffic shows up
     defaults: ClassVar[dict[str, Any]] = {
-        "per_destination_limit": 50000,  # documented: per address per destination endpoint
-        "total_limit": 2000000,  # documented: connections per gateway
-        "fin_cooldown": 65.0,  # documented
-        "rst_cooldown": 16.0,  # documented
+        "per_destination_limit": default_of(kind, "per_destination_cap"),
+        "total_limit": default_of(kind, "total_connection_cap"),
+        "fin_cooldown": default_of(kind, "hold_fin"),
+        "rst_cooldown": default_of(kind, "hold_rst"),
         "udp_cooldown": 65.0,  # documented
         "idle_cooldown": 0.0,  # inferred: undocumented whether idle-freed ports cool down
-        "idle_timeout": 240.0,  # documented: TCP 4 min default, 4-120 min
+        "idle_timeout": default_of(kind, "idle_timeout"),  # TCP: 4 min default, 4-120 min
         "udp_idle_timeout": 240.0,  # documented: fixed
         "enforce_address_limit": True,  # refuse more than 16 addresses
     }

@@ -51,6 +51,7 @@ from sim.nat.slots import (
     number,
     random_free,
 )
+from sim.nat_kinds import default_of
 
 if TYPE_CHECKING:
     from sim.nat.base import GatewayConfig
@@ -104,11 +105,11 @@ class PortBlockNat(SlotGateway):
     drop_reasons: ClassVar[tuple[str, ...]] = (PER_SUBSCRIBER_LIMIT, POOL_EXHAUSTED)
     idle_signal = "ECONNRESET"  # inferred
     defaults: ClassVar[dict[str, Any]] = {
-        "block_size": 128,  # Juniper default (1-60,000); FortiGate 64-4,096
-        "max_blocks": 8,  # Juniper max-blocks-per-address default
-        "reuse_delay": 120.0,  # RFC 6888 REQ-8
+        "block_size": default_of(kind, "block_size"),  # Juniper (1-60,000); FortiGate 64-4,096
+        "max_blocks": default_of(kind, "blocks_per_subscriber"),  # Juniper's default
+        "reuse_delay": default_of(kind, "hold_fin"),  # RFC 6888 REQ-8
         "closing_hold": 0.0,  # inferred: the session's state kept after a TCP close
-        "tcp_established": 7440.0,  # RFC 5382 REQ-5: >= 2 h 4 min
+        "tcp_established": default_of(kind, "idle_timeout"),  # RFC 5382 REQ-5: >= 2 h 4 min
         "udp_timeout": 300.0,  # RFC 4787 REQ-5: 5 min recommended
     }
 
@@ -286,11 +287,11 @@ class DeterministicNat(SlotGateway):
     drop_reasons: ClassVar[tuple[str, ...]] = (OUT_OF_PORTS, SESSION_LIMIT, NO_RANGE)
     idle_signal = "ECONNRESET"  # inferred
     defaults: ClassVar[dict[str, Any]] = {
-        "sharing_ratio": 64,  # inferred default: set by the prefixes; CSIT benchmarks 1:1,024
+        "sharing_ratio": default_of(kind, "sharing_ratio"),  # set by the prefixes (inferred)
         "inside_prefix": "",  # the subscribers' prefix; "": subscribers in order of first use
-        "sessions_per_subscriber": 1000,  # DET44_SES_PER_USER
-        "tcp_transitory": 240.0,  # det44 default
-        "tcp_established": 7440.0,  # det44 default
+        "sessions_per_subscriber": default_of(kind, "sessions_per_subscriber"),
+        "tcp_transitory": default_of(kind, "hold_fin"),  # det44 default
+        "tcp_established": default_of(kind, "idle_timeout"),  # det44 default
         "udp_timeout": 300.0,  # det44 default
     }
 

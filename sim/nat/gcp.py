@@ -48,6 +48,7 @@ from sim.nat.slots import (
     number,
     resize,
 )
+from sim.nat_kinds import default_of
 
 if TYPE_CHECKING:
     from sim.nat.base import GatewayConfig
@@ -106,14 +107,14 @@ class CloudNat(SlotGateway):
     idle_signal = "ECONNRESET"  # inferred: a later packet meets a fresh mapping, the server resets
     defaults: ClassVar[dict[str, Any]] = {
         "min_ports_per_vm": 0,  # 0: 64 static, 32 dynamic (documented defaults)
-        "dynamic": False,  # enableDynamicPortAllocation
-        "max_ports_per_vm": 65536,  # documented default (dynamic only)
+        "dynamic": default_of(kind, "dynamic"),  # enableDynamicPortAllocation
+        "max_ports_per_vm": default_of(kind, "max_ports_per_vm"),  # (dynamic only)
         "grow_lag": 5.0,  # inferred: seconds until a doubled allocation is usable
         "grow_threshold": 0.9,  # inferred: "close to being out of ports"
-        "endpoint_independent_mapping": False,  # enableEndpointIndependentMapping (API default)
-        "tcp_time_wait_timeout": 120.0,  # tcpTimeWaitTimeoutSec
+        "endpoint_independent_mapping": default_of(kind, "eim"),
+        "tcp_time_wait_timeout": default_of(kind, "hold_fin"),  # tcpTimeWaitTimeoutSec
         "tcp_transitory_idle_timeout": 30.0,  # tcpTransitoryIdleTimeoutSec
-        "tcp_established_idle_timeout": 1200.0,  # tcpEstablishedIdleTimeoutSec
+        "tcp_established_idle_timeout": default_of(kind, "idle_timeout"),
         "udp_idle_timeout": 30.0,  # udpIdleTimeoutSec
     }
 

@@ -57,6 +57,7 @@ from sim.nat.base import (
     GatewayConfig,
     Mapping,
 )
+from sim.nat_kinds import default_of
 from sim.ports.linux import parse_kernel
 
 if TYPE_CHECKING:
@@ -71,9 +72,9 @@ UDP_STREAM_AFTER_S = 2.0  # a replied UDP flow still active after 2 s is a strea
 
 # conntrack timeouts in seconds (net.netfilter.nf_conntrack_*_timeout_* defaults)
 CONNTRACK_DEFAULTS: dict[str, float] = {
-    "time_wait": 120.0,  # tcp_timeout_time_wait: after a FIN close
-    "close": 10.0,  # tcp_timeout_close: after an RST
-    "established": 432000.0,  # tcp_timeout_established (5 days)
+    "time_wait": default_of("linux-masquerade", "hold_fin"),  # tcp_timeout_time_wait
+    "close": default_of("linux-masquerade", "hold_rst"),  # tcp_timeout_close: an RST
+    "established": default_of("linux-masquerade", "idle_timeout"),  # 5 days
     "close_wait": 60.0,  # tcp_timeout_close_wait
     "udp": 30.0,  # udp_timeout
     "udp_stream": 120.0,  # udp_timeout_stream
@@ -639,7 +640,7 @@ class K8sNode(LinuxMasquerade):
     defaults: ClassVar[dict[str, Any]] = {
         **LinuxMasquerade.defaults,
         "random_fully": True,
-        "conntrack": {"established": 86400.0, "close_wait": 3600.0},
+        "conntrack": {"established": default_of(kind, "idle_timeout"), "close_wait": 3600.0},
     }
 
     @classmethod
