@@ -608,7 +608,8 @@ def _sweep_figure(row: dict, metric: str) -> str:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from sim.presets import PRESETS, preset_table
+    from sim.preset_table import preset_table
+    from sim.presets import PRESETS
 
     table = preset_table()
     if args.json:
@@ -618,7 +619,7 @@ def _presets(args: argparse.Namespace) -> int:
     p: dict[str, Any]
     for p in table:
         policy = p["policy"] + (f" {p['generation']}" if p["generation"] else "")
-        if p["udp_policy"]:
+        if p["udp_policy"] not in (p["policy"], "linux"):
             policy += f" (udp {p['udp_policy']})"
         tw = f"{p['time_wait_s']:g} s"
         if (

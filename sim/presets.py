@@ -13,7 +13,6 @@ behaviour generation (``sim.ports.linux.kernel_profile``); an explicit ``kernel`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 # OpenBSD never auto-assigns these: openbsd/src sys/netinet/in_pcb.h DEFBADDYNAMICPORTS_TCP
 # and _UDP, checked by in_baddynamic() from in_pcbpickport().  For UDP in_baddynamic() also
@@ -245,43 +244,3 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown os preset {name!r}; one of: {', '.join(PRESETS)}") from None
-
-
-def preset_table() -> list[dict[str, Any]]:
-    """Every preset as ``portsim presets`` shows it, resolved: a Linux preset's range and
-    behaviour generation come from its kernel version, TIME_WAIT towards local and
-    loopback peers defaults to the plain one."""
-    from sim.ports.linux import kernel_profile  # the kernel model, not needed to list names
-
-    rows = []
-    for p in PRESETS.values():
-        generation = None
-        if p.policy == "linux":
-            profile = kernel_profile(preset_kernel(p))
-            (lo, hi), generation = profile.default_range, profile.generation
-        else:
-            lo, hi = p.port_range or (0, 0)
-        local = p.time_wait_s if p.time_wait_local_s is None else p.time_wait_local_s
-        loopback = local if p.time_wait_loopback_s is None else p.time_wait_loopback_s
-        rows.append(
-            {
-                "name": p.name,
-                "description": p.description,
-                "port_range": [lo, hi],
-                "range_ports": hi - lo + 1,
-                "time_wait_s": p.time_wait_s,
-                "time_wait_local_s": local,
-                "time_wait_loopback_s": loopback,
-                "policy": p.policy,
-                "generation": generation,
-                "udp_policy": p.udp_policy,
-                "scope": p.scope,
-                "kernel": p.kernel,
-                "forced_reuse": p.forced_reuse,
-                "nolocaltimewait": p.nolocaltimewait,
-                "udp_scope": p.udp_scope if p.policy != "linux" else "port",
-                "source": p.source,
-                "inferred": list(p.inferred),
-            }
-        )
-    return rows
