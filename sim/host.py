@@ -667,6 +667,7 @@ class Host:
         ch.succeeded += 1
         pool.established += 1
         rec = self.probes
+        rec.allocations += 1
         rec.probe_sum += probes
         rec.probe_hist[probes] += 1
         if probes > rec.bin_probe_max:
@@ -695,11 +696,17 @@ class Host:
             heappush(env._queue, (env._now + life, NORMAL, next(env._eid), event))
         return sock
 
-    def _fail(self, ch: Channel, error: str, probes: int, now: float) -> None:
+    def _fail(
+        self, ch: Channel, error: str, probes: int, now: float, *, refused: bool = True
+    ) -> None:
+        """A failed attempt: the host refused the call (``refused``), or a call that got a
+        port failed later (``abandon``)."""
         ch.failed += 1
         if ch.first_failure is None:
             ch.first_failure = now
         ch.failed_by_error[error] = ch.failed_by_error.get(error, 0) + 1
+        if refused:
+            self.probes.refusals += 1
         if probes > 0:  # a refusal costs its scan too: the whole range for Linux connect()
             rec = self.probes
             rec.refused_probe_sum += probes
@@ -719,7 +726,7 @@ class Host:
         sock.state = CLOSED
         sock.pool.established -= 1
         self._free(sock, now, busy=True)
-        self._fail(sock.load, error, 0, now)
+        self._fail(sock.load, error, 0, now, refused=False)
 
     def close(self, sock: Socket) -> None:
         """The application closes the socket now (a keep-alive pool lets it go)."""

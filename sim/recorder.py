@@ -89,15 +89,22 @@ class ProbeCounts:
     28,232 by default."""
 
     __slots__ = (
+        "allocations",
         "bin_probe_max",
         "pass_hist",
         "probe_hist",
         "probe_sum",
+        "refusals",
         "refused_calls",
         "refused_probe_sum",
     )
 
     def __init__(self) -> None:
+        # calls that got a port, and calls the host refused (with or without a scan):
+        # behind a gateway a call is settled later (or never: still connecting at the
+        # end), so the connects settled are not the calls made
+        self.allocations = 0
+        self.refusals = 0
         self.probe_sum = 0
         # ports examined by refused calls, in the series' probes (not in the summary's
         # per-allocation mean)
@@ -209,7 +216,8 @@ class Recorder:
         self.before_window: list[tuple[int, int]] = []
         self.rows: list[tuple] = []
         self.tracks: dict[int, PoolTrack] = {}
-        self._last = (0, 0, 0, 0)  # successes, failures, probe sums at the previous boundary
+        # successes, failures, probe sums and calls at the previous boundary
+        self._last = (0, 0, 0, 0, 0)
         self._last_flows = (0, 0, 0, 0, 0)  # retries, gave_up, requests, failed, served
         # per host: its attempts, successes and failures in each bin (one tuple per bin), so
         # several hosts are never summed into one line (hosts.csv, per-host waves)
@@ -265,9 +273,10 @@ class Recorder:
         successes, failures = self._close_host_bins()  # every channel is some host's
         if index == self.window_bin - 1:  # the steady-state window starts after this bin
             self.before_window = [(load.attempted, load.failed) for load in self.loads]
-        s0, f0, p0, r0 = self._last
+        s0, f0, p0, r0, c0 = self._last
         succ, fail = successes - s0, failures - f0
         examined = probes.probe_sum - p0 + probes.refused_probe_sum - r0
+        calls = probes.allocations + probes.refusals - c0
         flows = self._flow_counts()
         retries, gave_up, requests, requests_failed, served = (
             a - b for a, b in zip(flows, self._last_flows, strict=True)
@@ -286,7 +295,7 @@ class Recorder:
                 succ + fail,
                 succ,
                 fail,
-                examined / (succ + fail) if succ + fail else 0.0,
+                examined / calls if calls else 0.0,
                 probes.bin_probe_max,
                 retries,
                 gave_up,
@@ -296,7 +305,13 @@ class Recorder:
                 served,
             )
         )
-        self._last = (successes, failures, probes.probe_sum, probes.refused_probe_sum)
+        self._last = (
+            successes,
+            failures,
+            probes.probe_sum,
+            probes.refused_probe_sum,
+            probes.allocations + probes.refusals,
+        )
         if self.gateways:
             self._close_gateway_bin()
 
@@ -393,12 +408,12 @@ def pressure_report(rec: Recorder, duration: float) -> Pressure:
     return out
 
 
-def probes_report(rec: Recorder, succeeded: int) -> Probes:
-    """Ports examined per allocation made (``succeeded`` of them), per refused call, and
-    Linux connect() calls by the pass that ended the scan."""
+def probes_report(rec: Recorder) -> Probes:
+    """Ports examined per allocation made, per refused call, and Linux connect() calls by
+    the pass that ended the scan."""
     probes = rec.probes
     return {
-        "mean": probes.probe_sum / succeeded if succeeded else 0.0,
+        "mean": probes.probe_sum / probes.allocations if probes.allocations else 0.0,
         "p99": percentile(probes.probe_hist, 0.99),
         "max": int(np.flatnonzero(np.asarray(probes.probe_hist))[-1:].sum()),
         "pass1": hist_stats(probes.pass_hist[0]),

@@ -63,7 +63,7 @@ def build_summary(model: Model, wall_s: float) -> Summary:
         "bin_s": sc.bin_width,
         "connections": run_connections,
         "pressure": pressure_report(rec, sc.duration),
-        "probes": probes_report(rec, run_connections["succeeded"]),
+        "probes": probes_report(rec),
         "reuse": reuse_report(used_ports(model)),
         "steady_state": steady_state(model),
         "analytic": pools,
