@@ -280,3 +280,20 @@ def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
     summary["gateways"]["node"]["mappings"]["dropped"] = 2
     (line,) = gateway_headlines(summary)
     assert line.startswith("Exhaustion at gateway node (k8s-node): 2 of 180,162")
+
+
+def test_probes_count_calls_not_settled_connects() -> None:
+    """Ports probed per call: behind a gateway a call that got a port settles later (or
+    never: still connecting at the end), so the means divide by the calls made.  Here
+    3 hosts x 5 calls all get a port from an empty range, each in one probe (the host's
+    first candidate is free; nothing else is held), though 5 of them end in ETIMEDOUT
+    and, with the run cut at 60 s, 5 are still connecting: the mean is 1, not
+    15 probes / 10 settled connects = 1.5."""
+    s = sim.run(scenario(duration=60.0)).summary
+    assert s["connections"]["succeeded"] == 10
+    assert s["connect_latency_s"]["still_connecting_at_end"] == 5
+    assert s["probes"]["mean"] == 1.0
+    assert s["probes"]["max"] == 1
+    series = sim.run(scenario(duration=60.0)).series
+    busy = series[series["probes_max"] > 0]
+    assert (busy["probes_mean"] == 1.0).all()
