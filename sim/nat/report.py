@@ -52,6 +52,8 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
                 seen.append(f"{timed_out:,} connect() calls failed with ETIMEDOUT")
             if no_reply:
                 seen.append(f"{no_reply:,} UDP flows got no reply (datagrams dropped)")
+            if pending := latency.get("still_connecting_at_end", 0):
+                seen.append(f"{pending:,} connects still waiting on retransmissions at the end")
             client = "; the client sees " + ", ".join(seen) if seen else ""
             raced = m["dropped_by_reason"].get("insert_failed", 0)
             if raced == m["dropped"]:  # lost confirm races only: no tuple ran out
@@ -62,10 +64,17 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
                     f"1 s later); peak pressure {_pct(p['peak'])} towards {where}{client}"
                 )
                 continue
+            local = errors.get("EADDRNOTAVAIL", 0)
+            hosts = (
+                f"; the hosts ran out of local ports too ({local:,} EADDRNOTAVAIL: sockets "
+                "waiting on SYN retransmissions hold theirs)"
+                if local
+                else "; not EADDRNOTAVAIL"
+            )
             lines.append(
                 f"Exhaustion at gateway {name} ({g['kind']}): {m['dropped']:,} of "
                 f"{m['attempted']:,} new flows' packets dropped ({reasons}); peak pressure "
-                f"{_pct(p['peak'])} towards {where}{client}; not EADDRNOTAVAIL"
+                f"{_pct(p['peak'])} towards {where}{client}{hosts}"
             )
         else:
             # a kind with per-destination or per-VM limits reports its own capacity
