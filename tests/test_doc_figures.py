@@ -2,8 +2,9 @@
 
 Each figure is read from the doc's own text (a regular expression over the sentence that
 quotes it), so a doc edited without the model, or a model change that leaves the docs
-behind, fails here.  The scenarios are the fast ones (about 15 s in all on an idle
-machine); ``k8s-node-pods-no-keepalive`` (20 s alone) is left to its arithmetic.
+behind, fails here.  The scenarios are the fast ones (about 17 s in all on an idle
+machine); ``k8s-node-pods-no-keepalive`` (20 s alone) is left to its arithmetic.  The
+README table's "~" figures are checked to the significant digits they show.
 """
 
 from __future__ import annotations
@@ -166,3 +167,62 @@ def test_fleet_summary_example() -> None:
 )  # the rounding rule the fleet check relies on
 def test_decimals(value: float) -> None:
     assert round(value, _decimals(value)) == value
+
+
+def _about(doc: str, actual: float) -> bool:
+    """``~doc`` as the README writes it: the run's value to the significant digits the doc
+    shows (trailing zeros of a whole number are not significant: ~11,800 is 3 digits)."""
+    digits = doc.replace(",", "")
+    whole, _, decimals = digits.partition(".")
+    if decimals:
+        return round(actual, len(decimals)) == float(digits)
+    zeros = len(whole) - len(whole.rstrip("0"))
+    scale = 10**zeros if zeros < len(whole) else 1
+    return round(actual / scale) * scale == int(whole)
+
+
+def _readme_row(scenario: str) -> str:
+    return _quoted("README.md", rf"\| `{scenario}.toml` \| ([^\n]*) \|")[1]
+
+
+def test_readme_table_figures() -> None:
+    """The README's scenario table, for the fast scenarios whose figure is unambiguous."""
+    row = _readme_row("linux-one-backend-500rps")
+    m = re.search(r"EADDRNOTAVAIL after ~(\d+) s", row)
+    assert m is not None
+    assert _about(m[1], _summary("linux-one-backend-500rps")["first_failure_s"])
+
+    row = _readme_row("http-client-keepalive")
+    m = re.search(r"~(\d+) connections in all, pressure ([\d.]+) %", row)
+    assert m is not None
+    s = _summary("http-client-keepalive")
+    assert _about(m[1], s["requests"]["connections"])
+    assert _about(m[2], 100 * s["pressure"]["peak"])
+
+    row = _readme_row("dns-resolver-udp-burst")
+    m = re.search(r"([\d,]+) at once fit, ([\d,]+) get ~([\d,]+) `EAGAIN`", row)
+    assert m is not None
+    s = _summary("dns-resolver-udp-burst")
+    assert _about(m[3], s["connections"]["failed_by_error"]["EAGAIN"])
+
+    row = _readme_row("replayed-trace")
+    m = re.search(r"a cron burst takes (\d+) % of a pool", row)
+    assert m is not None
+    assert _about(m[1], 100 * _summary("replayed-trace")["pressure"]["peak"])
+
+
+@pytest.mark.parametrize(
+    ("doc", "actual", "agrees"),
+    [
+        ("56", 56.15, True),
+        ("56", 56.6, False),
+        ("50", 47, True),
+        ("50", 56, False),
+        ("11,800", 11806, True),
+        ("11,800", 11900, False),
+        ("0.2", 0.17, True),
+        ("0.2", 0.26, False),
+    ],
+)
+def test_about(doc: str, actual: float, agrees: bool) -> None:
+    assert _about(doc, actual) is agrees
