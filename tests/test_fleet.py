@@ -175,6 +175,86 @@ def test_capacity_is_members_times_a_member() -> None:
     assert pool["rate"] == pytest.approx(50 / 10)
 
 
+def _saturated_fleet(
+    arrival: dict[str, Any], lifetime: dict[str, Any], **host: Any
+) -> sim.Scenario:
+    """4 members with 10 ports each (40000-40009), TIME_WAIT 1 s, exact TIME_WAIT ends (no
+    timer-wheel buckets), 10.5 s; ``host`` overrides those."""
+    spec = {
+        "name": "pods",
+        "count": 4,
+        "address": "10.244.1.0/24",
+        "port_range": "40000-40009",
+        "time_wait": 1,
+        "timer_wheel": False,
+        **host,
+    }
+    doc = {
+        "name": "saturated",
+        "duration": 10.5,
+        "bin": 2.0,
+        "hosts": [spec],
+        "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
+        "load": [{"destination": "api", "arrival": arrival, "lifetime": lifetime}],
+    }
+    return parse_scenario(doc, "saturated.toml")
+
+
+def test_fleet_port_exhaustion_rate_by_hand() -> None:
+    """N = 4 members, R = 10 ports each, lifetime L = 1 s (fixed), TIME_WAIT T = 1 s: a
+    port is held L + T = 2 s per connection, so a member sustains at most R / (L + T) =
+    10 / 2 = 5 new connections/s and the fleet N R / (L + T) = 4 * 10 / 2 = 20/s.
+
+    Constant arrivals (not Poisson, so the summary gives that bound, not Erlang B) every
+    1 ms = 1000/s, 250/s per member: far above 5/s, so every port is taken again within a
+    few ms of its TIME_WAIT ending (a member's gap exceeds 0.1 s with probability
+    (3/4)**100, about 3e-13).  Each port thus serves one connection per 2 s cycle, the
+    cycles starting at about 0, 2, 4, 6, 8 and 10 s: 6 cycles in the 10.5 s run, so
+    4 * 10 * 6 = 240 connections succeed of the 10.5 / 0.001 = 10,500 attempted, and every
+    2 s bin (the last one 0.5 s) holds one cycle: 40 successes, i.e. the 20/s above."""
+    sc = _saturated_fleet({"kind": "constant", "interval": 0.001}, {"kind": "fixed", "value": 1})
+    result = sim.run(sc)
+    s = result.summary
+    capacity = s["hosts"][0]["capacity"]
+    assert capacity["method"] == "bound"
+    assert capacity["ports"] == 10
+    assert capacity["holding_s"] == 2.0
+    assert capacity["sustainable_per_s"] == pytest.approx(5.0)
+    assert capacity["fleet_sustainable_per_s"] == pytest.approx(20.0)
+    assert s["connections"]["attempted"] == 10_500
+    assert s["connections"]["succeeded"] == 240
+    assert s["connections"]["failed_by_error"]["EADDRNOTAVAIL"] == 10_500 - 240
+    assert result.series["successes"].tolist() == [40] * 6
+
+
+def test_fleet_erlang_b_capacity_by_hand() -> None:
+    """Erlang B with c = 2 ports per member solves by hand: B(2, A) = (A^2 / 2) /
+    (1 + A + A^2 / 2) = 0.001 (the 0.1 % target) gives 0.4995 A^2 - 0.001 A - 0.001 = 0,
+    A = (0.001 + sqrt(0.001^2 + 4 * 0.4995 * 0.001)) / (2 * 0.4995) = 0.0457559 erlangs.
+    Holding: exponential lifetime of mean 1 s plus TIME_WAIT 60 s = 61 s (exact TIME_WAIT
+    ends: the timer wheel's buckets would add half a bucket), so a member sustains A / 61 =
+    7.5010e-4 new connections/s and 5 members 3.7505e-3/s."""
+    pods = {
+        "name": "pods",
+        "count": 5,
+        "address": "10.244.1.0/24",
+        "port_range": "40000-40001",
+        "time_wait": 60,
+        "timer_wheel": False,
+    }
+    sc = scenario(
+        [pods],
+        arrival={"kind": "poisson", "rate": 0.1},
+        lifetime={"kind": "exponential", "mean": 1},
+    )
+    capacity = sim.run(sc).summary["hosts"][0]["capacity"]
+    assert capacity["method"] == "erlang_b"
+    assert capacity["ports"] == 2
+    assert capacity["holding_s"] == pytest.approx(61.0)
+    assert capacity["sustainable_per_s"] == pytest.approx(0.0457559 / 61, rel=1e-5)
+    assert capacity["fleet_sustainable_per_s"] == pytest.approx(5 * 0.0457559 / 61, rel=1e-5)
+
+
 def test_spread_is_uniform() -> None:
     """Arrivals over 10 members, fixed seed: the chi-square statistic of the per-member
     counts (9 degrees of freedom) stays under 27.88, its 99.9th percentile; a spread

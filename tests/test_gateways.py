@@ -214,33 +214,75 @@ def test_keepalive_and_retries_on_top() -> None:
     assert requests["failed"] == 1
 
 
-def test_hosts_without_a_gateway_unchanged() -> None:
-    """A host without gateway in a run with a gateway: its connects take 0 s and count in
-    connect_latency_s; its own pool pressure is as before."""
-    doc = {
+def _mixed(pod_gateway: bool, pod: bool = True) -> sim.Scenario:
+    """A host "direct" (no gateway), and a host "pod" behind a k8s-node gateway of 4 ports
+    (1024-1027), which its 20 connects/s overflow; ``pod_gateway`` False: the pod connects
+    directly (no gateway in the scenario); ``pod`` False: the direct host alone."""
+    hosts: list[dict[str, Any]] = [{"name": "direct", "address": "10.0.0.2"}]
+    if pod:
+        hosts.append({"name": "pod", "address": "10.0.0.3"})
+    doc: dict[str, Any] = {
         "name": "mixed",
         "duration": 10,
-        "gateways": [{"name": "gw", "kind": "k8s-node", "addresses": ["198.51.100.1"]}],
-        "hosts": [
-            {"name": "direct", "address": "10.0.0.2"},
-            {"name": "pod", "address": "10.0.0.3", "gateway": "gw"},
-        ],
+        "hosts": hosts,
         "destinations": [{"name": "api", "address": API}],
         "load": [
             {
-                "host": h,
+                "host": h["name"],
                 "destination": "api",
                 "arrival": {"kind": "poisson", "rate": 20},
                 "lifetime": {"kind": "exponential", "mean": "100ms"},
             }
-            for h in ("direct", "pod")
+            for h in hosts
         ],
     }
-    s = sim.run(sim.parse_scenario(doc)).summary
-    total = s["connections"]["succeeded"]
-    assert s["connect_latency_s"]["connects"] == total
-    assert s["connect_latency_s"]["max"] == 0.0
-    assert s["gateways"]["gw"]["mappings"]["succeeded"] < total
+    if pod_gateway:
+        gw = {"name": "gw", "kind": "k8s-node", "addresses": ["198.51.100.1"]}
+        doc["gateways"] = [{**gw, "port_range": "1024-1027"}]
+        hosts[1]["gateway"] = "gw"
+    return sim.parse_scenario(doc)
+
+
+def test_hosts_without_a_gateway_unchanged() -> None:
+    """A host without gateway in a run where another host's gateway drops SYNs: its summary
+    section, its load's section and its every event (time, port, order) are those of the
+    same run without the gateway, and of the host alone (its random streams are keyed by
+    its own index, sim.engine); the gateway's columns stay empty for it.  The gateway does
+    act on the pod (drops, delayed connects), so the comparison is not vacuous."""
+    with_gw = sim.run(_mixed(pod_gateway=True), events=True)
+    s = with_gw.summary
+    pod_drops = s["gateways"]["gw"]["mappings"]["dropped"]
+    assert pod_drops > 0
+    assert s["connect_latency_s"]["delayed"] > 0
+    # every completed connect counts in connect_latency_s, the direct host's with the pod's
+    direct_ok = s["hosts"][0]["connections"]["succeeded"]
+    pod_ok = s["hosts"][1]["connections"]["succeeded"]
+    assert s["connect_latency_s"]["connects"] == direct_ok + pod_ok
+
+    events = with_gw.events
+    direct_events = events[events["host"] == "direct"].reset_index(drop=True)
+    assert len(direct_events) > 500
+    assert direct_events["public_address"].isna().all()
+    assert direct_events["public_port"].isna().all()
+    for other in (
+        sim.run(_mixed(pod_gateway=False), events=True),
+        sim.run(_mixed(False, False), events=True),
+    ):
+        o = other.summary
+        assert o["hosts"][0]["name"] == "direct"
+        assert s["hosts"][0] == o["hosts"][0]
+        assert s["loads"][0] == o["loads"][0]
+        theirs = other.events[other.events["host"] == "direct"].reset_index(drop=True)
+        assert direct_events[list(theirs.columns)].equals(theirs)
+    # the pod has the same arrivals either way, but behind the gateway those whose SYNs
+    # are still being retransmitted at the end have not completed
+    no_gw = sim.run(_mixed(pod_gateway=False)).summary
+    waiting = s["connect_latency_s"]["still_connecting_at_end"]
+    assert waiting > 0
+    assert (
+        s["hosts"][1]["connections"]["attempted"] + waiting
+        == (no_gw["hosts"][1]["connections"]["attempted"])
+    )
 
 
 def test_same_bytes_twice() -> None:
