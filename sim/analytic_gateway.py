@@ -160,6 +160,7 @@ def size_gateway(
             "keepalive) more often than that"
         )
     limits: list[Limit] = result.pop("limits")
+    limits.append(_vm_range_limit(values, load, lifetime_s, close))
     binding = max(limits, key=lambda lim: lim.utilisation)
     return GatewaySizing(
         kind=profile.name,
@@ -182,6 +183,26 @@ def size_gateway(
         notes=notes,
         **result,
     )
+
+
+def _vm_range_limit(values: dict[str, Any], load: _Load, lifetime_s: float, close: Close) -> Limit:
+    """Each VM's own ports: connect() takes one local port per connection to a destination
+    (4-tuple uniqueness), held for the connection and the VM's TIME_WAIT after a close of
+    its own (none after an RST)."""
+    lo, hi = values["vm_port_range"]
+    ports = hi - lo + 1
+    time_wait = float(values["vm_time_wait"]) if close == "fin" else 0.0
+    held = load.rate / load.destinations * (lifetime_s + time_wait)
+    return Limit(
+        VM_RANGE,
+        f"one VM's own ports to one destination ({lo}-{hi}: {ports:,}, each held "
+        f"{lifetime_s:g} s + {time_wait:g} s TIME_WAIT)",
+        ports,
+        held,
+    )
+
+
+VM_RANGE = "vm_port_range"
 
 
 # ---- inputs -------------------------------------------------------------------------------

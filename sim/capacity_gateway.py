@@ -11,7 +11,8 @@ import argparse
 import math
 from typing import Any
 
-from sim.analytic_gateway import Close, GatewayInputError, GatewaySizing, size_gateway
+from sim.analytic_gateway import VM_RANGE, Close, GatewayInputError, GatewaySizing, size_gateway
+from sim.erlang import erlang_b
 from sim.nat_kinds import KINDS
 from sim.units import parse_duration, parse_port_range
 
@@ -209,15 +210,26 @@ def headline(s: GatewaySizing) -> str:
                 need += f" (the load needs {s.ports_per_vm_needed:,})"
         else:
             need += f" ({s.ports_per_vm_needed:,} ports per VM to each destination)"
+    vm = next((lim for lim in s.limits if lim.name == VM_RANGE), None)
+    if vm is not None and vm.utilisation > 1 and s.binding != VM_RANGE:
+        need += (
+            f", but each VM needs {vm.demand:,.0f} of its own ports to one destination, "
+            f"more than its {vm.capacity:,.0f} (widen ip_local_port_range, reuse "
+            "connections or spread over more destinations)"
+        )
     limit = s.binding_limit
     used = limit.utilisation
     state = f"{100 * used:,.0f} % used" if math.isfinite(used) else "no capacity"
+    # Erlang B at this demand: the gateway's pool, or each VM's own range if it refuses more
+    refusals = []
+    if s.erlang.applies:
+        refusals.append((s.erlang.blocking, "Erlang B"))
+    if vm is not None:
+        refusals.append((erlang_b(int(vm.capacity), vm.demand), "Erlang B for each VM's own ports"))
     refused = ""
-    if s.erlang.applies and s.erlang.blocking >= 0.0005:
-        refused = (
-            f"; at this demand {_share(s.erlang.blocking)} of new connections would be refused "
-            "(Erlang B)"
-        )
+    blocking, why = max(refusals, default=(0.0, ""))
+    if blocking >= 0.0005:
+        refused = f"; at this demand {_share(blocking)} of new connections would be refused ({why})"
     return f"{sustainable}; {need}; binding limit: {limit.description} ({state}){refused}"
 
 

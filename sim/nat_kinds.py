@@ -12,7 +12,7 @@ imports the simulation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Status = Literal["documented", "inferred", "setting"]  # setting: yours to choose
@@ -61,6 +61,9 @@ SOURCES: dict[str, str] = {
     "240 s, established 7440 s)",
     "aws_900": "inferred: AWS's '~900 connections per second to a single destination' with "
     "55,000 per destination implies a hold of about 55,000 / 900 = 61 s after close",
+    "linux_range": "Linux v6.18 net/ipv4/af_inet.c inet_init_net (ip_local_port_range "
+    "32768-60999); Documentation/networking/ip-sysctl.rst",
+    "linux_time_wait": "Linux v6.18 include/net/tcp.h TCP_TIMEWAIT_LEN (60 s)",
     "inferred": "inferred: no source states it",
     "setting": "your configuration",
 }
@@ -130,6 +133,27 @@ AZURE_LB_POOL_TABLE: tuple[tuple[int, int], ...] = (
     (1000, 32),
 )
 """(largest backend pool size, SNAT ports preallocated per VM) from Microsoft's table."""
+
+# Each VM behind the gateway is itself a host (Linux by default): connect() needs a local
+# port per connection to one destination, held for the connection and, when the VM closes
+# first, its TIME_WAIT: a limit of the VM's own, whatever the gateway.
+_VM: dict[str, Default] = {
+    "vm_port_range": _d(
+        (32768, 60999),
+        "range",
+        "documented",
+        "linux_range",
+        "each VM's own ephemeral range (net.ipv4.ip_local_port_range)",
+    ),
+    "vm_time_wait": _d(
+        60.0,
+        "s",
+        "documented",
+        "linux_time_wait",
+        "how long a VM keeps a port after closing first (its TIME_WAIT; 0 when the server "
+        "closes first)",
+    ),
+}
 
 KINDS: dict[str, KindProfile] = {
     "linux-masquerade": KindProfile(
@@ -367,6 +391,8 @@ KINDS: dict[str, KindProfile] = {
         },
     ),
 }
+
+KINDS = {name: replace(kind, params={**kind.params, **_VM}) for name, kind in KINDS.items()}
 
 
 def default_of(kind: str, param: str) -> Any:

@@ -340,9 +340,15 @@ def test_command_first_line_for_aws(capsys: pytest.CaptureFixture[str]) -> None:
     )
     first = out.splitlines()[0]
     assert code == 0 and err == ""
-    # 1,000/s x 60 s = 60,000 > 55,000: 2 addresses, the per-destination cap binds
+    # 1,000/s x 60 s = 60,000 > 55,000: 2 addresses at the gateway; but the VM itself
+    # holds each port 60 s after closing (TIME_WAIT): 60,000 of its 28,232 (213 %), so its
+    # own range binds and refuses about 1 - 28,232 / 60,000 = 53 % (Erlang B, A >> c)
     assert first.startswith("sustainable: 917/s per destination; you need 2 addresses")
-    assert "binding limit: 55,000 concurrent connections per address per destination" in first
+    assert "binding limit: one VM's own ports to one destination (32768-60999: 28,232" in first
+    assert "(213 % used)" in first
+    assert first.endswith(
+        "53 % of new connections would be refused (Erlang B for each VM's own ports)"
+    )
     assert "hold_fin=60" in out  # the inferred hold is listed as such
 
 
@@ -355,6 +361,13 @@ def test_first_line_says_who_shares_and_what_is_refused(
     first = out.splitlines()[0]
     # one pool per address and destination for every VM: 55,000 / (1 s + 60 s) = 902/s
     assert first.startswith("sustainable: 902/s per destination (shared by the 10 VMs)")
+    # 6 addresses would do for the gateway (305,000 / 55,000 = 5.5), not for the VMs: each
+    # holds 500/s x (1 s + 60 s TIME_WAIT) = 30,500 of its own 28,232 ports to the API
+    assert "you need 6 addresses" in first
+    assert (
+        "but each VM needs 30,500 of its own ports to one destination, more than its 28,232"
+        in first
+    )
     # offered 5,000/s x 61 s = 305,000 erlangs to 55,000 tuples: far past c, Erlang B is
     # within 1e-4 of 1 - c/A = 1 - 55,000 / 305,000 = 0.8197
     assert first.endswith("at this demand 82 % of new connections would be refused (Erlang B)")
