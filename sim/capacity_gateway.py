@@ -100,7 +100,8 @@ def _parse_param(text: str, kind: str, problems: list[str]) -> tuple[str, Any] |
             return name, raw.strip().lower() == "true"
         return name, int(raw)
     except ValueError as exc:
-        problems.append(f"--param {name}: {exc} (got {raw!r})")
+        why = str(exc)  # (a message that quotes the value already is not quoted twice)
+        problems.append(f"--param {name}: {why}" + ("" if "(got " in why else f" (got {raw!r})"))
         return None
 
 
@@ -140,7 +141,10 @@ def size_from_args(args: argparse.Namespace) -> tuple[GatewaySizing | None, list
             try:
                 value = parse_port_range(value)
             except ValueError as exc:
-                problems.append(f"--port-range: {exc} (got {value!r})")
+                why = str(exc)
+                problems.append(
+                    f"--port-range: {why}" + ("" if "(got " in why else f" (got {value!r})")
+                )
                 continue
         params[name] = value
     lifetime = 0.0
