@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from sim.verdict import system_name
+from sim.verdict import system_name, worst_pool
 
 if TYPE_CHECKING:
     from sim.result import Result
@@ -34,6 +34,9 @@ def _time_axis(series) -> tuple[np.ndarray, str, float]:
 
 def _who(host: HostEntry | None, dest: str) -> str:
     """Host, its system and the destination: what a panel is about."""
+    words = worst_pool(dest)
+    if not words.startswith("worst destination "):  # a UDP port space, not a destination
+        dest = words.removeprefix("in ")
     if not host:
         return dest
     fleet = host.get("fleet")
@@ -45,7 +48,18 @@ def _who(host: HostEntry | None, dest: str) -> str:
     return f"host {host.get('name')} ({system_name(host)}) to {dest}"
 
 
-def _pool_panel(ax, t, est, tw, unusable, peak, size: int, failed: np.ndarray, legend: bool):
+def _pool_panel(
+    ax,
+    t,
+    est,
+    tw,
+    unusable,
+    peak,
+    size: int,
+    failed: np.ndarray,
+    legend: bool,
+    failed_label: str = "bins with failed connects",
+):
     """Ports of one pool by state, stacked; the range as a line; bins with failures marked.
     The y range covers the stack and the peak, so nothing crosses the frame."""
     est = est.astype(float)
@@ -85,7 +99,7 @@ def _pool_panel(ax, t, est, tw, unusable, peak, size: int, failed: np.ndarray, l
             "|",
             color=COLORS["fail"],
             markersize=12,
-            label="bins with failed connects",
+            label=failed_label,
         )
     top = max(
         size or 0,
@@ -140,12 +154,14 @@ def pressure_figure(result: Result) -> Figure:
         _pool_panel(ax1, t, est, tw, unusable, peak, 0, failed, legend=True)
         ax1.set_ylabel(f"ports held\n(of {size:,} in the range)")
     else:
-        _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, legend=True)
+        # behind a gateway a connect may fail there (a dropped SYN), with ports to spare here
+        marks = "bins with failed connects" + (" (here or at the gateway)" if gateway else "")
+        _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, True, marks)
         ax1.set_ylabel("ports unusable for\na new connect()")
 
-    ax2.plot(
-        t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label="attempts"
-    )
+    # behind a gateway a connect is counted when settled: seconds later after dropped SYNs
+    attempts = "attempts (counted when settled)" if gateway else "attempts"
+    ax2.plot(t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label=attempts)
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     _retry_lines(ax2, s, t, width)
     ax2.set_ylabel("connects\nper second")
@@ -166,7 +182,13 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
     ax.fill_between(
         t, 100 * s["gateway_pressure_worst"].to_numpy(), step="mid", color="#C44E52", alpha=0.3
     )
-    ax.plot(t, 100 * s["gateway_pressure_worst"].to_numpy(), color="#C44E52", lw=1, label="held")
+    ax.plot(
+        t,
+        100 * s["gateway_pressure_worst"].to_numpy(),
+        color="#C44E52",
+        lw=1,
+        label="held (%, left)",
+    )
     # headroom above 100 % (and above the rates on the right) for the legend's band
     ax.set_ylim(0, 130)
     ax.set_yticks(range(0, 101, 20))
@@ -174,8 +196,8 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
     drops = s["gateway_drops"].to_numpy() / width
     delayed = s["connects_delayed"].to_numpy() / width
     right = ax.twinx()
-    right.plot(t, drops, color="black", lw=1, label="SYNs dropped")
-    right.plot(t, delayed, color="#8172B3", lw=1, ls="--", label="connects delayed")
+    right.plot(t, drops, color="black", lw=1, label="new flows dropped (/s, right)")
+    right.plot(t, delayed, color="#8172B3", lw=1, ls="--", label="connects delayed (/s, right)")
     right.set_ylabel("per second")
     top = max(float(drops.max(initial=0.0)), float(delayed.max(initial=0.0)))
     right.set_ylim(0, 1.3 * top if top > 0 else 1.0)

@@ -30,6 +30,15 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
+def worst_pool(label: str | None) -> str:
+    """The reported pool in words: its destination (connect()'s pools are per destination),
+    or a host's UDP port space (labelled "udp <address>"; UDP autobind ignores the
+    destination)."""
+    if label and label.startswith("udp ") and ":" not in label:
+        return f"in the UDP ports of {label[4:]}, all destinations"
+    return f"worst destination {label}"
+
+
 def system_name(h: HostEntry) -> str:
     """How a host's system is named: the Linux kernel and generation, else the preset."""
     kernel = h["kernel"]
@@ -191,7 +200,7 @@ def key_figures(s: Summary) -> list[str]:
             f"connects: {conn['attempted']:,} attempted, {conn['succeeded']:,} succeeded, "
             f"{conn['failed']:,} failed ({errors or 'none'})",
             f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
-            f"(worst destination {p.get('worst_destination')})",
+            f"({worst_pool(p.get('worst_destination'))})",
         ]
     lines.append(
         f"ports probed per connect() that got a port: mean {probes['mean']:.1f}, "
@@ -297,7 +306,7 @@ def _host_details(h: HostEntry) -> list[str]:
     if p.get("worst_destination"):
         lines.append(
             f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
-            f"(worst destination {p['worst_destination']})"
+            f"({worst_pool(p['worst_destination'])})"
         )
     steady = h.get("steady_state")
     if steady and steady["attempted"]:
