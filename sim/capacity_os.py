@@ -41,4 +41,32 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
         args.range = preset_range
     if args.time_wait is None:
         args.time_wait = preset_tw
+        wheel = _wheel_note(args)
+        note = "\n".join(n for n in (note, wheel) if n)
     return note
+
+
+def _wheel_note(args: argparse.Namespace) -> str:
+    """A Linux host (4.8 and later) ends TIME_WAIT on the timer wheel's grid, up to one
+    bucket late (kernel/time/timer.c ``calc_index`` rounds up; ``sim/timerwheel.py``): on
+    average half a bucket more, which the simulated hosts hold too.  Sets ``args.time_wait``
+    to that mean; returns the line saying so ("" for other systems)."""
+    from sim.config.types import HostSpec
+    from sim.presets import PRESETS
+    from sim.resolve import resolve_host
+    from sim.timerwheel import granularity
+    from sim.units import parse_duration
+
+    if args.os is not None and args.os not in PRESETS:
+        return ""  # (reported as an unknown preset)
+    host = resolve_host(HostSpec(name="capacity", os=args.os or "linux"))
+    if not host.timer_wheel:
+        return ""
+    tw = parse_duration(args.time_wait)
+    bucket = granularity(round(tw * host.hz), host.hz) / host.hz
+    mean = tw + bucket / 2
+    args.time_wait = f"{mean:g}s"
+    return (
+        f"TIME_WAIT {tw:g} s ends on the timer wheel's {bucket:g} s grid (HZ {host.hz}): "
+        f"{mean:g} s on average, used here (--time-wait sets it)"
+    )

@@ -75,7 +75,15 @@ def test_capacity_command_prints_text_and_json(capsys):
     assert main(["capacity", "--rate", "500", "--lifetime", "1s", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {"offered_load", "blocking", "mean_in_use", "max_rate"} <= data.keys()
-    assert data["offered_load"] == 30500 and data["blocking"] == pytest.approx(0.0748, abs=1e-3)
+    # TIME_WAIT from the default Linux preset: 60 s on the timer wheel's 2.048 s grid
+    # (512 jiffies at HZ 250), 61.024 s on average: 500 x (1 + 61.024) = 31,012 erlangs,
+    # Erlang B about 1 - 28,232 / 31,012 = 0.0896 (far past the pool: B ~ 1 - c/A)
+    assert data["offered_load"] == pytest.approx(31012) and data["blocking"] == pytest.approx(
+        0.0896, abs=1e-3
+    )
+    assert main(["capacity", "--rate", "500", "--lifetime", "1s", "--time-wait", "60s"]) == 0
+    text = capsys.readouterr().out  # an explicit TIME_WAIT is taken as given
+    assert "30,500.0 erlangs" in text and "timer wheel" not in text
     assert main(["capacity", "--rate", "-1"]) == 2
     assert main(["capacity", "--rate", "1", "--range", "9-2", "--lifetime", "soon"]) == 2
     err = capsys.readouterr().err.splitlines()
