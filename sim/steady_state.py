@@ -52,16 +52,26 @@ def mean_life(spec: LoadSpec) -> float | None:
 
 def warmup_needed(model: Model, churn_only: bool = False) -> float:
     """One TIME_WAIT plus three mean lifetimes of the longest-holding load: the time a pool
-    takes to fill to its level.  ``churn_only`` leaves out keep-alive pools, whose few
-    connections live on while requests flow: no level to fill to."""
+    takes to fill to its level.  Behind a gateway its pool counts too: the gateway's hold
+    after close plus the lifetimes, and then the client's SYN timeout, since a dropped
+    connect fails only when its last retransmission goes unanswered (131 s on Linux 6.18).
+    ``churn_only`` leaves out keep-alive pools, whose few connections live on while
+    requests flow: no level to fill to."""
     longest = 0.0
     for spec, load in channels(model):
         if churn_only and spec.keepalive is not None:
             continue
         life = mean_life(spec) or 0.0
+        if not math.isfinite(life):
+            continue
         hold = load.tw_len if load.holds_time_wait else 0.0
-        if math.isfinite(life):
-            longest = max(longest, hold + WARMUP_LIFETIMES * life)
+        longest = max(longest, hold + WARMUP_LIFETIMES * life)
+        route = load.route
+        if route is not None:
+            hold_there = route.gateway.hold_after(route.close_kind, life)
+            gateway_fill = hold_there + WARMUP_LIFETIMES * life
+            give_up = route.schedule[-1] if route.protocol == "tcp" and route.schedule else 0.0
+            longest = max(longest, gateway_fill + give_up)
     return longest
 
 
@@ -162,9 +172,9 @@ def steady_state(model: Model) -> SteadyState:
     elif model.scenario.warmup is None and needed > model.scenario.duration / 2:
         # the warmup was cut to half the run: its second half may still be filling
         reason = (
-            f"the run is too short: pools take about {needed:g} s to fill (TIME_WAIT + "
-            f"{WARMUP_LIFETIMES} mean lifetimes), so run at least {2 * needed:g} s "
-            "or set warmup"
+            f"the run is too short: pools take about {needed:g} s to fill (TIME_WAIT, or a "
+            f"gateway's hold and the SYN timeout, + {WARMUP_LIFETIMES} mean lifetimes), so "
+            f"run at least {2 * needed:g} s or set warmup"
         )
     return {
         "stationary": reason is None,

@@ -339,3 +339,15 @@ def test_probes_count_calls_not_settled_connects() -> None:
     series = sim.run(scenario(duration=60.0)).series
     busy = series[series["probes_max"] > 0]
     assert (busy["probes_mean"] == 1.0).all()
+
+
+def test_steady_state_waits_for_the_gateway() -> None:
+    """Behind a gateway the pool that fills is the gateway's: conntrack holds a tuple
+    120 s after a FIN (nf_conntrack_proto_tcp.c), and a dropped connect fails only 131 s
+    after its first SYN (6.18's schedule).  With 2 s lifetimes the warmup is
+    120 + 3 x 2 + 131 = 257 s, not the host's 60 + 3 x 2 = 66 s; a UDP flow of 20 ms is
+    held 30 s (udp_timeout) and has no SYN to retry: 30 + 3 x 0.02 = 30.06 s."""
+    tcp = scenario(hosts=1, connects=5, lifetime=2.0, duration=1000.0)
+    assert sim.run(tcp).summary["steady_state"]["warmup_s"] == pytest.approx(257.0)
+    udp = scenario(hosts=1, connects=5, lifetime=0.02, duration=1000.0, protocol="udp")
+    assert sim.run(udp).summary["steady_state"]["warmup_s"] == pytest.approx(30.06)

@@ -176,6 +176,11 @@ class Gateway:
     def set_inside(self, inside: int) -> None:
         """How many hosts are behind the gateway (the model tells it before the run)."""
 
+    def hold_after(self, close: str, lifetime: float) -> float:
+        """Seconds a translated tuple stays held after a flow of ``lifetime`` seconds ends
+        by ``close``: with the lifetimes, how long the gateway's pool takes to fill."""
+        return 0.0
+
     def drop_flows(self) -> None:
         """Forget every mapping (``sim.engine.run`` after a run: see ``sim.collector``);
         kinds that keep mappings clear their own holders."""

@@ -52,6 +52,7 @@ from sim.nat.base import (
     INSERT_FAILED,
     NO_FREE_TUPLE,
     RST,
+    UDP,
     DestinationUse,
     Gateway,
     GatewayConfig,
@@ -537,6 +538,12 @@ class LinuxMasquerade(Gateway):
         queue.append((end, entry))
         if end < self.due:
             self.due = end
+
+    def hold_after(self, close: str, lifetime: float) -> float:
+        if close == UDP:  # (as release: a flow still active after 2 s is a stream)
+            stream = lifetime > UDP_STREAM_AFTER_S
+            return self.timeouts["udp_stream"] if stream else self.timeouts["udp"]
+        return self.tcp_holds.get(close, 0.0)
 
     def drop_flows(self) -> None:
         for pools in self.pools.values():

@@ -126,6 +126,9 @@ class SlotGateway(Gateway):
         self.made_tables.append(table)
         return table
 
+    def hold_after(self, close: str, lifetime: float) -> float:
+        return self.holds.get(close, 0.0)
+
     def drop_flows(self) -> None:
         for table in self.made_tables:
             table.owners.clear()
