@@ -545,7 +545,8 @@ def _vm_slice(profile: KindProfile, values: dict[str, Any], load: _Load) -> dict
             load.vms * slice_,
         ),
     ]
-    max_vms = addresses * usable // (int(values["dynamic_min_ports_per_vm"]) if dynamic else slice_)
+    # VMs the addresses serve at the allocation this load holds (dynamic: its current one)
+    max_vms = addresses * usable // slice_
     needed: int | None = max(1, math.ceil(load.vms * reserved / usable))
     note = ""
     if dynamic and need > per_vm_ceiling:

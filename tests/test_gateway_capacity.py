@@ -493,3 +493,11 @@ def test_sim_analytic_exposes_gateway_sizing() -> None:
     assert sim.analytic.size_gateway is size_gateway
     s = sim.analytic.size_gateway("aws-natgw", vms=1, rate=1, destinations=1, lifetime_s=0)
     assert s.sustainable_per_destination == pytest.approx(55000 / 60)
+
+
+def test_dynamic_cloud_nat_counts_vms_at_the_allocation_it_reports() -> None:
+    """1/s per VM held 1 s + 120 s needs 121 ports: dynamic allocation doubles from 32 to
+    128, and 64,512 ports serve 64,512 // 128 = 504 such VMs (not 64,512 // 32 = 2,016)."""
+    s = size_gateway("gcp-cloudnat", vms=10, rate=1, lifetime_s=1, dynamic=True)
+    assert "(now 128)" in s.limits[0].description
+    assert s.max_vms == 504
