@@ -352,3 +352,17 @@ def test_sweep_keys_and_metrics_suggest(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert err.startswith('--metric pressure.peek: unknown; did you mean "pressure.peak"? one of:')
     assert not (tmp_path / "o").exists()
+
+
+def test_a_misspelt_key_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'arival' for 'arrival': the typo is the cause, 'arrival: required' only its
+    consequence, so the message names the typo (first) and not the consequence."""
+    path = tmp_path / "typo.toml"
+    path.write_text(
+        'name = "x"\nduration = "10s"\n[[destinations]]\nname = "api"\n'
+        'address = "10.0.0.1:443"\n[[load]]\ndestination = "api"\n'
+        'arival = { kind = "poisson", rate = 10 }\nlifetime = { kind = "fixed", value = 1 }\n'
+    )
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{path}: load[0].arival: unknown key; did you mean arrival?"]
