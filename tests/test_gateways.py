@@ -322,6 +322,27 @@ def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
     summary["gateways"]["node"]["mappings"]["dropped"] = 2
     (line,) = gateway_headlines(summary)
     assert line.startswith("Exhaustion at gateway node (k8s-node): 2 of 180,162")
+    assert line.endswith("; not EADDRNOTAVAIL")
+    # sockets waiting on SYN retransmissions hold their ports: the hosts may run out too
+    summary["connections"]["failed_by_error"]["EADDRNOTAVAIL"] = 113116
+    summary["connect_latency_s"]["still_connecting_at_end"] = 227320
+    (line,) = gateway_headlines(summary)
+    assert "not EADDRNOTAVAIL" not in line
+    assert "227,320 connects still waiting on retransmissions at the end" in line
+    assert line.endswith(
+        "; the hosts ran out of local ports too (113,116 EADDRNOTAVAIL: sockets waiting on "
+        "SYN retransmissions hold theirs)"
+    )
+
+
+def test_a_linux_hosts_udp_pool_is_not_called_a_destination() -> None:
+    """Linux UDP autobind ignores the destination: the pool labelled 'udp <the host's
+    address>' is its UDP port space; a gateway's 'udp <ip>:<port>' is a destination."""
+    from sim.verdict import worst_pool
+
+    assert worst_pool("udp 10.244.1.56") == "in the UDP ports of 10.244.1.56, all destinations"
+    assert worst_pool("10.0.0.1:443") == "worst destination 10.0.0.1:443"
+    assert worst_pool("udp 198.51.100.53:53") == "worst destination udp 198.51.100.53:53"
 
 
 def test_probes_count_calls_not_settled_connects() -> None:

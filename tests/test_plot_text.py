@@ -21,3 +21,48 @@ def test_user_dollars_are_literal_and_log_ticks_stay_mathtext() -> None:
     ticks = [t for t in probes.get_yticklabels() if "\\mathdefault" in t.get_text()]
     assert ticks, "the log axis has mathtext tick labels"
     assert all(t.get_parse_math() for t in ticks)  # drawn as 10^4, not as their source
+
+
+def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() -> None:
+    """Behind a gateway the pods' failure marks may be the gateway's drops, attempts are
+    counted when settled, and the gateway panel's legend names each line's axis; the
+    legend sits in a band above the curves (the held line reaches 100 % of a 130 % axis)."""
+    # 10 translated ports, one never-closing connect a second: from the 11th on the SYNs
+    # are dropped and each fails with ETIMEDOUT 131 s after its first SYN
+    sc = sim.parse_scenario(
+        {
+            "name": "gw",
+            "duration": 150,
+            "gateways": [
+                {
+                    "name": "gw",
+                    "kind": "linux-masquerade",
+                    "addresses": ["198.51.100.1"],
+                    "port_range": "1024-1033",
+                }
+            ],
+            "hosts": [{"name": "h", "address": "10.0.0.2", "gateway": "gw"}],
+            "destinations": [{"name": "d", "address": "203.0.113.10:443"}],
+            "load": [
+                {
+                    "destination": "d",
+                    "arrival": {"kind": "constant", "interval": "1s"},
+                    "lifetime": {"kind": "fixed", "value": "inf"},
+                }
+            ],
+        }
+    )
+    result = sim.run(sc)
+    assert result.summary["connections"]["failed_by_error"]["ETIMEDOUT"] > 0
+    fig = pressure_figure(result)
+    labels = [
+        text.get_text()
+        for ax in fig.axes
+        if (legend := ax.get_legend()) is not None
+        for text in legend.get_texts()
+    ]
+    assert "held (%, left)" in labels
+    assert "new flows dropped (/s, right)" in labels
+    assert "bins with failed connects (here or at the gateway)" in labels
+    assert "attempts (counted when settled)" in labels
+    assert fig.axes[0].get_ylim()[1] == 130
