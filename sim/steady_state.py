@@ -171,10 +171,12 @@ def steady_state(model: Model) -> SteadyState:
         reason = "the queue of waiting requests grows without bound"
     elif model.scenario.warmup is None and needed > model.scenario.duration / 2:
         # the warmup was cut to half the run: its second half may still be filling
+        routed = any(load.route is not None for load in model.loads)
+        holds = "TIME_WAIT, or a gateway's hold and the SYN timeout," if routed else "TIME_WAIT"
         reason = (
-            f"the run is too short: pools take about {needed:g} s to fill (TIME_WAIT, or a "
-            f"gateway's hold and the SYN timeout, + {WARMUP_LIFETIMES} mean lifetimes), so "
-            f"run at least {2 * needed:g} s or set warmup"
+            f"the run is too short: pools take about {needed:g} s to fill ({holds} + "
+            f"{WARMUP_LIFETIMES} mean lifetimes), so run at least {2 * needed:g} s "
+            "or set warmup"
         )
     return {
         "stationary": reason is None,
