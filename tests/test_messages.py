@@ -366,3 +366,12 @@ def test_a_misspelt_key_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [f"{path}: load[0].arival: unknown key; did you mean arrival?"]
+
+
+def test_a_bad_set_value_is_blamed_on_the_set(capsys: pytest.CaptureFixture[str]) -> None:
+    """The file is fine; the value came from --set: the line says so."""
+    assert main(["check", str(VALID), "--set", "duration=10x"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{VALID}: duration: unknown unit 'x'")
+    assert line.endswith("(got '10x') (from --set)")
+    assert main(["check", str(VALID), "--set", "seed=3"]) == 0  # a good --set: no message

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -100,4 +101,22 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Load, apply ``--set key=value`` overrides, validate.  Raises ScenarioError only."""
     data = read_toml(path)
     apply_overrides(data, overrides, str(path))
-    return parse_scenario(data, str(path), Path(path).parent)
+    try:
+        return parse_scenario(data, str(path), Path(path).parent)
+    except ScenarioError as exc:
+        raise ScenarioError(_blame_overrides(exc.problems, str(path), overrides)) from None
+
+
+def _blame_overrides(problems: list[str], source: str, overrides: Iterable[str]) -> list[str]:
+    """A problem with a value that ``--set`` gave says so: the file is fine ("f.toml:
+    duration: unknown unit 'x' (got '10x')" gains " (from --set)")."""
+    keys = {item.partition("=")[0].strip() for item in overrides}
+    out = []
+    for line in problems:
+        key = line.removeprefix(f"{source}: ").partition(": ")[0]
+        if line.startswith(f"{source}: ") and any(
+            key == k or key.startswith((f"{k}.", f"{k}[")) for k in keys
+        ):
+            line += " (from --set)"
+        out.append(line)
+    return out
