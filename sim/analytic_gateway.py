@@ -185,6 +185,9 @@ def size_gateway(
     )
 
 
+VM_RANGE = "vm_port_range"  # the limit of each VM's own ports (a parameter of every kind)
+
+
 def _vm_range_limit(values: dict[str, Any], load: _Load, lifetime_s: float, close: Close) -> Limit:
     """Each VM's own ports: connect() takes one local port per connection to a destination
     (4-tuple uniqueness), held for the connection and the VM's TIME_WAIT after a close of
@@ -200,9 +203,6 @@ def _vm_range_limit(values: dict[str, Any], load: _Load, lifetime_s: float, clos
         ports,
         held,
     )
-
-
-VM_RANGE = "vm_port_range"
 
 
 # ---- inputs -------------------------------------------------------------------------------

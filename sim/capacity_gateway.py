@@ -14,7 +14,7 @@ from typing import Any
 from sim.analytic_gateway import VM_RANGE, Close, GatewayInputError, GatewaySizing, size_gateway
 from sim.erlang import erlang_b
 from sim.nat_kinds import KINDS
-from sim.units import parse_duration, parse_port_range
+from sim.units import format_percent, parse_duration, parse_port_range
 
 # Options that are kind parameters, and the parameter each sets.
 OPTION_PARAMS = {
@@ -233,12 +233,9 @@ def headline(s: GatewaySizing) -> str:
     refused = ""
     blocking, why = max(refusals, default=(0.0, ""))
     if blocking >= 0.0005:
-        refused = f"; at this demand {_share(blocking)} of new connections would be refused ({why})"
+        share = format_percent(blocking)
+        refused = f"; at this demand {share} of new connections would be refused ({why})"
     return f"{sustainable}; {need}; binding limit: {limit.description} ({state}){refused}"
-
-
-def _share(p: float) -> str:
-    return f"{100 * p:.0f} %" if p >= 0.1 else f"{100 * p:.2g} %"
 
 
 def report(s: GatewaySizing) -> list[str]:

@@ -54,7 +54,7 @@ def _wheel_note(args: argparse.Namespace) -> str:
     from sim.config.types import HostSpec
     from sim.presets import PRESETS
     from sim.resolve import resolve_host
-    from sim.timerwheel import granularity
+    from sim.timerwheel import WheelTimer
     from sim.units import parse_duration
 
     if args.os is not None and args.os not in PRESETS:
@@ -63,8 +63,8 @@ def _wheel_note(args: argparse.Namespace) -> str:
     if not host.timer_wheel:
         return ""
     tw = parse_duration(args.time_wait)
-    bucket = granularity(round(tw * host.hz), host.hz) / host.hz
-    mean = tw + bucket / 2
+    bucket = WheelTimer(tw, host.hz, 0.0).granularity_s
+    mean = tw + bucket / 2  # as Channel.tw_hold: half a bucket late on average
     args.time_wait = f"{mean:g}s"
     return (
         f"TIME_WAIT {tw:g} s ends on the timer wheel's {bucket:g} s grid (HZ {host.hz}): "

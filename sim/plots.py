@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from sim.verdict import system_name, worst_pool
+from sim.verdict import system_name, udp_port_space
 
 if TYPE_CHECKING:
     from sim.result import Result
@@ -34,9 +34,9 @@ def _time_axis(series) -> tuple[np.ndarray, str, float]:
 
 def _who(host: HostEntry | None, dest: str) -> str:
     """Host, its system and the destination: what a panel is about."""
-    words = worst_pool(dest)
-    if not words.startswith("worst destination "):  # a UDP port space, not a destination
-        dest = words.removeprefix("in ")
+    address = udp_port_space(dest)
+    if address is not None:  # a host's UDP port space, not a destination
+        dest = f"the UDP ports of {address}, all destinations"
     if not host:
         return dest
     fleet = host.get("fleet")

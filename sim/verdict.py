@@ -30,12 +30,19 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def worst_pool(label: str | None) -> str:
-    """The reported pool in words: its destination (connect()'s pools are per destination),
-    or a host's UDP port space (labelled "udp <address>"; UDP autobind ignores the
-    destination)."""
+def udp_port_space(label: str | None) -> str | None:
+    """The host address when ``label`` names a host's UDP port space ("udp <address>":
+    UDP autobind ignores the destination), else None (a destination's pool)."""
     if label and label.startswith("udp ") and ":" not in label:
-        return f"in the UDP ports of {label[4:]}, all destinations"
+        return label[4:]
+    return None
+
+
+def worst_pool(label: str | None) -> str:
+    """The reported pool in words: its destination, or a host's UDP port space."""
+    address = udp_port_space(label)
+    if address is not None:
+        return f"in the UDP ports of {address}, all destinations"
     return f"worst destination {label}"
 
 

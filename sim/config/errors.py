@@ -38,13 +38,20 @@ MAX_LISTED = 16
 def suggest(word: object, choices: Iterable[object], *, cutoff: float = 0.6) -> str:
     """``'did you mean "poisson"?'`` for the closest choice, or ``""`` (difflib ratio at
     least ``cutoff``)."""
+    choice = closest(word, choices, cutoff=cutoff)
+    return "" if choice is None else f"did you mean {_quoted(choice)}?"
+
+
+def closest(word: object, choices: Iterable[object], *, cutoff: float = 0.6) -> object | None:
+    """The choice closest to ``word`` (difflib ratio at least ``cutoff``), unless it is
+    ``word`` itself; None when none is close."""
     if not isinstance(word, str) or not word:
-        return ""
+        return None
     names = {str(c): c for c in choices}
     close = difflib.get_close_matches(word, list(names), n=1, cutoff=cutoff)
     if not close or close[0] == word:
-        return ""
-    return f"did you mean {_quoted(names[close[0]])}?"
+        return None
+    return names[close[0]]
 
 
 def _quoted(value: object) -> str:
@@ -319,10 +326,28 @@ def short(value: Any) -> str:
 
 
 def format_errors(source: str, error: ValidationError, root: type[BaseModel]) -> list[str]:
-    """pydantic's errors in the project's words (:func:`describe`), one line each."""
+    """pydantic's errors in the project's words (:func:`describe`), one line each.
+
+    A misspelt key that holds a table comes first, and the 'required' its correct spelling
+    then gets is left out: one typo, one line (``arival = {...}`` is the cause,
+    ``arrival: required`` only its consequence).  A misspelt plain value keeps both lines,
+    the second naming where the value belongs."""
+    items: list[dict[str, Any]] = [dict(item) for item in error.errors(include_url=False)]
+    typos: set[tuple[Any, ...]] = set()
+    meant: set[tuple[Any, ...]] = set()
+    for item in items:
+        loc = tuple(item["loc"])
+        if item["type"] == "extra_forbidden":
+            model = annotation_at(root, loc[:-1])
+            field = closest(loc[-1], model.model_fields) if _is_model(model) else None
+            if field is not None and isinstance(item.get("input"), dict):
+                typos.add(loc)
+                meant.add((*loc[:-1], field))
+    items = [i for i in items if not (i["type"] == "missing" and tuple(i["loc"]) in meant)]
+    items.sort(key=lambda item: tuple(item["loc"]) not in typos)
     lines = []
-    for item in error.errors(include_url=False):
-        loc, msg, quiet = describe(dict(item), root)
+    for item in items:
+        loc, msg, quiet = describe(item, root)
         suffix = "" if quiet else f" (got {short(item.get('input'))})"
         lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
     return lines

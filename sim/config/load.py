@@ -38,30 +38,11 @@ def parse_scenario(
     try:
         sc = Scenario.model_validate(data, context={"base": str(base or ".")})
     except ValidationError as exc:
-        raise ScenarioError(
-            typos_first(format_errors(source, exc, Scenario)) + references
-        ) from None
+        raise ScenarioError(format_errors(source, exc, Scenario) + references) from None
     problems = references or model_checks(source, sc)
     if problems:
         raise ScenarioError(problems)
     return sc
-
-
-_TYPO = re.compile(
-    r"^(?P<where>.*: (?:(?P<table>.*)\.)?)[^.:]+: unknown key; did you mean (?P<key>\w+)\?$"
-)
-
-
-def typos_first(problems: list[str]) -> list[str]:
-    """A misspelt key first, and without the 'required' its correct spelling then gets:
-    one typo, one line (``arival`` is the cause; ``arrival: required`` its consequence)."""
-    implied = set()
-    for line in problems:
-        m = _TYPO.match(line)
-        if m:
-            implied.add(f"{m['where']}{m['key']}: required")
-    kept = [line for line in problems if line not in implied]
-    return sorted(kept, key=lambda line: _TYPO.match(line) is None)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

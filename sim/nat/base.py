@@ -179,7 +179,7 @@ class Gateway:
     def hold_after(self, close: str, lifetime: float) -> float:
         """Seconds a translated tuple stays held after a flow of ``lifetime`` seconds ends
         by ``close``: with the lifetimes, how long the gateway's pool takes to fill."""
-        return 0.0
+        raise NotImplementedError
 
     def drop_flows(self) -> None:
         """Forget every mapping (``sim.engine.run`` after a run: see ``sim.collector``);
