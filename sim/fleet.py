@@ -69,133 +69,100 @@ class MaxLevels:
 
 
 class Member(Host):
-    """A fleet member: a host that reports each change of its state to its fleet (the
-    totals, the levels of its pools, when its next TIME_WAIT transition is due), so that
-    a bin's end costs the fleet the transitions due, not a visit to every member."""
+    """A fleet member: a host that reports each change of its state to its fleet (its
+    established count and the levels of its pools; ``Host`` itself reports its TIME_WAIT
+    count), so that a bin's end costs the fleet the transitions due, not a visit to every
+    member.
+
+    The members share one set of TIME_WAIT queues, the first member's: every member's
+    TIME_WAIT lengths and reuse delay are alike, so entries still leave in time order, and
+    settling any member (or the fleet, at a bin's end) ends every member's TIME_WAITs due,
+    each at its own time.  A member's ``due`` may then be earlier than the next transition
+    (it settles for nothing), never later than its own."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fleet: Fleet | None = None  # set by Fleet.member
-        self.queued = math.inf  # when its entry in the fleet's heap of due transitions is
+        first = kwargs.get("kernel_from")
+        if first is not None:  # one kernel's TIME_WAIT queues, the first member's
+            self.tw_queues = first.tw_queues
+            self.tw_fifo = first.tw_fifo
+            self.reuse_fifo = first.reuse_fifo
+            self.several_tw = first.several_tw
+            if self.several_tw:
+                self.due = -math.inf
 
     def level(self) -> int:
         """The most ports any of its reported pools cannot use now."""
         return max((pool.unusable for pool in self.pools()), default=0)
 
-    def _changed(self, tw: int, bound: int, sock: Socket | None, pool: Pool | None) -> None:
-        """After an attempt: totals by difference; the pool that took a port (None: any
-        of its pools may have risen, an explicit bind blocks a port in all) rises."""
+    def _changed(self, sock: Socket | None, pool: Pool | None) -> None:
+        """After an attempt: the pool that took a port (None: any of its pools may have
+        risen, an explicit bind blocks a port in all) rises."""
+        if sock is not None:
+            fleet = self._fleet()
+            fleet.established += 1
+            fleet.rose(self, pool)
+
+    def _fleet(self) -> Fleet:
         fleet = self.fleet
         if fleet is None:
             raise RuntimeError("a fleet member outside its fleet")
-        fleet.time_wait += self.tw_count - tw
-        fleet.bound += self.table.dynamic_blocked - bound
-        if sock is not None:
-            fleet.established += 1
-            fleet.rose(self, pool)
-        self.queue_due()
-
-    def queue_due(self) -> None:
-        """Put its next TIME_WAIT transition on the fleet's heap (once per time)."""
-        due = self.due
-        if due < self.queued and self.fleet is not None:
-            if self.several_tw:  # merged queues keep due at -inf: settled every bin
-                self.fleet.always.add(self.member)
-                self.queued = -math.inf
-                return
-            heappush(self.fleet.due, (due, self.member))
-            self.queued = due
+        return fleet
 
     def autobind_connect(self, load: Channel) -> Socket | None:
         """(The hot path: ``_changed`` and ``Fleet.rose`` inlined.)"""
-        tw = self.tw_count
-        table = self.table
-        bound = table.dynamic_blocked
         sock = Host.autobind_connect(self, load)
-        fleet = self.fleet
-        if fleet is None:
-            raise RuntimeError("a fleet member outside its fleet")
-        if self.tw_count != tw:
-            fleet.time_wait += self.tw_count - tw
-        if table.dynamic_blocked != bound:
-            fleet.bound += table.dynamic_blocked - bound
         if sock is not None:
+            fleet = self.fleet
+            if fleet is None:
+                raise RuntimeError("a fleet member outside its fleet")
             fleet.established += 1
             pool = load.pool
             level = pool.unusable
             if level > fleet.bin_peak:
                 fleet.bin_peak = level
                 fleet.bin_pool = pool
+                fleet.bin_host = self
             # MaxLevels.rise, its test inlined: most takes do not pass a member's highest
             levels = fleet.levels
             if level > levels._pushed.get(self.member, 0):
                 levels.rise(self.member, level)
-            held = table.bind_pool.unusable
+            held = self.table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
             levels = fleet.bind_levels
             if held > levels._pushed.get(self.member, 0):
                 levels.rise(self.member, held)
-        if self.due < self.queued:
-            self.queue_due()
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:
-        tw, bound = self.tw_count, self.table.dynamic_blocked
         sock = super().policy_connect(load)
-        self._changed(tw, bound, sock, load.pool)
+        self._changed(sock, load.pool)
         return sock
 
     def bound_connect(self, load: Channel) -> Socket | None:
-        tw, bound = self.tw_count, self.table.dynamic_blocked
+        self._fleet().binders.add(self.member)  # may block ports: see Fleet.settle_bin
         sock = super().bound_connect(load)
-        self._changed(tw, bound, sock, None)
+        self._changed(sock, None)
         return sock
 
     def udp_attempt(self, load: Channel) -> Socket | None:
-        tw, bound = self.tw_count, self.table.dynamic_blocked
         sock = super().udp_attempt(load)
-        self._changed(tw, bound, sock, None)
+        self._changed(sock, None)
         return sock
 
     def _on_close(self, event: Any) -> None:
-        tw, table = self.tw_count, self.table
-        bound = table.dynamic_blocked
         Host._on_close(self, event)
         fleet = self.fleet
         if fleet is None:
             raise RuntimeError("a fleet member outside its fleet")
         fleet.established -= 1
-        if self.tw_count != tw:
-            fleet.time_wait += self.tw_count - tw
-        if table.dynamic_blocked != bound:
-            fleet.bound += table.dynamic_blocked - bound
-        if self.due < self.queued:
-            self.queue_due()
 
     def abandon(self, sock: Socket, error: str, now: float) -> None:
-        """A connect() through a gateway that never got through: its port leaves the
-        fleet's totals as it leaves the member's."""
-        tw, bound = self.tw_count, self.table.dynamic_blocked
+        """A connect() through a gateway that never got through: it leaves the fleet's
+        established count as it leaves the member's."""
         Host.abandon(self, sock, error, now)
-        fleet = self.fleet
-        if fleet is None:
-            raise RuntimeError("a fleet member outside its fleet")
-        fleet.established -= 1
-        fleet.time_wait += self.tw_count - tw
-        fleet.bound += self.table.dynamic_blocked - bound
-        if self.due < self.queued:
-            self.queue_due()
-
-    def settle_due(self, now: float) -> None:
-        """Settle at a bin's end (``Fleet.close_bin``), keeping the fleet's totals."""
-        fleet = self.fleet
-        if fleet is None:
-            raise RuntimeError("a fleet member outside its fleet")
-        tw, bound = self.tw_count, self.table.dynamic_blocked
-        self.settle_bin(now)
-        fleet.time_wait += self.tw_count - tw
-        fleet.bound += self.table.dynamic_blocked - bound
+        self._fleet().established -= 1
 
 
 class Fleet:
@@ -215,14 +182,14 @@ class Fleet:
         self._build = build
         self.members: dict[int, Member] = {}  # built members by index
         self.rows: list[tuple[int, int, int, int]] = []  # per bin: see close_bin
-        # kept as members change (Member reports): totals, levels, transitions due
+        # kept as members change (Member and Host report): totals and levels
         self.established = self.time_wait = self.bound = 0
         self.levels = MaxLevels()  # members' worst pools: most ports unusable now
         self.bind_levels = MaxLevels()  # members' bind maps: ports with an owner now
-        self.due: list[tuple[float, int]] = []  # (when, member): TIME_WAIT transitions
-        self.always: set[int] = set()  # members with several TIME_WAIT lengths
+        self.binders: set[int] = set()  # members that bound explicitly (may block ports)
         self.bin_peak = 0  # the most ports unusable in a member pool during this bin
         self.bin_pool: Pool | None = None  # the pool that reached it
+        self.bin_host: Member | None = None  # and its member
         self.bin_held = 0  # the most ports with an owner in a member's bind map, this bin
         self.start = (0, -1)  # (level, member) when this bin began
         self._start_held = 0  # the most ports with an owner in a bind map when it began
@@ -265,6 +232,7 @@ class Fleet:
         if level > self.bin_peak and pool is not None:
             self.bin_peak = level
             self.bin_pool = pool
+            self.bin_host = host
         self.levels.rise(host.member, level)
         held = host.table.bind_pool.unusable
         if held > self.bin_held:
@@ -278,35 +246,32 @@ class Fleet:
         return self.members[index].table.bind_pool.unusable
 
     def settle_bin(self, t_end: float) -> None:
-        """A bin's end (``sim.engine.Model.close_bin``): settle the members with a
-        TIME_WAIT transition due, then fix the bin's figures (``bin_figures``: the
-        established, TIME_WAIT and bound counts summed over members, the highest pressure
-        any member's pool reached in the bin, the highest share of any member's range with
-        an owner) and its hosts.csv row (the member pool with the highest peak in the bin:
-        its established, TIME_WAIT and unusable now, and that peak).
+        """A bin's end (``sim.engine.Model.close_bin``): end every member's TIME_WAITs due
+        (one pass over the shared queues, ``Member``), then fix the bin's figures
+        (``bin_figures``: the established, TIME_WAIT and bound counts summed over members,
+        the highest pressure any member's pool reached in the bin, the highest share of any
+        member's range with an owner) and its hosts.csv row (the member pool with the
+        highest peak in the bin: its established, TIME_WAIT and unusable now, and that
+        peak).
 
         A bin's peak is the higher of the highest level when it began and the highest a
         take reached during it (levels only rise by takes, which members report): no
-        visit to members that did not change."""
-        due = self.due
+        visit to members that did not change.  Ports blocked by explicit binds are summed
+        over the members that bound (``binders``), usually none."""
         members = self.members
-        while due and due[0][0] < t_end:
-            index = heappop(due)[1]
-            host = members[index]
-            host.queued = math.inf
-            if host.due < t_end:
-                host.settle_due(t_end)
-            host.queue_due()
-        for index in self.always:
-            members[index].settle_due(t_end)
+        self.kernel_host.settle(t_end, inclusive=False)
+        self.bound = sum(members[i].table.dynamic_blocked for i in self.binders)
         start_level, start_member = self.start
         peak, pool = self.bin_peak, self.bin_pool
+        host = self.bin_host
         if start_level >= peak and start_member >= 0:
             peak = start_level
             host = members[start_member]
             pool = max(host.pools(), key=lambda p: p.unusable)
         row = (0, 0, 0, 0)
-        if pool is not None:
+        if pool is not None and host is not None:
+            if host.scope != "4tuple":  # a shared space's counts are summed when read
+                host.settle_bin(t_end)
             row = (pool.established, pool.time_wait, pool.unusable, peak)
         self.rows.append(row)
         held = max(self.bin_held, self._start_held)
@@ -317,7 +282,7 @@ class Fleet:
         """The next bin starts from the members' levels now."""
         self.start = self.levels.top(self._level)
         self._start_held = self.bind_levels.top(self._held)[0]
-        self.bin_peak, self.bin_pool, self.bin_held = 0, None, 0
+        self.bin_peak, self.bin_pool, self.bin_host, self.bin_held = 0, None, None, 0
 
     def worst_pool(self) -> tuple[Member, Pool] | None:
         """The member pool that came closest to full: highest peak, then earliest, then the

@@ -46,6 +46,7 @@ from sim.wakeup import WakeUp, shared_callbacks
 
 if TYPE_CHECKING:
     from sim.config.types import Destination, HostSpec
+    from sim.fleet import Fleet
     from sim.nat.base import Gateway
     from sim.recorder import ProbeCounts
     from sim.summary.types import Timers
@@ -99,6 +100,10 @@ class Host:
         perturbation table, jiffies) this one shares, as namespaces of one machine do."""
         spec = resolved.spec
         self.member = -1  # index in its fleet, or -1
+        # a fleet member's fleet (set by sim.fleet.Fleet.member), told of each change of the
+        # member's TIME_WAIT count: the members share their TIME_WAIT queues, so one member
+        # may end another's TIME_WAIT
+        self.fleet: Fleet | None = None
         self.track_reuse = True  # reuse metrics for its first pools (a fleet: one member's)
         self.env = env
         self.resolved = resolved
@@ -508,6 +513,8 @@ class Host:
             tw.state = CLOSED
             table.release(k, now, ch.addr)
             self.tw_count -= 1
+            if self.fleet is not None:
+                self.fleet.time_wait -= 1
             self.tw_recycled += 1
             if self.log is not None:
                 self._log(now, "time_wait_reused", self.lo + k, ch, 0, "")
@@ -740,8 +747,9 @@ class Host:
         if self.due <= now:
             self.settle(now)
         ch = sock.load
-        if ch.route is not None:  # the gateway starts its hold (conntrack TIME_WAIT, ...)
-            ch.route.release(sock, now)
+        route = ch.route
+        if route is not None:  # the gateway starts its hold (conntrack TIME_WAIT, ...)
+            route.gateway.release(sock.mapping, now, route.close_kind)  # (Route.release)
         pool = sock.pool
         pool.established -= 1
         if self.live is not None and ch.protocol == "tcp":
@@ -756,6 +764,8 @@ class Host:
             elif self.tw_count < self.max_tw:
                 sock.state = TIME_WAIT
                 self.tw_count += 1
+                if self.fleet is not None:
+                    self.fleet.time_wait += 1
                 pool.time_wait += 1
                 timer = ch.tw_timer
                 end = now + ch.tw_len if timer is None else timer.expiry(now)
@@ -849,11 +859,15 @@ class Host:
         pool.tw_reusable[sock.cell] = sock
 
     def _time_wait_end(self, at: float, sock: Socket) -> None:
+        """(A fleet member may end another member's TIME_WAIT: the socket's host is used.)"""
         state = sock.state
         if state == CLOSED:
             return  # recycled by a new connection
         pool = sock.pool
-        self.tw_count -= 1
+        host = sock.load.host
+        host.tw_count -= 1
+        if host.fleet is not None:
+            host.fleet.time_wait -= 1
         if state == TW_REUSABLE:
             del pool.tw_reusable[sock.cell]  # its cell is already usable
         else:
@@ -864,9 +878,9 @@ class Host:
         if state != TW_REUSABLE:
             pool.give(sock.cell, BUSY | TW_BIT, at)
         if sock.explicit:  # _free, inlined: once per connection (TIME_WAIT is TCP only)
-            self.table.release_explicit(sock.k, at, sock.load.addr)
+            host.table.release_explicit(sock.k, at, sock.load.addr)
         else:
-            self.table.release(sock.k, at, sock.load.addr)
+            host.table.release(sock.k, at, sock.load.addr)
 
     def _free(self, sock: Socket, now: float, *, busy: bool) -> None:
         """Release the socket's hold: its 4-tuple (if still marked) and its port owner."""

@@ -19,12 +19,15 @@ Counters live on the channel as for every connect(): ``attempted`` when the host
 from __future__ import annotations
 
 import math
+from heapq import heappush
 from typing import TYPE_CHECKING
+
+from simpy.events import NORMAL
 
 from sim.nat.base import FIN, RST, UDP, Gateway, Mapping
 from sim.quantiles import sparse_percentile
 from sim.sockets import ESTABLISHED
-from sim.wakeup import wake_up
+from sim.wakeup import WakeUp, wake_up
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 
 # the socket's state while its SYN is unanswered (sim.sockets' states are 0..3)
 SYN_SENT = 4
+_new_wake_up = object.__new__
 UDP_NO_REPLY = "no_reply"
 
 
@@ -161,32 +165,53 @@ class Route:
             if done is not None:
                 done(None)
             return None
-        # the host counted an attempt and its success; the attempt is counted again when
-        # settled (so attempted = succeeded + failed; a connect still in SYN_SENT at the end
-        # of the run is neither: ConnectStats.pending)
+        life = channel.lifetime()  # drawn now: a trace row's lifetime is the current row's
+        env = self.env
+        now = env._now
+        result = self.gateway.translate(  # _translate, inlined: once per connection
+            now,
+            self.protocol,
+            self.member,
+            self.source,
+            self.host.lo + sock.k,
+            self.destination,
+            self.destination_port,
+        )
+        if type(result) is not str:  # through at once: _open with latency 0, inlined
+            sock.state = ESTABLISHED
+            sock.mapping = result  # type: ignore[assignment]
+            by_latency = self.stats.by_latency
+            by_latency[0.0] = by_latency.get(0.0, 0) + 1
+            host = self.host
+            if host.log is not None:
+                self._log(now, "translated", sock, result, "")  # type: ignore[arg-type]
+            if life != math.inf:  # wake_up(env, life, host._on_close, sock), inlined
+                event = _new_wake_up(WakeUp)
+                event.callbacks = host._close_callbacks
+                event._value = sock
+                event._ok = True
+                heappush(env._queue, (now + life, NORMAL, next(env._eid), event))
+            if done is not None:
+                done(sock)
+            return sock
+        # dropped: the host counted an attempt and its success; the attempt is counted
+        # again when settled (attempted = succeeded + failed; a connect still in SYN_SENT
+        # at the end of the run is neither: ConnectStats.pending)
         channel.succeeded -= 1
         channel.attempted -= 1
-        life = channel.lifetime()  # drawn now: a trace row's lifetime is the current row's
-        now = self.env._now
-        result = self._translate(sock, now)
-        if type(result) is str:
-            self.stats.bin_drops += 1
-            if self.protocol == "udp":
-                self._give_up(sock, UDP_NO_REPLY, now)
-                if done is not None:
-                    done(None)
-                return None
-            sock.state = SYN_SENT
-            self.stats.pending += 1
-            pending = SynSent(sock, life, done)
-            if self.host.log is not None:
-                self._log(now, "syn_dropped", sock, None, result)
-            wake_up(self.env, self.schedule[0], self._timer, pending)
+        self.stats.bin_drops += 1
+        if self.protocol == "udp":
+            self._give_up(sock, UDP_NO_REPLY, now)
+            if done is not None:
+                done(None)
             return None
-        self._open(sock, result, life, now, 0.0)  # type: ignore[arg-type]
-        if done is not None:
-            done(sock)
-        return sock
+        sock.state = SYN_SENT
+        self.stats.pending += 1
+        pending = SynSent(sock, life, done)
+        if self.host.log is not None:
+            self._log(now, "syn_dropped", sock, None, result)
+        wake_up(self.env, self.schedule[0], self._timer, pending)
+        return None
 
     def _timer(self, event: object) -> None:
         """A SYN retransmission (it tries the gateway again), or the final timeout."""
