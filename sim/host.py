@@ -31,6 +31,7 @@ from simpy import Environment
 from simpy.events import NORMAL
 
 from sim.channel import Channel, never
+from sim.ip import ip, network
 from sim.nat.route import ConnectStats
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
@@ -111,10 +112,8 @@ class Host:
         self.name = spec.name
         self.address = spec.address
         self.source_addresses = spec.source_addresses
-        self.loopback = ipaddress.ip_address(spec.address).is_loopback
-        self.local_network = ipaddress.ip_network(
-            spec.local_network or f"{spec.address}/24", strict=False
-        )
+        self.loopback = ip(spec.address).is_loopback
+        self.local_network = network(spec.local_network or f"{spec.address}/24")
         self.linux = resolved.linux
         self.scope = resolved.scope
         self.profile = resolved.profile
@@ -124,7 +123,7 @@ class Host:
         self.time_wait_local = resolved.time_wait_local
         self.time_wait_loopback = resolved.time_wait_loopback
         self.nolocaltimewait = resolved.nolocaltimewait
-        self.own_addresses = frozenset(ipaddress.ip_address(a) for a in self.source_addresses)
+        self.own_addresses = frozenset(ip(a) for a in self.source_addresses)
         self.tw_reuse = resolved.tw_reuse
         self.tw_reuse_delay = resolved.tw_reuse_delay
         # which TIME_WAIT age check tcp_tw_reuse applies (by kernel version; releases inferred)
@@ -379,7 +378,7 @@ class Host:
             return 0.0
         if dest.loopback or self.loopback:
             return self.time_wait_loopback
-        if ipaddress.ip_address(dest.ip) in self.local_network:
+        if ip(dest.ip) in self.local_network:
             return self.time_wait_local
         return self.time_wait
 

@@ -32,6 +32,7 @@ from sim.config.errors import show
 from sim.config.plain_values import FREE_TEXT, bad_text, bool_fields, holds_bool
 from sim.fleet_addresses import MAX_FLEET, canonical, fleet_addresses
 from sim.initial_state import read_initial_state
+from sim.ip import ip as parsed_ip
 from sim.nat.kinds import KINDS
 from sim.ports.policy import POLICIES
 from sim.safe_paths import MAX_NAME, NAME_PATTERN, name_problem
@@ -516,7 +517,7 @@ class Destination(SpecModel):
 
     @property
     def loopback(self) -> bool:
-        return ipaddress.ip_address(self.ip).is_loopback
+        return parsed_ip(self.ip).is_loopback
 
     def members(self) -> list[Destination]:
         """The single destination itself, or the set's members in popularity order: the

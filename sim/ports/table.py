@@ -103,6 +103,12 @@ def _edge_natural(
     return max(candidates) if last else min(candidates)
 
 
+def _marking(bits: int) -> bytes:
+    """A ``bytes.translate`` table: 0 stays 0, any other cell becomes ``bits`` (a map
+    built from another at C speed, not by a loop over ports)."""
+    return bytes([0]) + bytes([bits]) * 255
+
+
 class OccupancyMap:
     """A per-port map with a count of unusable cells, updated in O(1).
 
@@ -112,10 +118,17 @@ class OccupancyMap:
 
     __slots__ = ("cells", "layout", "unusable")
 
-    def __init__(self, layout: Layout, template: bytearray | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        template: bytes | bytearray | None = None,
+        unusable: int | None = None,
+    ) -> None:
+        """``unusable``: the template's count of nonzero cells, when the caller knows it (a
+        fleet builds many maps from one template: counting 28,000 cells each time shows)."""
         self.layout = layout
         self.cells = bytearray(template) if template is not None else bytearray(layout.size)
-        self.unusable = layout.size - self.cells.count(0)
+        self.unusable = layout.size - self.cells.count(0) if unusable is None else unusable
 
 
 class Pool(OccupancyMap):
@@ -138,8 +151,14 @@ class Pool(OccupancyMap):
         "use",
     )
 
-    def __init__(self, layout: Layout, label: str, template: bytearray | None = None) -> None:
-        super().__init__(layout, template)
+    def __init__(
+        self,
+        layout: Layout,
+        label: str,
+        template: bytes | bytearray | None = None,
+        unusable: int | None = None,
+    ) -> None:
+        super().__init__(layout, template, unusable)
         self.label = label
         self.established = 0
         self.time_wait = 0
@@ -218,12 +237,11 @@ class PortTable:
                 self.static[self.layout.cell(port - lo)] = 1
         self.listening = frozenset(listening)
         self.reserved = frozenset(reserved)
-        self.blocked = bytearray(BLOCKED if v else 0 for v in self.static)  # connect template
+        self.blocked = self.static.translate(_marking(BLOCKED))  # connect template
+        self.blocked_unusable = self.size - self.blocked.count(0)  # kept by _block, _unblock
         self.pools: dict[tuple[str | None, str, int], Pool] = {}  # by (source, ip, port)
         self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
-        self.bind_pool = Pool(
-            self.layout, "bind", bytearray(STATIC if v else 0 for v in self.static)
-        )
+        self.bind_pool = Pool(self.layout, "bind", self.static.translate(_marking(STATIC)))
         self.addr_pools = [self.bind_pool]  # per local address: ports with an owner on it
 
     # -- pools ---------------------------------------------------------------------------
@@ -231,10 +249,14 @@ class PortTable:
         """The connect() pool for a destination key, created from the blocked template."""
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = Pool(self.layout, label, self.blocked)
+            pool = self.pools[key] = Pool(self.layout, label, self.blocked, self.blocked_unusable)
         return pool
 
     # -- ownership -----------------------------------------------------------------------
+    def owner_count(self, k: int) -> int:
+        """Sockets holding port lo+k now (connections, TIME_WAIT entries, binders)."""
+        return self.owners[k]
+
     def take(self, k: int, now: float, addr: int = 0) -> int:
         """A connect-autobound owner joins port lo+k (from local address number ``addr``);
         returns its cell."""
@@ -280,12 +302,14 @@ class PortTable:
         # A loop over destinations (not ports): explicit binds are rare next to connects.
         self.blocked[cell] = BLOCKED
         self.dynamic_blocked += 1
+        self.blocked_unusable += 1
         for pool in self.pools.values():
             pool.take(cell, BLOCKED, now)
 
     def _unblock(self, cell: int, now: float) -> None:
         self.blocked[cell] = 0
         self.dynamic_blocked -= 1
+        self.blocked_unusable -= 1
         for pool in self.pools.values():
             pool.give(cell, BLOCKED, now)
 
@@ -336,11 +360,15 @@ def find_down(cells: bytearray, layout: Layout, k0: int, a: int, b: int) -> int:
 
 
 class SparsePortTable(PortTable):
-    """A fleet member's port table: owner counts only for ports held, and the reserved and
-    blocked templates shared with the fleet's first member until this member binds
-    explicitly (copy on write), so a member costs memory for the ports it uses, its bind
-    map and one map per destination it talks to (``sim.fleet``).  Same answers as
-    :class:`PortTable`, which keeps plain lists (a little faster per connection)."""
+    """A fleet member's port table: the reserved and blocked templates shared with the
+    fleet's first member until this member binds explicitly (copy on write), so a member
+    costs memory for its bind map, one map per destination it talks to and the ports it
+    shares (``sim.fleet``).  Same answers as :class:`PortTable`.
+
+    A port's first owner is its OWNED bit in the bind map; ``owners`` counts only the
+    ports with more than one (a port used towards several destinations at once), so a
+    member talking to one destination never touches a dict per connection: a fleet's
+    members are many and each is touched rarely, so what it touches costs cache misses."""
 
     def __init__(self, lo: int, hi: int, *, template: PortTable | None = None, **options) -> None:
         if template is None:
@@ -352,34 +380,51 @@ class SparsePortTable(PortTable):
             self.static = template.static  # never written after construction
             self.listening, self.reserved = template.listening, template.reserved
             self.blocked = template.pristine_blocked  # type: ignore[attr-defined]
+            self.blocked_unusable = template.pristine_blocked_unusable  # type: ignore[attr-defined]
             self.pools = {}
             self.dynamic_blocked = 0
-            self.bind_pool = Pool(self.layout, "bind", template.pristine_bind)  # type: ignore[attr-defined]
+            self.bind_pool = Pool(
+                self.layout,
+                "bind",
+                template.pristine_bind,  # type: ignore[attr-defined]
+                template.pristine_bind_unusable,  # type: ignore[attr-defined]
+            )
             self.addr_pools = [self.bind_pool]
         # the bind map as built, read-only: the other members' starting point
         self.pristine_bind = bytes(self.bind_pool.cells) if template is None else b""
+        self.pristine_bind_unusable = self.bind_pool.unusable
+        self.pristine_blocked_unusable = self.blocked_unusable
         # the blocked template as built, read-only (bytes): what the other members share
         self.pristine_blocked = bytes(self.blocked) if template is None else self.blocked
         self._shared_blocked = self.blocked if template is not None else None
         self.owners: dict[int, int] = {}  # type: ignore[assignment]
         self.explicit: dict[int, int] = {}  # type: ignore[assignment]
 
+    def owner_count(self, k: int) -> int:
+        if not self.bind_pool.cells[(k & 1) * self.evens + (k >> 1)] & OWNED:
+            return 0
+        return self.owners.get(k, 1)
+
     def take(self, k: int, now: float, addr: int = 0) -> int:
         cell = (k & 1) * self.evens + (k >> 1)
-        owners = self.owners
-        n = owners.get(k, 0)
-        owners[k] = n + 1
-        if not n:
-            self.bind_pool.take(cell, OWNED, now)
+        bind_pool = self.bind_pool
+        if bind_pool.cells[cell] & OWNED:  # a second owner (or more): counted
+            owners = self.owners
+            owners[k] = owners.get(k, 1) + 1
+        else:
+            bind_pool.take(cell, OWNED, now)
         return cell
 
     def release(self, k: int, now: float, addr: int = 0) -> None:
         owners = self.owners
-        n = owners[k] - 1
-        if n:
-            owners[k] = n
-            return
-        del owners[k]
+        if owners:
+            n = owners.get(k, 1) - 1
+            if n > 1:
+                owners[k] = n
+                return
+            if n == 1:
+                del owners[k]
+                return
         cell = (k & 1) * self.evens + (k >> 1)
         self.bind_pool.give(cell, OWNED, now)
         if self.blocked[cell] and not self.static[cell]:
@@ -399,7 +444,7 @@ class SparsePortTable(PortTable):
         else:
             del self.explicit[k]
         cell = self.layout.cell(k)
-        if self.reset_on_release and not n and self.owners.get(k, 0) > 1 and not self.static[cell]:
+        if self.reset_on_release and not n and self.owner_count(k) > 1 and not self.static[cell]:
             self._unblock(cell, now)
         self.release(k, now, addr)
 
