@@ -305,7 +305,7 @@ class MemberChannels:
     own stream, so the spread does not move any other random number); ``channels`` gives
     (building if needed) that member's channels to a destination, one per source address."""
 
-    __slots__ = ("_by_target", "_make", "count", "fleet", "stream")
+    __slots__ = ("_attempts", "_by_target", "_make", "count", "fleet", "stream")
 
     def __init__(
         self,
@@ -319,6 +319,9 @@ class MemberChannels:
         self.stream = stream
         self._make = make
         self._by_target: list[dict[int, list[Channel]]] = [{} for _ in range(targets)]
+        # each member's attempt on its first channel to the first destination, by member
+        # (None: not built yet): the hot path's one lookup, a list rather than a dict
+        self._attempts: list[Callable[[], object] | None] = [None] * self.count
 
     def pick(self) -> int:
         return int(self.stream.uniform() * self.count)
@@ -327,10 +330,10 @@ class MemberChannels:
         """An arrival of a load with one destination, no retries and no keep-alive: a
         member's connect() straight away (the hot path; ``Flow.dispatch`` otherwise)."""
         member = int(self.stream.uniform() * self.count)
-        chans = self._by_target[0].get(member)
-        if chans is None:
-            chans = self.channels(0, member)
-        chans[0].attempt()
+        attempt = self._attempts[member]
+        if attempt is None:
+            attempt = self.channels(0, member)[0].attempt
+        attempt()
 
     def channels(self, target: int, member: int) -> list[Channel]:
         by_member = self._by_target[target]
@@ -338,5 +341,7 @@ class MemberChannels:
         if chans is None:
             host = self.fleet.member(member)
             chans = by_member[member] = self._make(host, target)
+            if target == 0:
+                self._attempts[member] = chans[0].attempt
             self.fleet.rose(host, None)  # its new pools start with their reserved ports
         return chans

@@ -305,7 +305,8 @@ class LinuxMasquerade(Gateway):
         self.closed_inner: dict[tuple[str, int, int, str, int], LinuxMapping] = {}
         self.queues: dict[float, deque[tuple[float, LinuxMapping]]] = {}
         self.due = math.inf
-        self.pending: deque[tuple[float, Pool, int]] = deque()  # not yet confirmed
+        # entries not yet confirmed, in the order they were made (each its born, pool, port)
+        self.pending: deque[LinuxMapping] = deque()
         self.rovers = {"tcp": 0, "udp": 0}  # before 5.17: per-protocol rover
         self.evicted = self.reopened = self.reused_udp = 0
 
@@ -342,7 +343,7 @@ class LinuxMasquerade(Gateway):
         pending = self.pending
         hidden = None
         if pending:
-            if pending[-1][0] > now - self.window:  # some are still unconfirmed
+            if pending[-1].born > now - self.window:  # some are still unconfirmed
                 hidden = self._hide_unconfirmed(now)
             else:
                 pending.clear()
@@ -373,7 +374,7 @@ class LinuxMasquerade(Gateway):
             entry.source_key = key = (protocol, source, source_port)
             self.bysource[key] = entry
         if self.window > 0 and protocol == "tcp":
-            self.pending.append((now, pool, port))
+            self.pending.append(entry)
         counters.succeeded += 1
         return entry
 
@@ -497,10 +498,11 @@ class LinuxMasquerade(Gateway):
         another flow's search cannot see them (kubernetes/kubernetes#56903)."""
         pending = self.pending
         edge = now - self.window
-        while pending and pending[0][0] <= edge:
+        while pending and pending[0].born <= edge:
             pending.popleft()
         hidden = []
-        for _, pool, port in pending:
+        for entry in pending:
+            pool, port = entry.pool, entry.port
             if pool.live[port]:
                 pool.cells[port] = 0
                 pool.live[port] = 0
