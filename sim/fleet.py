@@ -123,16 +123,10 @@ class Member(Host):
                 fleet.bin_peak = level
                 fleet.bin_pool = pool
                 fleet.bin_host = self
-            # MaxLevels.rise, its test inlined: most takes do not pass a member's highest
-            levels = fleet.levels
-            if level > levels._pushed.get(self.member, 0):
-                levels.rise(self.member, level)
             held = self.table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
-            levels = fleet.bind_levels
-            if held > levels._pushed.get(self.member, 0):
-                levels.rise(self.member, held)
+            fleet.touched.add(self.member)
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:
@@ -187,6 +181,7 @@ class Fleet:
         self.levels = MaxLevels()  # members' worst pools: most ports unusable now
         self.bind_levels = MaxLevels()  # members' bind maps: ports with an owner now
         self.binders: set[int] = set()  # members that bound explicitly (may block ports)
+        self.touched: set[int] = set()  # members that took ports in this bin (levels rose)
         self.bin_peak = 0  # the most ports unusable in a member pool during this bin
         self.bin_pool: Pool | None = None  # the pool that reached it
         self.bin_host: Member | None = None  # and its member
@@ -233,11 +228,10 @@ class Fleet:
             self.bin_peak = level
             self.bin_pool = pool
             self.bin_host = host
-        self.levels.rise(host.member, level)
         held = host.table.bind_pool.unusable
         if held > self.bin_held:
             self.bin_held = held
-        self.bind_levels.rise(host.member, held)
+        self.touched.add(host.member)
 
     def _level(self, index: int) -> int:
         return self.members[index].level()
@@ -279,7 +273,15 @@ class Fleet:
         self.bin_figures = (self.established, self.time_wait, self.bound, peak / size, held / size)
 
     def new_bin(self) -> None:
-        """The next bin starts from the members' levels now."""
+        """The next bin starts from the members' levels now: those of the members that
+        took ports in the bin are read once (a rise per take would cost a heap push per
+        connection), the others only fell since their last entries."""
+        members = self.members
+        for index in self.touched:
+            host = members[index]
+            self.levels.rise(index, host.level())
+            self.bind_levels.rise(index, host.table.bind_pool.unusable)
+        self.touched.clear()
         self.start = self.levels.top(self._level)
         self._start_held = self.bind_levels.top(self._held)[0]
         self.bin_peak, self.bin_pool, self.bin_host, self.bin_held = 0, None, None, 0
