@@ -25,6 +25,7 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
+from sim.channel import Tally
 from sim.fleet_addresses import FleetAddresses
 from sim.host import Host
 
@@ -79,6 +80,8 @@ class Member(Host):
     settling any member (or the fleet, at a bin's end) ends every member's TIME_WAITs due,
     each at its own time.  A member's ``due`` may then be earlier than the next transition
     (it settles for nothing), never later than its own."""
+
+    __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -189,6 +192,7 @@ class Fleet:
         self.start = (0, -1)  # (level, member) when this bin began
         self._start_held = 0  # the most ports with an owner in a bind map when it began
         self.bin_figures = (0, 0, 0, 0.0, 0.0)  # fixed by settle_bin, read by the recorder
+        self.tally = Tally()  # every member's connect() outcomes (their channels add to it)
         self.kernel_host = self.member(0)
 
     def member(self, index: int) -> Member:
@@ -206,6 +210,7 @@ class Fleet:
             host = self.members[index] = self._build(spec, index, kernel)
             host.member = index
             host.fleet = self
+            host.tally = self.tally
         return host
 
     @property

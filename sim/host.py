@@ -30,7 +30,7 @@ import numpy as np
 from simpy import Environment
 from simpy.events import NORMAL
 
-from sim.channel import Channel, never
+from sim.channel import Channel, Tally, never
 from sim.ip import ip, network
 from sim.nat.route import ConnectStats
 from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
@@ -82,6 +82,80 @@ class _Closing:
 class Host:
     """One network namespace: its sysctls, port table, kernel state and sockets."""
 
+    # Slots, those read on every connection first (in this order): a fleet's members are
+    # many and each is touched rarely, so what one connection reads of its host should
+    # share few cache lines (an instance dict of ~80 attributes spreads them over ~30).
+    __slots__ = (
+        "_close_callbacks",
+        "_udp_space",
+        "address",
+        "auto_reuse",
+        "auto_reuse_cursor",
+        "connect_stats",
+        "due",
+        "env",
+        "explicit_binds",
+        "fleet",
+        "forced_reuse",
+        "gateway",
+        "hi",
+        "hz",
+        "j0",
+        "kernel",
+        "layout",
+        "linux",
+        "live",
+        "live_count",
+        "lo",
+        "local_network",
+        "log",
+        "loopback",
+        "max_tw",
+        "member",
+        "name",
+        "nolocaltimewait",
+        "own_addresses",
+        "probes",
+        "profile",
+        "resolved",
+        "reuse_fifo",
+        "rst_stream",
+        "scope",
+        "several_tw",
+        "shared_labels",
+        "size",
+        "source_addresses",
+        "spec",
+        "stream",
+        "syn_schedule",
+        "table",
+        "tally",
+        "tcp_policy",
+        "time_wait",
+        "time_wait_local",
+        "time_wait_loopback",
+        "timestamps",
+        "track_reuse",
+        "tw_count",
+        "tw_fifo",
+        "tw_overflow",
+        "tw_queues",
+        "tw_recycled",
+        "tw_reuse",
+        "tw_reuse_delay",
+        "tw_reuse_rule",
+        "tw_rst",
+        "tw_rst_killed",
+        "udp_hash",
+        "udp_loads",
+        "udp_policy",
+        "udp_scope",
+        "udp_table",
+        "wheel",
+        "wheel_timers",
+        "windows_events",
+    )
+
     def __init__(
         self,
         env: Environment,
@@ -105,6 +179,7 @@ class Host:
         # member's TIME_WAIT count: the members share their TIME_WAIT queues, so one member
         # may end another's TIME_WAIT
         self.fleet: Fleet | None = None
+        self.tally = Tally()  # its connect() outcomes (a fleet member: the fleet's)
         self.track_reuse = True  # reuse metrics for its first pools (a fleet: one member's)
         self.env = env
         self.resolved = resolved
@@ -671,6 +746,7 @@ class Host:
         self, ch: Channel, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
     ) -> Socket:
         ch.succeeded += 1
+        ch.tally.succeeded += 1
         pool.established += 1
         rec = self.probes
         rec.allocations += 1
@@ -708,6 +784,7 @@ class Host:
         """A failed attempt: the host refused the call (``refused``), or a call that got a
         port failed later (``abandon``)."""
         ch.failed += 1
+        ch.tally.failed += 1
         if ch.first_failure is None:
             ch.first_failure = now
         ch.failed_by_error[error] = ch.failed_by_error.get(error, 0) + 1

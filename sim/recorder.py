@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,10 +67,6 @@ WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "wors
 GATEWAY_COLUMNS = ("gateway_pressure_worst", "gateway_drops", "connects_delayed")
 # and to events.csv: the translated source of a connection (rows of the routes)
 GATEWAY_EVENT_COLUMNS = ("public_address", "public_port")
-
-
-_SUCCEEDED = attrgetter("succeeded")
-_FAILED = attrgetter("failed")
 
 
 def bin_count(duration: float, bin_width: float) -> int:
@@ -223,8 +218,6 @@ class Recorder:
         # several hosts are never summed into one line (hosts.csv, per-host waves)
         self.host_rows: dict[str, list[tuple[int, int, int]]] = {}
         self._last_hosts: dict[str, tuple[int, int]] = {}
-        self._by_host: dict[str, list[Channel]] = {}  # channels by host (or fleet) name
-        self._by_host_of: list[Channel] = []  # the channels _by_host was built from
         # behind a NAT (sim/nat): the gateways by name, and connect latency through them
         self.gateways: dict[str, Gateway] = gateways or {}
         self.connect = connect or ConnectStats()
@@ -325,17 +318,10 @@ class Recorder:
     def _close_host_bins(self) -> tuple[int, int]:
         """Append each host's (and fleet's) attempts, successes and failures of the closing
         bin; return the successes and failures so far over every host."""
-        if len(self._by_host_of) != len(self.loads):  # channels were added (fleet members)
-            names = [h.name for h in self.hosts] + [f.name for f in self.fleets]
-            by_host: dict[str, list[Channel]] = {name: [] for name in names}
-            for load in self.loads:
-                by_host[load.host.name].append(load)
-            self._by_host = by_host
-            self._by_host_of = list(self.loads)
         successes = failures = 0
-        for name, loads in self._by_host.items():
-            succ = sum(map(_SUCCEEDED, loads))
-            fail = sum(map(_FAILED, loads))
+        units: list[Host | Fleet] = [*self.hosts, *self.fleets]
+        for unit in units:  # (each keeps a tally: sim.channel.Tally)
+            name, succ, fail = unit.name, unit.tally.succeeded, unit.tally.failed
             successes += succ
             failures += fail
             s0, f0 = self._last_hosts.get(name, (0, 0))

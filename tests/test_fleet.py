@@ -297,8 +297,9 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_bin_figures_match_every_member_summed(variant: str) -> None:
     """The fleet's per-bin figures, kept from the changes members report, equal a visit
-    to every member at every bin's end (settle, sum, and the peak any pool reached), for
-    each kind of attempt and close a member can make."""
+    to every member at every bin's end (settle, sum, and the peak any pool reached), and
+    its tally of outcomes equals its channels' counts, for each kind of attempt and close
+    a member can make."""
     host_keys, load_keys = VARIANTS[variant]
     host = {
         "name": "pods",
@@ -319,6 +320,7 @@ def test_bin_figures_match_every_member_summed(variant: str) -> None:
     fleet = model.fleets["pods"]
     size = fleet.size
     checked: list[tuple[Any, ...]] = []
+    tallies: list[tuple[tuple[int, int], tuple[int, int]]] = []
     original = fleet.settle_bin
 
     def both(t_end: float) -> None:
@@ -338,12 +340,18 @@ def test_bin_figures_match_every_member_summed(variant: str) -> None:
                 pool.peak = pool.unusable
             bind.peak = bind.unusable
         checked.append((got, (established, time_wait, bound, peak / size, held / size)))
+        # the fleet's tally of outcomes against its members' channels, counted one by one
+        channels = [ch for ch in model.loads if ch.host.fleet is fleet]
+        counted = (sum(ch.succeeded for ch in channels), sum(ch.failed for ch in channels))
+        tallies.append(((fleet.tally.succeeded, fleet.tally.failed), counted))
 
     fleet.settle_bin = both  # type: ignore[method-assign]
     result = model.run()
     assert len(checked) == model.recorder.n_bins
     for got, brute in checked:
         assert got == brute
+    for tally, counted in tallies:
+        assert tally == counted
     assert max(brute[0] for _, brute in checked) > 0  # connections were held
     assert result.summary["connections"]["succeeded"] > 0
 

@@ -198,6 +198,7 @@ class Route:
         # again when settled (attempted = succeeded + failed; a connect still in SYN_SENT
         # at the end of the run is neither: ConnectStats.pending)
         channel.succeeded -= 1
+        channel.tally.succeeded -= 1
         channel.attempted -= 1
         self.stats.bin_drops += 1
         if self.protocol == "udp":
@@ -261,6 +262,7 @@ class Route:
         channel = self.channel
         channel.attempted += 1
         channel.succeeded += 1
+        channel.tally.succeeded += 1
         self.stats.record(latency)
         if self.host.log is not None:
             self._log(now, "translated", sock, mapping, "")
