@@ -51,6 +51,24 @@ class Mapping:
     born: float
 
 
+class FlowKey:
+    """The flows of one inside host and source address to one destination through a
+    gateway: made once per route (``Gateway.flow_key``) and passed with every connect
+    (``Gateway.translate_flow``), so that a kind can keep per-route facts on it (a
+    subclass) instead of looking them up per connection."""
+
+    __slots__ = ("destination", "destination_port", "member", "protocol", "source")
+
+    def __init__(
+        self, protocol: str, member: int, source: str, destination: str, destination_port: int
+    ) -> None:
+        self.protocol = protocol
+        self.member = member
+        self.source = source
+        self.destination = destination
+        self.destination_port = destination_port
+
+
 @dataclass
 class Counters:
     """Translation counters of one gateway.
@@ -202,6 +220,25 @@ class Gateway:
         this gateway); ``source`` and ``source_port`` are the inside address and the port
         the host's kernel chose."""
         raise NotImplementedError
+
+    def flow_key(
+        self, protocol: str, member: int, source: str, destination: str, destination_port: int
+    ) -> FlowKey:
+        """The key a route passes to :meth:`translate_flow` (kinds may return a subclass)."""
+        return FlowKey(protocol, member, source, destination, destination_port)
+
+    def translate_flow(self, flow: FlowKey, now: float, source_port: int) -> Mapping | str:
+        """:meth:`translate` for a route's ``flow`` (what ``sim.nat.route`` calls); kinds
+        that keep per-route facts on their keys override it."""
+        return self.translate(
+            now,
+            flow.protocol,
+            flow.member,
+            flow.source,
+            source_port,
+            flow.destination,
+            flow.destination_port,
+        )
 
     def release(self, mapping: Mapping, now: float, close: str) -> None:
         """The flow of ``mapping`` ended at ``now`` by ``close`` (one of CLOSE_KINDS): start

@@ -54,6 +54,7 @@ from sim.nat.base import (
     RST,
     UDP,
     DestinationUse,
+    FlowKey,
     Gateway,
     GatewayConfig,
     Mapping,
@@ -168,6 +169,19 @@ def address_index(source: str, destination: str, n: int, persistent: bool = Fals
     return (j * n) >> 32
 
 
+class LinuxFlow(FlowKey):
+    """A route's flows through a Linux gateway, with what every connect of it would
+    otherwise look up: its destination key and pools, its public address (by the hash of
+    source and destination, fixed per route) and the number of its inside tuple."""
+
+    __slots__ = ("dkey", "index", "inner", "pools")
+
+    dkey: tuple[str, str, int]  # (protocol, destination, destination port)
+    pools: list[Pool | None] | None  # the destination's pools, once the gateway has them
+    index: int  # which public address (-1: not yet computed)
+    inner: int  # the inside tuple without its port, numbered (LinuxMasquerade.inner_of)
+
+
 class LinuxMapping(Mapping):
     """A conntrack entry's NAT side: its pool, state, inside tuple and hold end."""
 
@@ -175,7 +189,9 @@ class LinuxMapping(Mapping):
 
     pool: Pool
     state: int
-    inner: tuple[str, int, int, str, int]  # (protocol, member, inside port, destination, port)
+    # the inside tuple (protocol, member, inside port, destination, destination port) as a
+    # number: its route's number << 16 | the inside port (LinuxMasquerade.inner_tuple)
+    inner: int
     # (protocol, inside address, inside port): the bysource key; None with random_fully,
     # which never looks a source up
     source_key: tuple[str, str, int] | None
@@ -187,10 +203,11 @@ class Pool:
     ``cells`` is 0 where the tuple is free, ``live`` 1 where a live conntrack holds it
     (the rest of the held ones are closing: TIME_WAIT, CLOSE or a UDP hold)."""
 
-    __slots__ = ("address", "cells", "closing", "live", "use")
+    __slots__ = ("address", "cells", "closing", "live", "udp", "use")
 
-    def __init__(self, address: str, use: DestinationUse) -> None:
+    def __init__(self, address: str, use: DestinationUse, udp: bool) -> None:
         self.address = address
+        self.udp = udp  # its protocol is UDP (else TCP)
         self.use = use  # the destination's held count, over every address
         self.cells = bytearray(65536)
         self.live = bytearray(65536)
@@ -296,13 +313,17 @@ class LinuxMasquerade(Gateway):
         # the ISN comparison's outcome is fixed per (new flow, old entry): a retransmitted
         # SYN carries the same ISN and meets the same verdict (see _seq_has_advanced)
         self.isn_salt = int(self.stream.uniform() * 2**53)
-        self.syn_inner: tuple[str, int, int, str, int] | None = None  # the SYN being placed
+        self.syn_inner = -1  # the inside tuple (numbered) of the SYN being placed
+        # inside tuples without their port, numbered in order of first use: a conntrack
+        # entry's inside tuple is a number (number << 16 | port), hashed as an int
+        self.inner_numbers: dict[tuple[str, int, str, int], int] = {}
+        self.inner_tuples: list[tuple[str, int, str, int]] = []
         self.port_range = config.port_range
         self.n_addresses = len(self.addresses)
         self.pools: dict[tuple[str, str, int], list[Pool | None]] = {}
         self.bysource: dict[tuple[str, str, int], LinuxMapping] = {}
         self.address_of: dict[tuple[str, str], int] = {}  # (source, destination) -> address
-        self.closed_inner: dict[tuple[str, int, int, str, int], LinuxMapping] = {}
+        self.closed_inner: dict[int, LinuxMapping] = {}
         self.queues: dict[float, deque[tuple[float, LinuxMapping]]] = {}
         self.due = math.inf
         # entries not yet confirmed, in the order they were made (each its born, pool, port)
@@ -311,6 +332,30 @@ class LinuxMasquerade(Gateway):
         self.evicted = self.reopened = self.reused_udp = 0
 
     # -- the hot path ------------------------------------------------------------------
+    def flow_key(
+        self, protocol: str, member: int, source: str, destination: str, destination_port: int
+    ) -> LinuxFlow:
+        flow = LinuxFlow(protocol, member, source, destination, destination_port)
+        flow.dkey = (protocol, destination, destination_port)
+        flow.pools = None
+        flow.index = -1
+        flow.inner = self.inner_of(protocol, member, destination, destination_port)
+        return flow
+
+    def inner_of(self, protocol: str, member: int, destination: str, destination_port: int) -> int:
+        """The number of an inside tuple without its port, shifted for the port."""
+        key = (protocol, member, destination, destination_port)
+        number = self.inner_numbers.get(key)
+        if number is None:
+            number = self.inner_numbers[key] = len(self.inner_tuples)
+            self.inner_tuples.append(key)
+        return number << 16
+
+    def inner_tuple(self, inner: int) -> tuple[str, int, int, str, int]:
+        """The inside tuple (protocol, member, port, destination, port) of a number."""
+        protocol, member, destination, destination_port = self.inner_tuples[inner >> 16]
+        return protocol, member, inner & 0xFFFF, destination, destination_port
+
     def translate(
         self,
         now: float,
@@ -321,15 +366,23 @@ class LinuxMasquerade(Gateway):
         destination: str,
         destination_port: int,
     ) -> Mapping | str:
+        flow = self.flow_key(protocol, member, source, destination, destination_port)
+        return self.translate_flow(flow, now, source_port)
+
+    def translate_flow(self, flow: FlowKey, now: float, source_port: int) -> Mapping | str:
         if now >= self.due:
             self.settle(now)
+        route: LinuxFlow = flow  # type: ignore[assignment]
         counters = self.counters
         counters.attempted += 1
-        dkey = (protocol, destination, destination_port)
-        pools = self.pools.get(dkey)
+        pools = route.pools
         if pools is None:
-            pools = self.pools[dkey] = [None] * self.n_addresses
-        inner = (protocol, member, source_port, destination, destination_port)
+            pools = self.pools.get(route.dkey)
+            if pools is None:
+                pools = self.pools[route.dkey] = [None] * self.n_addresses
+            route.pools = pools
+        protocol = route.protocol
+        inner = route.inner | source_port
         old = self.closed_inner.get(inner) if self.closed_inner else None
         if old is not None:
             if protocol == "udp":  # the held entry carries the new packets
@@ -347,7 +400,7 @@ class LinuxMasquerade(Gateway):
                 hidden = self._hide_unconfirmed(now)
             else:
                 pending.clear()
-        pool, port = self._choose(pools, dkey, protocol, source, source_port, destination, now)
+        pool, port = self._choose(pools, route, source_port, now)
         if hidden:
             for p, q in hidden:
                 p.cells[q] = LIVE
@@ -371,7 +424,7 @@ class LinuxMasquerade(Gateway):
         if self.random_fully:  # the bysource lookup is skipped (_choose): nothing to keep
             entry.source_key = None
         else:
-            entry.source_key = key = (protocol, source, source_port)
+            entry.source_key = key = (protocol, route.source, source_port)
             self.bysource[key] = entry
         if self.window > 0 and protocol == "tcp":
             self.pending.append(entry)
@@ -379,14 +432,7 @@ class LinuxMasquerade(Gateway):
         return entry
 
     def _choose(
-        self,
-        pools: list[Pool | None],
-        dkey: tuple[str, str, int],
-        protocol: str,
-        source: str,
-        source_port: int,
-        destination: str,
-        now: float,
+        self, pools: list[Pool | None], route: LinuxFlow, source_port: int, now: float
     ) -> tuple[Pool, int]:
         """``get_unique_tuple``: (pool, port), port -1 when nothing is free."""
         if self.port_range is not None:
@@ -396,22 +442,26 @@ class LinuxMasquerade(Gateway):
         else:
             lo, hi = port_class(source_port)
         keep = not self.random_fully
+        dkey = route.dkey
         if keep:
-            m = self.bysource.get((protocol, source, source_port))
+            m = self.bysource.get((route.protocol, route.source, source_port))
             if m is not None and (self.port_range is None or lo <= m.port <= hi):
                 p = self._pool(pools, dkey, self.addresses.index(m.address), now)
                 if not p.cells[m.port]:
                     return p, m.port
-        if self.n_addresses == 1:
-            index = 0
-        else:  # stable per (source, destination): computed once
-            pair = (source, destination)
-            index = self.address_of.get(pair, -1)
-            if index < 0:
-                n = self.n_addresses
-                index = self.address_of[pair] = address_index(
-                    source, destination, n, self.persistent
-                )
+        index = route.index
+        if index < 0:  # stable per (source, destination): computed once per pair
+            if self.n_addresses == 1:
+                index = 0
+            else:
+                pair = (route.source, route.destination)
+                index = self.address_of.get(pair, -1)
+                if index < 0:
+                    n = self.n_addresses
+                    index = self.address_of[pair] = address_index(
+                        route.source, route.destination, n, self.persistent
+                    )
+            route.index = index
         pool = pools[index] or self._pool(pools, dkey, index, now)
         if keep and lo <= source_port <= hi:
             # a one-port range keeps the port even when taken (it then fails at confirm)
@@ -420,8 +470,8 @@ class LinuxMasquerade(Gateway):
             if lo == hi:
                 return pool, -1
         if self.runs:
-            return pool, self._runs(pool, lo, hi - lo + 1, protocol, now)
-        return pool, self._rover(pool, lo, hi - lo + 1, protocol)
+            return pool, self._runs(pool, lo, hi - lo + 1, route.protocol, now)
+        return pool, self._rover(pool, lo, hi - lo + 1, route.protocol)
 
     def _runs(self, pool: Pool, lo: int, size: int, protocol: str, now: float) -> int:
         """``nf_nat_l4proto_unique_tuple`` from 5.17: runs of 128, 64, 32, 16, 8 probes."""
@@ -481,7 +531,8 @@ class LinuxMasquerade(Gateway):
         not moved, so the kernel answers it the same (measured: a SYN refused once stays
         refused until the entry expires, docs/nat-kernel-check.md).  Hence a keyed hash of
         the pair rather than a fresh random number."""
-        key = repr((self.isn_salt, self.syn_inner, entry.inner, entry.born)).encode()
+        syn, old = self.inner_tuple(self.syn_inner), self.inner_tuple(entry.inner)
+        key = repr((self.isn_salt, syn, old, entry.born)).encode()
         draw = int.from_bytes(blake2b(key, digest_size=8).digest(), "big") / 2**64
         return draw < self.seq_advanced
 
@@ -516,7 +567,7 @@ class LinuxMasquerade(Gateway):
             return
         if now >= self.due:
             self.settle(now)
-        if entry.inner[0] == "udp":
+        if entry.pool.udp:
             stream = now - entry.born > UDP_STREAM_AFTER_S
             hold = self.timeouts["udp_stream"] if stream else self.timeouts["udp"]
         else:
@@ -610,7 +661,7 @@ class LinuxMasquerade(Gateway):
     ) -> Pool:
         pool = pools[index]
         if pool is None:
-            pool = pools[index] = Pool(self.addresses[index], self.use(dkey, now))
+            pool = pools[index] = Pool(self.addresses[index], self.use(dkey, now), dkey[0] == "udp")
         return pool
 
     # -- reporting ---------------------------------------------------------------------

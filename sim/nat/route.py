@@ -119,6 +119,7 @@ class Route:
         "destination",
         "destination_port",
         "env",
+        "flow",
         "gateway",
         "host",
         "host_attempt",
@@ -152,6 +153,9 @@ class Route:
         self.close_kind = (
             UDP if channel.protocol == "udp" else RST if channel.close == "reset" else FIN
         )
+        self.flow = gateway.flow_key(
+            self.protocol, member, self.source, self.destination, self.destination_port
+        )
         # the host's own attempt (the channel's attempt becomes this route's connect); the
         # host schedules no close for a routed channel: the lifetime starts once established
         self.host_attempt = channel.attempt
@@ -168,15 +172,8 @@ class Route:
         life = channel.lifetime()  # drawn now: a trace row's lifetime is the current row's
         env = self.env
         now = env._now
-        result = self.gateway.translate(  # _translate, inlined: once per connection
-            now,
-            self.protocol,
-            self.member,
-            self.source,
-            self.host.lo + sock.k,
-            self.destination,
-            self.destination_port,
-        )
+        # _translate, inlined: once per connection
+        result = self.gateway.translate_flow(self.flow, now, self.host.lo + sock.k)
         if type(result) is not str:  # through at once: _open with latency 0, inlined
             sock.state = ESTABLISHED
             sock.mapping = result  # type: ignore[assignment]
@@ -243,15 +240,7 @@ class Route:
 
     def _translate(self, sock: Socket, now: float) -> Mapping | str:
         """One SYN (or datagram) of ``sock`` through the gateway: a mapping or a drop reason."""
-        return self.gateway.translate(
-            now,
-            self.protocol,
-            self.member,
-            self.source,
-            self.host.lo + sock.k,
-            self.destination,
-            self.destination_port,
-        )
+        return self.gateway.translate_flow(self.flow, now, self.host.lo + sock.k)
 
     def _open(
         self, sock: Socket, mapping: Mapping, life: float, now: float, latency: float
