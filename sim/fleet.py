@@ -129,7 +129,11 @@ class Member(Host):
             held = self.table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
-            fleet.touched.add(self.member)
+            touched = fleet.touched  # (Fleet.took, inlined)
+            if touched.get(self.member, pool) is pool:
+                touched[self.member] = pool
+            else:
+                touched[self.member] = None
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:
@@ -184,7 +188,9 @@ class Fleet:
         self.levels = MaxLevels()  # members' worst pools: most ports unusable now
         self.bind_levels = MaxLevels()  # members' bind maps: ports with an owner now
         self.binders: set[int] = set()  # members that bound explicitly (may block ports)
-        self.touched: set[int] = set()  # members that took ports in this bin (levels rose)
+        # members that took ports in this bin (their levels rose), each with the pool that
+        # took them (None: several pools, or one not known)
+        self.touched: dict[int, Pool | None] = {}
         self.bin_peak = 0  # the most ports unusable in a member pool during this bin
         self.bin_pool: Pool | None = None  # the pool that reached it
         self.bin_host: Member | None = None  # and its member
@@ -224,6 +230,7 @@ class Fleet:
 
     def rose(self, host: Member, pool: Pool | None) -> None:
         """A member took ports: in ``pool`` (None: maybe in any of its pools)."""
+        self.took(host.member, pool)
         if pool is None:
             level = host.level()
             pool = max(host.pools(), key=lambda p: p.unusable, default=None)
@@ -236,7 +243,14 @@ class Fleet:
         held = host.table.bind_pool.unusable
         if held > self.bin_held:
             self.bin_held = held
-        self.touched.add(host.member)
+
+    def took(self, member: int, pool: Pool | None) -> None:
+        """Member ``member`` took ports in ``pool`` (None: maybe in any of its pools)."""
+        touched = self.touched
+        if pool is not None and touched.get(member, pool) is pool:
+            touched[member] = pool
+        else:
+            touched[member] = None
 
     def _level(self, index: int) -> int:
         return self.members[index].level()
@@ -282,10 +296,17 @@ class Fleet:
         took ports in the bin are read once (a rise per take would cost a heap push per
         connection), the others only fell since their last entries."""
         members = self.members
-        for index in self.touched:
+        levels, bind_levels = self.levels, self.bind_levels
+        pushed, bind_pushed = levels._pushed, bind_levels._pushed
+        for index, pool in self.touched.items():
             host = members[index]
-            self.levels.rise(index, host.level())
-            self.bind_levels.rise(index, host.table.bind_pool.unusable)
+            # only the pool that took can have passed the member's highest entry
+            level = pool.unusable if pool is not None else host.level()
+            if level > pushed.get(index, 0):
+                levels.rise(index, level)
+            held = host.table.bind_pool.unusable
+            if held > bind_pushed.get(index, 0):
+                bind_levels.rise(index, held)
         self.touched.clear()
         self.start = self.levels.top(self._level)
         self._start_held = self.bind_levels.top(self._held)[0]
