@@ -1,11 +1,12 @@
 """A fleet: one ``[[hosts]]`` entry with ``count = N`` run as N identical hosts.
 
 Pods on a node or VMs in a subnet differ only in their address, so the scenario describes
-them once.  Each member is a full host (its own port table, sockets, TIME_WAIT queues:
+them once.  Each member is a full host (its own port table, sockets and TIME_WAIT states:
 each pod is its own network namespace) built the first time an arrival picks it, so a
 member nothing reaches costs nothing, and one in use costs its occupancy maps
-(``sim.ports.table.SparsePortTable``: one byte per port of its range per destination it
-talks to, owners only for ports held).
+(``sim.ports.table.SparsePortTable``: one byte per port of its range for its bind map and
+per destination it talks to).  Their TIME_WAIT entries wait in one set of queues, the
+first member's (``Member``).
 
 The members share one kernel: the connect() secret and perturbation table
 (``table_perturb``, a global of net/ipv4/inet_hashtables.c, Linux 6.18) and the jiffies

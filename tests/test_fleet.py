@@ -419,3 +419,37 @@ def test_kernel_replay_refuses_fleets() -> None:
 
     sc = scenario([{"name": "pods", "count": 3, "address": "10.244.1.0/24"}])
     assert any("hosts[0].count: fleets are not replayed" in p for p in refusals(sc, "f.toml"))
+
+
+@pytest.mark.parametrize("os_name", ["macos", "windows", "netbsd"])
+def test_one_member_fleet_reports_as_the_same_host(os_name: str) -> None:
+    """A fleet of one is the host it stands for: every column of series.csv agrees,
+    including the worst pool's established and TIME_WAIT counts of an OS whose port space
+    all destinations share (its counts are summed over destinations when read: the fleet
+    must sum them for the pool it reports, not only for members with a TIME_WAIT due, as
+    it did before 2026-11-30).  These OSes choose ports without random draws, so the
+    member's own random streams change nothing."""
+
+    def series(host: dict[str, Any]) -> Any:
+        doc = {
+            "name": "one",
+            "duration": 60,
+            "seed": 2,
+            "hosts": [{"name": "pods", "os": os_name, **host}],
+            "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+            "load": [
+                {
+                    "host": "pods",
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": 20},
+                    "lifetime": {"kind": "exponential", "mean": 0.5},
+                }
+            ],
+        }
+        return sim.run(parse_scenario(doc, "one.toml")).series
+
+    fleet = series({"count": 1, "address": "10.244.1.2/24"})
+    plain = series({"address": "10.244.1.2", "local_network": "10.244.1.0/24"})
+    assert fleet["time_wait"].max() > 0  # TIME_WAITs held and ended during the run
+    assert (fleet["worst_established"] + fleet["worst_time_wait"] > 0).any()
+    assert fleet.equals(plain)
