@@ -60,40 +60,42 @@ class Channel:
     """One load's connections from one host and source address to one destination, with
     their counters; ``attempt`` is bound to the host's attempt that fits them (the hot path)."""
 
-    __slots__ = (
-        "addr",
+    # those read on every connection first (in this order), so that they share few cache
+    # lines: a fleet has one channel per member and destination, each touched rarely
+    __slots__ = (  # noqa: RUF023 (the order is the point)
         "attempt",
+        "route",
+        "host",
+        "addr",
+        "select",
+        "pass1_probes",
+        "pool",
         "attempted",
+        "succeeded",
+        "tally",
+        "lifetime",
+        "holds_time_wait",
         "close",
+        "tw_timer",
+        "tw_len",
+        "tw_queue",
+        "reuse_tw",
+        "protocol",
         "dest",
         "dest_pool",
         "failed",
         "failed_by_error",
         "first_failure",
-        "holds_time_wait",
-        "host",
         "index",
         "key",
         "label",
-        "lifetime",
         "name",
-        "pass1_probes",
-        "pool",
-        "protocol",
-        "reuse_tw",
-        "route",
-        "select",
         "share",
         "socket",
         "source",
         "step1",
         "sub",
-        "succeeded",
-        "tally",
         "tw_hold",
-        "tw_len",
-        "tw_queue",
-        "tw_timer",
     )
 
     def __init__(
