@@ -116,17 +116,13 @@ class Route:
     __slots__ = (
         "channel",
         "close_kind",
-        "destination",
-        "destination_port",
         "env",
         "flow",
         "gateway",
         "host",
         "host_attempt",
-        "member",
         "protocol",
         "schedule",
-        "source",
         "stats",
     )
 
@@ -142,19 +138,16 @@ class Route:
         self.env = env
         self.channel = channel
         self.gateway = gateway
-        self.member = member
         self.schedule = schedule
         self.stats = stats
         self.host = channel.host
-        self.source = channel.source
         self.protocol = channel.protocol
-        self.destination = channel.dest.ip
-        self.destination_port = channel.dest.port
         self.close_kind = (
             UDP if channel.protocol == "udp" else RST if channel.close == "reset" else FIN
         )
+        # what the gateway is told of this route's flows, once (Gateway.flow_key)
         self.flow = gateway.flow_key(
-            self.protocol, member, self.source, self.destination, self.destination_port
+            channel.protocol, member, channel.source, channel.dest.ip, channel.dest.port
         )
         # the host's own attempt (the channel's attempt becomes this route's connect); the
         # host schedules no close for a routed channel: the lifetime starts once established
@@ -262,10 +255,6 @@ class Route:
         """connect() failed: the socket closes from SYN_SENT (no TIME_WAIT) and frees its port."""
         self.channel.attempted += 1
         self.host.abandon(sock, error, now)
-
-    def release(self, sock: Socket, now: float) -> None:
-        """The connection closed (the host's close path calls this): the gateway's hold."""
-        self.gateway.release(sock.mapping, now, self.close_kind)
 
     def _log(
         self, now: float, event: str, sock: Socket, mapping: Mapping | None, error: str

@@ -401,7 +401,7 @@ class SparsePortTable(PortTable):
         self.explicit: dict[int, int] = {}  # type: ignore[assignment]
 
     def owner_count(self, k: int) -> int:
-        if not self.bind_pool.cells[(k & 1) * self.evens + (k >> 1)] & OWNED:
+        if not self.bind_pool.cells[self.layout.cell(k)] & OWNED:
             return 0
         return self.owners.get(k, 1)
 
