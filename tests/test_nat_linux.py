@@ -336,3 +336,35 @@ def test_bad_options() -> None:
         LinuxMasquerade.check_options({"conntrack": {"time_wait": -1}})
     with pytest.raises(ValueError):
         LinuxMasquerade.check_options({"kernel": "banana"})
+
+
+def test_a_revived_udp_entry_keeps_its_tuple_until_its_own_hold_ends() -> None:
+    """A UDP packet on the inside tuple of a held entry carries on in that entry; when
+    that flow ends too, the hold starts again from then.  Flow 1 runs 0-1 s (30 s hold, to
+    31 s); flow 2 on the same inside tuple runs 5-10 s, and the entry, born at 0, is then
+    a stream: held 120 s, to 130 s.  The first hold's end (31 s) must not free it."""
+    gw = gateway(port_range=(2000, 2000))
+    first = gw.translate(0.0, "udp", 0, pod(0), 40000, DST, 53)
+    assert isinstance(first, Mapping)
+    gw.release(first, 1.0, "udp")
+    second = gw.translate(5.0, "udp", 0, pod(0), 40000, DST, 53)
+    assert isinstance(second, Mapping) and second.port == 2000 and gw.reused_udp == 1
+    gw.release(second, 10.0, "udp")
+    other = gw.translate(31.0, "udp", 1, pod(1), 40001, DST, 53)
+    assert other == NO_FREE_TUPLE  # still held at the first hold's end
+    assert gw.translate(129.99, "udp", 1, pod(1), 40001, DST, 53) == NO_FREE_TUPLE
+    freed = gw.translate(130.0, "udp", 1, pod(1), 40001, DST, 53)
+    assert isinstance(freed, Mapping) and freed.port == 2000
+
+
+def test_eviction_finds_entries_closed_before_its_first_search() -> None:
+    """A pool's index of closing entries by port is built by the first eviction search:
+    entries that closed earlier are in it.  Three flows take all three ports and close
+    by FIN; a fourth flow's search (sequence check forced to pass) evicts one of them."""
+    gw = gateway(port_range=(2000, 2002), kernel="6.5", evict_seq_advanced=1.0)
+    flows = [gw.translate(0.0, "tcp", k, pod(k), 40000, DST, 443) for k in range(3)]
+    assert all(isinstance(m, Mapping) for m in flows)
+    for m in flows:
+        gw.release(m, 1.0, "fin")
+    r = gw.translate(2.0, "tcp", 3, pod(3), 40000, DST, 443)
+    assert isinstance(r, Mapping) and r.port in (2000, 2001, 2002) and gw.evicted == 1

@@ -211,7 +211,9 @@ class Pool:
         self.use = use  # the destination's held count, over every address
         self.cells = bytearray(65536)
         self.live = bytearray(65536)
-        self.closing: dict[int, LinuxMapping] = {}  # port -> its closing entry
+        # port -> its closing entry: built the first time an eviction search needs it
+        # (LinuxMasquerade._closing_of), kept from then on; most pools never need it
+        self.closing: dict[int, LinuxMapping] | None = None
 
 
 def _scan(cells: bytearray, lo: int, size: int, off: int, i0: int, i1: int) -> int:
@@ -245,8 +247,8 @@ def _ring(cells: bytearray, lo: int, size: int, start: int, length: int, i: int)
     return -1
 
 
-def _head_time(queue: deque[tuple[float, LinuxMapping]]) -> float:
-    return queue[0][0]
+def _head_time(queue: deque[LinuxMapping]) -> float:
+    return queue[0].until
 
 
 class LinuxMasquerade(Gateway):
@@ -300,6 +302,8 @@ class LinuxMasquerade(Gateway):
         self.persistent: bool = opts["persistent"]
         self.kernel_version = parse_kernel(str(opts["kernel"]))
         self.runs = self.kernel_version >= FIRST_RUNS_KERNEL
+        # --random-fully with bounded runs: no bysource, no preservation, a random start
+        self.fully_runs = self.random_fully and self.runs
         self.evict = self.kernel_version >= FIRST_EVICT_KERNEL
         self.timeouts = {**CONNTRACK_DEFAULTS, **opts["conntrack"]}
         # a TCP close kind's hold, looked up once per release
@@ -319,12 +323,16 @@ class LinuxMasquerade(Gateway):
         self.inner_numbers: dict[tuple[str, int, str, int], int] = {}
         self.inner_tuples: list[tuple[str, int, str, int]] = []
         self.port_range = config.port_range
+        lo, hi = config.port_range or (1024, 65535)  # (an ephemeral port's class)
+        self.fully_range = (lo, hi - lo + 1)
         self.n_addresses = len(self.addresses)
         self.pools: dict[tuple[str, str, int], list[Pool | None]] = {}
         self.bysource: dict[tuple[str, str, int], LinuxMapping] = {}
         self.address_of: dict[tuple[str, str], int] = {}  # (source, destination) -> address
         self.closed_inner: dict[int, LinuxMapping] = {}
-        self.queues: dict[float, deque[tuple[float, LinuxMapping]]] = {}
+        # closing entries by hold length, each queue in the order of their ends (``until``):
+        # an entry is queued once (a revived UDP entry goes on as a new object, _revive)
+        self.queues: dict[float, deque[LinuxMapping]] = {}
         self.due = math.inf
         # entries not yet confirmed, in the order they were made (each its born, pool, port)
         self.pending: deque[LinuxMapping] = deque()
@@ -386,10 +394,9 @@ class LinuxMasquerade(Gateway):
         old = self.closed_inner.get(inner) if self.closed_inner else None
         if old is not None:
             if protocol == "udp":  # the held entry carries the new packets
-                self._revive(old)
                 self.reused_udp += 1
                 counters.succeeded += 1
-                return old
+                return self._revive(old)
             self._end(old, now)  # a SYN on a closing 4-tuple reopens: old entry killed
             self.reopened += 1
         self.syn_inner = inner  # read by _harder, for the eviction verdict
@@ -400,7 +407,17 @@ class LinuxMasquerade(Gateway):
                 hidden = self._hide_unconfirmed(now)
             else:
                 pending.clear()
-        pool, port = self._choose(pools, route, source_port, now)
+        index = route.index
+        pool = pools[index] if index >= 0 else None
+        if pool is not None and self.fully_runs and (self.port_range or source_port >= 1024):
+            # (``_choose`` and the first probe of ``_runs``, inlined: the common case)
+            lo, size = self.fully_range
+            off = int(self.stream.uniform() * 65536)  # get_random_u16()
+            port = lo + off % size
+            if pool.cells[port]:
+                port = self._runs(pool, lo, size, protocol, now, off)
+        else:
+            pool, port = self._choose(pools, route, source_port, now)
         if hidden:
             for p, q in hidden:
                 p.cells[q] = LIVE
@@ -473,14 +490,18 @@ class LinuxMasquerade(Gateway):
             return pool, self._runs(pool, lo, hi - lo + 1, route.protocol, now)
         return pool, self._rover(pool, lo, hi - lo + 1, route.protocol)
 
-    def _runs(self, pool: Pool, lo: int, size: int, protocol: str, now: float) -> int:
-        """``nf_nat_l4proto_unique_tuple`` from 5.17: runs of 128, 64, 32, 16, 8 probes."""
+    def _runs(
+        self, pool: Pool, lo: int, size: int, protocol: str, now: float, off: int = -1
+    ) -> int:
+        """``nf_nat_l4proto_unique_tuple`` from 5.17: runs of 128, 64, 32, 16, 8 probes.
+        ``off``: the first run's start if already drawn."""
         uniform = self.stream.uniform
         attempts = size if size < MAX_ATTEMPTS else MAX_ATTEMPTS
         harder = self.evict and protocol == "tcp"
         cells = pool.cells
         while True:
-            off = int(uniform() * 65536)  # get_random_u16()
+            if off < 0:
+                off = int(uniform() * 65536)  # get_random_u16()
             plain = attempts - HARDER_THRESH if harder else attempts
             if plain > 0:
                 # the first probe (i = 0) is free in the common case: answer it without
@@ -500,6 +521,7 @@ class LinuxMasquerade(Gateway):
             if attempts >= size or attempts < 16:
                 return -1
             attempts //= 2
+            off = -1
 
     def _harder(
         self, pool: Pool, lo: int, size: int, off: int, i: int, attempts: int, now: float
@@ -514,13 +536,22 @@ class LinuxMasquerade(Gateway):
             port = lo + ((off + i) & 0xFFFF) % size
             if not pool.cells[port]:
                 return port
-            entry = pool.closing.get(port)
+            closing = pool.closing
+            if closing is None:
+                closing = self._closing_of(pool)
+            entry = closing.get(port)
             if entry is not None and self._seq_has_advanced(entry):
                 self._end(entry, now)
                 self.evicted += 1
                 return port
             i += 1
         return -1
+
+    def _closing_of(self, pool: Pool) -> dict[int, LinuxMapping]:
+        """The closing entries of ``pool`` by port, indexed now and kept from now on: every
+        closing entry is in ``closed_inner`` (one per inside tuple), so none is missed."""
+        pool.closing = {e.port: e for e in self.closed_inner.values() if e.pool is pool}
+        return pool.closing
 
     def _seq_has_advanced(self, entry: LinuxMapping) -> bool:
         """``nf_seq_has_advanced`` for the SYN being placed against a closing ``entry``:
@@ -583,12 +614,13 @@ class LinuxMasquerade(Gateway):
         entry.until = end = now + hold
         pool.cells[port] = CLOSING
         pool.live[port] = 0
-        pool.closing[port] = entry
+        if pool.closing is not None:
+            pool.closing[port] = entry
         self.closed_inner[entry.inner] = entry
         queue = self.queues.get(hold)
         if queue is None:
             queue = self.queues[hold] = deque()
-        queue.append((end, entry))
+        queue.append(entry)
         if end < self.due:
             self.due = end
 
@@ -601,7 +633,7 @@ class LinuxMasquerade(Gateway):
     def drop_flows(self) -> None:
         for pools in self.pools.values():
             for pool in pools:
-                if pool is not None:
+                if pool is not None and pool.closing is not None:
                     pool.closing.clear()
         for holder in (self.bysource, self.closed_inner, self.queues, self.pending):
             holder.clear()
@@ -610,21 +642,22 @@ class LinuxMasquerade(Gateway):
         """End the holds due by ``now`` in time order (a merge of the per-length FIFOs)."""
         if len(self.queues) == 1:  # one hold length so far: its FIFO is in time order
             for queue in self.queues.values():
-                while queue and queue[0][0] <= now:
-                    end, entry = queue.popleft()
-                    if entry.state == CLOSING and entry.until == end:
-                        self._end(entry, end)
-                self.due = queue[0][0] if queue else math.inf
+                while queue and queue[0].until <= now:
+                    entry = queue.popleft()
+                    if entry.state == CLOSING:  # (else ended early: evicted, reopened)
+                        self._end(entry, entry.until)
+                self.due = queue[0].until if queue else math.inf
             return
         queues = [q for q in self.queues.values() if q]
         while queues:
             head = min(queues, key=_head_time) if len(queues) > 1 else queues[0]
-            end, entry = head[0]
+            entry = head[0]
+            end = entry.until
             if end > now:
                 self.due = end
                 return
             head.popleft()
-            if entry.state == CLOSING and entry.until == end:
+            if entry.state == CLOSING:
                 self._end(entry, end)
             if not head:
                 queues.remove(head)
@@ -637,8 +670,9 @@ class LinuxMasquerade(Gateway):
         port = entry.port
         pool.cells[port] = 0
         pool.live[port] = 0
-        if pool.closing.get(port) is entry:
-            del pool.closing[port]
+        closing = pool.closing
+        if closing is not None and closing.get(port) is entry:
+            del closing[port]
         if self.closed_inner.get(entry.inner) is entry:
             del self.closed_inner[entry.inner]
         key = entry.source_key
@@ -646,14 +680,25 @@ class LinuxMasquerade(Gateway):
             del self.bysource[key]
         pool.use.give(now)
 
-    def _revive(self, entry: LinuxMapping) -> None:
-        """A held UDP entry carries a new flow on the same inside tuple."""
-        entry.state = LIVE
+    def _revive(self, entry: LinuxMapping) -> LinuxMapping:
+        """A held UDP entry carries a new flow on the same inside tuple: it goes on as a
+        new object (same tuple, same birth), so that the old one, still in its hold's
+        queue, is skipped there (each queued object is released once)."""
+        revived = object.__new__(LinuxMapping)
+        for name in ("address", "port", "born", "pool", "inner", "source_key"):
+            setattr(revived, name, getattr(entry, name))
+        revived.state = LIVE
+        entry.state = GONE  # (its tuple stays held: by the revived entry)
         pool = entry.pool
         pool.cells[entry.port] = LIVE
         pool.live[entry.port] = 1
-        del pool.closing[entry.port]
+        if pool.closing is not None:
+            del pool.closing[entry.port]
         del self.closed_inner[entry.inner]
+        key = entry.source_key
+        if key is not None and self.bysource.get(key) is entry:
+            self.bysource[key] = revived
+        return revived
 
     # -- pools -------------------------------------------------------------------------
     def _pool(
