@@ -19,7 +19,9 @@ Counters live on the channel as for every connect(): ``attempted`` when the host
 from __future__ import annotations
 
 import math
+from functools import partial
 from heapq import heappush
+from types import MethodType
 from typing import TYPE_CHECKING
 
 from simpy.events import NORMAL
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from simpy import Environment
 
     from sim.channel import Channel
+    from sim.host import Host
     from sim.sockets import Socket
 
     Done = Callable[[Socket | None], None]
@@ -150,14 +153,20 @@ class Route:
             channel.protocol, member, channel.source, channel.dest.ip, channel.dest.port
         )
         # the host's own attempt (the channel's attempt becomes this route's connect); the
-        # host schedules no close for a routed channel: the lifetime starts once established
-        self.host_attempt = channel.attempt
+        # host schedules no close for a routed channel: the lifetime starts once established.
+        # Kept as the function itself, called with host and channel: no partial and bound
+        # method per route to fetch from memory per connection (a fleet has many routes)
+        attempt = channel.attempt
+        method = attempt.func if isinstance(attempt, partial) else None
+        if not isinstance(method, MethodType) or attempt.args != (channel,):
+            raise TypeError("a channel's attempt is partial(host method, channel)")
+        self.host_attempt: Callable[[Host, Channel], Socket | None] = method.__func__
 
     def connect(self, done: Done | None) -> Socket | None:
         """One connect(): ``done`` (if any) gets the socket or None when settled.  Returns
         the socket when established at once, else None (refused, dropped, or pending)."""
         channel = self.channel
-        sock = self.host_attempt()
+        sock = self.host_attempt(self.host, channel)
         if sock is None:  # the host refused (no local port): as without a gateway
             if done is not None:
                 done(None)
