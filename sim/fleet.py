@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Any
 from sim.channel import Tally
 from sim.fleet_addresses import FleetAddresses
 from sim.host import Host
+from sim.wakeup import shared_callbacks
 
 if TYPE_CHECKING:
     from sim.channel import Channel
     from sim.config.types import HostSpec
+    from sim.nat.route import Route
     from sim.ports.table import Pool
     from sim.randomness import Stream
     from sim.sockets import Socket
@@ -86,6 +88,7 @@ class Member(Host):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._close_callbacks = MEMBER_CLOSE
         first = kwargs.get("kernel_from")
         if first is not None:  # one kernel's TIME_WAIT queues, the first member's
             self.tw_queues = first.tw_queues
@@ -130,11 +133,17 @@ class Member(Host):
             held = self.table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
-            touched = fleet.touched  # (Fleet.took, inlined)
-            if touched.get(self.member, pool) is pool:
-                touched[self.member] = pool
-            else:
-                touched[self.member] = None
+            member = self.member
+            # Fleet.took, inlined, for a take that may have passed the member's highest
+            # entry (the others leave nothing for the bin's end to read)
+            if level > fleet.levels._pushed.get(member, 0) or (
+                held > fleet.bind_levels._pushed.get(member, 0)
+            ):
+                touched = fleet.touched
+                if touched.get(member, pool) is pool:
+                    touched[member] = pool
+                else:
+                    touched[member] = None
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:
@@ -154,17 +163,28 @@ class Member(Host):
         return sock
 
     def _on_close(self, event: Any) -> None:
-        Host._on_close(self, event)
-        fleet = self.fleet
-        if fleet is None:
-            raise RuntimeError("a fleet member outside its fleet")
-        fleet.established -= 1
+        member_closed(event)
 
     def abandon(self, sock: Socket, error: str, now: float) -> None:
         """A connect() through a gateway that never got through: it leaves the fleet's
         established count as it leaves the member's."""
         Host.abandon(self, sock, error, now)
         self._fleet().established -= 1
+
+
+def member_closed(event: Any) -> None:
+    """A member's socket's lifetime ended (``Host._on_close``): the close callback of
+    every member, one function rather than a bound method and list per member (each
+    another object to fetch from memory per connection: members are touched rarely)."""
+    host = event._value.load.host
+    Host._on_close(host, event)
+    fleet = host.fleet
+    if fleet is None:
+        raise RuntimeError("a fleet member outside its fleet")
+    fleet.established -= 1
+
+
+MEMBER_CLOSE = shared_callbacks(member_closed)
 
 
 class Fleet:
@@ -293,9 +313,10 @@ class Fleet:
         self.bin_figures = (self.established, self.time_wait, self.bound, peak / size, held / size)
 
     def new_bin(self) -> None:
-        """The next bin starts from the members' levels now: those of the members that
-        took ports in the bin are read once (a rise per take would cost a heap push per
-        connection), the others only fell since their last entries."""
+        """The next bin starts from the members' levels now: those of the members whose
+        takes in the bin passed their highest entry are read once (a rise per take would
+        cost a heap push per connection); the others are no higher than an entry they
+        have (a level rises only by takes, and those did not pass it)."""
         members = self.members
         levels, bind_levels = self.levels, self.bind_levels
         pushed, bind_pushed = levels._pushed, bind_levels._pushed
@@ -334,7 +355,7 @@ class MemberChannels:
     own stream, so the spread does not move any other random number); ``channels`` gives
     (building if needed) that member's channels to a destination, one per source address."""
 
-    __slots__ = ("_attempts", "_by_target", "_make", "count", "fleet", "stream")
+    __slots__ = ("_attempts", "_by_target", "_make", "_routes", "count", "fleet", "stream")
 
     def __init__(
         self,
@@ -351,6 +372,9 @@ class MemberChannels:
         # each member's attempt on its first channel to the first destination, by member
         # (None: not built yet): the hot path's one lookup, a list rather than a dict
         self._attempts: list[Callable[[], object] | None] = [None] * self.count
+        # and its route, if through a gateway: connected directly (Route.connect), without
+        # the channel's partial and bound method to fetch from memory per connection
+        self._routes: list[Route | None] = [None] * self.count
 
     def pick(self) -> int:
         return int(self.stream.uniform() * self.count)
@@ -359,6 +383,10 @@ class MemberChannels:
         """An arrival of a load with one destination, no retries and no keep-alive: a
         member's connect() straight away (the hot path; ``Flow.dispatch`` otherwise)."""
         member = int(self.stream.uniform() * self.count)
+        route = self._routes[member]
+        if route is not None:
+            route.connect(None)
+            return
         attempt = self._attempts[member]
         if attempt is None:
             attempt = self.channels(0, member)[0].attempt
@@ -372,5 +400,6 @@ class MemberChannels:
             chans = by_member[member] = self._make(host, target)
             if target == 0:
                 self._attempts[member] = chans[0].attempt
+                self._routes[member] = chans[0].route
             self.fleet.rose(host, None)  # its new pools start with their reserved ports
         return chans
