@@ -12,7 +12,7 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING
 
-from sim.metrics import TRACKED_POOLS, UNTRACKED, PortUse
+from sim.metrics import TRACKED_POOLS, PortUse
 from sim.nat.route import Route
 from sim.ports.linux import connect_selector
 
@@ -155,9 +155,12 @@ class Channel:
             # the 4-tuple bookkeeping is per destination; what connect() may not use is that
             # pool under 4-tuple scope, or the host's port space under the others
             self.dest_pool = host.table.pool(self.key, self.label)
-            if self.dest_pool.use is None:  # reuse metrics for the first pools only
-                tracked = host.track_reuse and len(host.table.pools) <= TRACKED_POOLS
-                self.dest_pool.use = PortUse(host.size) if tracked else UNTRACKED
+            # reuse metrics for the first pools only (the others keep None: no call per
+            # connection; deciding again for a later channel gives the same answer, as
+            # pools are only added)
+            pools = len(host.table.pools)
+            if self.dest_pool.use is None and host.track_reuse and pools <= TRACKED_POOLS:
+                self.dest_pool.use = PortUse(host.size)
             if host.scope == "4tuple":
                 self.pool = self.dest_pool
             elif host.scope == "local_address":

@@ -833,7 +833,7 @@ class Host:
             self._release_live(sock.k, sock.cell)
         if self.log is not None:
             self._log(now, "close", self.lo + sock.k, ch, 0, "")
-        if ch.close == "server" and pool.use is not None:  # (UNTRACKED: a no-op)
+        if ch.close == "server" and pool.use is not None:  # (None: not tracked)
             pool.use.server_closed(sock.k, now + ch.dest.time_wait)
         if ch.holds_time_wait:
             if self.tw_rst and self.rst_stream.uniform() < self.tw_rst:

@@ -47,23 +47,10 @@ def bucket_floor(bucket: int) -> float:
     return 0.0 if bucket == 0 else 2 ** ((bucket - 1) / SUB_BUCKETS)
 
 
-class Untracked:
-    """Stands in for :class:`PortUse` on pools past a host's first ``TRACKED_POOLS``: a
-    PortUse holds two lists the size of the range (~450 KB with the Linux default), too much
-    for thousands of destinations.  Same calls, nothing recorded."""
-
-    __slots__ = ()
-    uses = 0
-
-    def record(self, k: int, now: float) -> None:
-        pass
-
-    def server_closed(self, k: int, until: float) -> None:
-        pass
-
-
-UNTRACKED = Untracked()
-TRACKED_POOLS = 64  # destination pools per host with reuse metrics (the first created)
+# destination pools per host with reuse metrics (the first created; a PortUse holds two
+# lists the size of the range, ~450 KB with the Linux default: too much for thousands of
+# destinations), the others' ``use`` is None
+TRACKED_POOLS = 64
 
 
 class PortUse:

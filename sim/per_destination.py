@@ -44,7 +44,7 @@ def destinations_report(model: Model) -> dict[str, DestinationEntry]:
         entry["failed"] = entry.get("failed", 0) + ch.failed
     for host in model.all_hosts():
         for pool in host.table.pools.values():
-            if isinstance(pool.use, PortUse) and pool.use.uses:  # (Untracked: none)
+            if isinstance(pool.use, PortUse) and pool.use.uses:  # (None: not tracked)
                 key = pool_key(host.name, pool.label, several_hosts)
                 out.setdefault(key, {"host": host.name}).update(pool.use.summary())
     for key, entry in fleet_destinations(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sim.ports.cells import BLOCKED, OWNED, STATIC
 
 if TYPE_CHECKING:
-    from sim.metrics import PortUse, Untracked
+    from sim.metrics import PortUse
     from sim.sockets import Socket
 
 
@@ -165,7 +165,7 @@ class Pool(OccupancyMap):
         self.area = 0.0
         self.t_last = 0.0
         self.tw_reusable: dict[int, Socket] = {}  # TIME_WAIT entries reusable now, by cell
-        self.use: PortUse | Untracked | None = None  # destination pools: sim.metrics.PortUse
+        self.use: PortUse | None = None  # a tracked destination pool: sim.metrics.PortUse
         self.peak = self.unusable  # highest unusable count in the current time bin
         self.max_ever = self.unusable
         self.max_time = 0.0
