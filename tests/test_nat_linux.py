@@ -368,3 +368,34 @@ def test_eviction_finds_entries_closed_before_its_first_search() -> None:
         gw.release(m, 1.0, "fin")
     r = gw.translate(2.0, "tcp", 3, pod(3), 40000, DST, 443)
     assert isinstance(r, Mapping) and r.port in (2000, 2001, 2002) and gw.evicted == 1
+
+
+def test_entries_of_two_source_addresses_are_two_conntrack_entries() -> None:
+    """conntrack's inside tuple has the source address: one host sending from two
+    addresses with the same port to one destination makes two entries.  A SYN from the
+    second address does not reopen the first address's closing entry, which keeps its
+    translated port for its hold (2 ports: the SYN takes the other one; 6.4, so no
+    eviction of closing entries either)."""
+    gw = gateway(port_range=(2000, 2001), kernel="6.4")
+    first = gw.translate(0.0, "tcp", 0, "10.0.0.1", 40000, DST, 443)
+    assert isinstance(first, Mapping)
+    gw.release(first, 1.0, "fin")
+    second = gw.translate(2.0, "tcp", 0, "10.0.0.2", 40000, DST, 443)
+    assert isinstance(second, Mapping) and second.port != first.port
+    assert gw.reopened == 0
+    again = gw.translate(3.0, "tcp", 0, "10.0.0.1", 40000, DST, 443)  # the same 4-tuple
+    assert isinstance(again, Mapping) and gw.reopened == 1
+
+
+def test_eviction_sees_the_closing_entries_of_every_source_address() -> None:
+    """Two closing entries, one per source address of one host, hold both ports of the
+    range; two later SYNs from other hosts (sequence check forced to pass) each evict one
+    (nf_nat_used_tuple_harder), whichever port each probes first."""
+    gw = gateway(port_range=(2000, 2001), kernel="6.5", evict_seq_advanced=1.0)
+    flows = [gw.translate(0.0, "tcp", 0, src, 40000, DST, 443) for src in ("10.0.0.1", "10.0.0.2")]
+    assert all(isinstance(m, Mapping) for m in flows)
+    for m in flows:
+        gw.release(m, 1.0, "fin")
+    got = [gw.translate(2.0 + k, "tcp", 1 + k, pod(1 + k), 50000, DST, 443) for k in range(2)]
+    assert all(isinstance(m, Mapping) for m in got) and gw.evicted == 2
+    assert sorted(m.port for m in got) == [2000, 2001]  # type: ignore[union-attr]

@@ -320,8 +320,9 @@ class LinuxMasquerade(Gateway):
         self.syn_inner = -1  # the inside tuple (numbered) of the SYN being placed
         # inside tuples without their port, numbered in order of first use: a conntrack
         # entry's inside tuple is a number (number << 16 | port), hashed as an int
-        self.inner_numbers: dict[tuple[str, int, str, int], int] = {}
-        self.inner_tuples: list[tuple[str, int, str, int]] = []
+        self.inner_numbers: dict[tuple[str, int, str, str, int], int] = {}
+        self.inner_tuples: list[tuple[str, int, str, str, int]] = []
+        self.first_source: dict[int, str] = {}  # each inside host's first source address
         self.port_range = config.port_range
         lo, hi = config.port_range or (1024, 65535)  # (an ephemeral port's class)
         self.fully_range = (lo, hi - lo + 1)
@@ -347,22 +348,30 @@ class LinuxMasquerade(Gateway):
         flow.dkey = (protocol, destination, destination_port)
         flow.pools = None
         flow.index = -1
-        flow.inner = self.inner_of(protocol, member, destination, destination_port)
+        flow.inner = self.inner_of(protocol, member, source, destination, destination_port)
         return flow
 
-    def inner_of(self, protocol: str, member: int, destination: str, destination_port: int) -> int:
-        """The number of an inside tuple without its port, shifted for the port."""
-        key = (protocol, member, destination, destination_port)
+    def inner_of(
+        self, protocol: str, member: int, source: str, destination: str, destination_port: int
+    ) -> int:
+        """The number of an inside tuple without its port, shifted for the port.  The
+        source address is part of it: a host with several addresses has a conntrack
+        entry per address for the same port and destination."""
+        key = (protocol, member, source, destination, destination_port)
         number = self.inner_numbers.get(key)
         if number is None:
             number = self.inner_numbers[key] = len(self.inner_tuples)
             self.inner_tuples.append(key)
+            self.first_source.setdefault(member, source)
         return number << 16
 
-    def inner_tuple(self, inner: int) -> tuple[str, int, int, str, int]:
-        """The inside tuple (protocol, member, port, destination, port) of a number."""
-        protocol, member, destination, destination_port = self.inner_tuples[inner >> 16]
-        return protocol, member, inner & 0xFFFF, destination, destination_port
+    def inner_tuple(self, inner: int) -> tuple[str | int, ...]:
+        """The inside tuple of a number, as (protocol, member, port, destination, port),
+        then the source address if it is not the host's first (so the eviction draws of
+        hosts with one address, keyed by this tuple, are those they always were)."""
+        protocol, member, source, destination, destination_port = self.inner_tuples[inner >> 16]
+        tail = () if source == self.first_source[member] else (source,)
+        return protocol, member, inner & 0xFFFF, destination, destination_port, *tail
 
     def translate(
         self,
@@ -549,8 +558,14 @@ class LinuxMasquerade(Gateway):
 
     def _closing_of(self, pool: Pool) -> dict[int, LinuxMapping]:
         """The closing entries of ``pool`` by port, indexed now and kept from now on: every
-        closing entry is in ``closed_inner`` (one per inside tuple), so none is missed."""
-        pool.closing = {e.port: e for e in self.closed_inner.values() if e.pool is pool}
+        closing entry waits in one hold queue (those ended early or revived are no longer
+        CLOSING there), so none is missed."""
+        pool.closing = {
+            e.port: e
+            for queue in self.queues.values()
+            for e in queue
+            if e.state == CLOSING and e.pool is pool
+        }
         return pool.closing
 
     def _seq_has_advanced(self, entry: LinuxMapping) -> bool:
