@@ -41,7 +41,7 @@ class _NoTimeWait(deque):
         raise RuntimeError("this channel holds no TIME_WAIT")
 
 
-NO_TIME_WAIT: deque[tuple[float, Socket]] = _NoTimeWait()
+NO_TIME_WAIT: deque[Socket] = _NoTimeWait()
 
 
 class Tally:

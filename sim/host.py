@@ -235,13 +235,15 @@ class Host:
         self.tw_count = 0
         self.tw_overflow = 0
         self.tw_recycled = 0
-        self.tw_queues: dict[float, deque[tuple[float, Socket]]] = {}
+        # sockets in TIME_WAIT by its length, each queue in the order of their ends
+        # (``Socket.until``)
+        self.tw_queues: dict[float, deque[Socket]] = {}
         self.several_tw = False  # set when loads hold TIME_WAITs of different lengths
         # when the next TIME_WAIT transition is due (settle() keeps it): every action on the
         # host first settles what is due (-inf with several lengths: their merge decides)
         self.due = math.inf
         self._close_callbacks = shared_callbacks(self._on_close)
-        self.tw_fifo: deque[tuple[float, Socket]] = self.tw_queue(self.time_wait)
+        self.tw_fifo: deque[Socket] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
         self.explicit_binds: bool = False  # some load binds before connect (Erlang B: off)
@@ -350,7 +352,8 @@ class Host:
             ch.dest_pool.established -= 1
             ch.dest_pool.time_wait += 1
             self.tw_count += 1
-            ch.tw_queue.append((until, sock))
+            sock.until = until
+            ch.tw_queue.append(sock)
             self.due = min(self.due, until)
             if self.forced_reuse:
                 ch.dest_pool.cells[sock.cell] |= TW_BIT
@@ -472,7 +475,7 @@ class Host:
         net = self.local_network
         return addr.is_loopback or addr.is_link_local or (net.version == 6 and addr in net)
 
-    def tw_queue(self, length: float) -> deque[tuple[float, Socket]]:
+    def tw_queue(self, length: float) -> deque[Socket]:
         """The FIFO of TIME_WAIT sockets of one length: entries leave in arrival order."""
         queue = self.tw_queues.setdefault(length, deque())
         self.several_tw = len(self.tw_queues) > 1
@@ -541,7 +544,7 @@ class Host:
             queue.clear()
         self.reuse_fifo.clear()
         for pool in self.table.pools.values():
-            pool.tw_reusable.clear()
+            pool.tw_reusable = None
 
     # -- bin boundaries (the engine's steps around the recorder's reading) ----------------
     def settle_bin(self, end: float) -> None:
@@ -846,7 +849,8 @@ class Host:
                 pool.time_wait += 1
                 timer = ch.tw_timer
                 end = now + ch.tw_len if timer is None else timer.expiry(now)
-                ch.tw_queue.append((end, sock))
+                sock.until = end
+                ch.tw_queue.append(sock)
                 if end < self.due:
                     self.due = end
                 if self.log is not None:
@@ -891,15 +895,17 @@ class Host:
         if not reuse:  # the common case: only expiries, already in time order
             end = self._time_wait_end
             if inclusive:
-                while tw and tw[0][0] <= now:
-                    end(*tw.popleft())
+                while tw and tw[0].until <= now:
+                    sock = tw.popleft()
+                    end(sock.until, sock)
             else:
-                while tw and tw[0][0] < now:
-                    end(*tw.popleft())
-            self.due = tw[0][0] if tw else math.inf
+                while tw and tw[0].until < now:
+                    sock = tw.popleft()
+                    end(sock.until, sock)
+            self.due = tw[0].until if tw else math.inf
             return
         while True:
-            t_tw = tw[0][0] if tw else math.inf
+            t_tw = tw[0].until if tw else math.inf
             t_reuse = reuse[0][0] if reuse else math.inf
             t = t_tw if t_tw <= t_reuse else t_reuse
             if t > now or (t == now and not inclusive):
@@ -908,21 +914,26 @@ class Host:
             if t_reuse <= t_tw:
                 self._reusable(*reuse.popleft())
             else:
-                self._time_wait_end(*tw.popleft())
+                self._time_wait_end(t_tw, tw.popleft())
 
     def _settle_merged(self, now: float, inclusive: bool) -> None:
-        queues = [q for q in self.tw_queues.values() if q]
-        if self.reuse_fifo:
-            queues.append(self.reuse_fifo)
+        reuse = self.reuse_fifo
+        queues: list[deque[Any]] = [q for q in self.tw_queues.values() if q]
+        if reuse:
+            queues.append(reuse)
+
+        def head_time(queue: deque[Any]) -> float:  # (reuse: (at, socket); else sockets)
+            return queue[0][0] if queue is reuse else queue[0].until
+
         while queues:
-            head = min(queues, key=lambda q: q[0][0])
-            t = head[0][0]
+            head = min(queues, key=head_time)
+            t = head_time(head)
             if t > now or (t == now and not inclusive):
                 return
-            if head is self.reuse_fifo:
+            if head is reuse:
                 self._reusable(*head.popleft())
             else:
-                self._time_wait_end(*head.popleft())
+                self._time_wait_end(t, head.popleft())
             if not head:
                 queues.remove(head)
 
@@ -933,6 +944,8 @@ class Host:
         pool = sock.pool
         pool.time_wait -= 1
         pool.give(sock.cell, BUSY, at)
+        if pool.tw_reusable is None:
+            pool.tw_reusable = {}
         pool.tw_reusable[sock.cell] = sock
 
     def _time_wait_end(self, at: float, sock: Socket) -> None:
@@ -946,7 +959,9 @@ class Host:
         if host.fleet is not None:
             host.fleet.time_wait -= 1
         if state == TW_REUSABLE:
-            del pool.tw_reusable[sock.cell]  # its cell is already usable
+            reusable = pool.tw_reusable
+            if reusable is not None:  # (always: it holds this socket)
+                del reusable[sock.cell]  # its cell is already usable
         else:
             pool.time_wait -= 1
         sock.state = CLOSED

@@ -19,8 +19,10 @@ class Socket:
     Created with ``object.__new__`` and its slots set in ``Host._established`` (half the
     cost of an ``__init__`` call, once per connection)."""
 
-    # ``mapping``: set only for connections through a gateway (sim.nat.route)
-    __slots__ = ("cell", "explicit", "k", "load", "mapping", "pool", "state")
+    # ``mapping``: set only for connections through a gateway (sim.nat.route); ``until``:
+    # when its TIME_WAIT ends, set as it enters TIME_WAIT (its host's queues hold the
+    # socket itself: no (end, socket) tuple per connection)
+    __slots__ = ("cell", "explicit", "k", "load", "mapping", "pool", "state", "until")
 
     cell: int
     explicit: bool
@@ -29,3 +31,4 @@ class Socket:
     mapping: Mapping
     pool: Pool
     state: int
+    until: float

@@ -48,7 +48,7 @@ def live_sockets(env: Environment, host: Host) -> list[Socket]:
     seen: dict[int, Socket] = {}
     pending = [getattr(event, "_value", None) for *_, event in env._queue]
     for queue in host.tw_queues.values():
-        pending += [sock for _, sock in queue]
+        pending += list(queue)
     for sock in pending:
         if isinstance(sock, Socket) and sock.state != CLOSED:
             seen[id(sock)] = sock

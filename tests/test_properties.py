@@ -96,7 +96,7 @@ def check_invariants(env: Environment, host: Host) -> None:
             if k in est or k in tw:
                 assert cell & BUSY
         reusable = {s.k for s in mine if s.state == TW_REUSABLE}
-        assert {table.layout.offset(c) for c in pool.tw_reusable} == reusable
+        assert {table.layout.offset(c) for c in pool.tw_reusable or {}} == reusable
         assert pool.established == len(est) and pool.time_wait == len(tw)
     # owners: every live TCP socket owns its port
     for k in range(host.size):

@@ -164,7 +164,9 @@ class Pool(OccupancyMap):
         self.time_wait = 0
         self.area = 0.0
         self.t_last = 0.0
-        self.tw_reusable: dict[int, Socket] = {}  # TIME_WAIT entries reusable now, by cell
+        # TIME_WAIT entries reusable now, by cell (None until the first: most pools never
+        # have one, and an empty dict would be one more object to fetch per connection)
+        self.tw_reusable: dict[int, Socket] | None = None
         self.use: PortUse | None = None  # a tracked destination pool: sim.metrics.PortUse
         self.peak = self.unusable  # highest unusable count in the current time bin
         self.max_ever = self.unusable
@@ -212,6 +214,28 @@ class PortTable:
     * one :class:`Pool` per destination key (local address, remote address, remote port)
       for connect(); one bind pool (ports with any owner) for bind(0).
     """
+
+    # slots, those read per connection first: a fleet member's table is touched rarely,
+    # and a __dict__ would be one more object to fetch from memory on each touch
+    __slots__ = (  # noqa: RUF023 (the order is the point)
+        "evens",
+        "bind_pool",
+        "owners",
+        "blocked",
+        "static",
+        "layout",
+        "explicit",
+        "addr_pools",
+        "blocked_unusable",
+        "dynamic_blocked",
+        "hi",
+        "listening",
+        "lo",
+        "pools",
+        "reserved",
+        "reset_on_release",
+        "size",
+    )
 
     def __init__(
         self,
@@ -320,6 +344,8 @@ class MultiAddressTable(PortTable):
     from another local address does not conflict (``inet_csk_bind_conflict``, E6b), and
     systems whose uniqueness scope is the local address share a port across their addresses."""
 
+    __slots__ = ("addr_owners",)
+
     def __init__(self, lo: int, hi: int, *, addresses: int, **options) -> None:
         super().__init__(lo, hi, **options)
         template = self.bind_pool.cells
@@ -370,6 +396,15 @@ class SparsePortTable(PortTable):
     member talking to one destination never touches a dict per connection: a fleet's
     members are many and each is touched rarely, so what it touches costs cache misses."""
 
+    __slots__ = (
+        "_shared_blocked",
+        "pristine_bind",
+        "pristine_bind_unusable",
+        "pristine_blocked",
+        "pristine_blocked_unusable",
+        "shared",
+    )
+
     def __init__(self, lo: int, hi: int, *, template: PortTable | None = None, **options) -> None:
         if template is None:
             super().__init__(lo, hi, **options)
@@ -398,6 +433,7 @@ class SparsePortTable(PortTable):
         self.pristine_blocked = bytes(self.blocked) if template is None else self.blocked
         self._shared_blocked = self.blocked if template is not None else None
         self.owners: dict[int, int] = {}  # type: ignore[assignment]
+        self.shared = 0  # len(owners), read without fetching the dict
         self.explicit: dict[int, int] = {}  # type: ignore[assignment]
 
     def owner_count(self, k: int) -> int:
@@ -410,20 +446,24 @@ class SparsePortTable(PortTable):
         bind_pool = self.bind_pool
         if bind_pool.cells[cell] & OWNED:  # a second owner (or more): counted
             owners = self.owners
-            owners[k] = owners.get(k, 1) + 1
+            n = owners.get(k, 1)
+            if n == 1:
+                self.shared += 1
+            owners[k] = n + 1
         else:
             bind_pool.take(cell, OWNED, now)
         return cell
 
     def release(self, k: int, now: float, addr: int = 0) -> None:
-        owners = self.owners
-        if owners:
+        if self.shared:
+            owners = self.owners
             n = owners.get(k, 1) - 1
             if n > 1:
                 owners[k] = n
                 return
             if n == 1:
                 del owners[k]
+                self.shared -= 1
                 return
         cell = (k & 1) * self.evens + (k >> 1)
         self.bind_pool.give(cell, OWNED, now)
