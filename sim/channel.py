@@ -150,7 +150,7 @@ class Channel:
             pool = host.udp_pool if udp is None else udp.pool(self.key, f"udp {self.label}")
             self.pool = self.dest_pool = pool
             host.udp_loads.append(self.label)
-            self.attempt = partial(host.udp_attempt, self)
+            connect = type(host).udp_attempt
         else:
             # the 4-tuple bookkeeping is per destination; what connect() may not use is that
             # pool under 4-tuple scope, or the host's port space under the others
@@ -170,11 +170,13 @@ class Channel:
             if host.scope != "4tuple":
                 host.share_label(self.label)
             if bind:
-                self.attempt = partial(host.bound_connect, self)
+                connect = type(host).bound_connect
             elif host.linux:
-                self.attempt = partial(host.autobind_connect, self)
+                connect = type(host).autobind_connect
             else:
-                self.attempt = partial(host.policy_connect, self)
+                connect = type(host).policy_connect
+        # the host's attempt that fits these connections (a fleet member's may be its own)
+        self.attempt = partial(connect, host, self)
         kernel = host.kernel  # (None: not Linux)
         self.select: Callable[[float], tuple[int, int]] = (
             connect_selector(self.pool.cells, host.layout, kernel, self.key, self.sub, self.step1)
@@ -199,6 +201,12 @@ class Channel:
         gateway = host.gateway
         if gateway is not None:
             self.route = Route(
-                host.env, self, gateway, gateway.member(host), host.syn_schedule, host.connect_stats
+                host.env,
+                self,
+                connect,
+                gateway,
+                gateway.member(host),
+                host.syn_schedule,
+                host.connect_stats,
             )
             self.attempt = partial(self.route.connect, None)

@@ -896,12 +896,10 @@ class Host:
             end = self._time_wait_end
             if inclusive:
                 while tw and tw[0].until <= now:
-                    sock = tw.popleft()
-                    end(sock.until, sock)
+                    end(tw.popleft())
             else:
                 while tw and tw[0].until < now:
-                    sock = tw.popleft()
-                    end(sock.until, sock)
+                    end(tw.popleft())
             self.due = tw[0].until if tw else math.inf
             return
         while True:
@@ -914,7 +912,7 @@ class Host:
             if t_reuse <= t_tw:
                 self._reusable(*reuse.popleft())
             else:
-                self._time_wait_end(t_tw, tw.popleft())
+                self._time_wait_end(tw.popleft())
 
     def _settle_merged(self, now: float, inclusive: bool) -> None:
         reuse = self.reuse_fifo
@@ -933,7 +931,7 @@ class Host:
             if head is reuse:
                 self._reusable(*head.popleft())
             else:
-                self._time_wait_end(t, head.popleft())
+                self._time_wait_end(head.popleft())
             if not head:
                 queues.remove(head)
 
@@ -948,8 +946,10 @@ class Host:
             pool.tw_reusable = {}
         pool.tw_reusable[sock.cell] = sock
 
-    def _time_wait_end(self, at: float, sock: Socket) -> None:
-        """(A fleet member may end another member's TIME_WAIT: the socket's host is used.)"""
+    def _time_wait_end(self, sock: Socket) -> None:
+        """``sock``'s TIME_WAIT ends (at ``sock.until``).  (A fleet member may end another
+        member's TIME_WAIT: the socket's host is used.)"""
+        at = sock.until
         state = sock.state
         if state == CLOSED:
             return  # recycled by a new connection

@@ -19,9 +19,7 @@ Counters live on the channel as for every connect(): ``attempted`` when the host
 from __future__ import annotations
 
 import math
-from functools import partial
 from heapq import heappush
-from types import MethodType
 from typing import TYPE_CHECKING
 
 from simpy.events import NORMAL
@@ -133,6 +131,7 @@ class Route:
         self,
         env: Environment,
         channel: Channel,
+        host_attempt: Callable[[Host, Channel], Socket | None],
         gateway: Gateway,
         member: int,
         schedule: tuple[float, ...],
@@ -154,13 +153,9 @@ class Route:
         )
         # the host's own attempt (the channel's attempt becomes this route's connect); the
         # host schedules no close for a routed channel: the lifetime starts once established.
-        # Kept as the function itself, called with host and channel: no partial and bound
-        # method per route to fetch from memory per connection (a fleet has many routes)
-        attempt = channel.attempt
-        method = attempt.func if isinstance(attempt, partial) else None
-        if not isinstance(method, MethodType) or attempt.args != (channel,):
-            raise TypeError("a channel's attempt is partial(host method, channel)")
-        self.host_attempt: Callable[[Host, Channel], Socket | None] = method.__func__
+        # A function called with host and channel: no partial and bound method per route to
+        # fetch from memory per connection (a fleet has many routes)
+        self.host_attempt = host_attempt
 
     def connect(self, done: Done | None) -> Socket | None:
         """One connect(): ``done`` (if any) gets the socket or None when settled.  Returns
