@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 from sim.channel import Tally
@@ -40,36 +39,50 @@ if TYPE_CHECKING:
     from sim.sockets import Socket
 
 
-class MaxLevels:
-    """The highest of many members' levels (a count that rises and falls), kept lazily: a
-    heap of (-level, member) entries, each at least the member's level when pushed.  A
-    rise pushes an entry; a fall pushes nothing: ``top`` checks the highest entry against
-    the member's true level and replaces it when stale, so each entry is checked once."""
+class LevelBounds:
+    """The highest of many members' levels (a count that rises and falls), kept lazily: an
+    upper bound per member, raised by ``rise`` as its level rises (levels rise only by
+    takes, which members report) and lowered to its true level only when ``top`` finds it
+    the highest.  ``top`` reads one member, the last answer, unless a bound rose to the
+    answer's level since or the answer's member fell: then the highest bound's members
+    in turn (``max`` over a list, not a Python loop) until one is true.  A take costs a
+    list read, not a heap push or a dict entry per member."""
 
-    __slots__ = ("_heap", "_pushed")
+    __slots__ = ("best", "bounds", "dirty")
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int]] = []
-        self._pushed: dict[int, int] = {}  # member -> the value of its highest entry
+    def __init__(self, count: int) -> None:
+        self.bounds = [0] * count  # member -> at least its level (exactly, once checked)
+        self.best = (0, -1)  # the last answer of ``top``
+        self.dirty = False  # a bound rose to the answer's level since
 
     def rise(self, member: int, level: int) -> None:
-        if level > self._pushed.get(member, 0):
-            heappush(self._heap, (-level, member))
-            self._pushed[member] = level
+        if level > self.bounds[member]:
+            self.bounds[member] = level
+            if level >= self.best[0]:
+                self.dirty = True
 
     def top(self, true_level: Callable[[int], int]) -> tuple[int, int]:
-        """(level, member) of the highest true level, or (0, -1) when every level is 0."""
-        heap = self._heap
-        while heap:
-            negative, member = heap[0]
+        """(level, member) of the highest true level, the lowest member among equals, or
+        (0, -1) when every level is 0.  (Every member below the answer's has a bound below
+        its level; with no rise since, that still holds.)"""
+        level, member = self.best
+        if not self.dirty and member >= 0 and true_level(member) == level:
+            return self.best
+        bounds = self.bounds
+        best = (0, -1)
+        while True:
+            highest = max(bounds)
+            if highest <= 0:
+                break
+            member = bounds.index(highest)
             level = true_level(member)
-            if level == -negative:
-                return level, member
-            heappop(heap)
-            if self._pushed.get(member) == -negative:  # its highest entry was stale
-                self._pushed[member] = 0
-                self.rise(member, level)
-        return 0, -1
+            if level == highest:
+                best = (level, member)
+                break
+            bounds[member] = level
+        self.best = best
+        self.dirty = False
+        return best
 
 
 class Member(Host):
@@ -133,17 +146,12 @@ class Member(Host):
             held = self.table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
+            # most takes stay within the member's bounds (LevelBounds.rise, inlined)
             member = self.member
-            # Fleet.took, inlined, for a take that may have passed the member's highest
-            # entry (the others leave nothing for the bin's end to read)
-            if level > fleet.levels._pushed.get(member, 0) or (
-                held > fleet.bind_levels._pushed.get(member, 0)
-            ):
-                touched = fleet.touched
-                if touched.get(member, pool) is pool:
-                    touched[member] = pool
-                else:
-                    touched[member] = None
+            if level > fleet.levels.bounds[member]:
+                fleet.levels.rise(member, level)
+            if held > fleet.bind_levels.bounds[member]:
+                fleet.bind_levels.rise(member, held)
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:
@@ -206,12 +214,9 @@ class Fleet:
         self.rows: list[tuple[int, int, int, int]] = []  # per bin: see close_bin
         # kept as members change (Member and Host report): totals and levels
         self.established = self.time_wait = self.bound = 0
-        self.levels = MaxLevels()  # members' worst pools: most ports unusable now
-        self.bind_levels = MaxLevels()  # members' bind maps: ports with an owner now
+        self.levels = LevelBounds(self.count)  # members' worst pools: ports unusable
+        self.bind_levels = LevelBounds(self.count)  # members' bind maps: ports with an owner
         self.binders: set[int] = set()  # members that bound explicitly (may block ports)
-        # members that took ports in this bin (their levels rose), each with the pool that
-        # took them (None: several pools, or one not known)
-        self.touched: dict[int, Pool | None] = {}
         self.bin_peak = 0  # the most ports unusable in a member pool during this bin
         self.bin_pool: Pool | None = None  # the pool that reached it
         self.bin_host: Member | None = None  # and its member
@@ -251,27 +256,20 @@ class Fleet:
 
     def rose(self, host: Member, pool: Pool | None) -> None:
         """A member took ports: in ``pool`` (None: maybe in any of its pools)."""
-        self.took(host.member, pool)
         if pool is None:
             level = host.level()
             pool = max(host.pools(), key=lambda p: p.unusable, default=None)
         else:
             level = pool.unusable
+        self.levels.rise(host.member, level)
         if level > self.bin_peak and pool is not None:
             self.bin_peak = level
             self.bin_pool = pool
             self.bin_host = host
         held = host.table.bind_pool.unusable
+        self.bind_levels.rise(host.member, held)
         if held > self.bin_held:
             self.bin_held = held
-
-    def took(self, member: int, pool: Pool | None) -> None:
-        """Member ``member`` took ports in ``pool`` (None: maybe in any of its pools)."""
-        touched = self.touched
-        if pool is not None and touched.get(member, pool) is pool:
-            touched[member] = pool
-        else:
-            touched[member] = None
 
     def _level(self, index: int) -> int:
         return self.members[index].level()
@@ -313,23 +311,8 @@ class Fleet:
         self.bin_figures = (self.established, self.time_wait, self.bound, peak / size, held / size)
 
     def new_bin(self) -> None:
-        """The next bin starts from the members' levels now: those of the members whose
-        takes in the bin passed their highest entry are read once (a rise per take would
-        cost a heap push per connection); the others are no higher than an entry they
-        have (a level rises only by takes, and those did not pass it)."""
-        members = self.members
-        levels, bind_levels = self.levels, self.bind_levels
-        pushed, bind_pushed = levels._pushed, bind_levels._pushed
-        for index, pool in self.touched.items():
-            host = members[index]
-            # only the pool that took can have passed the member's highest entry
-            level = pool.unusable if pool is not None else host.level()
-            if level > pushed.get(index, 0):
-                levels.rise(index, level)
-            held = host.table.bind_pool.unusable
-            if held > bind_pushed.get(index, 0):
-                bind_levels.rise(index, held)
-        self.touched.clear()
+        """The next bin starts from the members' levels now, the highest of each kept by
+        ``LevelBounds`` (members report their takes as they happen)."""
         self.start = self.levels.top(self._level)
         self._start_held = self.bind_levels.top(self._held)[0]
         self.bin_peak, self.bin_pool, self.bin_host, self.bin_held = 0, None, None, 0

@@ -9,6 +9,7 @@ fixed seed for the uniform spread of arrivals over members.
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 import sim
 from sim.config import ScenarioError, parse_scenario
 from sim.engine import Model
-from sim.fleet import Fleet
+from sim.fleet import Fleet, LevelBounds
 from sim.fleet_addresses import fleet_addresses
 from sim.verdict import verdict
 
@@ -453,3 +454,31 @@ def test_one_member_fleet_reports_as_the_same_host(os_name: str) -> None:
     assert fleet["time_wait"].max() > 0  # TIME_WAITs held and ended during the run
     assert (fleet["worst_established"] + fleet["worst_time_wait"] > 0).any()
     assert fleet.equals(plain)
+
+
+def test_level_bounds_top_is_the_highest_level_lowest_member_first() -> None:
+    """``LevelBounds.top`` against a visit to every member: after random rises (reported)
+    and falls (not reported), it gives the highest true level and, among members at it,
+    the lowest index; (0, -1) when every level is 0.  Fixed seed; levels kept small so
+    that ties are common."""
+    rng = random.Random(7)
+    count = 40
+    levels = [0] * count
+    bounds = LevelBounds(count)
+    checks = ties = 0
+    for _ in range(3000):
+        member = rng.randrange(count)
+        if rng.random() < 0.5:
+            levels[member] += 1
+            bounds.rise(member, levels[member])
+        elif levels[member] > 0:
+            levels[member] -= 1
+        if rng.random() < 0.2:
+            highest = max(levels)
+            expected = (highest, levels.index(highest)) if highest else (0, -1)
+            assert bounds.top(lambda m: levels[m]) == expected
+            checks += 1
+            ties += levels.count(highest) > 1
+    assert checks > 500 and ties > 100  # the comparison ran, ties among them
+    levels[:] = [0] * count
+    assert bounds.top(lambda m: levels[m]) == (0, -1)
