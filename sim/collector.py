@@ -55,7 +55,25 @@ def clear_attributes(obj: object) -> None:
     attributes = getattr(obj, "__dict__", None)
     if attributes is not None:
         attributes.clear()
-    for cls in type(obj).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if name != "__dict__" and hasattr(obj, name):
-                object.__delattr__(obj, name)
+    for name in _slots_of(type(obj)):
+        try:  # noqa: SIM105 (contextlib.suppress costs a context manager per slot)
+            object.__delattr__(obj, name)
+        except AttributeError:  # a slot never set
+            pass
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slots_of(cls: type) -> tuple[str, ...]:
+    """The slot names of ``cls`` and its bases, worked out once per class (a fleet has
+    thousands of objects of a handful of classes to take apart)."""
+    names = _SLOTS.get(cls)
+    if names is None:
+        names = _SLOTS[cls] = tuple(
+            name
+            for base in cls.__mro__
+            for name in getattr(base, "__slots__", ())
+            if name != "__dict__"
+        )
+    return names
