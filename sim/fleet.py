@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from sim.channel import Tally
 from sim.fleet_addresses import FleetAddresses
 from sim.host import Host
-from sim.wakeup import shared_callbacks
 
 if TYPE_CHECKING:
     from sim.channel import Channel
@@ -101,7 +100,6 @@ class Member(Host):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._close_callbacks = MEMBER_CLOSE
         first = kwargs.get("kernel_from")
         if first is not None:  # one kernel's TIME_WAIT queues, the first member's
             self.tw_queues = first.tw_queues
@@ -170,29 +168,11 @@ class Member(Host):
         self._changed(sock, None)
         return sock
 
-    def _on_close(self, event: Any) -> None:
-        member_closed(event)
-
     def abandon(self, sock: Socket, error: str, now: float) -> None:
         """A connect() through a gateway that never got through: it leaves the fleet's
         established count as it leaves the member's."""
         Host.abandon(self, sock, error, now)
         self._fleet().established -= 1
-
-
-def member_closed(event: Any) -> None:
-    """A member's socket's lifetime ended (``Host._on_close``): the close callback of
-    every member, one function rather than a bound method and list per member (each
-    another object to fetch from memory per connection: members are touched rarely)."""
-    host = event._value.load.host
-    Host._on_close(host, event)
-    fleet = host.fleet
-    if fleet is None:
-        raise RuntimeError("a fleet member outside its fleet")
-    fleet.established -= 1
-
-
-MEMBER_CLOSE = shared_callbacks(member_closed)
 
 
 class Fleet:

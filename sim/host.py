@@ -242,7 +242,7 @@ class Host:
         # when the next TIME_WAIT transition is due (settle() keeps it): every action on the
         # host first settles what is due (-inf with several lengths: their merge decides)
         self.due = math.inf
-        self._close_callbacks = shared_callbacks(self._on_close)
+        self._close_callbacks = CLOSE_CALLBACKS  # (the same list for every host)
         self.tw_fifo: deque[Socket] = self.tw_queue(self.time_wait)
         self.reuse_fifo: deque[tuple[float, Socket]] = deque()  # (reusable at, socket)
         self.udp_loads: list[str] = []
@@ -819,55 +819,9 @@ class Host:
         """The application closes the socket now (a keep-alive pool lets it go)."""
         self._on_close(_Closing(sock))
 
-    def _on_close(self, event) -> None:
-        """A socket's lifetime ended (the callback of its lifetime's timeout: the hot path,
-        hence the event rather than the socket as argument)."""
-        sock: Socket = event._value
-        now = self.env.now
-        if self.due <= now:
-            self.settle(now)
-        ch = sock.load
-        route = ch.route
-        if route is not None:  # the gateway starts its hold (conntrack TIME_WAIT, ...)
-            route.gateway.release(sock.mapping, now, route.close_kind)
-        pool = sock.pool
-        pool.established -= 1
-        if self.live is not None and ch.protocol == "tcp":
-            self._release_live(sock.k, sock.cell)
-        if self.log is not None:
-            self._log(now, "close", self.lo + sock.k, ch, 0, "")
-        if ch.close == "server" and pool.use is not None:  # (None: not tracked)
-            pool.use.server_closed(sock.k, now + ch.dest.time_wait)
-        if ch.holds_time_wait:
-            if self.tw_rst and self.rst_stream.uniform() < self.tw_rst:
-                self.tw_rst_killed += 1  # the peer's RST arrives at once: no TIME_WAIT
-            elif self.tw_count < self.max_tw:
-                sock.state = TIME_WAIT
-                self.tw_count += 1
-                if self.fleet is not None:
-                    self.fleet.time_wait += 1
-                pool.time_wait += 1
-                timer = ch.tw_timer
-                end = now + ch.tw_len if timer is None else timer.expiry(now)
-                sock.until = end
-                ch.tw_queue.append(sock)
-                if end < self.due:
-                    self.due = end
-                if self.log is not None:
-                    self._log(now, "time_wait", self.lo + sock.k, ch, 0, "")
-                if self.forced_reuse:
-                    pool.cells[sock.cell] |= TW_BIT
-                if ch.reuse_tw and not sock.explicit:
-                    at = self._reuse_time(now)
-                    if at < end:
-                        self.reuse_fifo.append((at, sock))
-                        if at < self.due:
-                            self.due = at
-                return
-            else:
-                self.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
-        sock.state = CLOSED
-        self._free(sock, now, busy=True)
+    def _on_close(self, event: Any) -> None:
+        """A socket's lifetime ended: ``socket_closed`` (for a close not from a timeout)."""
+        socket_closed(event)
 
     def _reuse_time(self, entry: float) -> float:
         """When a TIME_WAIT entered at ``entry`` may first be reused (``tcp_twsk_unique``)."""
@@ -1008,3 +962,64 @@ class Host:
                 error,
             )
         )
+
+
+def socket_closed(event: Any) -> None:
+    """A socket's lifetime ended (the callback of its lifetime's timeout: the hot path,
+    hence the event rather than the socket as argument): its host's close.  One function
+    for every host (the host is the socket's channel's), so no bound method per host
+    is fetched per connection, and a fleet member reports its close here rather than
+    in a second call (a fleet's members are many, each touched rarely)."""
+    sock: Socket = event._value
+    ch = sock.load
+    host = ch.host
+    now = host.env.now
+    if host.due <= now:
+        host.settle(now)
+    route = ch.route
+    if route is not None:  # the gateway starts its hold (conntrack TIME_WAIT, ...)
+        route.gateway.release(sock.mapping, now, route.close_kind)
+    pool = sock.pool
+    pool.established -= 1
+    fleet = host.fleet
+    if fleet is not None:
+        fleet.established -= 1
+    if host.live is not None and ch.protocol == "tcp":
+        host._release_live(sock.k, sock.cell)
+    if host.log is not None:
+        host._log(now, "close", host.lo + sock.k, ch, 0, "")
+    if ch.close == "server" and pool.use is not None:  # (None: not tracked)
+        pool.use.server_closed(sock.k, now + ch.dest.time_wait)
+    if ch.holds_time_wait:
+        if host.tw_rst and host.rst_stream.uniform() < host.tw_rst:
+            host.tw_rst_killed += 1  # the peer's RST arrives at once: no TIME_WAIT
+        elif host.tw_count < host.max_tw:
+            sock.state = TIME_WAIT
+            host.tw_count += 1
+            if fleet is not None:
+                fleet.time_wait += 1
+            pool.time_wait += 1
+            timer = ch.tw_timer
+            end = now + ch.tw_len if timer is None else timer.expiry(now)
+            sock.until = end
+            ch.tw_queue.append(sock)
+            if end < host.due:
+                host.due = end
+            if host.log is not None:
+                host._log(now, "time_wait", host.lo + sock.k, ch, 0, "")
+            if host.forced_reuse:
+                pool.cells[sock.cell] |= TW_BIT
+            if ch.reuse_tw and not sock.explicit:
+                at = host._reuse_time(now)
+                if at < end:
+                    host.reuse_fifo.append((at, sock))
+                    if at < host.due:
+                        host.due = at
+            return
+        else:
+            host.tw_overflow += 1  # TCPTimeWaitOverflow: destroyed without TIME_WAIT
+    sock.state = CLOSED
+    host._free(sock, now, busy=True)
+
+
+CLOSE_CALLBACKS = shared_callbacks(socket_closed)
