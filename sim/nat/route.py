@@ -51,10 +51,11 @@ class ConnectStats:
     schedule's offsets, so a count per distinct value), and the current bin's count of
     delayed connects (read and reset by the recorder)."""
 
-    __slots__ = ("bin_delayed", "bin_drops", "by_latency", "pending", "timed_out")
+    __slots__ = ("at_once", "bin_delayed", "bin_drops", "by_latency", "pending", "timed_out")
 
     def __init__(self) -> None:
-        self.by_latency: dict[float, int] = {}
+        self.by_latency: dict[float, int] = {}  # latency -> connects (those of 0 s aside)
+        self.at_once = 0  # connects through at their first SYN (latency 0), the most
         self.bin_delayed = 0
         self.bin_drops = 0
         self.timed_out = 0
@@ -64,16 +65,18 @@ class ConnectStats:
         self.bin_drops = self.bin_delayed = 0
 
     def record(self, latency: float) -> None:
+        if not latency:
+            self.at_once += 1
+            return
         self.by_latency[latency] = self.by_latency.get(latency, 0) + 1
-        if latency > 0:
-            self.bin_delayed += 1
+        self.bin_delayed += 1
 
     def summary(self, immediate_elsewhere: int = 0) -> dict[str, float | int]:
         """mean, p50, p99, max of the latencies, counting ``immediate_elsewhere`` more
         connects of 0 s (those of hosts without a gateway)."""
         counts = dict(self.by_latency)
-        if immediate_elsewhere:
-            counts[0.0] = counts.get(0.0, 0) + immediate_elsewhere
+        if self.at_once or immediate_elsewhere:
+            counts[0.0] = self.at_once + immediate_elsewhere
         n = sum(counts.values())
         pending = self.pending
         if not n:
@@ -174,8 +177,7 @@ class Route:
         if type(result) is not str:  # through at once: _open with latency 0, inlined
             sock.state = ESTABLISHED
             sock.mapping = result  # type: ignore[assignment]
-            by_latency = self.stats.by_latency
-            by_latency[0.0] = by_latency.get(0.0, 0) + 1
+            self.stats.at_once += 1
             host = self.host
             if host.log is not None:
                 self._log(now, "translated", sock, result, "")  # type: ignore[arg-type]
