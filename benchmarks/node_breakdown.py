@@ -30,34 +30,6 @@ import throughput
 
 import sim
 
-RATE = throughput.GATEWAY_RATE
-
-
-def fleet(members: int, gateway: bool, connections: int) -> sim.Scenario:
-    """``members`` pods at 1,000 connects/s in all, behind the node's gateway or not."""
-    if members == throughput.GATEWAY_MEMBERS and gateway:
-        return throughput.gateway_scenario(connections)
-    host: dict[str, object] = {"name": "pods", "count": members, "address": "10.244.0.0/22"}
-    doc: dict[str, object] = {
-        "name": "node-breakdown",
-        "duration": connections / RATE,
-        "hosts": [host],
-        "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
-        "load": [
-            {
-                "host": "pods",
-                "destination": "api",
-                "arrival": {"kind": "poisson", "rate": RATE},
-                "lifetime": {"kind": "exponential", "mean": 5},
-            }
-        ],
-    }
-    if gateway:
-        host["gateway"] = "node"
-        addresses = [f"198.51.100.{7 + j}" for j in range(throughput.GATEWAY_ADDRESSES)]
-        doc["gateways"] = [{"name": "node", "kind": "k8s-node", "addresses": addresses}]
-    return sim.parse_scenario(doc)
-
 
 def seconds(scenario: sim.Scenario) -> float:
     start = time.process_time()
@@ -73,10 +45,10 @@ def main() -> None:
     n = args.connections
     variants = {
         "single": throughput.scenario(throughput.CAPACITY * 0.5, n),
-        "fleet10": fleet(10, False, n),
-        "fleet1000": fleet(throughput.GATEWAY_MEMBERS, False, n),
-        "fleet10_gateway": fleet(10, True, n),
-        "node": fleet(throughput.GATEWAY_MEMBERS, True, n),
+        "fleet10": throughput.gateway_scenario(n, members=10, gateway=False),
+        "fleet1000": throughput.gateway_scenario(n, gateway=False),
+        "fleet10_gateway": throughput.gateway_scenario(n, members=10),
+        "node": throughput.gateway_scenario(n),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(args.rounds):

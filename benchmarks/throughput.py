@@ -60,41 +60,33 @@ GATEWAY_MEMBERS = 1000
 GATEWAY_ADDRESSES = 4  # 1,000/s x (5 s + 120 s conntrack TIME_WAIT) over 4 x 64,512: ~48 %
 
 
-def gateway_scenario(connections: int) -> sim.Scenario:
+def gateway_scenario(
+    connections: int, members: int = GATEWAY_MEMBERS, gateway: bool = True
+) -> sim.Scenario:
     """A Kubernetes node (kind k8s-node, 4 SNAT addresses) with 1,000 pods (a fleet) at
     1,000 connects/s in all to the single-host workload's destination, lifetimes as there
-    (exponential, mean 5 s)."""
+    (exponential, mean 5 s).  ``members`` and ``gateway`` vary it for
+    ``benchmarks/node_breakdown.py`` (fewer pods, or the pods without the node's SNAT)."""
     duration = connections / GATEWAY_RATE
-    hosts = [
-        {
-            "name": "pods",
-            "count": GATEWAY_MEMBERS,
-            "address": "10.244.0.0/22",
-            "gateway": "node",
-        }
-    ]
-    doc = {
+    pods: dict[str, object] = {"name": "pods", "count": members, "address": "10.244.0.0/22"}
+    doc: dict[str, object] = {
         "name": "throughput-gateway",
         "duration": duration,
-        "gateways": [
-            {
-                "name": "node",
-                "kind": "k8s-node",
-                "addresses": [f"198.51.100.{7 + j}" for j in range(GATEWAY_ADDRESSES)],
-            }
-        ],
-        "hosts": hosts,
+        "hosts": [pods],
         "destinations": [{"name": "api", "address": "10.0.0.1:443"}],
         "load": [
             {
-                "host": h["name"],
+                "host": "pods",
                 "destination": "api",
                 "arrival": {"kind": "poisson", "rate": GATEWAY_RATE},
                 "lifetime": {"kind": "exponential", "mean": 5},
             }
-            for h in hosts
         ],
     }
+    if gateway:
+        pods["gateway"] = "node"
+        addresses = [f"198.51.100.{7 + j}" for j in range(GATEWAY_ADDRESSES)]
+        doc["gateways"] = [{"name": "node", "kind": "k8s-node", "addresses": addresses}]
     return sim.parse_scenario(doc)
 
 
