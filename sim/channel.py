@@ -56,31 +56,36 @@ class Tally:
         self.failed = 0
 
 
-class Channel:
+class ChannelConnectionSlots:
+    """The slots of :class:`Channel` that every connection reads, first in memory (see
+    ``sim.host.HostConnectionSlots``): a fleet has one channel per member and destination,
+    each touched rarely."""
+
+    __slots__ = (
+        "addr",
+        "attempted",
+        "close",
+        "holds_time_wait",
+        "host",
+        "lifetime",
+        "pass1_probes",
+        "pool",
+        "reuse_tw",
+        "route",
+        "select",
+        "succeeded",
+        "tally",
+        "tw_queue",
+        "tw_timer",
+    )
+
+
+class Channel(ChannelConnectionSlots):
     """One load's connections from one host and source address to one destination, with
     their counters; ``attempt`` is bound to the host's attempt that fits them (the hot path)."""
 
-    # those read on every connection first (in this order), so that they share few cache
-    # lines: a fleet has one channel per member and destination, each touched rarely
-    __slots__ = (  # noqa: RUF023 (the order is the point)
+    __slots__ = (
         "attempt",
-        "route",
-        "host",
-        "addr",
-        "select",
-        "pass1_probes",
-        "pool",
-        "attempted",
-        "succeeded",
-        "tally",
-        "lifetime",
-        "holds_time_wait",
-        "close",
-        "tw_timer",
-        "tw_len",
-        "tw_queue",
-        "reuse_tw",
-        "protocol",
         "dest",
         "dest_pool",
         "failed",
@@ -90,12 +95,14 @@ class Channel:
         "key",
         "label",
         "name",
+        "protocol",
         "share",
         "socket",
         "source",
         "step1",
         "sub",
         "tw_hold",
+        "tw_len",
     )
 
     def __init__(

@@ -202,7 +202,22 @@ class Pool(OccupancyMap):
         return (self.area + self.unusable * (now - self.t_last)) / now
 
 
-class PortTable:
+class TableConnectionSlots:
+    """The slots of :class:`PortTable` that every connection reads, first in memory (see
+    ``sim.host.HostConnectionSlots``): a fleet member's table is touched rarely.  (Slots
+    rather than a ``__dict__``, which would be one more object to fetch on each touch;
+    ``shared`` is :class:`SparsePortTable`'s.)"""
+
+    __slots__ = (
+        "bind_pool",
+        "blocked",
+        "evens",
+        "owners",
+        "shared",
+    )
+
+
+class PortTable(TableConnectionSlots):
     """One host's (network namespace's) ports: owners, bind buckets, per-destination pools.
 
     * ``owners[k]``: sockets holding port lo+k (connections, TIME_WAIT entries, explicit
@@ -215,26 +230,20 @@ class PortTable:
       for connect(); one bind pool (ports with any owner) for bind(0).
     """
 
-    # slots, those read per connection first: a fleet member's table is touched rarely,
-    # and a __dict__ would be one more object to fetch from memory on each touch
-    __slots__ = (  # noqa: RUF023 (the order is the point)
-        "evens",
-        "bind_pool",
-        "owners",
-        "blocked",
-        "static",
-        "layout",
-        "explicit",
+    __slots__ = (
         "addr_pools",
         "blocked_unusable",
         "dynamic_blocked",
+        "explicit",
         "hi",
+        "layout",
         "listening",
         "lo",
         "pools",
         "reserved",
         "reset_on_release",
         "size",
+        "static",
     )
 
     def __init__(
@@ -402,7 +411,6 @@ class SparsePortTable(PortTable):
         "pristine_bind_unusable",
         "pristine_blocked",
         "pristine_blocked_unusable",
-        "shared",
     )
 
     def __init__(self, lo: int, hi: int, *, template: PortTable | None = None, **options) -> None:
