@@ -410,6 +410,9 @@ class Host(HostConnectionSlots):
         clock = clock_stream or Stream(np.random.SeedSequence(0))
         if kernel_from is not None:  # one machine, one jiffies clock
             self.j0: float = kernel_from.j0
+            # and one timer per length: a member's close reads the first member's, not a
+            # copy of its own to fetch from memory (fleet members share hz and timer_wheel)
+            self.wheel_timers = kernel_from.wheel_timers
         elif spec.jiffies_at_start is not None:
             self.j0 = spec.jiffies_at_start
             if self.kernel is not None:  # one clock: the hash windows follow it too
