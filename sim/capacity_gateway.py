@@ -14,7 +14,7 @@ from typing import Any
 from sim.analytic_gateway import VM_RANGE, Close, GatewayInputError, GatewaySizing, size_gateway
 from sim.erlang import erlang_b
 from sim.nat_kinds import KINDS
-from sim.units import format_percent, parse_duration, parse_port_range
+from sim.units import format_percent, format_rate, parse_duration, parse_port_range
 
 # Options that are kind parameters, and the parameter each sets.
 OPTION_PARAMS = {
@@ -176,30 +176,20 @@ def size_from_args(args: argparse.Namespace) -> tuple[GatewaySizing | None, list
     return sizing, []
 
 
-def _rate(value: float) -> str:
-    if math.isinf(value):
-        return "unlimited"
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
-
-
 def headline(s: GatewaySizing) -> str:
     """The first line: the sustainable rate, the addresses needed, the binding limit, and
     the share refused at this demand when Erlang B puts it at 0.05 % or more."""
     if s.endpoint_independent:
         sustainable = (
-            f"sustainable: {_rate(s.sustainable_per_vm or 0)}/s per VM over all destinations "
-            f"(endpoint-independent; {_rate(s.sustainable_per_destination)}/s per destination "
-            "for the fleet)"
+            f"sustainable: {format_rate(s.sustainable_per_vm or 0)}/s per VM over all "
+            f"destinations (endpoint-independent; {format_rate(s.sustainable_per_destination)}/s "
+            "per destination for the fleet)"
         )
     else:
-        sustainable = f"sustainable: {_rate(s.sustainable_per_destination)}/s per destination"
+        sustainable = f"sustainable: {format_rate(s.sustainable_per_destination)}/s per destination"
         if s.sustainable_per_vm_per_destination != s.sustainable_per_destination:
             sustainable += (
-                f" (at most {_rate(s.sustainable_per_vm_per_destination)}/s from any one VM)"
+                f" (at most {format_rate(s.sustainable_per_vm_per_destination)}/s from any one VM)"
             )
         elif s.vms > 1:  # one pool for all: no VM has a share of its own
             sustainable += f" (shared by the {s.vms:,} VMs)"
@@ -248,7 +238,8 @@ def report(s: GatewaySizing) -> list[str]:
         f"{s.hold_s:g} s after {s.close.upper()} ({status})"
     )
     lines.append(
-        f"demand: {s.vms:,} VMs x {s.rate_per_vm:g}/s over {s.destinations:,} destination(s) "
+        f"demand: {s.vms:,} VM{'s' if s.vms != 1 else ''} x {s.rate_per_vm:g}/s over "
+        f"{s.destinations:,} destination(s) "
         f"= {s.demand_per_destination:,.4g}/s to each destination; one VM keeps "
         f"{s.ports_per_vm_needed:,} tuples busy "
         + ("over all of them" if s.endpoint_independent else "to each")
@@ -270,7 +261,7 @@ def report(s: GatewaySizing) -> list[str]:
     if e.applies:
         lines.append(
             f"Erlang B for {e.pool}: offered {e.offered_load:,.4g} erlangs, refusal "
-            f"{e.blocking:.3g}; {_rate(e.sustainable_rate)}/s into it at the target refusal "
+            f"{e.blocking:.3g}; {format_rate(e.sustainable_rate)}/s into it at the target refusal "
             f"({e.why})"
         )
     else:

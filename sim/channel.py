@@ -86,6 +86,7 @@ class Channel(ChannelConnectionSlots):
 
     __slots__ = (
         "attempt",
+        "connecting",
         "dest",
         "dest_pool",
         "failed",
@@ -135,6 +136,7 @@ class Channel(ChannelConnectionSlots):
         self.protocol = protocol
         self.key = (source, dest.ip, dest.port)
         self.attempted = self.succeeded = self.failed = 0
+        self.connecting = 0  # connects whose SYN a gateway dropped, not settled yet (sim.nat)
         self.tally = host.tally  # the host's (or its fleet's) outcomes, beside these
         self.failed_by_error: dict[str, int] = {}
         self.first_failure: float | None = None

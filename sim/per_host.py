@@ -92,7 +92,7 @@ def unit_figures(
     first = model.recorder.window_bin
     window_attempted, window_failed = counts_since(model, loads, first)
     rows = model.recorder.host_rows.get(name, [])
-    return {
+    figures: HostFigures = {
         "connections": connections(loads),
         "first_failure_s": first_failure(loads),
         "pressure": pressure,
@@ -106,6 +106,13 @@ def unit_figures(
             [r[0] for r in rows], [r[2] for r in rows], model.recorder.bin_width, first
         ),
     }
+    routed = [ld for ld in loads if ld.route is not None]
+    if routed:  # a host has one gateway (sim.config: a host's gateway key)
+        figures["gateway"] = {
+            "name": routed[0].route.gateway.name,  # type: ignore[union-attr]
+            "still_connecting_at_end": sum(ld.connecting for ld in routed),
+        }
+    return figures
 
 
 def windows_events_total(model: Model) -> WindowsEvents | None:

@@ -101,6 +101,17 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def format_rate(per_second: float) -> str:
+    """A rate per second in as many digits as it needs: ``2,133``, ``46.9``, ``0.529``."""
+    if math.isinf(per_second):
+        return "unlimited"
+    if per_second >= 100:
+        return f"{per_second:,.0f}"
+    if per_second >= 10:
+        return f"{per_second:.1f}"
+    return f"{per_second:.3g}"
+
+
 def format_percent(fraction: float) -> str:
     """Percent with the digits that matter: 41 %, 6.4 %, 0.12 % (the verdict's lines)."""
     if fraction >= 0.1 or fraction == 0:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sim import waves
 from sim.nat.report import gateway_headlines, idle_timeout_lines
-from sim.units import format_duration
+from sim.units import format_duration, format_rate
 from sim.units import format_percent as _pct
 from sim.waves import episodes_text
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sim.summary.types import (
         DestinationEntry,
         HostEntry,
+        HostGateway,
         RefusalWaves,
         Requests,
         Retries,
@@ -77,11 +78,18 @@ def verdict(s: Summary) -> str:
         for h in hosts:
             mine = {k: d for k, d in s["destinations"].items() if d.get("host") == h["name"]}
             where = f" on {unit_name(h)} ({system_name(h)})"
-            lines.append(_ports_headline(h, mine, h["range_ports"], where, h["refusal_waves"]))
+            lines.append(
+                _ports_headline(
+                    h, mine, h["range_ports"], where, h["refusal_waves"], h.get("gateway")
+                )
+            )
     else:
         p = s["pressure"]
+        gateway = hosts[0].get("gateway") if hosts else None
         lines.append(
-            _ports_headline(s, s["destinations"], p.get("range_ports"), "", s.get("refusal_waves"))
+            _ports_headline(
+                s, s["destinations"], p.get("range_ports"), "", s.get("refusal_waves"), gateway
+            )
         )
     return "\n".join(lines)
 
@@ -104,9 +112,13 @@ def _ports_headline(
     size: int | None,
     where: str,
     waves: RefusalWaves | None,
+    gateway: HostGateway | None = None,
 ) -> str:
-    """Exhaustion or not, from one host's figures (or the run's, with one host)."""
+    """Exhaustion or not, from one host's figures (or the run's, with one host).  Behind a
+    gateway (``gateway``) this is about the host's own local ports: the gateway's line
+    says what happened there."""
     conn = s["connections"]
+    none = "No local port exhaustion" if gateway else "No exhaustion"
     p = s["pressure"]
     ports = ""
     if size and p.get("peak_ports") is not None:
@@ -116,9 +128,10 @@ def _ports_headline(
     if conn["failed"] and conn["failed"] == at_gateway:
         errors = [e for e in GATEWAY_ERRORS if by_error.get(e)]
         return (
-            f"No exhaustion{where}: peak pressure {_pct(p['peak'])}{ports}; its "
+            f"{none}{where}: peak pressure {_pct(p['peak'])}{ports}; its "
             f"{plural(at_gateway, 'failed connect')} failed at the gateway "
             f"({'/'.join(errors)}: the SYN or datagram was dropped there)"
+            + _still_connecting(gateway)
         )
     if conn["failed"]:
         failing = {k: d for k, d in destinations.items() if d.get("failed")}
@@ -145,10 +158,24 @@ def _ports_headline(
         )
     worst = p.get("worst_destination")
     at = f" to {worst} at {format_duration(p['peak_time_s'])}" if worst else ""
-    if not conn["attempted"]:
-        return f"No exhaustion{where}: no connect was made"
+    if not conn["attempted"] and not (gateway and gateway["still_connecting_at_end"]):
+        return f"{none}{where}: no connect was made"
+    if gateway and gateway["still_connecting_at_end"]:
+        return (
+            f"{none}{where}: peak pressure {_pct(p['peak'])}{ports}{at}; no connect was "
+            f"refused a local port, {conn['succeeded']:,} succeeded" + _still_connecting(gateway)
+        )
+    return f"{none}{where}: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded"
+
+
+def _still_connecting(gateway: HostGateway | None) -> str:
+    """``; N still retransmitting their SYN at gateway G at the end``, or ""."""
+    n = gateway["still_connecting_at_end"] if gateway else 0
+    if not gateway or not n:
+        return ""
     return (
-        f"No exhaustion{where}: peak pressure {_pct(p['peak'])}{ports}{at}; every connect succeeded"
+        f"; {plural(n, 'connect')} still retransmitting {'its' if n == 1 else 'their'} SYN "
+        f"at the end (dropped at gateway {gateway['name']})"
     )
 
 
@@ -260,9 +287,9 @@ def key_figures(s: Summary) -> list[str]:
     for h in hosts:
         lines.append(_host_line(h, s))
         if several:
-            lines += [f"  {line}" for line in _host_details(h)]
+            lines += [f"  {line}" for line in _host_details(h, steady=reason is None)]
         if h.get("capacity"):
-            lines.append(("  " if several else "") + capacity_line(h))
+            lines.append(("  " if several else "") + capacity_line(h, s))
     simulated = format_duration(s["duration_s"])
     lines.append(f"simulated {simulated} in {s['run']['wall_s']:.1f} s (seed {s['seed']})")
     return lines
@@ -306,8 +333,9 @@ def _host_line(h: HostEntry, s: Summary) -> str:
     )
 
 
-def _host_details(h: HostEntry) -> list[str]:
-    """A host's own pressure, steady-state refusal and refusal waves (several hosts)."""
+def _host_details(h: HostEntry, *, steady: bool = True) -> list[str]:
+    """A host's own pressure, steady-state refusal (unless the run has none to report:
+    ``steady``) and refusal waves (several hosts)."""
     lines = []
     p = h.get("pressure") or {}
     if p.get("worst_destination"):
@@ -315,19 +343,41 @@ def _host_details(h: HostEntry) -> list[str]:
             f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
             f"({worst_pool(p['worst_destination'])})"
         )
-    steady = h.get("steady_state")
-    if steady and steady["attempted"]:
+    window = h.get("steady_state")
+    if steady and window and window["attempted"]:
         lines.append(
-            f"steady state (from {format_duration(steady['window_s'][0])}): "
-            f"{_pct(steady['blocking'])} refused"
+            f"steady state (from {format_duration(window['window_s'][0])}): "
+            f"{_pct(window['blocking'])} refused"
         )
     if wave := waves.describe(h.get("refusal_waves")):
         lines.append(wave)
     return lines
 
 
-def capacity_line(h: HostEntry) -> str:
-    """The host's capacity answer, labelled with the method that gave it."""
+def capacity_line(h: HostEntry, s: Summary | None = None) -> str:
+    """The host's capacity answer, labelled with the method that gave it; behind a gateway,
+    with the gateway's bound beside it (of the run's summary ``s``), which may bind first."""
+    return _own_capacity(h) + _gateway_capacity(h, s)
+
+
+def _gateway_capacity(h: HostEntry, s: Summary | None) -> str:
+    gateway = h.get("gateway")
+    if gateway is None or s is None:
+        return ""
+    g = (s.get("gateways") or {}).get(gateway["name"])
+    bound = g.get("sustainable") if g else None
+    if not bound:
+        return ""
+    own = h["capacity"].get("fleet_sustainable_per_s") or h["capacity"]["sustainable_per_s"]
+    lower = own is not None and bound["per_s"] < own
+    return (
+        f"; its gateway {gateway['name']} takes at most {format_rate(bound['per_s'])}/s into "
+        f"its worst pool ({bound['towards']}) from all the hosts behind it"
+        + (": that binds first" if lower else "")
+    )
+
+
+def _own_capacity(h: HostEntry) -> str:
     c = h["capacity"]
     per = c["per"]
     if c["method"] == "erlang_b":

@@ -299,7 +299,14 @@ def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
 
     summary = {
         "connections": {"failed_by_error": {}},
-        "connect_latency_s": {"delayed": 1, "p50": 0.0, "p99": 0.0, "max": 1.0},
+        "connect_latency_s": {
+            "connects": 180161,
+            "delayed": 1,
+            "still_connecting_at_end": 0,
+            "p50": 0.0,
+            "p99": 0.0,
+            "max": 1.0,
+        },
         "gateways": {
             "node": {
                 "kind": "k8s-node",
@@ -321,14 +328,21 @@ def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
     summary["gateways"]["node"]["mappings"]["dropped_by_reason"]["no_free_tuple"] = 1
     summary["gateways"]["node"]["mappings"]["dropped"] = 2
     (line,) = gateway_headlines(summary)
-    assert line.startswith("Exhaustion at gateway node (k8s-node): 2 of 180,162")
+    # the clients' connects first (180,161 through, 1 of them late), then the refusals
+    assert line.startswith(
+        "Exhaustion at gateway node (k8s-node): of 180,161 connects, 1 got through only "
+        "after SYN retransmissions (connect latency p99 0 s, max 1 s); peak pressure 56 %"
+    )
+    assert "; 2 of 180,162 translations refused (1 no free tuple, 1 insert failed; " in line
     assert line.endswith("; not EADDRNOTAVAIL")
     # sockets waiting on SYN retransmissions hold their ports: the hosts may run out too
     summary["connections"]["failed_by_error"]["EADDRNOTAVAIL"] = 113116
     summary["connect_latency_s"]["still_connecting_at_end"] = 227320
     (line,) = gateway_headlines(summary)
     assert "not EADDRNOTAVAIL" not in line
-    assert "227,320 connects still waiting on retransmissions at the end" in line
+    # 180,161 through + 227,320 still retransmitting = 407,481 connects
+    assert line.startswith("Exhaustion at gateway node (k8s-node): of 407,481 connects, 1 got")
+    assert " and 227,320 were still retransmitting at the end; " in line
     assert line.endswith(
         "; the hosts ran out of local ports too (113,116 EADDRNOTAVAIL: sockets waiting on "
         "SYN retransmissions hold theirs)"

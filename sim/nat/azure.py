@@ -296,7 +296,7 @@ class AzureLoadBalancer(SlotGateway):
         table = vm.tables.get(key)
         if table is None:
             use = DestinationUse((protocol, destination, destination_port), vm.allocation, now)
-            use.label = member_label(key, f"VM #{member}")
+            use.label = member_label(key, self.member_name(member))
             self.destinations[(*key, member)] = use
             table = vm.tables[key] = self.new_table(vm.allocation, use)
         slot = table.cells.find(0)  # lowest free first

@@ -96,6 +96,14 @@ class Counters:
         }
 
 
+def inside_name(host: object) -> str:
+    """``builder-1``, or ``pods 10.244.1.7`` for a fleet's member (members share a name)."""
+    name = str(getattr(host, "name", "?"))
+    if getattr(host, "member", -1) >= 0:
+        return f"{name} {getattr(host, 'address', '?')}"
+    return name
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """A gateway as the scenario gives it, with the kind's defaults already applied.
@@ -171,10 +179,20 @@ class Gateway:
         self.counters = Counters()
         self.destinations: dict[tuple[str, str, int], DestinationUse] = {}
         self.members: dict[int, int] = {}  # id(inside host) -> its member index
+        self.member_names: list[str] = []  # by member index: how reports name the host
 
     def member(self, host: object) -> int:
         """A stable index for an inside host (the order hosts first use the gateway)."""
-        return self.members.setdefault(id(host), len(self.members))
+        index = self.members.get(id(host))
+        if index is None:
+            index = self.members[id(host)] = len(self.members)
+            self.member_names.append(inside_name(host))
+        return index
+
+    def member_name(self, index: int) -> str:
+        """Inside host ``index`` as reports name it: its name, a fleet member's with its
+        address (``VM #3`` for an index no host was given, as in the unit tests' drives)."""
+        return self.member_names[index] if index < len(self.member_names) else f"VM #{index}"
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:

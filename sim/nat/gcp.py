@@ -265,7 +265,7 @@ class CloudNat(SlotGateway):
         table = vm.tables.get(dkey)
         if table is None:
             use = DestinationUse(dkey, vm.allocation, now)
-            use.label = member_label(dkey, f"VM #{member}")
+            use.label = member_label(dkey, self.member_name(member))
             self.destinations[(*dkey, member)] = use  # type: ignore[index]
             table = vm.tables[dkey] = self.new_table(vm.allocation, use)
         inner = None

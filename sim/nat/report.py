@@ -3,13 +3,18 @@ sees (dropped SYNs show as connect latency and ETIMEDOUT, not EADDRNOTAVAIL)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, cast
 
+from sim.steady_state import channels
+from sim.units import format_duration, format_rate
 from sim.units import format_percent as _pct
+from sim.workload.lifetimes import lifetime_mean
 
 if TYPE_CHECKING:
     from sim.engine import Model
-    from sim.summary.types import ConnectLatency, GatewayEntry
+    from sim.nat.base import Gateway
+    from sim.summary.types import ConnectLatency, GatewayEntry, GatewaySustainable
 
 
 def gateways_report(model: Model) -> tuple[dict[str, GatewayEntry], ConnectLatency]:
@@ -17,8 +22,43 @@ def gateways_report(model: Model) -> tuple[dict[str, GatewayEntry], ConnectLaten
     latency over every TCP connect (those of hosts without a gateway take 0 s)."""
     direct = sum(ch.succeeded for ch in model.loads if ch.route is None and ch.protocol == "tcp")
     until = model.scenario.duration
-    gateways = {name: cast("GatewayEntry", g.summary(until)) for name, g in model.gateways.items()}
+    gateways = {}
+    for name, g in model.gateways.items():
+        entry = gateways[name] = cast("GatewayEntry", g.summary(until))
+        sustainable = gateway_sustainable(model, g, entry)
+        if sustainable is not None:
+            entry["sustainable"] = sustainable
     return gateways, cast("ConnectLatency", model.connect.summary(immediate_elsewhere=direct))
+
+
+def gateway_sustainable(
+    model: Model, gateway: Gateway, entry: GatewayEntry
+) -> GatewaySustainable | None:
+    """The bound on new connections per second into the gateway's worst pool: its tuples
+    over the mean time a connection holds one (lifetime, then the kind's hold after its
+    close: ``Gateway.hold_after``), weighted by connects.  None when no load through it
+    has a mean lifetime (a trace, keep-alive pools: their connections are reused)."""
+    held = []
+    for spec, load in channels(model):
+        route = load.route
+        if route is None or route.gateway is not gateway:
+            continue
+        if spec.keepalive is not None or spec.lifetime is None:
+            continue
+        life = lifetime_mean(spec.lifetime)
+        if math.isfinite(life):
+            held.append((load.attempted or 1, life + gateway.hold_after(route.close_kind, life)))
+    if not held:
+        return None
+    holding = sum(w * h for w, h in held) / sum(w for w, _ in held)
+    pressure = entry["pressure"]
+    tuples = pressure.get("capacity") or entry["ports"] * len(entry["addresses"])
+    return {
+        "per_s": tuples / holding if holding > 0 else math.inf,
+        "tuples": tuples,
+        "holding_s": holding,
+        "towards": pressure.get("worst_destination"),
+    }
 
 
 def _seconds(x: float) -> str:
@@ -26,7 +66,9 @@ def _seconds(x: float) -> str:
 
 
 def gateway_headlines(s: dict[str, Any]) -> list[str]:
-    """One line per gateway: exhausted or not, where, and what the client saw."""
+    """One line per gateway: exhausted or not, where and since when, what the clients saw
+    (their connects first: a dropped SYN is retransmitted, so dropped packets outnumber
+    failed connects), and the most the gateway sustains."""
     gateways = s.get("gateways") or {}
     lines = []
     latency = s.get("connect_latency_s") or {}
@@ -36,32 +78,31 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
         m = g["mappings"]
         p = g["pressure"]
         where = p.get("worst_destination") or "no destination"
+        peak = f"peak pressure {_pct(p['peak'])} towards {where}"
+        if p.get("peak") and p.get("peak_time_s") is not None:
+            peak += f", reached at {format_duration(p['peak_time_s'])}"
+        peak += sustainable_text(g)
         if m["dropped"]:
             by_reason = m["dropped_by_reason"].items()
             reasons = ", ".join(  # vendors' names (OUT_OF_RESOURCES ...) as they write them
                 f"{n:,} {r if r.isupper() else r.replace('_', ' ')}" for r, n in by_reason if n
             )
-            seen = []
-            if latency.get("delayed") or timed_out:
-                seen.append(
-                    f"connect latency p50 {_seconds(latency.get('p50', 0))}, p99 "
-                    f"{_seconds(latency.get('p99', 0))}, max {_seconds(latency.get('max', 0))} "
-                    "(SYN retransmissions)"
-                )
-            if timed_out:
-                seen.append(f"{timed_out:,} connect() calls failed with ETIMEDOUT")
-            if no_reply:
-                seen.append(f"{no_reply:,} UDP flows got no reply (datagrams dropped)")
-            if pending := latency.get("still_connecting_at_end", 0):
-                seen.append(f"{pending:,} connects still waiting on retransmissions at the end")
-            client = "; the client sees " + ", ".join(seen) if seen else ""
+            again = (  # TCP: a dropped SYN comes back, and is counted again
+                "; each SYN retransmission asks again"
+                if timed_out or latency.get("delayed") or latency.get("still_connecting_at_end")
+                else ""
+            )
+            dropped = (
+                f"{m['dropped']:,} of {m['attempted']:,} translations refused ({reasons}{again})"
+            )
+            client = clients_saw(latency, timed_out, no_reply)
             raced = m["dropped_by_reason"].get("insert_failed", 0)
             if raced == m["dropped"]:  # lost confirm races only: no tuple ran out
                 lines.append(
                     f"No exhaustion at gateway {name} ({g['kind']}), but {raced:,} of "
                     f"{m['attempted']:,} new flows lost the conntrack insert race "
                     f"(insert_failed: two flows given one tuple at once; each SYN is retried "
-                    f"1 s later); peak pressure {_pct(p['peak'])} towards {where}{client}"
+                    f"1 s later){client}; {peak}"
                 )
                 continue
             local = errors.get("EADDRNOTAVAIL", 0)
@@ -72,9 +113,7 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
                 else "; not EADDRNOTAVAIL"
             )
             lines.append(
-                f"Exhaustion at gateway {name} ({g['kind']}): {m['dropped']:,} of "
-                f"{m['attempted']:,} new flows' packets dropped ({reasons}); peak pressure "
-                f"{_pct(p['peak'])} towards {where}{client}{hosts}"
+                f"Exhaustion at gateway {name} ({g['kind']}){client}; {peak}; {dropped}{hosts}"
             )
         else:
             # a kind with per-destination or per-VM limits reports its own capacity
@@ -82,8 +121,56 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
             lines.append(
                 f"Gateway {name} ({g['kind']}): no packet dropped; peak pressure "
                 f"{_pct(p['peak'])} of {tuples:,} translated tuples towards {where}"
+                + sustainable_text(g)
             )
     return lines
+
+
+def clients_saw(latency: dict[str, Any], timed_out: int, no_reply: int) -> str:
+    """What the clients' connects came to (``: ...``), or "" when nothing shows: the
+    connects that failed, those through only after SYN retransmissions and those still
+    retransmitting at the end, out of all TCP connects (UDP flows without a reply apart)."""
+    pending = latency.get("still_connecting_at_end", 0)
+    late = latency.get("delayed", 0)
+    total = latency.get("connects", 0) + timed_out + pending
+    seen = []
+    if timed_out:
+        seen.append(f"{timed_out:,} failed with ETIMEDOUT")
+    if late:
+        seen.append(
+            f"{late:,} got through only after SYN retransmissions (connect latency p99 "
+            f"{_seconds(latency.get('p99', 0))}, max {_seconds(latency.get('max', 0))})"
+        )
+    if pending:
+        seen.append(f"{pending:,} were still retransmitting at the end")
+    parts = []
+    if seen:
+        parts.append(f"of {total:,} connects, " + _and(seen))
+    if no_reply:
+        parts.append(f"{no_reply:,} UDP flows got no reply (datagrams dropped)")
+    return ": " + "; ".join(parts) if parts else ""
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def sustainable_text(g: dict[str, Any]) -> str:
+    """``; it sustains at most N/s into that pool (...)``, or "" without a bound."""
+    bound = g.get("sustainable")
+    if not bound:
+        return ""
+    addresses = len(g["addresses"])
+    spread = (
+        f"; over its {addresses} addresses, an even split: the best case"
+        if addresses > 1 and bound["tuples"] == g["ports"] * addresses
+        else ""
+    )
+    return (
+        f"; it sustains at most {format_rate(bound['per_s'])} new connections/s into that "
+        f"pool ({bound['tuples']:,} tuples / {bound['holding_s']:.4g} s held: lifetime + "
+        f"its hold after the close{spread})"
+    )
 
 
 def idle_timeout_lines(s: dict[str, Any]) -> list[str]:

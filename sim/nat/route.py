@@ -204,6 +204,7 @@ class Route:
             return None
         sock.state = SYN_SENT
         self.stats.pending += 1
+        channel.connecting += 1
         pending = SynSent(sock, life, done)
         if self.host.log is not None:
             self._log(now, "syn_dropped", sock, None, result)
@@ -220,6 +221,7 @@ class Route:
         if k == len(schedule) - 1:  # the last retransmission went unanswered
             self.stats.timed_out += 1
             self.stats.pending -= 1
+            self.channel.connecting -= 1
             self._give_up(sock, "ETIMEDOUT", now)
             if pending.done is not None:
                 pending.done(None)
@@ -233,6 +235,7 @@ class Route:
             wake_up(self.env, schedule[k + 1] - schedule[k], self._timer, pending)
             return
         self.stats.pending -= 1
+        self.channel.connecting -= 1
         self._open(sock, result, pending.life, now, schedule[k])  # type: ignore[arg-type]
         if pending.done is not None:
             pending.done(sock)

@@ -182,6 +182,14 @@ class Timers(TypedDict):
     time_wait_rst_killed: int
 
 
+class HostGateway(TypedDict):
+    """The gateway a host's connections go through, and its connects still retransmitting
+    their SYN there when the run ended (in no count of ``connections``: not settled)."""
+
+    name: str
+    still_connecting_at_end: int
+
+
 class HostFigures(TypedDict):
     """One host's own counts (hosts are separate machines: never summed)."""
 
@@ -190,6 +198,7 @@ class HostFigures(TypedDict):
     pressure: Pressure
     steady_state: HostSteadyState
     refusal_waves: RefusalWaves | None
+    gateway: NotRequired[HostGateway]
 
 
 class HostSetup(TypedDict):
@@ -224,6 +233,7 @@ class HostEntry(HostSetup):
     windows_events: NotRequired[WindowsEvents]
     timers: NotRequired[Timers]
     fleet: NotRequired[Fleet]
+    gateway: NotRequired[HostGateway]
 
 
 class ConnectsPerMember(TypedDict):
@@ -389,6 +399,17 @@ class GatewayPressure(TypedDict):
     capacity: NotRequired[int]  # tuples towards the worst destination (or VM's slice)
 
 
+class GatewaySustainable(TypedDict):
+    """The most new connections per second the gateway's worst pool takes: its tuples over
+    the mean time a connection holds one (lifetime plus the kind's hold after the close,
+    weighted by connects); above it, drops are certain, below it possible (bursts)."""
+
+    per_s: MaybeInfinite
+    tuples: int
+    holding_s: float
+    towards: str | None  # the pool: pressure's worst destination
+
+
 class GatewayIdle(TypedDict):
     """A cloud or carrier gateway's idle timeouts: flows it dropped, traffic that met them,
     idle spells TCP keepalive probes bridged (sim/nat/slots.py)."""
@@ -457,6 +478,7 @@ class GatewayEntry(TypedDict):
     ports: int
     mappings: GatewayMappings
     pressure: GatewayPressure
+    sustainable: NotRequired[GatewaySustainable]
     random_fully: NotRequired[bool]
     kernel: NotRequired[str]
     conntrack: NotRequired[dict[str, float]]

@@ -1,0 +1,105 @@
+"""What the terminal answer says of a run behind a gateway: the clients' connects first, the
+gateway's bound beside each host's own, each host's own (local) ports apart from the gateway,
+and connects still retransmitting at the end counted where they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim.verdict import key_figures, verdict
+from tests.test_gateways import scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("close", "hold"),
+    [("client", 120.0), ("reset", 10.0)],  # conntrack TIME_WAIT after FIN, CLOSE after RST
+)
+def test_the_gateway_sustains_its_tuples_over_lifetime_and_hold(close: str, hold: float) -> None:
+    """10 tuples (--to-ports 1024-1033, one address), connections of 2 s: at most
+    10 / (2 + hold) new connections per second into the pool."""
+    s = sim.run(scenario(lifetime="2s", close=close)).summary
+    bound = s["gateways"]["gw"]["sustainable"]
+    assert bound["tuples"] == 10
+    assert bound["holding_s"] == 2.0 + hold
+    assert bound["per_s"] == pytest.approx(10 / (2.0 + hold))
+    assert bound["towards"] == "tcp 203.0.113.10:443"
+
+
+def test_two_addresses_double_the_tuples_at_best() -> None:
+    s = sim.run(scenario(lifetime="2s", gateway={"addresses": ["198.51.100.1", "198.51.100.2"]}))
+    bound = s.summary["gateways"]["gw"]["sustainable"]
+    assert bound["tuples"] == 20 and bound["per_s"] == pytest.approx(20 / 122)
+    (line,) = [x for x in verdict(s.summary).splitlines() if x.startswith("Gateway gw ")]
+    assert "over its 2 addresses, an even split: the best case" in line
+
+
+def test_the_verdict_gives_the_gateways_bound_and_says_it_binds_first() -> None:
+    """Each host's own ports allow 28,232 / (2 s + 60 s TIME_WAIT) = 455/s; the gateway
+    10 / 122 s = 0.082/s: that binds first."""
+    s = sim.run(scenario(lifetime="2s")).summary
+    text = verdict(s) + "\n" + "\n".join(key_figures(s))
+    assert "it sustains at most 0.082 new connections/s into that pool (10 tuples / 122 s" in text
+    capacity = [line for line in text.splitlines() if "capacity of h0" in line]
+    assert len(capacity) == 1
+    assert "at most 455 new connections/s per destination" in capacity[0]
+    assert capacity[0].endswith(
+        "; its gateway gw takes at most 0.082/s into its worst pool (tcp 203.0.113.10:443) "
+        "from all the hosts behind it: that binds first"
+    )
+
+
+def test_connects_still_retransmitting_are_counted_on_their_host() -> None:
+    """3 hosts each connect at 0, 1, ..., 4 s through 10 tuples held for ever: the first 10
+    connects get one, the other 5 retransmit their SYN until 127 s (tcp_syn_retries 6), so at
+    60 s they are still connecting: one host has 1 of them, the two others 2 each."""
+    s = sim.run(scenario(duration=60.0)).summary
+    waiting = {h["name"]: h["gateway"]["still_connecting_at_end"] for h in s["hosts"]}
+    assert sorted(waiting.values()) == [1, 2, 2]
+    assert all(h["gateway"]["name"] == "gw" for h in s["hosts"])
+    lines = verdict(s).splitlines()
+    assert lines[0].startswith(
+        "Exhaustion at gateway gw (linux-masquerade): of 15 connects, 5 were still "
+        "retransmitting at the end; peak pressure 100 %"
+    )
+    for host, n in waiting.items():
+        (line,) = [x for x in lines if x.startswith(f"No local port exhaustion on host {host} ")]
+        assert "every connect succeeded" not in line
+        connects = "1 connect still retransmitting its SYN" if n == 1 else f"{n} connects"
+        assert f"no connect was refused a local port, {5 - n} succeeded; {connects}" in line
+        assert line.endswith(" at the end (dropped at gateway gw)")
+
+
+def test_no_host_steady_state_when_the_run_reports_none() -> None:
+    """The AWS load test is too short for a steady state: no host line may give one."""
+    sc = sim.load_scenario(ROOT / "scenarios" / "aws-natgw-load-test.toml")
+    lines = key_figures(sim.run(sc).summary)
+    assert any(
+        line.startswith("steady state: not reported, the run is too short") for line in lines
+    )
+    assert not [line for line in lines if "steady state (from" in line]
+
+
+def test_a_vm_slice_is_named_by_its_host() -> None:
+    """Cloud NAT gives each VM a slice: the report names the VM by its host, not by the
+    order it first used the gateway (the scenario's hosts are builder-1 and builder-2)."""
+    sc = sim.load_scenario(ROOT / "scenarios" / "cloudnat-ci-builders.toml")
+    worst = sim.run(sc).summary["gateways"]["cloudnat"]["pressure"]["worst_destination"]
+    assert worst in ("tcp 140.82.112.3:443 from builder-1", "tcp 140.82.112.3:443 from builder-2")
+
+
+def test_a_fleet_member_is_named_by_its_fleet_and_address() -> None:
+    from sim.nat.base import inside_name
+
+    class Pod:
+        name, address, member = "pods", "10.244.1.7", 5
+
+    class Vm:
+        name, address, member = "builder-1", "10.0.0.2", -1
+
+    assert inside_name(Pod()) == "pods 10.244.1.7"
+    assert inside_name(Vm()) == "builder-1"
