@@ -345,9 +345,33 @@ def format_errors(source: str, error: ValidationError, root: type[BaseModel]) ->
                 meant.add((*loc[:-1], field))
     items = [i for i in items if not (i["type"] == "missing" and tuple(i["loc"]) in meant)]
     items.sort(key=lambda item: tuple(item["loc"]) not in typos)
+    flagged = {tuple(i["loc"]) for i in items if i["type"] == "extra_forbidden"}
     lines = []
     for item in items:
+        misspelt = _misspelt_required(item, flagged, root)
+        if misspelt is not None:
+            lines.append(f"{source}: {misspelt}")
+            continue
         loc, msg, quiet = describe(item, root)
         suffix = "" if quiet else f" (got {short(item.get('input'))})"
         lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
     return lines
+
+
+def _misspelt_required(
+    item: dict[str, Any], flagged: set[tuple[Any, ...]], root: type[BaseModel]
+) -> str | None:
+    """A required key missing beside an unknown key spelt like it, in a table that takes
+    keys of its own (a gateway's kind keys), so pydantic saw no unknown key: the misspelt
+    key is the cause, named with the spelling it needs.  None otherwise."""
+    given = item.get("input")
+    if item["type"] != "missing" or not isinstance(given, dict):
+        return None
+    loc = tuple(item["loc"])
+    model = annotation_at(root, loc[:-1])
+    known = set(model.model_fields) if _is_model(model) else set()
+    typo = closest(loc[-1], [k for k in given if isinstance(k, str) and k not in known])
+    if typo is None or (*loc[:-1], typo) in flagged:
+        return None
+    meant = _quoted(loc[-1])
+    return f"{_loc((*loc[:-1], typo))}: not a key; did you mean {meant}? ({meant} is required)"

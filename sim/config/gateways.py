@@ -12,7 +12,7 @@ import ipaddress
 from typing import Any
 
 from sim.config.errors import short, show, suggest
-from sim.config.types import Scenario
+from sim.config.types import GATEWAY_KEYS, Scenario
 from sim.nat.kinds import KINDS
 from sim.nat.linux import LinuxMasquerade
 from sim.presets import PRESETS
@@ -117,11 +117,13 @@ def gateway_model_checks(source: str, sc: Scenario) -> list[str]:
 
 
 def _option_names(kind: type, key: str) -> list[str]:
+    """The keys ``key`` could have meant: a conntrack hold's, or the table's (the keys
+    every gateway takes, then the kind's own)."""
     if key.startswith("conntrack."):
         from sim.nat.linux import CONNTRACK_DEFAULTS
 
         return list(CONNTRACK_DEFAULTS)
-    return list(kind.defaults)  # type: ignore[attr-defined]
+    return [*GATEWAY_KEYS, *kind.defaults]  # type: ignore[attr-defined]
 
 
 def _range_checks(where: str, addresses: list[str]) -> list[str]:
