@@ -6,6 +6,7 @@ in notebooks, and never leak global state between runs.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
     from sim.summary.types import HostEntry, Requests, Summary
 
 COLORS = {"established": "#4C72B0", "time_wait": "#DD8452", "other": "#8C8C8C", "fail": "#C44E52"}
+
+
+def _wrapped(title: str) -> str:
+    """A panel title in lines that fit the figure's width (10 in at 10 pt: a scenario's
+    name and a fleet's description together run past it)."""
+    return textwrap.fill(title, 110)
 
 
 def _time_axis(series) -> tuple[np.ndarray, str, float]:
@@ -136,13 +143,14 @@ def pressure_figure(result: Result) -> Figure:
     if keepalive:
         ax0 = axes.pop(0)
         _requests_panel(ax0, s, t, width, summ.get("requests"))
-        ax0.set_title(f"{name}: {who}: requests and ports")
+        ax0.set_title(_wrapped(f"{name}: {who}: requests and ports"), fontsize=10)
     if gateway:
         _gateway_panel(axes.pop(0), s, t, width, summ, title=not keepalive)
     ax1, ax2, ax3 = axes
     if not keepalive:
         ax1.set_title(
-            f"{name}: {who}: pool pressure" if not gateway else f"host {who}", fontsize=10
+            _wrapped(f"{name}: {who}: pool pressure" if not gateway else f"host {who}"),
+            fontsize=10,
         )
 
     est = s["worst_established"].to_numpy()
@@ -196,7 +204,13 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
     drops = s["gateway_drops"].to_numpy() / width
     delayed = s["connects_delayed"].to_numpy() / width
     right = ax.twinx()
-    right.plot(t, drops, color="black", lw=1, label="new flows dropped (/s, right)")
+    right.plot(
+        t,
+        drops,
+        color="black",
+        lw=1,
+        label="translations refused (/s, right; a SYN retransmission asks again)",
+    )
     right.plot(t, delayed, color="#8172B3", lw=1, ls="--", label="connects delayed (/s, right)")
     right.set_ylabel("per second")
     top = max(float(drops.max(initial=0.0)), float(delayed.max(initial=0.0)))
