@@ -439,10 +439,16 @@ def _shared_pool(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
         note = (
             f"more than the {most} addresses {profile.name} takes: split the traffic over gateways"
         )
+    # the load on one address: an even split for the cloud kinds; netfilter hashes each VM
+    # to one address, so the busiest carries at least ceil(VMs / addresses) VMs' flows
+    offered = load.per_destination / addresses
+    if linux:
+        offered = math.ceil(load.vms / addresses) * load.per_vm_destination
     erlang = _erlang(
-        f"one address's tuples to one destination ({per_address:,})",
+        f"one address's tuples to one destination ({per_address:,})"
+        + (", the busiest address at best" if linux and addresses > 1 else ""),
         per_address,
-        load.per_destination / addresses,
+        offered,
         load.holding,
         load.target_blocking,
         _SHARED_WHY[profile.name] + ("" if not linux or per_address <= 128 else _LINUX_PROBES),

@@ -160,6 +160,17 @@ def test_linux_erlang_b_per_address_matches_the_table() -> None:
     assert s.erlang.blocking == pytest.approx(0.018385, rel=1e-4)
 
 
+def test_linux_erlang_b_loads_the_busiest_address_with_whole_vms() -> None:
+    # one VM hashed to one of 4 addresses: 500/s x (1 s + 120 s) = 60,500 erlangs on that
+    # address's 64,512 tuples, not a quarter of it; 5 VMs over 2 addresses: at least 3 VMs'
+    # flows on the busier one, 3 x 1/s x 121 s = 363 erlangs
+    one = size_gateway("linux-masquerade", vms=1, rate=500, lifetime_s=1, addresses=4)
+    assert one.erlang.offered_load == pytest.approx(60500)
+    five = size_gateway("linux-masquerade", vms=5, rate=1, lifetime_s=1, addresses=2)
+    assert five.erlang.offered_load == pytest.approx(363)
+    assert "the busiest address at best" in five.erlang.pool
+
+
 def test_linux_one_vm_cannot_spill_to_another_address() -> None:
     # one VM needs 0.1/s x 120 s = 12 tuples to one destination; its address has 10: adding
     # addresses does not help (hash of source and destination, no spill-over)
