@@ -209,13 +209,14 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
         drops,
         color="black",
         lw=1,
-        label="translations refused (/s, right; a SYN retransmission asks again)",
+        label="translations refused (/s, right)",
     )
     right.plot(t, delayed, color="#8172B3", lw=1, ls="--", label="connects delayed (/s, right)")
     right.set_ylabel("per second")
     top = max(float(drops.max(initial=0.0)), float(delayed.max(initial=0.0)))
     right.set_ylim(0, 1.3 * top if top > 0 else 1.0)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    # (a SYN retransmission asks again: refusals outnumber the connects they delay)
     right.legend(handles=handles, loc="upper center", fontsize=8, ncols=3)
     names = ", ".join(f"{n} ({g['kind']})" for n, g in gateways.items())
     worst = max(gateways.values(), key=lambda g: g["pressure"]["peak"], default=None)
@@ -223,7 +224,7 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
     text = f"gateway {names}: translated tuples{where}"
     if title:
         text = f"{summ.get('scenario', '')}: {text}"
-    ax.set_title(text, fontsize=10, loc="left")
+    ax.set_title(_wrapped(text), fontsize=10, loc="left")
 
 
 def _probes_panel(ax, s, t: np.ndarray) -> None:
@@ -324,7 +325,7 @@ def _hosts_figure(result: Result) -> Figure:
             mine["attempts"].to_numpy() / width,
             color=COLORS["established"],
             lw=1,
-            label="attempts",
+            label="attempts" + (" (counted when settled)" if h.get("gateway") else ""),
         )
         ax2.plot(
             t, mine["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures"
@@ -332,8 +333,11 @@ def _hosts_figure(result: Result) -> Figure:
         ax2.set_ylabel("connects/s")
         ax2.set_ylim(bottom=0)
         conn = h.get("connections") or {}
+        route = h.get("gateway")  # (this host's gateway, if any)
+        waiting = route["still_connecting_at_end"] if route else 0
         ax2.set_title(
-            f"{conn.get('failed', 0):,} of {conn.get('attempted', 0):,} connects failed",
+            f"{conn.get('failed', 0):,} of {conn.get('attempted', 0):,} connects failed"
+            + (f",\n{waiting:,} still retransmitting their SYN at the end" if waiting else ""),
             fontsize=10,
             loc="left",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, cast
 
 from sim import waves
@@ -154,7 +155,7 @@ def _ports_headline(
         at = format_duration(first) if first is not None else "?"
         return (
             f"Port exhaustion{where}: {what} failed with {'/'.join(errors)}, first at "
-            f"{at}; peak pressure {_pct(p['peak'])}{ports}{wave}"
+            f"{at}; peak pressure {_pct(p['peak'])}{ports}{wave}" + _still_connecting(gateway)
         )
     worst = p.get("worst_destination")
     at = f" to {worst} at {format_duration(p['peak_time_s'])}" if worst else ""
@@ -361,20 +362,50 @@ def capacity_line(h: HostEntry, s: Summary | None = None) -> str:
 
 
 def _gateway_capacity(h: HostEntry, s: Summary | None) -> str:
+    """``; its gateway ... takes at most N/s ...``: the gateway's bound beside the host's
+    own, and whether it binds first: against this host's own rate for a VM's slice (Azure
+    LB, Cloud NAT), else against what all the hosts behind the gateway take together."""
     gateway = h.get("gateway")
     if gateway is None or s is None:
         return ""
     g = (s.get("gateways") or {}).get(gateway["name"])
     bound = g.get("sustainable") if g else None
-    if not bound:
+    if not bound or not math.isfinite(bound["per_s"]):
         return ""
-    own = h["capacity"].get("fleet_sustainable_per_s") or h["capacity"]["sustainable_per_s"]
-    lower = own is not None and bound["per_s"] < own
-    return (
-        f"; its gateway {gateway['name']} takes at most {format_rate(bound['per_s'])}/s into "
-        f"its worst pool ({bound['towards']}) from all the hosts behind it"
-        + (": that binds first" if lower else "")
-    )
+    if bound["per_vm"]:
+        own = _own_rate(h)
+        text = (
+            f"; its gateway {gateway['name']} gives each VM a slice: at most "
+            f"{format_rate(bound['per_s'])}/s into the worst ({bound['towards']})"
+        )
+    else:
+        behind = [x for x in s.get("hosts") or [] if _gateway_name(x) == gateway["name"]]
+        rates = [_own_rate(x) for x in behind]
+        own = None if None in rates else sum(r for r in rates if r is not None)
+        count = sum(_members(x) for x in behind)
+        who = "the one host behind it" if count == 1 else f"all {count:,} hosts behind it"
+        text = (
+            f"; its gateway {gateway['name']} takes at most {format_rate(bound['per_s'])}/s "
+            f"into its worst pool ({bound['towards']}) from {who}"
+        )
+    return text + (": that binds first" if own is not None and bound["per_s"] < own else "")
+
+
+def _members(h: HostEntry) -> int:
+    """Hosts an entry stands for: a fleet's members, else 1."""
+    fleet = h.get("fleet")
+    return fleet["members"] if fleet else 1
+
+
+def _gateway_name(h: HostEntry) -> str | None:
+    gateway = h.get("gateway")
+    return gateway["name"] if gateway else None
+
+
+def _own_rate(h: HostEntry) -> float | None:
+    """What a host's (or a fleet's, over its members) own ports sustain, per destination."""
+    c = h["capacity"]
+    return c.get("fleet_sustainable_per_s") or c["sustainable_per_s"]
 
 
 def _own_capacity(h: HostEntry) -> str:

@@ -62,7 +62,7 @@ def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() ->
         for text in legend.get_texts()
     ]
     assert "held (%, left)" in labels
-    assert "translations refused (/s, right; a SYN retransmission asks again)" in labels
+    assert "translations refused (/s, right)" in labels
     assert "bins with failed connects (here or at the gateway)" in labels
     assert "attempts (counted when settled)" in labels
     assert fig.axes[0].get_ylim()[1] == 130

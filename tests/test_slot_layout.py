@@ -41,9 +41,9 @@ def all_slots(cls: type) -> list[str]:
 
 
 def scenario(fleet: bool, rate: float) -> sim.Scenario:
-    """``rate`` connects/s for 150 s to one destination (most TIME_WAITs end within the
+    """``rate`` connects/s for 300 s to one destination (most TIME_WAITs end within the
     run): 100 pods behind a Kubernetes node's SNAT, or one host."""
-    duration = 150.0
+    duration = 300.0
     doc: dict[str, object] = {
         "name": "slot-reads",
         "duration": duration,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, cast
 
+from sim.nat.base import destination_label
 from sim.steady_state import channels
 from sim.units import format_duration, format_rate
 from sim.units import format_percent as _pct
@@ -14,34 +15,60 @@ from sim.workload.lifetimes import lifetime_mean
 if TYPE_CHECKING:
     from sim.engine import Model
     from sim.nat.base import Gateway
-    from sim.summary.types import ConnectLatency, GatewayEntry, GatewaySustainable
+    from sim.summary.types import (
+        ConnectLatency,
+        GatewayClients,
+        GatewayEntry,
+        GatewaySustainable,
+    )
 
 
 def gateways_report(model: Model) -> tuple[dict[str, GatewayEntry], ConnectLatency]:
-    """``gateways`` and ``connect_latency_s``: each gateway's own report, and connect
-    latency over every TCP connect (those of hosts without a gateway take 0 s)."""
+    """``gateways`` and ``connect_latency_s``: each gateway's own report (with its clients'
+    connects and its bound), and connect latency over every TCP connect (those of hosts
+    without a gateway take 0 s)."""
     direct = sum(ch.succeeded for ch in model.loads if ch.route is None and ch.protocol == "tcp")
     until = model.scenario.duration
     gateways = {}
     for name, g in model.gateways.items():
         entry = gateways[name] = cast("GatewayEntry", g.summary(until))
+        entry["clients"] = gateway_clients(model, g)
         sustainable = gateway_sustainable(model, g, entry)
         if sustainable is not None:
             entry["sustainable"] = sustainable
     return gateways, cast("ConnectLatency", model.connect.summary(immediate_elsewhere=direct))
 
 
+def gateway_clients(model: Model, gateway: Gateway) -> GatewayClients:
+    """What the connects through ``gateway`` came to (its hosts' channels only: a run may
+    have hosts without a gateway, or several gateways)."""
+    mine = [ch for ch in model.loads if ch.route is not None and ch.route.gateway is gateway]
+    tcp = [ch for ch in mine if ch.protocol == "tcp"]
+    return {
+        "tcp_connects": sum(ch.attempted + ch.connecting for ch in tcp),
+        "timed_out": sum(ch.failed_by_error.get("ETIMEDOUT", 0) for ch in tcp),
+        "still_connecting_at_end": sum(ch.connecting for ch in tcp),
+        "udp_no_reply": sum(ch.failed_by_error.get("no_reply", 0) for ch in mine),
+    }
+
+
 def gateway_sustainable(
     model: Model, gateway: Gateway, entry: GatewayEntry
 ) -> GatewaySustainable | None:
     """The bound on new connections per second into the gateway's worst pool: its tuples
-    over the mean time a connection holds one (lifetime, then the kind's hold after its
-    close: ``Gateway.hold_after``), weighted by connects.  None when no load through it
-    has a mean lifetime (a trace, keep-alive pools: their connections are reused)."""
+    over the mean time a connection to that destination holds one (lifetime, then the
+    kind's hold after its close: ``Gateway.hold_after``), weighted by connects.  None when
+    no load to it has a mean lifetime (a trace, keep-alive pools: connections reused)."""
+    towards = entry["pressure"].get("worst_destination")
+    if towards is None:
+        return None
     held = []
     for spec, load in channels(model):
         route = load.route
         if route is None or route.gateway is not gateway:
+            continue
+        key = (load.protocol, load.dest.ip, load.dest.port)
+        if not _is_pool_of(towards, destination_label(key)):
             continue
         if spec.keepalive is not None or spec.lifetime is None:
             continue
@@ -51,14 +78,23 @@ def gateway_sustainable(
     if not held:
         return None
     holding = sum(w * h for w, h in held) / sum(w for w, _ in held)
-    pressure = entry["pressure"]
-    tuples = pressure.get("capacity") or entry["ports"] * len(entry["addresses"])
+    tuples = entry["pressure"].get("capacity") or entry["ports"] * len(entry["addresses"])
     return {
         "per_s": tuples / holding if holding > 0 else math.inf,
         "tuples": tuples,
         "holding_s": holding,
-        "towards": pressure.get("worst_destination"),
+        "towards": towards,
+        "per_vm": " from " in towards,
+        # netfilter 6.5+ may take a closing TCP entry's tuple before its hold ends
+        "holds_may_end_early": bool(getattr(gateway, "evict", False))
+        and towards.startswith("tcp "),
     }
+
+
+def _is_pool_of(label: str, destination: str) -> bool:
+    """Whether a pool labelled ``label`` (a destination, or one VM's slice of it:
+    ``tcp 203.0.113.10:443 from builder-1``) is towards ``destination``."""
+    return label == destination or label.startswith(destination + " from ")
 
 
 def _seconds(x: float) -> str:
@@ -66,17 +102,17 @@ def _seconds(x: float) -> str:
 
 
 def gateway_headlines(s: dict[str, Any]) -> list[str]:
-    """One line per gateway: exhausted or not, where and since when, what the clients saw
+    """One line per gateway: exhausted or not, where and since when, what its clients saw
     (their connects first: a dropped SYN is retransmitted, so dropped packets outnumber
     failed connects), and the most the gateway sustains."""
     gateways = s.get("gateways") or {}
     lines = []
     latency = s.get("connect_latency_s") or {}
     errors = (s.get("connections") or {}).get("failed_by_error", {})
-    timed_out, no_reply = errors.get("ETIMEDOUT", 0), errors.get("no_reply", 0)
     for name, g in gateways.items():
         m = g["mappings"]
         p = g["pressure"]
+        clients = g.get("clients") or _run_wide(latency, errors)
         where = p.get("worst_destination") or "no destination"
         peak = f"peak pressure {_pct(p['peak'])} towards {where}"
         if p.get("peak") and p.get("peak_time_s") is not None:
@@ -87,15 +123,16 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
             reasons = ", ".join(  # vendors' names (OUT_OF_RESOURCES ...) as they write them
                 f"{n:,} {r if r.isupper() else r.replace('_', ' ')}" for r, n in by_reason if n
             )
+            tcp_dropped = clients["timed_out"] or clients["still_connecting_at_end"]
             again = (  # TCP: a dropped SYN comes back, and is counted again
                 "; each SYN retransmission asks again"
-                if timed_out or latency.get("delayed") or latency.get("still_connecting_at_end")
+                if tcp_dropped or _all_late(clients, latency)
                 else ""
             )
             dropped = (
                 f"{m['dropped']:,} of {m['attempted']:,} translations refused ({reasons}{again})"
             )
-            client = clients_saw(latency, timed_out, no_reply)
+            client = clients_saw(clients, latency)
             raced = m["dropped_by_reason"].get("insert_failed", 0)
             if raced == m["dropped"]:  # lost confirm races only: no tuple ran out
                 lines.append(
@@ -126,28 +163,51 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def clients_saw(latency: dict[str, Any], timed_out: int, no_reply: int) -> str:
-    """What the clients' connects came to (``: ...``), or "" when nothing shows: the
-    connects that failed, those through only after SYN retransmissions and those still
-    retransmitting at the end, out of all TCP connects (UDP flows without a reply apart)."""
+def _run_wide(latency: dict[str, Any], errors: dict[str, int]) -> dict[str, int]:
+    """A gateway's clients from the run's figures (a summary without ``clients``)."""
+    timed_out = errors.get("ETIMEDOUT", 0)
     pending = latency.get("still_connecting_at_end", 0)
-    late = latency.get("delayed", 0)
-    total = latency.get("connects", 0) + timed_out + pending
+    return {
+        "tcp_connects": latency.get("connects", 0) + timed_out + pending,
+        "timed_out": timed_out,
+        "still_connecting_at_end": pending,
+        "udp_no_reply": errors.get("no_reply", 0),
+    }
+
+
+def _all_late(clients: dict[str, int], latency: dict[str, Any]) -> bool:
+    """Whether the run's delayed connects are all this gateway's: its clients make every
+    TCP connect of the run (the run's latency is theirs) and some were delayed."""
+    everyone = (
+        latency.get("connects", 0)
+        + latency.get("still_connecting_at_end", 0)
+        + clients["timed_out"]
+    )
+    return bool(latency.get("delayed")) and clients["tcp_connects"] == everyone
+
+
+def clients_saw(clients: dict[str, int], latency: dict[str, Any]) -> str:
+    """What the gateway's clients' connects came to (``: ...``), or "" when nothing shows:
+    those that failed, those through only after SYN retransmissions (when the run's
+    latency is theirs alone) and those still retransmitting at the end, out of all their
+    TCP connects; UDP flows without a reply apart."""
+    timed_out, pending = clients["timed_out"], clients["still_connecting_at_end"]
     seen = []
     if timed_out:
         seen.append(f"{timed_out:,} failed with ETIMEDOUT")
-    if late:
+    if _all_late(clients, latency):
         seen.append(
-            f"{late:,} got through only after SYN retransmissions (connect latency p99 "
-            f"{_seconds(latency.get('p99', 0))}, max {_seconds(latency.get('max', 0))})"
+            f"{latency['delayed']:,} got through only after SYN retransmissions (connect "
+            f"latency p99 {_seconds(latency.get('p99', 0))}, max "
+            f"{_seconds(latency.get('max', 0))})"
         )
     if pending:
         seen.append(f"{pending:,} were still retransmitting at the end")
     parts = []
     if seen:
-        parts.append(f"of {total:,} connects, " + _and(seen))
-    if no_reply:
-        parts.append(f"{no_reply:,} UDP flows got no reply (datagrams dropped)")
+        parts.append(f"of {clients['tcp_connects']:,} connects, " + _and(seen))
+    if clients["udp_no_reply"]:
+        parts.append(f"{clients['udp_no_reply']:,} UDP flows got no reply (datagrams dropped)")
     return ": " + "; ".join(parts) if parts else ""
 
 
@@ -156,20 +216,23 @@ def _and(items: list[str]) -> str:
 
 
 def sustainable_text(g: dict[str, Any]) -> str:
-    """``; it sustains at most N/s into that pool (...)``, or "" without a bound."""
+    """``; it sustains at most N/s into that pool (...)``, or "" without a finite bound."""
     bound = g.get("sustainable")
-    if not bound:
+    if not bound or not math.isfinite(bound["per_s"]):
         return ""
     addresses = len(g["addresses"])
-    spread = (
-        f"; over its {addresses} addresses, an even split: the best case"
-        if addresses > 1 and bound["tuples"] == g["ports"] * addresses
-        else ""
-    )
+    notes = ["lifetime + its hold after the close"]
+    if addresses > 1 and bound["tuples"] == g["ports"] * addresses:
+        notes.append(f"over its {addresses} addresses, an even split: the best case")
+    if bound.get("holds_may_end_early"):
+        notes.append(
+            f"before eviction: kernel {g.get('kernel', '6.5+')} may take a closing entry's "
+            "tuple sooner"
+        )
+    pool = "that VM's slice" if bound.get("per_vm") else "that pool"
     return (
-        f"; it sustains at most {format_rate(bound['per_s'])} new connections/s into that "
-        f"pool ({bound['tuples']:,} tuples / {bound['holding_s']:.4g} s held: lifetime + "
-        f"its hold after the close{spread})"
+        f"; it sustains at most {format_rate(bound['per_s'])} new connections/s into {pool} "
+        f"({bound['tuples']:,} tuples / {bound['holding_s']:.4g} s held: {'; '.join(notes)})"
     )
 
 

@@ -408,6 +408,19 @@ class GatewaySustainable(TypedDict):
     tuples: int
     holding_s: float
     towards: str | None  # the pool: pressure's worst destination
+    per_vm: bool  # the pool is one VM's slice (Azure LB, Cloud NAT): the bound is per VM
+    holds_may_end_early: bool  # netfilter 6.5+ evicts closing entries: more may get through
+
+
+class GatewayClients(TypedDict):
+    """The connects of the hosts behind one gateway: TCP connects (settled or still
+    retransmitting their SYN at the end), those that failed with ETIMEDOUT, those still
+    retransmitting, and UDP flows that got no reply."""
+
+    tcp_connects: int
+    timed_out: int
+    still_connecting_at_end: int
+    udp_no_reply: int
 
 
 class GatewayIdle(TypedDict):
@@ -479,6 +492,7 @@ class GatewayEntry(TypedDict):
     mappings: GatewayMappings
     pressure: GatewayPressure
     sustainable: NotRequired[GatewaySustainable]
+    clients: NotRequired[GatewayClients]
     random_fully: NotRequired[bool]
     kernel: NotRequired[str]
     conntrack: NotRequired[dict[str, float]]
