@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sim.config.errors import suggest
 from sim.erlang import erlang_b, load_for_blocking
 from sim.nat_kinds import AZURE_LB_POOL_TABLE, KINDS, SOURCES, KindProfile
+from sim.units import format_percent
 
 Close = Literal["fin", "rst"]
 
@@ -402,7 +403,32 @@ def _shared_pool(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
     needed: int | None = max(1, math.ceil(load.per_destination / per_address))
     note = ""
     per_vm_ceiling = addresses * per_address
+    sustainable = _per_second(addresses * per_address, load.holding)
     if linux:
+        # netfilter hashes each VM to one address: at best the busiest carries
+        # ceil(VMs / addresses) whole VMs, and it fills first
+        crowd = math.ceil(load.vms / addresses)
+        limits[0] = Limit(
+            "per_destination",
+            f"the busiest address's {pool_name} to one destination, carrying "
+            f"{crowd:,} VM(s) by hash at best",
+            per_address,
+            crowd * load.per_vm_destination,
+        )
+        sustainable = _per_second(per_address, load.holding) * load.vms / crowd
+        fit = math.floor(per_address / load.per_vm_destination) if load.per_vm_destination else 0
+        if fit >= 1:
+            needed = max(1, math.ceil(load.vms / fit))
+        _lo, _hi = values["vm_port_range"]
+        if load.per_vm_destination > 0.25 * (_hi - _lo + 1):
+            notes.append(
+                f"one VM keeps {load.per_vm_destination:,.0f} tuples busy by this formula, "
+                f"{format_percent(load.per_vm_destination / (_hi - _lo + 1))} of its own "
+                f"{_hi - _lo + 1:,} ports: it reuses ports within the gateway's hold, and a "
+                "SYN on a closing 4-tuple reopens the old conntrack entry instead of taking a "
+                "new tuple (nf_conntrack_proto_tcp.c), so it holds fewer and the formula "
+                "overstates the demand: simulate the scenario to see how many"
+            )
         per_vm_ceiling = per_address
         limits.append(
             Limit(
@@ -416,7 +442,7 @@ def _shared_pool(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
         if addresses > 1:
             notes.append(
                 "netfilter picks the address by a hash of (source, destination), not by load: "
-                "the even split assumed here is the best case"
+                "the split assumed here (whole VMs, as even as they go) is the best case"
             )
         if load.per_vm_destination > per_address:
             needed = None
@@ -459,7 +485,7 @@ def _shared_pool(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
         "addresses_needed": needed,
         "addresses_note": note,
         "max_vms": None,
-        "sustainable_per_destination": _per_second(addresses * per_address, load.holding),
+        "sustainable_per_destination": sustainable,
         "sustainable_per_vm_per_destination": _per_second(per_vm_ceiling, load.holding),
         "sustainable_per_vm": None,
         "limits": limits,

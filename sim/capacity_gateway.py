@@ -188,8 +188,11 @@ def headline(s: GatewaySizing) -> str:
     else:
         sustainable = f"sustainable: {format_rate(s.sustainable_per_destination)}/s per destination"
         if s.sustainable_per_vm_per_destination != s.sustainable_per_destination:
+            own = _own_ports_rate(s)
             sustainable += (
-                f" (at most {format_rate(s.sustainable_per_vm_per_destination)}/s from any one VM)"
+                f" (at most {format_rate(s.sustainable_per_vm_per_destination)}/s from any one VM"
+                + (f"; {format_rate(own)}/s by its own ports" if own is not None else "")
+                + ")"
             )
         elif s.vms > 1:  # one pool for all: no VM has a share of its own
             sustainable += f" (shared by the {s.vms:,} VMs)"
@@ -226,6 +229,17 @@ def headline(s: GatewaySizing) -> str:
         share = format_percent(blocking)
         refused = f"; at this demand {share} of new connections would be refused ({why})"
     return f"{sustainable}; {need}; binding limit: {limit.description} ({state}){refused}"
+
+
+def _own_ports_rate(s: GatewaySizing) -> float | None:
+    """What one VM's own port range sustains to one destination, when that is less than
+    the gateway gives it (its ports over the time each is held: lifetime + TIME_WAIT)."""
+    vm = next((lim for lim in s.limits if lim.name == VM_RANGE), None)
+    per_destination = s.rate_per_vm / s.destinations
+    if vm is None or not per_destination or not vm.demand:
+        return None
+    rate = vm.capacity / (vm.demand / per_destination)
+    return rate if rate < s.sustainable_per_vm_per_destination else None
 
 
 def report(s: GatewaySizing) -> list[str]:

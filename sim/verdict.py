@@ -184,7 +184,7 @@ def requests_headline(r: Requests) -> str:
     """What keep-alive requests experienced: served against offered per second, the queue,
     waits and failures; whether the pool caps throughput."""
     offered, served = r["offered_per_s"], r["served_per_s"]
-    rates = f"{served:,.0f} served per second of {offered:,.0f} offered"
+    rates = f"{format_rate(served)} served per second of {format_rate(offered)} offered"
     limit = r.get("pool_limit_per_s")
     cap = ""
     if limit:
@@ -231,9 +231,12 @@ def key_figures(s: Summary) -> list[str]:
     lines = []
     if not several:
         errors = ", ".join(f"{k} {v:,}" for k, v in conn["failed_by_error"].items() if v)
+        gateway = hosts[0].get("gateway") if hosts else None
+        waiting = gateway["still_connecting_at_end"] if gateway else 0
         lines += [
             f"connects: {conn['attempted']:,} attempted, {conn['succeeded']:,} succeeded, "
-            f"{conn['failed']:,} failed ({errors or 'none'})",
+            f"{conn['failed']:,} failed ({errors or 'none'})"
+            + (f", {waiting:,} more still retransmitting their SYN at the end" if waiting else ""),
             f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
             f"({worst_pool(p.get('worst_destination'))})",
         ]

@@ -171,6 +171,19 @@ def test_linux_erlang_b_loads_the_busiest_address_with_whole_vms() -> None:
     assert "the busiest address at best" in five.erlang.pool
 
 
+def test_linux_three_vms_on_two_addresses_crowd_one() -> None:
+    # 3 VMs x 200/s x (1 s + 120 s) = 24,200 tuples each; hashed whole onto 2 addresses,
+    # the busiest carries 2 of them at best: 48,400 of 64,512 (75 %), and the node takes
+    # 64,512 / 121 s = 533/s per address x 3 VMs / 2 on the busiest = 800/s, not 1,066
+    s = size_gateway("k8s-node", vms=3, rate=200, lifetime_s=1, addresses=2)
+    assert limit(s, "per_destination").demand == pytest.approx(48400)
+    assert limit(s, "per_destination").utilisation == pytest.approx(48400 / 64512)
+    assert s.sustainable_per_destination == pytest.approx(64512 / 121 * 3 / 2)
+    assert s.addresses_needed == 2  # 2 VMs fit one address (2 x 24,200 <= 64,512)
+    # 24,200 is 86 % of a VM's 28,232 ports: it reuses them within the hold (reopens)
+    assert any("reopens the old conntrack entry" in n for n in s.notes)
+
+
 def test_linux_one_vm_cannot_spill_to_another_address() -> None:
     # one VM needs 0.1/s x 120 s = 12 tuples to one destination; its address has 10: adding
     # addresses does not help (hash of source and destination, no spill-over)

@@ -180,6 +180,7 @@ class Gateway:
         self.destinations: dict[tuple[str, str, int], DestinationUse] = {}
         self.members: dict[int, int] = {}  # id(inside host) -> its member index
         self.member_names: list[str] = []  # by member index: how reports name the host
+        self.delayed_connects = 0  # through only after SYN retransmissions (sim.nat.route)
 
     def member(self, host: object) -> int:
         """A stable index for an inside host (the order hosts first use the gateway)."""

@@ -47,6 +47,7 @@ def gateway_clients(model: Model, gateway: Gateway) -> GatewayClients:
     return {
         "tcp_connects": sum(ch.attempted + ch.connecting for ch in tcp),
         "timed_out": sum(ch.failed_by_error.get("ETIMEDOUT", 0) for ch in tcp),
+        "delayed": gateway.delayed_connects,
         "still_connecting_at_end": sum(ch.connecting for ch in tcp),
         "udp_no_reply": sum(ch.failed_by_error.get("no_reply", 0) for ch in mine),
     }
@@ -60,9 +61,10 @@ def gateway_sustainable(
     kind's hold after its close: ``Gateway.hold_after``), weighted by connects.  None when
     no load to it has a mean lifetime (a trace, keep-alive pools: connections reused)."""
     towards = entry["pressure"].get("worst_destination")
-    if towards is None:
-        return None
+    if towards is None or getattr(gateway, "dynamic", False):
+        return None  # (Cloud NAT's dynamic allocation grows a VM's slice with the demand)
     held = []
+    by_address: dict[int, int] = {}  # netfilter: connects by the address their flow hashes to
     for spec, load in channels(model):
         route = load.route
         if route is None or route.gateway is not gateway:
@@ -75,16 +77,27 @@ def gateway_sustainable(
         life = lifetime_mean(spec.lifetime)
         if math.isfinite(life):
             held.append((load.attempted or 1, life + gateway.hold_after(route.close_kind, life)))
+            index = getattr(route.flow, "index", -1)
+            if index >= 0:
+                by_address[index] = by_address.get(index, 0) + load.attempted + load.connecting
     if not held:
         return None
     holding = sum(w * h for w, h in held) / sum(w for w, _ in held)
-    tuples = entry["pressure"].get("capacity") or entry["ports"] * len(entry["addresses"])
+    addresses = len(entry["addresses"])
+    tuples = entry["pressure"].get("capacity") or entry["ports"] * addresses
+    per_s = tuples / holding if holding > 0 else math.inf
+    busiest = None
+    if addresses > 1 and by_address and sum(by_address.values()):
+        # each address holds its own flows' tuples: the busiest fills first
+        busiest = max(by_address.values()) / sum(by_address.values())
+        per_s = tuples / addresses / holding / busiest if holding > 0 else math.inf
     return {
-        "per_s": tuples / holding if holding > 0 else math.inf,
+        "per_s": per_s,
         "tuples": tuples,
         "holding_s": holding,
         "towards": towards,
         "per_vm": " from " in towards,
+        "busiest_address_share": busiest,
         # netfilter 6.5+ may take a closing TCP entry's tuple before its hold ends
         "holds_may_end_early": bool(getattr(gateway, "evict", False))
         and towards.startswith("tcp "),
@@ -123,7 +136,11 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
             reasons = ", ".join(  # vendors' names (OUT_OF_RESOURCES ...) as they write them
                 f"{n:,} {r if r.isupper() else r.replace('_', ' ')}" for r, n in by_reason if n
             )
-            tcp_dropped = clients["timed_out"] or clients["still_connecting_at_end"]
+            tcp_dropped = (
+                clients["timed_out"]
+                or clients["still_connecting_at_end"]
+                or clients.get("delayed", 0)
+            )
             again = (  # TCP: a dropped SYN comes back, and is counted again
                 "; each SYN retransmission asks again"
                 if tcp_dropped or _all_late(clients, latency)
@@ -151,16 +168,26 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
             )
             lines.append(
                 f"Exhaustion at gateway {name} ({g['kind']}){client}; {peak}; {dropped}{hosts}"
+                + _reclaimed(g)
             )
         else:
             # a kind with per-destination or per-VM limits reports its own capacity
             tuples = p.get("capacity") or g["ports"] * len(g["addresses"])
             lines.append(
-                f"Gateway {name} ({g['kind']}): no packet dropped; peak pressure "
+                f"Gateway {name} ({g['kind']}): no new flow refused; peak pressure "
                 f"{_pct(p['peak'])} of {tuples:,} translated tuples towards {where}"
                 + sustainable_text(g)
+                + _reclaimed(g)
             )
     return lines
+
+
+def _reclaimed(g: dict[str, Any]) -> str:
+    """Azure LB: live flows cut when a scale-out shrank each VM's slice of ports."""
+    n = g.get("reclaimed_flows", 0)
+    if not n:
+        return ""
+    return f"; {n:,} live flows cut when the backend pool scaled (their ports reclaimed)"
 
 
 def _run_wide(latency: dict[str, Any], errors: dict[str, int]) -> dict[str, int]:
@@ -195,12 +222,15 @@ def clients_saw(clients: dict[str, int], latency: dict[str, Any]) -> str:
     seen = []
     if timed_out:
         seen.append(f"{timed_out:,} failed with ETIMEDOUT")
-    if _all_late(clients, latency):
-        seen.append(
-            f"{latency['delayed']:,} got through only after SYN retransmissions (connect "
-            f"latency p99 {_seconds(latency.get('p99', 0))}, max "
+    late = clients.get("delayed", latency.get("delayed", 0) if _all_late(clients, latency) else 0)
+    if late:
+        spread = (  # the run's latency figures: quoted when its connects are all these
+            f" (connect latency p99 {_seconds(latency.get('p99', 0))}, max "
             f"{_seconds(latency.get('max', 0))})"
+            if _all_late(clients, latency)
+            else ""
         )
+        seen.append(f"{late:,} got through only after SYN retransmissions{spread}")
     if pending:
         seen.append(f"{pending:,} were still retransmitting at the end")
     parts = []
@@ -222,7 +252,13 @@ def sustainable_text(g: dict[str, Any]) -> str:
         return ""
     addresses = len(g["addresses"])
     notes = ["lifetime + its hold after the close"]
-    if addresses > 1 and bound["tuples"] == g["ports"] * addresses:
+    share = bound.get("busiest_address_share")
+    if share:
+        notes.append(
+            f"over its {addresses} addresses by hash, the busiest taking {_pct(share)} of the "
+            "connects"
+        )
+    elif addresses > 1 and bound["tuples"] == g["ports"] * addresses:
         notes.append(f"over its {addresses} addresses, an even split: the best case")
     if bound.get("holds_may_end_early"):
         notes.append(

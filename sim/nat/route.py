@@ -255,6 +255,7 @@ class Route:
         channel.succeeded += 1
         channel.tally.succeeded += 1
         self.stats.record(latency)
+        self.gateway.delayed_connects += 1  # (only retransmitted SYNs come here)
         if self.host.log is not None:
             self._log(now, "translated", sock, mapping, "")
         if life != math.inf:

@@ -409,16 +409,19 @@ class GatewaySustainable(TypedDict):
     holding_s: float
     towards: str | None  # the pool: pressure's worst destination
     per_vm: bool  # the pool is one VM's slice (Azure LB, Cloud NAT): the bound is per VM
+    # netfilter, several addresses: the busiest address's share of the connects (by hash)
+    busiest_address_share: float | None
     holds_may_end_early: bool  # netfilter 6.5+ evicts closing entries: more may get through
 
 
 class GatewayClients(TypedDict):
     """The connects of the hosts behind one gateway: TCP connects (settled or still
-    retransmitting their SYN at the end), those that failed with ETIMEDOUT, those still
-    retransmitting, and UDP flows that got no reply."""
+    retransmitting their SYN at the end), those that failed with ETIMEDOUT, those through
+    only after retransmissions, those still retransmitting, and UDP flows without reply."""
 
     tcp_connects: int
     timed_out: int
+    delayed: int  # through only after SYN retransmissions
     still_connecting_at_end: int
     udp_no_reply: int
 
