@@ -66,9 +66,12 @@ def _pool_panel(
     failed: np.ndarray,
     legend: bool,
     failed_label: str = "bins with failed connects",
+    connecting: bool = False,
 ):
     """Ports of one pool by state, stacked; the range as a line; bins with failures marked.
-    The y range covers the stack and the peak, so nothing crosses the frame."""
+    The y range covers the stack and the peak, so nothing crosses the frame.  Behind a
+    gateway (``connecting``) a socket whose SYN was dropped holds its port while it
+    retransmits: it is counted with the established ones, and the label says so."""
     est = est.astype(float)
     tw = tw.astype(float)
     sockets = est + tw
@@ -90,7 +93,11 @@ def _pool_panel(
         est,
         tw,
         other,
-        labels=["established", "TIME_WAIT", "bound / reserved / other"],
+        labels=[
+            "established or SYN_SENT" if connecting else "established",
+            "TIME_WAIT",
+            "bound / reserved / other",
+        ],
         colors=[COLORS["established"], COLORS["time_wait"], COLORS["other"]],
         alpha=0.85,
         step="mid",
@@ -164,7 +171,7 @@ def pressure_figure(result: Result) -> Figure:
     else:
         # behind a gateway a connect may fail there (a dropped SYN), with ports to spare here
         marks = "bins with failed connects" + (" (here or at the gateway)" if gateway else "")
-        _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, True, marks)
+        _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, True, marks, gateway)
         ax1.set_ylabel("ports unusable for\na new connect()")
 
     # behind a gateway a connect is counted when settled: seconds later after dropped SYNs
@@ -316,6 +323,7 @@ def _hosts_figure(result: Result) -> Figure:
             h["range_ports"],
             failed,
             legend=row == 0,
+            connecting=h.get("gateway") is not None,
         )
         dest = (h.get("pressure") or {}).get("worst_destination") or "(none)"
         ax1.set_title(_who(h, dest), fontsize=10, loc="left")

@@ -65,4 +65,6 @@ def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() ->
     assert "translations refused (/s, right)" in labels
     assert "bins with failed connects (here or at the gateway)" in labels
     assert "attempts (counted when settled)" in labels
+    # a socket retransmitting its SYN holds its port: drawn with the established ones
+    assert "established or SYN_SENT" in labels and "established" not in labels
     assert fig.axes[0].get_ylim()[1] == 130
