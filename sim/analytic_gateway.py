@@ -404,27 +404,32 @@ def _shared_pool(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
     note = ""
     per_vm_ceiling = addresses * per_address
     sustainable = _per_second(addresses * per_address, load.holding)
+    # the load on one address: an even split for the cloud kinds (assumed, undocumented)
+    on_one_address = load.per_destination / addresses
     if linux:
         # netfilter hashes each VM to one address: at best the busiest carries
         # ceil(VMs / addresses) whole VMs, and it fills first
         crowd = math.ceil(load.vms / addresses)
+        on_one_address = crowd * load.per_vm_destination
         limits[0] = Limit(
             "per_destination",
             f"the busiest address's {pool_name} to one destination, carrying "
             f"{crowd:,} VM(s) by hash at best",
             per_address,
-            crowd * load.per_vm_destination,
+            on_one_address,
         )
         sustainable = _per_second(per_address, load.holding) * load.vms / crowd
         fit = math.floor(per_address / load.per_vm_destination) if load.per_vm_destination else 0
         if fit >= 1:
             needed = max(1, math.ceil(load.vms / fit))
-        _lo, _hi = values["vm_port_range"]
-        if load.per_vm_destination > 0.25 * (_hi - _lo + 1):
+        vm_lo, vm_hi = values["vm_port_range"]
+        vm_ports = vm_hi - vm_lo + 1
+        # (a quarter: where reuse within the hold starts to matter; a threshold, inferred)
+        if load.per_vm_destination > 0.25 * vm_ports:
             notes.append(
                 f"one VM keeps {load.per_vm_destination:,.0f} tuples busy by this formula, "
-                f"{format_percent(load.per_vm_destination / (_hi - _lo + 1))} of its own "
-                f"{_hi - _lo + 1:,} ports: it reuses ports within the gateway's hold, and a "
+                f"{format_percent(load.per_vm_destination / vm_ports)} of its own "
+                f"{vm_ports:,} ports: it reuses ports within the gateway's hold, and a "
                 "SYN on a closing 4-tuple reopens the old conntrack entry instead of taking a "
                 "new tuple (nf_conntrack_proto_tcp.c), so it holds fewer and the formula "
                 "overstates the demand: simulate the scenario to see how many"
@@ -465,16 +470,11 @@ def _shared_pool(profile: KindProfile, values: dict[str, Any], load: _Load) -> d
         note = (
             f"more than the {most} addresses {profile.name} takes: split the traffic over gateways"
         )
-    # the load on one address: an even split for the cloud kinds; netfilter hashes each VM
-    # to one address, so the busiest carries at least ceil(VMs / addresses) VMs' flows
-    offered = load.per_destination / addresses
-    if linux:
-        offered = math.ceil(load.vms / addresses) * load.per_vm_destination
     erlang = _erlang(
         f"one address's tuples to one destination ({per_address:,})"
         + (", the busiest address at best" if linux and addresses > 1 else ""),
         per_address,
-        offered,
+        on_one_address,
         load.holding,
         load.target_blocking,
         _SHARED_WHY[profile.name] + ("" if not linux or per_address <= 128 else _LINUX_PROBES),

@@ -358,18 +358,18 @@ def _host_details(h: HostEntry, *, steady: bool = True) -> list[str]:
     return lines
 
 
-def capacity_line(h: HostEntry, s: Summary | None = None) -> str:
+def capacity_line(h: HostEntry, s: Summary) -> str:
     """The host's capacity answer, labelled with the method that gave it; behind a gateway,
     with the gateway's bound beside it (of the run's summary ``s``), which may bind first."""
     return _own_capacity(h) + _gateway_capacity(h, s)
 
 
-def _gateway_capacity(h: HostEntry, s: Summary | None) -> str:
+def _gateway_capacity(h: HostEntry, s: Summary) -> str:
     """``; its gateway ... takes at most N/s ...``: the gateway's bound beside the host's
     own, and whether it binds first: against this host's own rate for a VM's slice (Azure
     LB, Cloud NAT), else against what all the hosts behind the gateway take together."""
     gateway = h.get("gateway")
-    if gateway is None or s is None:
+    if gateway is None:
         return ""
     g = (s.get("gateways") or {}).get(gateway["name"])
     bound = g.get("sustainable") if g else None

@@ -319,6 +319,14 @@ def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
                     "dropped_by_reason": {"no_free_tuple": 0, "insert_failed": 1},
                 },
                 "pressure": {"peak": 0.56, "mean": 0.5, "worst_destination": "tcp api:443"},
+                # as the run reports them: every TCP connect of the run is the node's
+                "clients": {
+                    "tcp_connects": 180161,
+                    "timed_out": 0,
+                    "delayed": 1,
+                    "still_connecting_at_end": 0,
+                    "udp_no_reply": 0,
+                },
             }
         },
     }
@@ -338,6 +346,9 @@ def test_verdict_calls_lost_insert_races_no_exhaustion() -> None:
     # sockets waiting on SYN retransmissions hold their ports: the hosts may run out too
     summary["connections"]["failed_by_error"]["EADDRNOTAVAIL"] = 113116
     summary["connect_latency_s"]["still_connecting_at_end"] = 227320
+    clients = summary["gateways"]["node"]["clients"]
+    clients["still_connecting_at_end"] = 227320
+    clients["tcp_connects"] = 180161 + 227320
     (line,) = gateway_headlines(summary)
     assert "not EADDRNOTAVAIL" not in line
     # 180,161 through + 227,320 still retransmitting = 407,481 connects

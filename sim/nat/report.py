@@ -125,7 +125,7 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
     for name, g in gateways.items():
         m = g["mappings"]
         p = g["pressure"]
-        clients = g.get("clients") or _run_wide(latency, errors)
+        clients = g["clients"]
         where = p.get("worst_destination") or "no destination"
         peak = f"peak pressure {_pct(p['peak'])} towards {where}"
         if p.get("peak") and p.get("peak_time_s") is not None:
@@ -137,15 +137,10 @@ def gateway_headlines(s: dict[str, Any]) -> list[str]:
                 f"{n:,} {r if r.isupper() else r.replace('_', ' ')}" for r, n in by_reason if n
             )
             tcp_dropped = (
-                clients["timed_out"]
-                or clients["still_connecting_at_end"]
-                or clients.get("delayed", 0)
+                clients["timed_out"] or clients["still_connecting_at_end"] or clients["delayed"]
             )
-            again = (  # TCP: a dropped SYN comes back, and is counted again
-                "; each SYN retransmission asks again"
-                if tcp_dropped or _all_late(clients, latency)
-                else ""
-            )
+            # TCP: a dropped SYN comes back, and is counted again
+            again = "; each SYN retransmission asks again" if tcp_dropped else ""
             dropped = (
                 f"{m['dropped']:,} of {m['attempted']:,} translations refused ({reasons}{again})"
             )
@@ -190,44 +185,32 @@ def _reclaimed(g: dict[str, Any]) -> str:
     return f"; {n:,} live flows cut when the backend pool scaled (their ports reclaimed)"
 
 
-def _run_wide(latency: dict[str, Any], errors: dict[str, int]) -> dict[str, int]:
-    """A gateway's clients from the run's figures (a summary without ``clients``)."""
-    timed_out = errors.get("ETIMEDOUT", 0)
-    pending = latency.get("still_connecting_at_end", 0)
-    return {
-        "tcp_connects": latency.get("connects", 0) + timed_out + pending,
-        "timed_out": timed_out,
-        "still_connecting_at_end": pending,
-        "udp_no_reply": errors.get("no_reply", 0),
-    }
-
-
-def _all_late(clients: dict[str, int], latency: dict[str, Any]) -> bool:
-    """Whether the run's delayed connects are all this gateway's: its clients make every
-    TCP connect of the run (the run's latency is theirs) and some were delayed."""
+def _latency_is_theirs(clients: dict[str, int], latency: dict[str, Any]) -> bool:
+    """Whether the run's connect latency is this gateway's clients' alone: they make every
+    TCP connect of the run (no direct host, no other gateway)."""
     everyone = (
         latency.get("connects", 0)
         + latency.get("still_connecting_at_end", 0)
         + clients["timed_out"]
     )
-    return bool(latency.get("delayed")) and clients["tcp_connects"] == everyone
+    return clients["tcp_connects"] == everyone
 
 
 def clients_saw(clients: dict[str, int], latency: dict[str, Any]) -> str:
     """What the gateway's clients' connects came to (``: ...``), or "" when nothing shows:
-    those that failed, those through only after SYN retransmissions (when the run's
-    latency is theirs alone) and those still retransmitting at the end, out of all their
+    those that failed, those through only after SYN retransmissions (with the run's
+    latency when it is theirs alone) and those still retransmitting at the end, out of all their
     TCP connects; UDP flows without a reply apart."""
     timed_out, pending = clients["timed_out"], clients["still_connecting_at_end"]
     seen = []
     if timed_out:
         seen.append(f"{timed_out:,} failed with ETIMEDOUT")
-    late = clients.get("delayed", latency.get("delayed", 0) if _all_late(clients, latency) else 0)
+    late = clients["delayed"]
     if late:
         spread = (  # the run's latency figures: quoted when its connects are all these
             f" (connect latency p99 {_seconds(latency.get('p99', 0))}, max "
             f"{_seconds(latency.get('max', 0))})"
-            if _all_late(clients, latency)
+            if _latency_is_theirs(clients, latency)
             else ""
         )
         seen.append(f"{late:,} got through only after SYN retransmissions{spread}")
