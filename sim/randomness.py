@@ -9,32 +9,40 @@ scenario does not shift the random numbers of another (common random numbers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import chain, repeat
+
 import numpy as np
 
 BLOCK = 4096
 
 
 class Stream:
-    """Uniform floats in [0, 1) from one generator, buffered."""
+    """Uniform floats in [0, 1) from one generator, buffered.
 
-    __slots__ = ("_buf", "_i", "rng")
+    ``uniform`` is the ``__next__`` of a chain over blocks of ``BLOCK`` draws: handing out
+    a value runs no Python code (``itertools.chain`` and a list iterator, in C), and a block
+    is drawn when the last is used up, as a loop over an index would (the same values in
+    the same order; ``tests/test_randomness.py``)."""
+
+    __slots__ = ("rng", "uniform")
 
     def __init__(self, seed: np.random.SeedSequence) -> None:
-        self.rng = np.random.default_rng(seed)
-        self._buf: list[float] = []
-        self._i = 0
-
-    def uniform(self) -> float:
-        i = self._i
-        if i >= len(self._buf):
-            self._buf = self.rng.random(BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+        self.rng = rng = np.random.default_rng(seed)
+        self.uniform: Callable[[], float] = _draws(repeat(rng).__next__)
 
     def below(self, n: int) -> int:
         """A uniform integer in [0, n) (n small enough for float resolution, n <= 2**32)."""
         return int(self.uniform() * n)
+
+
+def _draws(generator: Callable[[], np.random.Generator]) -> Callable[[], float]:
+    """Values one by one, each block drawn from ``generator()`` only when the previous one
+    is used up (so a ``LazyStream`` builds its generator at its first draw, and draws
+    interleaved with other uses of the generator come in the order they always did).
+    Nothing here refers to the stream: a stream is no reference cycle (sim.collector)."""
+    blocks = iter(lambda: generator().random(BLOCK).tolist(), None)  # a list: never None
+    return chain.from_iterable(blocks).__next__
 
 
 class LazyStream(Stream):
@@ -45,17 +53,22 @@ class LazyStream(Stream):
     members' two each.  The numbers drawn are those of
     ``Stream(np.random.SeedSequence(entropy, spawn_key=key))``."""
 
-    __slots__ = ("_entropy", "_key")
+    __slots__ = ("_generator",)
 
     def __init__(self, entropy: int, key: tuple[int, ...]) -> None:  # no super(): no rng yet
-        self._entropy = entropy
-        self._key = key
-        self._buf = []
-        self._i = 0
+        made: list[np.random.Generator] = []
+
+        def generator() -> np.random.Generator:
+            if not made:
+                seed = np.random.SeedSequence(entropy, spawn_key=key)
+                made.append(np.random.default_rng(seed))
+            return made[0]
+
+        self._generator = generator
+        self.uniform = _draws(generator)
 
     def __getattr__(self, name: str) -> object:
         if name != "rng":
             raise AttributeError(name)
-        seed = np.random.SeedSequence(self._entropy, spawn_key=self._key)
-        rng = self.rng = np.random.default_rng(seed)
+        rng = self.rng = self._generator()
         return rng
