@@ -55,6 +55,7 @@ class LevelBounds:
         self.dirty = False  # a bound rose to the answer's level since
 
     def rise(self, member: int, level: int) -> None:
+        """(Inlined in ``Member.autobind_connect``, the hot path: keep alike.)"""
         if level > self.bounds[member]:
             self.bounds[member] = level
             if level >= self.best[0]:
@@ -144,12 +145,18 @@ class Member(Host):
             held = self.table.bind_pool.unusable
             if held > fleet.bin_held:
                 fleet.bin_held = held
-            # most takes stay within the member's bounds (LevelBounds.rise, inlined)
+            # LevelBounds.rise, inlined for both (most takes stay within the bounds)
             member = self.member
-            if level > fleet.levels.bounds[member]:
-                fleet.levels.rise(member, level)
-            if held > fleet.bind_levels.bounds[member]:
-                fleet.bind_levels.rise(member, held)
+            levels = fleet.levels
+            if level > levels.bounds[member]:
+                levels.bounds[member] = level
+                if level >= levels.best[0]:
+                    levels.dirty = True
+            levels = fleet.bind_levels
+            if held > levels.bounds[member]:
+                levels.bounds[member] = held
+                if held >= levels.best[0]:
+                    levels.dirty = True
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:

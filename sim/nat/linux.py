@@ -174,12 +174,17 @@ class LinuxFlow(FlowKey):
     otherwise look up: its destination key and pools, its public address (by the hash of
     source and destination, fixed per route) and the number of its inside tuple."""
 
-    __slots__ = ("dkey", "index", "inner", "pools")
+    __slots__ = ("confirm", "dkey", "fast_floor", "fast_pool", "index", "inner", "pools")
 
     dkey: tuple[str, str, int]  # (protocol, destination, destination port)
     pools: list[Pool | None] | None  # the destination's pools, once the gateway has them
     index: int  # which public address (-1: not yet computed)
     inner: int  # the inside tuple without its port, numbered (LinuxMasquerade.inner_of)
+    # with random_fully and bounded runs (the common case), the route's pool once known:
+    # a connect from a port >= ``fast_floor`` then draws its start in it at once
+    fast_pool: Pool | None
+    fast_floor: int
+    confirm: bool  # a TCP flow through a gateway with a confirm window: queued (pending)
 
 
 class LinuxMapping(Mapping):
@@ -334,6 +339,7 @@ class LinuxMasquerade(Gateway):
         # closing entries by hold length, each queue in the order of their ends (``until``):
         # an entry is queued once (a revived UDP entry goes on as a new object, _revive)
         self.queues: dict[float, deque[LinuxMapping]] = {}
+        self.tcp_queues: dict[str, tuple[float, deque[LinuxMapping] | None]] = {}
         self.due = math.inf
         # entries not yet confirmed, in the order they were made (each its born, pool, port)
         self.pending: deque[LinuxMapping] = deque()
@@ -348,6 +354,10 @@ class LinuxMasquerade(Gateway):
         flow.dkey = (protocol, destination, destination_port)
         flow.pools = None
         flow.index = -1
+        flow.fast_pool = None
+        # (``--to-ports`` given, or else only from an unprivileged port: its class's range)
+        flow.fast_floor = 0 if self.port_range else 1024
+        flow.confirm = self.window > 0 and protocol == "tcp"
         flow.inner = self.inner_of(protocol, member, source, destination, destination_port)
         return flow
 
@@ -392,23 +402,16 @@ class LinuxMasquerade(Gateway):
         route: LinuxFlow = flow  # type: ignore[assignment]
         counters = self.counters
         counters.attempted += 1
-        pools = route.pools
-        if pools is None:
-            pools = self.pools.get(route.dkey)
-            if pools is None:
-                pools = self.pools[route.dkey] = [None] * self.n_addresses
-            route.pools = pools
-        protocol = route.protocol
         inner = route.inner | source_port
-        old = self.closed_inner.get(inner) if self.closed_inner else None
-        if old is not None:
-            if protocol == "udp":  # the held entry carries the new packets
-                self.reused_udp += 1
-                counters.succeeded += 1
-                return self._revive(old)
-            self._end(old, now)  # a SYN on a closing 4-tuple reopens: old entry killed
-            self.reopened += 1
-        self.syn_inner = inner  # read by _harder, for the eviction verdict
+        if self.closed_inner:
+            old = self.closed_inner.get(inner)
+            if old is not None:
+                if route.protocol == "udp":  # the held entry carries the new packets
+                    self.reused_udp += 1
+                    counters.succeeded += 1
+                    return self._revive(old)
+                self._end(old, now)  # a SYN on a closing 4-tuple reopens: old entry killed
+                self.reopened += 1
         pending = self.pending
         hidden = None
         if pending:
@@ -416,17 +419,26 @@ class LinuxMasquerade(Gateway):
                 hidden = self._hide_unconfirmed(now)
             else:
                 pending.clear()
-        index = route.index
-        pool = pools[index] if index >= 0 else None
-        if pool is not None and self.fully_runs and (self.port_range or source_port >= 1024):
+        pool = route.fast_pool
+        if pool is not None and source_port >= route.fast_floor:
             # (``_choose`` and the first probe of ``_runs``, inlined: the common case)
             lo, size = self.fully_range
             off = int(self.stream.uniform() * 65536)  # get_random_u16()
             port = lo + off % size
             if pool.cells[port]:
-                port = self._runs(pool, lo, size, protocol, now, off)
+                self.syn_inner = inner  # read by _harder, for the eviction verdict
+                port = self._runs(pool, lo, size, route.protocol, now, off)
         else:
+            self.syn_inner = inner
+            pools = route.pools
+            if pools is None:
+                pools = self.pools.get(route.dkey)
+                if pools is None:
+                    pools = self.pools[route.dkey] = [None] * self.n_addresses
+                route.pools = pools
             pool, port = self._choose(pools, route, source_port, now)
+            if self.fully_runs:  # the route's pool is known from now on
+                route.fast_pool = pool
         if hidden:
             for p, q in hidden:
                 p.cells[q] = LIVE
@@ -446,14 +458,24 @@ class LinuxMasquerade(Gateway):
         entry.inner = inner
         pool.cells[port] = LIVE
         pool.live[port] = 1
-        pool.use.take(now)
+        use = pool.use  # use.take(now), inlined: once per connection
+        held = use.held
+        use.area += held * (now - use.since)
+        use.since = now
+        held += 1
+        use.held = held
+        if held > use.bin_peak:
+            use.bin_peak = held
+            if held > use.peak:
+                use.peak = held
+                use.peak_time = now
         if self.random_fully:  # the bysource lookup is skipped (_choose): nothing to keep
             entry.source_key = None
         else:
-            entry.source_key = key = (protocol, route.source, source_port)
+            entry.source_key = key = (route.protocol, route.source, source_port)
             self.bysource[key] = entry
-        if self.window > 0 and protocol == "tcp":
-            self.pending.append(entry)
+        if route.confirm:
+            pending.append(entry)
         counters.succeeded += 1
         return entry
 
@@ -613,17 +635,20 @@ class LinuxMasquerade(Gateway):
             return
         if now >= self.due:
             self.settle(now)
-        if entry.pool.udp:
+        pool = entry.pool
+        queue: deque[LinuxMapping] | None
+        if pool.udp:
             stream = now - entry.born > UDP_STREAM_AFTER_S
             hold = self.timeouts["udp_stream"] if stream else self.timeouts["udp"]
-        else:
-            hold = self.tcp_holds.get(close, -1.0)
-            if hold < 0:
-                raise ValueError(f"unknown close kind {close!r}")
+            queue = None
+        else:  # a TCP close kind's hold and queue, looked up once per kind
+            hold_queue = self.tcp_queues.get(close)
+            if hold_queue is None:
+                hold_queue = self._tcp_queue(close)
+            hold, queue = hold_queue
         if hold <= 0:
             self._end(entry, now)
             return
-        pool = entry.pool
         port = entry.port
         entry.state = CLOSING
         entry.until = end = now + hold
@@ -632,12 +657,27 @@ class LinuxMasquerade(Gateway):
         if pool.closing is not None:
             pool.closing[port] = entry
         self.closed_inner[entry.inner] = entry
-        queue = self.queues.get(hold)
         if queue is None:
-            queue = self.queues[hold] = deque()
+            queue = self._queue(hold)
         queue.append(entry)
         if end < self.due:
             self.due = end
+
+    def _queue(self, hold: float) -> deque[LinuxMapping]:
+        """The FIFO of the entries held ``hold`` seconds, made at its first use (``settle``
+        takes the quick path while one length is in use)."""
+        queue = self.queues.get(hold)
+        if queue is None:
+            queue = self.queues[hold] = deque()
+        return queue
+
+    def _tcp_queue(self, close: str) -> tuple[float, deque[LinuxMapping] | None]:
+        """A TCP close kind's hold and its queue (None: no hold), kept in ``tcp_queues``."""
+        hold = self.tcp_holds.get(close, -1.0)
+        if hold < 0:
+            raise ValueError(f"unknown close kind {close!r}")
+        hold_queue = self.tcp_queues[close] = (hold, self._queue(hold) if hold > 0 else None)
+        return hold_queue
 
     def hold_after(self, close: str, lifetime: float) -> float:
         if close == UDP:  # (as release: a flow still active after 2 s is a stream)
@@ -652,6 +692,7 @@ class LinuxMasquerade(Gateway):
                     pool.closing.clear()
         for holder in (self.bysource, self.closed_inner, self.queues, self.pending):
             holder.clear()
+        self.tcp_queues.clear()
 
     def settle(self, now: float) -> None:
         """End the holds due by ``now`` in time order (a merge of the per-length FIFOs)."""

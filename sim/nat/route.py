@@ -164,7 +164,8 @@ class Route:
         """One connect(): ``done`` (if any) gets the socket or None when settled.  Returns
         the socket when established at once, else None (refused, dropped, or pending)."""
         channel = self.channel
-        sock = self.host_attempt(self.host, channel)
+        host = self.host
+        sock = self.host_attempt(host, channel)
         if sock is None:  # the host refused (no local port): as without a gateway
             if done is not None:
                 done(None)
@@ -173,12 +174,11 @@ class Route:
         env = self.env
         now = env._now
         # _translate, inlined: once per connection
-        result = self.gateway.translate_flow(self.flow, now, self.host.lo + sock.k)
+        result = self.gateway.translate_flow(self.flow, now, host.lo + sock.k)
         if type(result) is not str:  # through at once: _open with latency 0, inlined
             sock.state = ESTABLISHED
             sock.mapping = result  # type: ignore[assignment]
             self.stats.at_once += 1
-            host = self.host
             if host.log is not None:
                 self._log(now, "translated", sock, result, "")  # type: ignore[arg-type]
             if life != math.inf:  # wake_up(env, life, host._on_close, sock), inlined
@@ -206,7 +206,7 @@ class Route:
         self.stats.pending += 1
         channel.connecting += 1
         pending = SynSent(sock, life, done)
-        if self.host.log is not None:
+        if host.log is not None:
             self._log(now, "syn_dropped", sock, None, result)
         wake_up(self.env, self.schedule[0], self._timer, pending)
         return None
