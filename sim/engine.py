@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from heapq import heappush
 
@@ -172,9 +173,16 @@ class Model:
         """Member ``member`` of the fleet ``scenario.hosts[i]``: its streams are spawned by
         (fleet, member), so which members an arrival reaches first changes no draw."""
         seed = self.seed
+        # members differ from the first only in address, which no resolved setting depends
+        # on (tests/test_fleet.py): resolved once per fleet
+        resolved = (
+            replace(kernel_from.resolved, spec=spec)
+            if kernel_from is not None
+            else resolve_host(spec)
+        )
         host = Member(
             self.env,
-            resolve_host(spec),
+            resolved,
             LazyStream(seed, (0, i, 2, member)),
             self.probes,
             self.log,

@@ -19,6 +19,7 @@ from sim.config import ScenarioError, parse_scenario
 from sim.engine import Model
 from sim.fleet import Fleet, LevelBounds
 from sim.fleet_addresses import fleet_addresses
+from sim.resolve import resolve_host
 from sim.verdict import verdict
 
 
@@ -133,6 +134,27 @@ def test_members_share_one_kernel_and_sparse_tables() -> None:
     assert a.address == "10.244.1.2" and b.address == "10.244.1.3"
     assert a.table.static is fleet.kernel_host.table.static
     assert a.table.owners == {}  # no port held, no owner entry
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"os": "windows"},
+        {"os": "macos"},
+        {"os": "freebsd", "time_wait": 30},
+        {"kernel": "4.19", "port_range": "40000-40999", "reserved_ports": [40010]},
+    ],
+)
+def test_members_settings_are_the_first_members_but_for_the_address(extra: dict) -> None:
+    """Members take the first member's resolved settings with their own table (the engine
+    resolves a fleet once): each must equal its own spec resolved afresh."""
+    sc = scenario([{"name": "pods", "count": 4, "address": "10.244.1.0/24", **extra}])
+    fleet: Fleet = Model(sc, sc.seed, False).fleets["pods"]
+    for index in (1, 3):
+        member = fleet.member(index)
+        assert member.resolved == resolve_host(member.spec)
+        assert member.resolved.spec.address == member.address == f"10.244.1.{index + 1}"
 
 
 def test_member_capacity_by_hand() -> None:
