@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sim.metrics import TRACKED_POOLS, PortUse
 from sim.nat.route import Route
-from sim.ports.linux import connect_selector
+from sim.ports.linux import Scanner, SelectCall, connect_selector
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,6 +32,9 @@ def never() -> float:
 def _no_selector(now: float) -> tuple[int, int]:
     """A channel whose host has no Linux connect() scan (UDP, or another policy)."""
     raise RuntimeError("this channel's host does not run the Linux connect() scan")
+
+
+NO_SCANNER = SelectCall(_no_selector)
 
 
 class _NoTimeWait(deque):
@@ -72,7 +75,7 @@ class ChannelConnectionSlots:
         "pool",
         "reuse_tw",
         "route",
-        "select",
+        "scanner",
         "succeeded",
         "tally",
         "tw_queue",
@@ -187,10 +190,10 @@ class Channel(ChannelConnectionSlots):
         # the host's attempt that fits these connections (a fleet member's may be its own)
         self.attempt = partial(connect, host, self)
         kernel = host.kernel  # (None: not Linux)
-        self.select: Callable[[float], tuple[int, int]] = (
+        self.scanner: Scanner = (
             connect_selector(self.pool.cells, host.layout, kernel, self.key, self.sub, self.step1)
             if kernel is not None and protocol == "tcp"
-            else _no_selector
+            else NO_SCANNER
         )
         loopback = dest.loopback or host.loopback
         self.tw_len = host.time_wait_for(dest)

@@ -589,7 +589,7 @@ class Host(HostConnectionSlots):
         now = self.env.now
         if self.due <= now:
             self.settle(now)
-        k, probes = ch.select(now)
+        k, probes = ch.scanner.select(now)
         rec = self.probes
         rec.pass_hist[probes > ch.pass1_probes][probes] += 1
         if k < 0:

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sim.ports.table import Layout, find_natural, find_ring
 from sim.randomness import Stream
@@ -270,6 +270,21 @@ def select_connect(
     return k, probes
 
 
+class Scanner(Protocol):
+    """What a channel keeps to choose its connect() ports: ``scanner.select(now)``."""
+
+    def select(self, now: float) -> tuple[int, int]: ...
+
+
+class SelectCall:
+    """A scanner that is a plain function (``select`` is an instance slot)."""
+
+    __slots__ = ("select",)
+
+    def __init__(self, select: Callable[[float], tuple[int, int]]) -> None:
+        self.select = select
+
+
 def connect_selector(
     cells: bytearray,
     layout: Layout,
@@ -277,12 +292,15 @@ def connect_selector(
     key: object,
     sub: tuple[int, int] | None = None,
     step1: bool = False,
-) -> Callable[[float], tuple[int, int]]:
+) -> Scanner:
     """``select_connect`` bound to one destination's pool, taking the hot path when it can:
-    called once per load, so the per-connection call skips the dispatch."""
+    called once per load, so the per-connection call skips the dispatch.  The scanner
+    itself rather than its bound method: a fleet's channel then keeps no method object to
+    fetch from memory per connection (``channel.scanner.select(now)`` finds the method on
+    the class)."""
     if state.generation == "G4" and sub is None and not layout.size & 1:
-        return G4EvenScan(cells, layout.size, state, key).select
-    return lambda now: select_connect(cells, layout, state, key, now, sub, step1)
+        return G4EvenScan(cells, layout.size, state, key)
+    return SelectCall(lambda now: select_connect(cells, layout, state, key, now, sub, step1))
 
 
 class G4EvenScan:
