@@ -23,11 +23,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
+
+from simpy.events import NORMAL
 
 from sim.channel import Tally
 from sim.fleet_addresses import FleetAddresses
 from sim.host import Host
+from sim.ports.cells import BUSY, OWNED
+from sim.sockets import ESTABLISHED, Socket
+from sim.wakeup import WakeUp
+
+_new_socket = _new_wake_up = object.__new__
 
 if TYPE_CHECKING:
     from sim.channel import Channel
@@ -35,7 +43,6 @@ if TYPE_CHECKING:
     from sim.nat.route import Route
     from sim.ports.table import Pool
     from sim.randomness import Stream
-    from sim.sockets import Socket
 
 
 class LevelBounds:
@@ -129,34 +136,86 @@ class Member(Host):
         return fleet
 
     def autobind_connect(self, load: Channel) -> Socket | None:
-        """(The hot path: ``_changed`` and ``Fleet.rose`` inlined.)"""
-        sock = Host.autobind_connect(self, load)
-        if sock is not None:
-            fleet = self.fleet
-            if fleet is None:
-                raise RuntimeError("a fleet member outside its fleet")
-            fleet.established += 1
-            pool = load.pool
-            level = pool.unusable
-            if level > fleet.bin_peak:
-                fleet.bin_peak = level
-                fleet.bin_pool = pool
-                fleet.bin_host = self
-            held = self.table.bind_pool.unusable
-            if held > fleet.bin_held:
-                fleet.bin_held = held
-            # LevelBounds.rise, inlined for both (most takes stay within the bounds)
-            member = self.member
-            levels = fleet.levels
-            if level > levels.bounds[member]:
-                levels.bounds[member] = level
-                if level >= levels.best[0]:
-                    levels.dirty = True
-            levels = fleet.bind_levels
-            if held > levels.bounds[member]:
-                levels.bounds[member] = held
-                if held >= levels.best[0]:
-                    levels.dirty = True
+        """``Host.autobind_connect`` and ``Host._established`` in one function, then the
+        fleet told (``_changed``, ``Fleet.rose`` and ``LevelBounds.rise``): the fleet's hot
+        path, once per connection, without two calls (keep alike with those)."""
+        ch = load
+        ch.attempted += 1
+        now = self.env.now
+        if self.due <= now:
+            self.settle(now)
+        k, probes = ch.scanner.select(now)
+        rec = self.probes
+        rec.pass_hist[probes > ch.pass1_probes][probes] += 1
+        if k < 0:
+            self._fail(ch, "EADDRNOTAVAIL", probes, now)
+            return None
+        pool = ch.pool
+        table = self.table
+        # SparsePortTable.take, its common case inlined: the port's first owner
+        cell = (k & 1) * table.evens + (k >> 1)
+        bind_pool = table.bind_pool
+        if bind_pool.cells[cell] & OWNED:
+            table.take(k, now, ch.addr)
+        else:
+            bind_pool.take(cell, OWNED, now)
+        if pool.tw_reusable:
+            self._recycle(ch, pool, k, cell, now)
+        pool.take(cell, BUSY, now)
+        # Host._established
+        ch.succeeded += 1
+        ch.tally.succeeded += 1
+        pool.established += 1
+        rec.allocations += 1
+        rec.probe_sum += probes
+        rec.probe_hist[probes] += 1
+        if probes > rec.bin_probe_max:
+            rec.bin_probe_max = probes
+        if self.log is not None:
+            self._log(now, "connect", self.lo + k, ch, probes, "")
+        use = pool.use
+        if use is not None:
+            use.record(k, now)
+        sock = _new_socket(Socket)
+        sock.load = ch
+        sock.pool = pool
+        sock.k = k
+        sock.cell = cell
+        sock.explicit = False
+        sock.state = ESTABLISHED
+        if ch.route is None:  # (through a gateway, the route starts the lifetime)
+            life = ch.lifetime()
+            if life != math.inf:
+                event = _new_wake_up(WakeUp)
+                event.callbacks = self._close_callbacks
+                event._value = sock
+                event._ok = True
+                env = self.env
+                heappush(env._queue, (env._now + life, NORMAL, next(env._eid), event))
+        # the fleet told
+        fleet = self.fleet
+        if fleet is None:
+            raise RuntimeError("a fleet member outside its fleet")
+        fleet.established += 1
+        level = pool.unusable
+        if level > fleet.bin_peak:
+            fleet.bin_peak = level
+            fleet.bin_pool = pool
+            fleet.bin_host = self
+        held = bind_pool.unusable
+        if held > fleet.bin_held:
+            fleet.bin_held = held
+        member = self.member
+        levels = fleet.levels
+        if level > levels.bounds[member]:
+            levels.bounds[member] = level
+            if level >= levels.best[0]:
+                levels.dirty = True
+        levels = fleet.bind_levels
+        if held > levels.bounds[member]:
+            levels.bounds[member] = held
+            if held >= levels.best[0]:
+                levels.dirty = True
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:

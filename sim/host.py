@@ -584,7 +584,8 @@ class Host(HostConnectionSlots):
         return ch.attempt()
 
     def autobind_connect(self, ch: Channel) -> Socket | None:
-        """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT."""
+        """connect() on a fresh socket, or after bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT.
+        (``sim.fleet.Member.autobind_connect`` inlines it with ``_established``: keep alike.)"""
         ch.attempted += 1
         now = self.env.now
         if self.due <= now:
@@ -598,18 +599,25 @@ class Host(HostConnectionSlots):
         pool = ch.pool
         table = self.table
         cell = table.take(k, now, ch.addr)
-        tw = pool.tw_reusable.pop(cell, None) if pool.tw_reusable else None
-        if tw is not None:  # recycle the TIME_WAIT entry of this 4-tuple (TWRecycled)
-            tw.state = CLOSED
-            table.release(k, now, ch.addr)
-            self.tw_count -= 1
-            if self.fleet is not None:
-                self.fleet.time_wait -= 1
-            self.tw_recycled += 1
-            if self.log is not None:
-                self._log(now, "time_wait_reused", self.lo + k, ch, 0, "")
+        if pool.tw_reusable:
+            self._recycle(ch, pool, k, cell, now)
         pool.take(cell, BUSY, now)
         return self._established(ch, pool, k, cell, False, probes, now)
+
+    def _recycle(self, ch: Channel, pool: Pool, k: int, cell: int, now: float) -> None:
+        """connect() took a port whose TIME_WAIT entry to this destination is reusable
+        (tcp_tw_reuse): the entry is recycled (TWRecycled), its hold on the port ends."""
+        tw = pool.tw_reusable.pop(cell, None) if pool.tw_reusable else None
+        if tw is None:
+            return
+        tw.state = CLOSED
+        self.table.release(k, now, ch.addr)
+        self.tw_count -= 1
+        if self.fleet is not None:
+            self.fleet.time_wait -= 1
+        self.tw_recycled += 1
+        if self.log is not None:
+            self._log(now, "time_wait_reused", self.lo + k, ch, 0, "")
 
     def bound_connect(self, ch: Channel) -> Socket | None:
         """bind(addr, 0) [+ SO_REUSEADDR], then connect(): no scan, no perturbation update."""
@@ -761,6 +769,7 @@ class Host(HostConnectionSlots):
     def _established(
         self, ch: Channel, pool: Pool, k: int, cell: int, explicit: bool, probes: int, now: float
     ) -> Socket:
+        """The connection holds its port (inlined in ``Member.autobind_connect``: keep alike)."""
         ch.succeeded += 1
         ch.tally.succeeded += 1
         pool.established += 1

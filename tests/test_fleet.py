@@ -19,6 +19,7 @@ from sim.config import ScenarioError, parse_scenario
 from sim.engine import Model
 from sim.fleet import Fleet, LevelBounds
 from sim.fleet_addresses import fleet_addresses
+from sim.ports.cells import BUSY, OWNED
 from sim.resolve import resolve_host
 from sim.verdict import verdict
 
@@ -504,3 +505,59 @@ def test_level_bounds_top_is_the_highest_level_lowest_member_first() -> None:
     assert checks > 500 and ties > 100  # the comparison ran, ties among them
     levels[:] = [0] * count
     assert bounds.top(lambda m: levels[m]) == (0, -1)
+
+
+def test_a_members_ports_shared_by_two_destinations_count_every_owner() -> None:
+    """A member's port may be held towards two destinations at once (4-tuple uniqueness):
+    its bind map keeps one owner bit and counts the second owner apart (SparsePortTable;
+    the member's connect inlines the first-owner case).  Checked at every bin's end
+    against the destination pools themselves: a port's owners are the pools that hold it
+    busy, and its bind-map bit is set exactly when one does."""
+    loads = [
+        {
+            "host": "pods",
+            "destination": name,
+            "arrival": {"kind": "poisson", "rate": 200},
+            "lifetime": {"kind": "exponential", "mean": 0.5},
+        }
+        for name in ("api", "db")
+    ]
+    doc: dict[str, Any] = {
+        "name": "shared",
+        "duration": 20,
+        "hosts": [
+            {
+                "name": "pods",
+                "count": 2,
+                "address": "10.244.1.0/24",
+                "port_range": "40000-40007",
+                "time_wait": 1,
+            }
+        ],
+        "destinations": [
+            {"name": "api", "address": "10.0.0.1:443"},
+            {"name": "db", "address": "10.0.0.2:5432"},
+        ],
+        "load": loads,
+    }
+    model = Model(parse_scenario(doc, "shared.toml"), 5, False)
+    fleet = model.fleets["pods"]
+    original = fleet.settle_bin
+    shared_seen = [0]
+
+    def check(t_end: float) -> None:
+        original(t_end)
+        for member in fleet.members.values():
+            member.settle(t_end)
+            table = member.table
+            pools = list(table.pools.values())
+            for k in range(table.size):
+                cell = table.layout.cell(k)
+                busy = sum(1 for pool in pools if pool.cells[cell] & BUSY)
+                assert table.owner_count(k) == busy
+                assert bool(table.bind_pool.cells[cell] & OWNED) == (busy > 0)
+                shared_seen[0] += busy > 1
+
+    fleet.settle_bin = check  # type: ignore[method-assign]
+    model.run()
+    assert shared_seen[0] > 0  # ports were held towards both destinations at once

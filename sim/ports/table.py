@@ -450,6 +450,7 @@ class SparsePortTable(PortTable):
         return self.owners.get(k, 1)
 
     def take(self, k: int, now: float, addr: int = 0) -> int:
+        """(Its first-owner case is inlined in ``sim.fleet.Member.autobind_connect``.)"""
         cell = (k & 1) * self.evens + (k >> 1)
         bind_pool = self.bind_pool
         if bind_pool.cells[cell] & OWNED:  # a second owner (or more): counted
