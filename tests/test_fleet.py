@@ -561,3 +561,51 @@ def test_a_members_ports_shared_by_two_destinations_count_every_owner() -> None:
     fleet.settle_bin = check  # type: ignore[method-assign]
     model.run()
     assert shared_seen[0] > 0  # ports were held towards both destinations at once
+
+
+@pytest.mark.parametrize("gateway", [False, True])
+def test_one_member_linux_fleet_agrees_with_the_host_but_for_probes(gateway: bool) -> None:
+    """A Linux fleet of one against the host it stands for: the member's connect (its own
+    function, ``Member.autobind_connect``) and the host's give the same series in every
+    column but the probe counts, which depend on the port offsets the member's own random
+    streams choose; behind a ``k8s-node`` gateway with 100 ports (exhausted: random_fully
+    draws from the gateway's stream, whichever inside port) the gateway's counts agree too."""
+
+    def run(host: dict[str, Any]) -> Any:
+        doc: dict[str, Any] = {
+            "name": "one",
+            "duration": 60,
+            "seed": 2,
+            "hosts": [{"name": "pods", **host}],
+            "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+            "load": [
+                {
+                    "host": "pods",
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": 40},
+                    "lifetime": {"kind": "exponential", "mean": 0.5},
+                }
+            ],
+        }
+        if gateway:
+            doc["hosts"][0]["gateway"] = "node"
+            doc["gateways"] = [
+                {
+                    "name": "node",
+                    "kind": "k8s-node",
+                    "addresses": ["198.51.100.7"],
+                    "port_range": "1024-1123",
+                }
+            ]
+        return sim.run(parse_scenario(doc, "one.toml"))
+
+    fleet = run({"count": 1, "address": "10.244.1.2/24"})
+    plain = run({"address": "10.244.1.2", "local_network": "10.244.1.0/24"})
+    columns = [c for c in fleet.series.columns if not c.startswith("probes_")]
+    assert fleet.series["time_wait"].max() > 0
+    assert fleet.series[columns].equals(plain.series[columns])
+    assert fleet.summary["connections"] == plain.summary["connections"]
+    if gateway:
+        mappings = fleet.summary["gateways"]["node"]["mappings"]
+        assert mappings["dropped"] > 0  # the gateway ran out
+        assert mappings == plain.summary["gateways"]["node"]["mappings"]
