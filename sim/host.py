@@ -37,7 +37,15 @@ from sim.ports.bsd import FreeBsdThrottle, FreeBsdThrottledUdp
 from sim.ports.cells import BUSY, EXCLUDED, LIVE, NOT_TIME_WAIT, STATIC, TW_BIT, UDP_STATIC
 from sim.ports.linux import ConnectState, select_bind, select_udp
 from sim.ports.policy import Policy, make_policy
-from sim.ports.table import Layout, Pool, PortTable, SparsePortTable, find_natural, port_table
+from sim.ports.table import (
+    BindMap,
+    Layout,
+    Pool,
+    PortTable,
+    SparsePortTable,
+    find_natural,
+    port_table,
+)
 from sim.randomness import Stream
 from sim.resolve import ResolvedHost
 from sim.sockets import CLOSED, ESTABLISHED, TIME_WAIT, TW_REUSABLE, Socket
@@ -219,6 +227,8 @@ class Host(HostConnectionSlots):
             "reserved": resolved.reserved_tcp,
             "listening": frozenset(spec.listening_ports),
             "reset_on_release": self.profile.bucket_reset if self.profile else True,
+            # under 4-tuple scope the destination pools are reported, never the bind map
+            "bind_class": BindMap if self.scope == "4tuple" else Pool,
         }
         if sparse:
             template = kernel_from.table if kernel_from is not None else None

@@ -202,6 +202,38 @@ class Pool(OccupancyMap):
         return (self.area + self.unusable * (now - self.t_last)) / now
 
 
+class BindMap(Pool):
+    """A pool whose time-weighted mean nobody reads: the bind maps of a host whose connect()
+    scope is the 4-tuple, which reports its destination pools (``Host.pools``).  Its takes
+    and gives skip the time integral: two boxed floats less to update, and to fetch from
+    memory, on each (a fleet's member makes two per connection).  Its level and peaks are
+    kept as a pool's."""
+
+    __slots__ = ()
+
+    def take(self, cell: int, bits: int, now: float) -> None:
+        old = self.cells[cell]
+        if not old:
+            u = self.unusable + 1
+            self.unusable = u
+            if u > self.peak:
+                self.peak = u
+                if u > self.max_ever:
+                    self.max_ever = u
+                    self.max_time = now
+        self.cells[cell] = old | bits
+
+    def give(self, cell: int, bits: int, now: float) -> None:
+        old = self.cells[cell]
+        new = old & ~bits
+        self.cells[cell] = new
+        if old and not new:
+            self.unusable -= 1
+
+    def mean_unusable(self, now: float) -> float:
+        raise RuntimeError("a 4-tuple-scope host's bind map keeps no time integral")
+
+
 class TableConnectionSlots:
     """The slots of :class:`PortTable` that every connection reads, first in memory (see
     ``sim.host.HostConnectionSlots``): a fleet member's table is touched rarely.  (Slots
@@ -254,7 +286,10 @@ class PortTable(TableConnectionSlots):
         reserved: frozenset[int] = frozenset(),
         listening: frozenset[int] = frozenset(),
         reset_on_release: bool = True,
+        bind_class: type[Pool] = Pool,
     ) -> None:
+        """``bind_class``: :class:`BindMap` when the host reports only its destination
+        pools (4-tuple scope)."""
         if not 1 <= lo <= hi <= 65535:
             raise ValueError(f"bad port range {lo}-{hi}")
         self.lo, self.hi = lo, hi
@@ -274,7 +309,7 @@ class PortTable(TableConnectionSlots):
         self.blocked_unusable = self.size - self.blocked.count(0)  # kept by _block, _unblock
         self.pools: dict[tuple[str | None, str, int], Pool] = {}  # by (source, ip, port)
         self.dynamic_blocked = 0  # ports blocked by explicit binders (not reserved/listening)
-        self.bind_pool = Pool(self.layout, "bind", self.static.translate(_marking(STATIC)))
+        self.bind_pool = bind_class(self.layout, "bind", self.static.translate(_marking(STATIC)))
         self.addr_pools = [self.bind_pool]  # per local address: ports with an owner on it
 
     # -- pools ---------------------------------------------------------------------------
@@ -358,7 +393,8 @@ class MultiAddressTable(PortTable):
     def __init__(self, lo: int, hi: int, *, addresses: int, **options) -> None:
         super().__init__(lo, hi, **options)
         template = self.bind_pool.cells
-        self.addr_pools = [Pool(self.layout, f"bind {i}", template) for i in range(addresses)]
+        bind_class = type(self.bind_pool)
+        self.addr_pools = [bind_class(self.layout, f"bind {i}", template) for i in range(addresses)]
         self.addr_owners = [[0] * self.size for _ in range(addresses)]
 
     def take(self, k: int, now: float, addr: int = 0) -> int:
@@ -426,7 +462,7 @@ class SparsePortTable(PortTable):
             self.blocked_unusable = template.pristine_blocked_unusable  # type: ignore[attr-defined]
             self.pools = {}
             self.dynamic_blocked = 0
-            self.bind_pool = Pool(
+            self.bind_pool = type(template.bind_pool)(
                 self.layout,
                 "bind",
                 template.pristine_bind,  # type: ignore[attr-defined]
