@@ -62,7 +62,6 @@ class LevelBounds:
         self.dirty = False  # a bound rose to the answer's level since
 
     def rise(self, member: int, level: int) -> None:
-        """(Inlined in ``Member.autobind_connect``, the hot path: keep alike.)"""
         if level > self.bounds[member]:
             self.bounds[member] = level
             if level >= self.best[0]:
@@ -137,7 +136,7 @@ class Member(Host):
 
     def autobind_connect(self, load: Channel) -> Socket | None:
         """``Host.autobind_connect`` and ``Host._established`` in one function, then the
-        fleet told (``_changed``, ``Fleet.rose`` and ``LevelBounds.rise``): the fleet's hot
+        fleet told (``_changed`` and ``Fleet.rose``): the fleet's hot
         path, once per connection, without two calls (keep alike with those)."""
         ch = load
         ch.attempted += 1
@@ -205,17 +204,12 @@ class Member(Host):
         held = bind_pool.unusable
         if held > fleet.bin_held:
             fleet.bin_held = held
+        # most takes stay within the member's bounds: rise only past them
         member = self.member
-        levels = fleet.levels
-        if level > levels.bounds[member]:
-            levels.bounds[member] = level
-            if level >= levels.best[0]:
-                levels.dirty = True
-        levels = fleet.bind_levels
-        if held > levels.bounds[member]:
-            levels.bounds[member] = held
-            if held >= levels.best[0]:
-                levels.dirty = True
+        if level > fleet.levels.bounds[member]:
+            fleet.levels.rise(member, level)
+        if held > fleet.bind_levels.bounds[member]:
+            fleet.bind_levels.rise(member, held)
         return sock
 
     def policy_connect(self, load: Channel) -> Socket | None:

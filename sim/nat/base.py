@@ -136,7 +136,6 @@ class DestinationUse:
         self.since = now
 
     def take(self, now: float) -> None:
-        """(Inlined in ``LinuxMasquerade.translate_flow``, once per connection: keep alike.)"""
         held = self.held
         self.area += held * (now - self.since)
         self.since = now

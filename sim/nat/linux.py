@@ -339,7 +339,6 @@ class LinuxMasquerade(Gateway):
         # closing entries by hold length, each queue in the order of their ends (``until``):
         # an entry is queued once (a revived UDP entry goes on as a new object, _revive)
         self.queues: dict[float, deque[LinuxMapping]] = {}
-        self.tcp_queues: dict[str, tuple[float, deque[LinuxMapping] | None]] = {}
         self.due = math.inf
         # entries not yet confirmed, in the order they were made (each its born, pool, port)
         self.pending: deque[LinuxMapping] = deque()
@@ -458,17 +457,7 @@ class LinuxMasquerade(Gateway):
         entry.inner = inner
         pool.cells[port] = LIVE
         pool.live[port] = 1
-        use = pool.use  # use.take(now), inlined: once per connection
-        held = use.held
-        use.area += held * (now - use.since)
-        use.since = now
-        held += 1
-        use.held = held
-        if held > use.bin_peak:
-            use.bin_peak = held
-            if held > use.peak:
-                use.peak = held
-                use.peak_time = now
+        pool.use.take(now)
         if self.random_fully:  # the bysource lookup is skipped (_choose): nothing to keep
             entry.source_key = None
         else:
@@ -635,20 +624,17 @@ class LinuxMasquerade(Gateway):
             return
         if now >= self.due:
             self.settle(now)
-        pool = entry.pool
-        queue: deque[LinuxMapping] | None
-        if pool.udp:
+        if entry.pool.udp:
             stream = now - entry.born > UDP_STREAM_AFTER_S
             hold = self.timeouts["udp_stream"] if stream else self.timeouts["udp"]
-            queue = None
-        else:  # a TCP close kind's hold and queue, looked up once per kind
-            hold_queue = self.tcp_queues.get(close)
-            if hold_queue is None:
-                hold_queue = self._tcp_queue(close)
-            hold, queue = hold_queue
+        else:
+            hold = self.tcp_holds.get(close, -1.0)
+            if hold < 0:
+                raise ValueError(f"unknown close kind {close!r}")
         if hold <= 0:
             self._end(entry, now)
             return
+        pool = entry.pool
         port = entry.port
         entry.state = CLOSING
         entry.until = end = now + hold
@@ -657,27 +643,12 @@ class LinuxMasquerade(Gateway):
         if pool.closing is not None:
             pool.closing[port] = entry
         self.closed_inner[entry.inner] = entry
-        if queue is None:
-            queue = self._queue(hold)
-        queue.append(entry)
-        if end < self.due:
-            self.due = end
-
-    def _queue(self, hold: float) -> deque[LinuxMapping]:
-        """The FIFO of the entries held ``hold`` seconds, made at its first use (``settle``
-        takes the quick path while one length is in use)."""
         queue = self.queues.get(hold)
         if queue is None:
             queue = self.queues[hold] = deque()
-        return queue
-
-    def _tcp_queue(self, close: str) -> tuple[float, deque[LinuxMapping] | None]:
-        """A TCP close kind's hold and its queue (None: no hold), kept in ``tcp_queues``."""
-        hold = self.tcp_holds.get(close, -1.0)
-        if hold < 0:
-            raise ValueError(f"unknown close kind {close!r}")
-        hold_queue = self.tcp_queues[close] = (hold, self._queue(hold) if hold > 0 else None)
-        return hold_queue
+        queue.append(entry)
+        if end < self.due:
+            self.due = end
 
     def hold_after(self, close: str, lifetime: float) -> float:
         if close == UDP:  # (as release: a flow still active after 2 s is a stream)
@@ -692,7 +663,6 @@ class LinuxMasquerade(Gateway):
                     pool.closing.clear()
         for holder in (self.bysource, self.closed_inner, self.queues, self.pending):
             holder.clear()
-        self.tcp_queues.clear()
 
     def settle(self, now: float) -> None:
         """End the holds due by ``now`` in time order (a merge of the per-length FIFOs)."""

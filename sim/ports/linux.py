@@ -118,17 +118,7 @@ class ConnectState:
     net/ipv4/inet_hashtables.c; observation E18 in docs/sources.md).
     """
 
-    __slots__ = (
-        "_cache",
-        "_hasher",
-        "_prefixes",
-        "generation",
-        "hint",
-        "perturb",
-        "phase",
-        "secret",
-        "stream",
-    )
+    __slots__ = ("_cache", "_hasher", "generation", "hint", "perturb", "phase", "secret", "stream")
 
     def __init__(self, generation: str, stream: Stream) -> None:
         self.generation = generation
@@ -142,21 +132,13 @@ class ConnectState:
         )
         self._cache: dict[object, tuple[int, int, int]] = {}
         self._hasher: Any = None  # hashlib's keyed blake2b, made on first use
-        # per key, the hasher already fed the key's part of the message: a fleet's members
-        # each have their own key, re-hashed every 10 s window
-        self._prefixes: dict[object, Any] = {}
 
     def hash64(self, key: object, window: int) -> int:
-        """The keyed hash of ``repr((key, window))``: the key's part is fed once per key."""
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            hasher = self._hasher
-            if hasher is None:  # keyed once: a copy of it then hashes like a fresh one
-                hasher = self._hasher = hashlib.blake2b(digest_size=8, key=self.secret)
-            prefix = self._prefixes[key] = hasher.copy()
-            prefix.update(f"({key!r}, ".encode())
-        h = prefix.copy()
-        h.update(f"{window!r})".encode())
+        hasher = self._hasher
+        if hasher is None:  # keyed once: a copy of it then hashes like a fresh one
+            hasher = self._hasher = hashlib.blake2b(digest_size=8, key=self.secret)
+        h = hasher.copy()
+        h.update(repr((key, window)).encode())
         return int.from_bytes(h.digest(), "little")
 
     def keyed(self, key: object, now: float) -> tuple[int, int]:

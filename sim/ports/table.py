@@ -173,6 +173,7 @@ class Pool(OccupancyMap):
         self.max_time = 0.0
 
     def take(self, cell: int, bits: int, now: float) -> None:
+        """(``BindMap.take`` is this without the time integral: keep alike.)"""
         old = self.cells[cell]
         if not old:
             u = self.unusable
