@@ -193,7 +193,9 @@ class StagedFolder:
 
     def commit(self) -> Path:
         """Put the stage at the target with one rename; the earlier folder, if any, is kept
-        until that rename has happened, then removed."""
+        until that rename has happened, then removed.  Not after a signal (a run told to
+        stop leaves the earlier folder as it was)."""
+        raise_if_signalled()
         target = self.target
         if target.is_dir() and not target.is_symlink():
             if exchange(self.path, target):
@@ -234,11 +236,41 @@ def staged_folder(target: Path) -> Iterator[StagedFolder]:
         stage.discard()
 
 
+# Signals the handlers below received in this process, oldest first.  The handlers also
+# raise, but that exception can be lost: a Cython-compiled module reports an exception
+# raised while it registers its types with ``collections.abc`` as "unraisable" and goes on
+# (Cython's ``__Pyx_Coroutine_patch_module``; numpy.random's first import does it), and a
+# ``__del__`` or weakref callback swallows one likewise.  A SIGTERM landing there was lost
+# and the run went on (once in CI; 4 of 40 SIGTERMs sent just as a run started, here).
+# Hence :func:`raise_if_signalled` at each bin of a run, before a commit and as a command
+# ends.
+_received: list[int] = []
+
+
+def _exception_for(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def raise_if_signalled() -> None:
+    """Raise for a signal received inside :func:`terminate_as_exception` whose exception
+    was swallowed on the way (see ``_received``).  Cheap: one list test."""
+    if _received:
+        raise _exception_for(_received[0])
+
+
+def forget_signals() -> None:
+    """The signals so far are reported (their exception was caught and turned into an exit
+    code): :func:`raise_if_signalled` no longer raises for them."""
+    _received.clear()
+
+
 @contextlib.contextmanager
 def terminate_as_exception() -> Iterator[None]:
-    """Within the block SIGTERM and SIGHUP raise :class:`Terminated`, so ``finally``
-    clauses (stage removal, workers' shutdown) run as they do on Ctrl-C.  A no-op outside
-    the main thread."""
+    """Within the block SIGTERM and SIGHUP raise :class:`Terminated` and SIGINT (where
+    Python's own handler is installed) :class:`KeyboardInterrupt`, so ``finally`` clauses
+    (stage removal, workers' shutdown) run; each signal is also recorded, so one whose
+    exception was swallowed is raised again at the next :func:`raise_if_signalled`.  A
+    no-op outside the main thread."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -246,13 +278,18 @@ def terminate_as_exception() -> Iterator[None]:
         return
 
     def handler(signum: int, _frame: Any) -> None:
-        raise Terminated(signum)
+        _received.append(signum)
+        raise _exception_for(signum)
 
+    signals = [signal.SIGTERM, signal.SIGHUP]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not SIG_IGN
+        signals.append(signal.SIGINT)
     saved = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in signals:
         saved[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
         for sig, old in saved.items():
             signal.signal(sig, old)
+        forget_signals()

@@ -18,7 +18,14 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sim.atomic import OutputError, Terminated, describe_os_error, terminate_as_exception
+from sim.atomic import (
+    OutputError,
+    Terminated,
+    describe_os_error,
+    forget_signals,
+    raise_if_signalled,
+    terminate_as_exception,
+)
 from sim.config.errors import ScenarioError
 from sim.config.load import load_scenario
 from sim.verdict import key_figures, verdict
@@ -253,46 +260,53 @@ def _stdout_to_devnull() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def _command(args: argparse.Namespace) -> int:
+    """The command's own work; its errors are turned into exit codes by ``_dispatch``."""
+    if args.command == "run":
+        return _run(args)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "presets":
+        return _presets(args)
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "capacity":
+        return _capacity(args)
+    if args.command == "port":
+        return _port(args)
+    if args.command == "inspect":
+        from sim.snapshot.command import run as inspect
+
+        return inspect(args)
+    if args.command == "kernel":
+        from sim.replay.command import kernel_command
+
+        return kernel_command(
+            args.scenario, args.overrides, args.seed, args.out, args.events, args.quiet
+        )
+    if args.command == "schema":
+        if args.summary:
+            from sim.summary.schema import summary_schema
+
+            print(json.dumps(summary_schema(), indent=2))
+            return 0
+        from sim.config.schema import scenario_json_schema
+
+        print(json.dumps(scenario_json_schema(), indent=2))
+        return 0
+    return _plot(args)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from sim.result_reader import ResultFolderError
     from sim.safe_paths import InputFileError
 
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "presets":
-            return _presets(args)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "capacity":
-            return _capacity(args)
-        if args.command == "port":
-            return _port(args)
-        if args.command == "inspect":
-            from sim.snapshot.command import run as inspect
-
-            return inspect(args)
-        if args.command == "kernel":
-            from sim.replay.command import kernel_command
-
-            return kernel_command(
-                args.scenario, args.overrides, args.seed, args.out, args.events, args.quiet
-            )
-        if args.command == "schema":
-            if args.summary:
-                from sim.summary.schema import summary_schema
-
-                print(json.dumps(summary_schema(), indent=2))
-                return 0
-            from sim.config.schema import scenario_json_schema
-
-            print(json.dumps(scenario_json_schema(), indent=2))
-            return 0
-        return _plot(args)
+        code = _command(args)
+        raise_if_signalled()  # a signal whose exception was swallowed (sim.atomic)
+        return code
     except ScenarioError as exc:
         for line in exc.problems:
             print(_printable(line), file=sys.stderr)
@@ -556,6 +570,7 @@ def _sweep(args: argparse.Namespace) -> int:
             spec, out, workers=workers, dask=args.dask, progress=progress, notice=print
         )
     except (KeyboardInterrupt, Terminated) as stop:
+        forget_signals()  # reported here, not again by _dispatch
         if bar is not None:
             bar.close()
         kept = sweeps.finished_count(out)

@@ -20,6 +20,7 @@ import numpy as np
 from simpy import Environment
 from simpy.events import NORMAL, URGENT, Event
 
+from sim.atomic import raise_if_signalled
 from sim.channel import Channel
 from sim.collector import clear_attributes, collector_paused
 from sim.config.types import Destination, HostSpec, LoadSpec, Scenario
@@ -111,6 +112,7 @@ class Model:
             _Tick(env, scenario.bin_width).callbacks.append(self._on_tick)
 
     def _on_tick(self, event: Event) -> None:
+        raise_if_signalled()  # a SIGTERM whose exception was swallowed (sim.atomic)
         self.close_bin()
         if len(self.recorder.rows) < self.recorder.n_bins - 1:
             _Tick(self.env, self.scenario.bin_width).callbacks.append(self._on_tick)
@@ -325,6 +327,7 @@ class Model:
         with collector_paused():  # sim.collector: why
             for step in range(1, steps + 1):
                 self.env.run(until=duration * step / steps)
+                raise_if_signalled()
                 if progress:
                     progress(step / steps)
         self.close_bin()

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,6 +163,114 @@ def test_a_first_run_says_nothing_about_replacing(tmp_path: Path, capsys) -> Non
     assert "replaced" not in capsys.readouterr().out
 
 
+# ---- a signal whose exception is swallowed -----------------------------------------------
+# A Cython-compiled module reports an exception raised while it registers its types with
+# collections.abc as "unraisable" and goes on: numpy.random's first import (a run's first
+# seed) does, and a SIGTERM landing there was lost, the run going on to the end (once in
+# CI; 4 of 40 SIGTERMs sent as a run started, by hand).  A bare ``except BaseException``
+# stands in for it here.
+
+STOPS = {
+    "sigterm": (signal.SIGTERM, 143, "terminated"),
+    "ctrl-c": (signal.SIGINT, 130, "interrupted"),
+}
+
+
+def _swallowed(sig: int) -> None:
+    """Send ``sig`` to this process inside code that swallows whatever it raises."""
+    try:
+        os.kill(os.getpid(), sig)
+        time.sleep(5)  # interrupted by the signal: its handler runs here, within the try
+    except BaseException:  # swallowing is the point
+        pass
+
+
+def _swallow_once(sig: int, real: Callable[..., Any]) -> Callable[..., Any]:
+    done = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not done:
+            done.append(1)
+            _swallowed(sig)
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("stop", sorted(STOPS))
+def test_a_swallowed_signal_stops_the_run_at_its_next_bin(
+    earlier: Path, capsys, monkeypatch, stop: str
+) -> None:
+    import sim.engine
+
+    sig, code, word = STOPS[stop]
+    before = folder_state(earlier)
+    monkeypatch.setattr(sim.engine, "_seed", _swallow_once(sig, sim.engine._seed))
+    bins = []
+    real_close = sim.engine.Model.close_bin
+    monkeypatch.setattr(sim.engine.Model, "close_bin", lambda m: bins.append(1) or real_close(m))
+    rc = main(["run", str(FLAGSHIP), *LONG, "--out", str(earlier), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == code, err
+    assert err.strip() == f"portsim: {word}; nothing half written"
+    assert bins == [], "the run went on past its first bin"  # 6 h of 1 s bins otherwise
+    assert folder_state(earlier) == before
+    assert hidden_leftovers(earlier.parent) == []
+
+
+def test_a_swallowed_signal_is_never_committed(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    with (
+        sim.atomic.terminate_as_exception(),
+        pytest.raises(Terminated),
+        sim.atomic.staged_folder(target) as stage,
+    ):
+        (stage.path / "summary.json").write_text("{}")
+        _swallowed(signal.SIGTERM)
+        stage.commit()
+    assert not target.exists() and hidden_leftovers(tmp_path) == []
+    sim.atomic.raise_if_signalled()  # forgotten with the block: a later run is not stopped
+
+
+@pytest.mark.parametrize("stop", sorted(STOPS))
+def test_a_swallowed_signal_ends_a_command_with_its_code(capsys, monkeypatch, stop: str) -> None:
+    import sim.cli
+
+    sig, code, word = STOPS[stop]
+    monkeypatch.setattr(sim.cli, "_presets", _swallow_once(sig, sim.cli._presets))
+    assert main(["presets"]) == code
+    assert capsys.readouterr().err.strip() == f"portsim: {word}; nothing half written"
+
+
+def test_a_swallowed_signal_stops_a_sweep_at_its_next_run(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Between runs (where a pool's parent waits): the finished run is kept, no more."""
+    import sim.sweeps.run
+
+    finished = []
+
+    def backend(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for task in tasks:
+            finished.append(sim.sweeps.run.run_one(task))
+            if len(finished) == 1:
+                _swallowed(signal.SIGTERM)
+            yield finished[-1]
+
+    monkeypatch.setattr(sim.sweeps.run, "_serial", backend)
+    out = tmp_path / "sw"
+    argv = ["sweep", str(FLAGSHIP), "--grid", "load[0].arrival.rate=100,200,300", "--workers",
+            "1", "--out", str(out), "--quiet", "--no-plots", *SMALL]  # fmt: skip
+    assert main(argv) == 143
+    err = capsys.readouterr().err
+    assert len(finished) == 1, "the sweep went on after the signal"
+    assert err.strip().splitlines() == [
+        f"portsim: terminated; 1 finished run(s) kept in {out}/runs.csv; "
+        "run the same command again to resume"
+    ]
+    assert _rows(out) == 1
+
+
 # ---- real faults (root) ------------------------------------------------------------------
 
 
@@ -276,7 +385,10 @@ def test_signal_during_a_run_keeps_the_earlier_run(earlier: Path, sig: int) -> N
         try:
             _, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:  # seen once in CI, never reproduced: say why
-            pytest.fail(f"the run ignored signal {sig} for 60 s: {_signal_state(proc.pid)}")
+            state = _signal_state(proc.pid)
+            proc.kill()
+            err = proc.communicate()[1][-2000:]
+            pytest.fail(f"the run ignored signal {sig} for 60 s: {state}; stderr: {err}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.atomic import raise_if_signalled
 from sim.config.errors import ScenarioError
 from sim.config.load import parse_scenario
 from sim.safe_paths import InputFileError, read_regular
@@ -220,6 +221,7 @@ def execute(
     try:
         for row in backend(todo):
             rows[row["key"]] = row
+            raise_if_signalled()  # a signal whose exception was swallowed (sim.atomic)
             if progress:
                 progress(len(rows), len(tasks))
             if out_dir is not None and time.monotonic() - last_write > 1.0:
