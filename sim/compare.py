@@ -93,6 +93,23 @@ def _several_hosts(summary: dict[str, Any]) -> int | None:
     return len(hosts) if isinstance(hosts, list) and len(hosts) > 1 else None
 
 
+def _over_gateways(
+    combine: Callable[[list[Any]], Any], *keys: str
+) -> Callable[[dict[str, Any]], Any]:
+    """A gateway figure over a run's gateways (the highest pressure, the sum of drops);
+    None in a run without a gateway."""
+
+    def get(summary: dict[str, Any]) -> Any:
+        gateways = summary.get("gateways")
+        if not isinstance(gateways, dict) or not gateways:
+            return None
+        values = [lookup(g, ".".join(keys)) for g in gateways.values() if isinstance(g, dict)]
+        values = [v for v in values if v is not None]
+        return combine(values) if values else None
+
+    return get
+
+
 FIGURES: tuple[Figure, ...] = (
     Figure("scenario", "scenario", _path("scenario"), _text),
     Figure("seed", "seed", _path("seed"), _text),
@@ -108,8 +125,44 @@ FIGURES: tuple[Figure, ...] = (
         _pct,
     ),
     Figure("first_failure_s", "first failure", _path("first_failure_s"), _seconds, "none"),
-    Figure("pressure_peak", "pressure peak", _path("pressure", "peak"), _pct),
-    Figure("pressure_mean", "pressure mean (time-weighted)", _path("pressure", "mean"), _pct),
+    Figure("pressure_peak", "host port pressure peak", _path("pressure", "peak"), _pct),
+    Figure(
+        "pressure_mean",
+        "host port pressure mean (time-weighted)",
+        _path("pressure", "mean"),
+        _pct,
+    ),
+    # behind a NAT the exhaustion is at the gateway, and the client sees delay, not refusal
+    Figure(
+        "gateway_pressure_peak",
+        "gateway pressure peak",
+        _over_gateways(max, "pressure", "peak"),
+        _pct,
+    ),
+    Figure(
+        "gateway_translations_refused",
+        "gateway translations refused",
+        _over_gateways(sum, "mappings", "dropped"),
+        _int,
+    ),
+    Figure(
+        "connects_delayed",
+        "connects through only after SYN retransmission",
+        _path("connect_latency_s", "delayed"),
+        _int,
+    ),
+    Figure(
+        "connect_latency_p99_s",
+        "connect latency, p99",
+        _path("connect_latency_s", "p99"),
+        _seconds,
+    ),
+    Figure(
+        "connects_still_connecting_at_end",
+        "connects still retransmitting at the end",
+        _path("connect_latency_s", "still_connecting_at_end"),
+        _int,
+    ),
     Figure(
         "steady_state_refused",
         "steady state refused",

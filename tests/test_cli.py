@@ -497,6 +497,29 @@ def test_compare_table_and_json(tmp_path: Path, capsys):
     assert runs[0]["requests_attempted"] is None and runs[1]["request_wait_p99_s"] == 1.5
 
 
+def test_compare_shows_the_gateway(tmp_path: Path, capsys):
+    """Behind a NAT the exhaustion is at the gateway and the client sees delay: the table
+    must show it (the highest pressure over the gateways, their drops added up)."""
+    gateway = {
+        "a": {"pressure": {"peak": 0.5}, "mappings": {"dropped": 30}},
+        "b": {"pressure": {"peak": 1.0}, "mappings": {"dropped": 12}},
+    }
+    latency = {"delayed": 7, "p99": 3.0, "still_connecting_at_end": 2}
+    nat = _fake_run(tmp_path / "nat", gateways=gateway, connect_latency_s=latency)
+    plain = _fake_run(tmp_path / "plain")
+    assert main(["compare", str(nat), str(plain)]) == 0
+    rows = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert rows["gateway pressure peak"][-3:] == ["100.0", "%", "-"]
+    assert rows["gateway translations refused"][-2:] == ["42", "-"]  # 30 + 12
+    assert rows["connects through only after SYN retransmission"][-2:] == ["7", "-"]
+    assert rows["connect latency, p99"][-3:] == ["3.0", "s", "-"]
+    assert rows["connects still retransmitting at the end"][-2:] == ["2", "-"]
+    assert rows["host port pressure peak"][-4:] == ["100.0", "%", "100.0", "%"]
+    assert main(["compare", str(plain), str(plain)]) == 0
+    labels = [line.split("  ")[0] for line in capsys.readouterr().out.splitlines()]
+    assert not [label for label in labels if "gateway" in label or "SYN" in label]  # no rows
+
+
 def test_compare_real_runs(tmp_path: Path, capsys):
     path = ROOT / "scenarios" / "linux-one-backend-moderate.toml"
     for rate in ("100", "200"):
@@ -509,6 +532,7 @@ def test_compare_real_runs(tmp_path: Path, capsys):
         summary = json.loads((Path(run["results"]) / "summary.json").read_text())
         assert run["connects_attempted"] == summary["connections"]["attempted"]
         assert run["pressure_peak"] == summary["pressure"]["peak"]
+        assert run["gateway_pressure_peak"] is None  # no gateway in this scenario
     # Poisson counts over 5 s: about 500 and 1,000 attempts
     assert 400 < runs[0]["connects_attempted"] < 600 < 850 < runs[1]["connects_attempted"] < 1150
 

@@ -83,18 +83,24 @@ def test_the_schema_requires(summary, validator, key):
 
 
 def _compare_paths() -> list[str]:
-    """Every ``_path("a", "b")`` in sim/compare.py, dotted."""
+    """Every ``_path("a", "b")`` in sim/compare.py, dotted, and every
+    ``_over_gateways(f, "a", "b")`` as ``gateways.a.b``."""
     tree = ast.parse((ROOT / "sim" / "compare.py").read_text())
+    prefixes = {"_path": [], "_over_gateways": ["gateways"]}
     return [
-        ".".join(arg.value for arg in node.args if isinstance(arg, ast.Constant))
+        ".".join(
+            prefixes[node.func.id]  # type: ignore[attr-defined]
+            + [arg.value for arg in node.args if isinstance(arg, ast.Constant)]
+        )
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_path"
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in prefixes
     ]
 
 
 def test_compare_reads_declared_fields():
     paths = _compare_paths()
     assert "requests.wait_s.p99" in paths and len(paths) >= 20
+    assert "gateways.mappings.dropped" in paths
     for dotted in paths:
         field_type(dotted)  # KeyError when the summary's types have no such field
 
