@@ -186,16 +186,29 @@ def headline(s: GatewaySizing) -> str:
             "per destination for the fleet)"
         )
     else:
-        sustainable = f"sustainable: {format_rate(s.sustainable_per_destination)}/s per destination"
-        if s.sustainable_per_vm_per_destination != s.sustainable_per_destination:
-            own = _own_ports_rate(s)
-            sustainable += (
-                f" (at most {format_rate(s.sustainable_per_vm_per_destination)}/s from any one VM"
-                + (f"; {format_rate(own)}/s by its own ports" if own is not None else "")
-                + ")"
+        gateway = s.sustainable_per_destination
+        own = _own_ports_rate(s)
+        # netfilter hashes whole VMs to addresses: the even split assumed is the best case
+        best = " at best" if "port_range" in s.parameters and s.addresses > 1 else ""
+        if own is not None and s.vms * own < gateway:  # the VMs' own ports bind first
+            each = (
+                "the VM's own ports ("
+                if s.vms == 1
+                else f"the VMs' own ports ({format_rate(own)}/s from each; "
             )
-        elif s.vms > 1:  # one pool for all: no VM has a share of its own
-            sustainable += f" (shared by the {s.vms:,} VMs)"
+            sustainable = (
+                f"sustainable: {format_rate(s.vms * own)}/s per destination, by {each}"
+                f"the gateway alone{best} would take {format_rate(gateway)}/s)"
+            )
+        else:
+            sustainable = f"sustainable{best}: {format_rate(gateway)}/s per destination"
+            if s.sustainable_per_vm_per_destination != gateway:
+                sustainable += (
+                    f" (at most {format_rate(s.sustainable_per_vm_per_destination)}/s from any "
+                    "one VM" + (f"; {format_rate(own)}/s by its own ports" if own else "") + ")"
+                )
+            elif s.vms > 1:  # one pool for all: no VM has a share of its own
+                sustainable += f" (shared by the {s.vms:,} VMs)"
     if s.addresses_needed is None:
         need = "no address count is enough"
     else:

@@ -367,13 +367,41 @@ def test_command_first_line_for_aws(capsys: pytest.CaptureFixture[str]) -> None:
     # 1,000/s x 60 s = 60,000 > 55,000: 2 addresses at the gateway; but the VM itself
     # holds each port 60 s after closing (TIME_WAIT): 60,000 of its 28,232 (213 %), so its
     # own range binds and refuses about 1 - 28,232 / 60,000 = 53 % (Erlang B, A >> c)
-    assert first.startswith("sustainable: 917/s per destination; you need 2 addresses")
+    # so the VM, not the gateway, sets the rate: 28,232 / 60 s = 470.5/s (the gateway
+    # alone: 55,000 / 60 s = 917/s)
+    assert first.startswith(
+        "sustainable: 471/s per destination, by the VM's own ports (the gateway alone would "
+        "take 917/s); you need 2 addresses"
+    )
     assert "binding limit: one VM's own ports to one destination (32768-60999: 28,232" in first
     assert "(213 % used)" in first
     assert first.endswith(
         "53 % of new connections would be refused (Erlang B for each VM's own ports)"
     )
     assert "hold_fin=60" in out  # the inferred hold is listed as such
+
+
+def test_first_line_rate_is_the_lowest_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    """The headline rate is the smallest limit (a new user read 537/s > 500/s as safe
+    while the VM's own ports, named as binding on the same line, allow only 469/s)."""
+    argv = ["--gateway", "k8s-node", "--lifetime", "0.2"]
+    _, out, _ = run(capsys, *argv, "--vms", "1", "--rate", "500")
+    # the VM: 28,232 ports / (0.2 s + 60 s TIME_WAIT) = 469.0/s; the node's one address:
+    # 64,512 / (0.2 s + 120 s conntrack TIME_WAIT) = 536.7/s
+    assert out.startswith(
+        "sustainable: 469/s per destination, by the VM's own ports (the gateway alone would "
+        "take 537/s)"
+    )
+    _, out, _ = run(capsys, *argv, "--vms", "2", "--rate", "600", "--addresses", "2")
+    # two VMs, 469.0/s each = 938/s; the gateway's two addresses at best 2 x 536.7 = 1,073/s
+    assert out.startswith(
+        "sustainable: 938/s per destination, by the VMs' own ports (469/s from each; the "
+        "gateway alone at best would take 1,073/s)"
+    )
+    _, out, _ = run(capsys, *argv, "--vms", "100", "--rate", "6", "--addresses", "2")
+    # 100 VMs x 469/s is far above the gateway: it binds, and netfilter's hash of whole VMs
+    # to addresses makes the even split (50 and 50) the best case
+    assert out.startswith("sustainable at best: 1,073/s per destination (at most 537/s")
 
 
 def test_first_line_says_who_shares_and_what_is_refused(
