@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import sim
-from sim.units import format_percent
+from sim.units import format_percent, format_rate
 from sim.verdict import key_figures, verdict
 from tests.test_gateways import scenario
 
@@ -53,7 +53,11 @@ def test_two_addresses_take_what_the_busiest_address_takes() -> None:
     assert bound["busiest_address_share"] == pytest.approx(share)
     assert bound["per_s"] == pytest.approx(10 / 122 / share)
     (line,) = [x for x in verdict(r.summary).splitlines() if x.startswith("Gateway gw ")]
-    assert f"over its 2 addresses by hash, the busiest taking {format_percent(share)}" in line
+    # the formula as printed gives the rate printed (10 / 122 / share, not 20 / 122)
+    assert (
+        f"at most {format_rate(10 / 122 / share)} new connections/s into that pool (10 tuples "
+        f"of the busiest of its 2 addresses / 122 s held / {format_percent(share)}, its share"
+    ) in line
 
 
 def test_the_two_snat_address_node_takes_what_its_comment_says() -> None:

@@ -234,15 +234,19 @@ def sustainable_text(g: dict[str, Any]) -> str:
     if not bound or not math.isfinite(bound["per_s"]):
         return ""
     addresses = len(g["addresses"])
-    notes = ["lifetime + its hold after the close"]
+    held = f"{bound['holding_s']:.4g} s held"
+    notes = []
     share = bound.get("busiest_address_share")
-    if share:
-        notes.append(
-            f"over its {addresses} addresses by hash, the busiest taking {_pct(share)} of the "
-            "connects"
+    if share:  # the formula as printed gives the rate printed: one address over its share
+        formula = (
+            f"{bound['tuples'] // addresses:,} tuples of the busiest of its {addresses} "
+            f"addresses / {held} / {_pct(share)}, its share of the connects by netfilter's "
+            "hash; held: lifetime + its hold after the close"
         )
-    elif addresses > 1 and bound["tuples"] == g["ports"] * addresses:
-        notes.append(f"over its {addresses} addresses, an even split: the best case")
+    else:
+        formula = f"{bound['tuples']:,} tuples / {held}: lifetime + its hold after the close"
+        if addresses > 1 and bound["tuples"] == g["ports"] * addresses:
+            notes.append(f"over its {addresses} addresses, an even split: the best case")
     if bound.get("holds_may_end_early"):
         notes.append(
             f"before eviction: kernel {g.get('kernel', '6.5+')} may take a closing entry's "
@@ -251,7 +255,7 @@ def sustainable_text(g: dict[str, Any]) -> str:
     pool = "that VM's slice" if bound.get("per_vm") else "that pool"
     return (
         f"; it sustains at most {format_rate(bound['per_s'])} new connections/s into {pool} "
-        f"({bound['tuples']:,} tuples / {bound['holding_s']:.4g} s held: {'; '.join(notes)})"
+        f"({'; '.join([formula, *notes])})"
     )
 
 
