@@ -229,6 +229,7 @@ def key_figures(s: Summary) -> list[str]:
     hosts = s.get("hosts", [])
     several = len(hosts) > 1
     lines = []
+    what = "pressure of the hosts' own ports" if s.get("gateways") else "pressure"
     if not several:
         errors = ", ".join(f"{k} {v:,}" for k, v in conn["failed_by_error"].items() if v)
         gateway = hosts[0].get("gateway") if hosts else None
@@ -237,7 +238,7 @@ def key_figures(s: Summary) -> list[str]:
             f"connects: {conn['attempted']:,} attempted, {conn['succeeded']:,} succeeded, "
             f"{conn['failed']:,} failed ({errors or 'none'})"
             + (f", {waiting:,} more still retransmitting their SYN at the end" if waiting else ""),
-            f"pressure: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
+            f"{what}: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
             f"({worst_pool(p.get('worst_destination'))})",
         ]
     lines.append(
@@ -247,6 +248,12 @@ def key_figures(s: Summary) -> list[str]:
     )
     if not several and (first := s.get("first_failure_s")) is not None:
         lines.append(f"first failure: {format_duration(first)}")
+    for name, g in (s.get("gateways") or {}).items():
+        if (dropped := g.get("first_drop_s")) is not None:  # long before the first failure
+            lines.append(
+                f"first drop at gateway {name}: {format_duration(dropped)} (a new flow's first "
+                "SYN or datagram: from then on flows are delayed or refused there)"
+            )
     steady = s.get("steady_state")
     reason = steady.get("not_stationary_because") if steady else None
     if reason is None and steady and not steady.get("stationary", True):
@@ -257,7 +264,7 @@ def key_figures(s: Summary) -> list[str]:
         pressure = _pct(steady["pressure_mean"] or 0)
         lines.append(
             f"steady state (from {format_duration(steady['window_s'][0])}): "
-            f"{_pct(steady['blocking'])} refused, mean pressure {pressure}"
+            f"{_pct(steady['blocking'])} refused, mean {what} {pressure}"
         )
     if not several and (wave := waves.describe(s.get("refusal_waves"))):
         lines.append(wave)

@@ -192,3 +192,20 @@ def test_slow_request_rates_are_not_rounded_to_zero() -> None:
     }
     line = requests_headline(r)  # type: ignore[arg-type]
     assert line.startswith("Requests served: 0.00125 served per second of 0.0025 offered")
+
+
+def test_first_drop_is_the_first_dropped_syn_and_the_key_figures_say_so() -> None:
+    """One host connecting at 0, 1, ... 11 s, never closing, into 10 tuples: the 11th
+    connect (at 10 s) finds none; the events log says so too."""
+    r = sim.run(scenario(hosts=1, connects=12), events=True)
+    drops = r.events[r.events.event == "syn_dropped"]
+    first = r.summary["gateways"]["gw"]["first_drop_s"]
+    assert first == drops.time_s.min() == 10.0
+    figures = key_figures(r.summary)
+    assert "first drop at gateway gw: 10.0 s (a new flow's first SYN or datagram" in "\n".join(
+        figures
+    )
+    assert any(line.startswith("pressure of the hosts' own ports: peak") for line in figures)
+    calm = sim.run(scenario(hosts=1, connects=10)).summary  # 10 flows into 10 tuples
+    assert calm["gateways"]["gw"]["first_drop_s"] is None
+    assert not any("first drop" in line for line in key_figures(calm))

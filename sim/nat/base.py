@@ -181,6 +181,9 @@ class Gateway:
         self.members: dict[int, int] = {}  # id(inside host) -> its member index
         self.member_names: list[str] = []  # by member index: how reports name the host
         self.delayed_connects = 0  # through only after SYN retransmissions (sim.nat.route)
+        # when a connect's first SYN (or datagram) was first dropped here (sim.nat.route):
+        # connects wait from then on, well before any of them times out
+        self.first_drop_s: float | None = None
 
     def member(self, host: object) -> int:
         """A stable index for an inside host (the order hosts first use the gateway)."""
@@ -338,6 +341,7 @@ class Gateway:
             "addresses": list(self.addresses),
             "ports": self.ports(),
             "mappings": self.counters.as_dict(),
+            "first_drop_s": self.first_drop_s,
             "pressure": self.pressure_summary(until),
         }
 

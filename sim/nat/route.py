@@ -197,6 +197,8 @@ class Route:
         channel.tally.succeeded -= 1
         channel.attempted -= 1
         self.stats.bin_drops += 1
+        if self.gateway.first_drop_s is None:
+            self.gateway.first_drop_s = now
         if self.protocol == "udp":
             self._give_up(sock, UDP_NO_REPLY, now)
             if done is not None:

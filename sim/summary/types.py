@@ -493,6 +493,8 @@ class GatewayEntry(TypedDict):
     addresses: list[str]
     ports: int
     mappings: GatewayMappings
+    # when a connect's first SYN (or datagram) was first dropped here; null: never
+    first_drop_s: float | None
     pressure: GatewayPressure
     sustainable: NotRequired[GatewaySustainable]
     clients: NotRequired[GatewayClients]
