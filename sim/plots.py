@@ -174,20 +174,31 @@ def pressure_figure(result: Result) -> Figure:
         _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, True, marks, gateway)
         ax1.set_ylabel("ports unusable for\na new connect()")
 
-    # behind a gateway a connect is counted when settled: seconds later after dropped SYNs
-    attempts = "attempts (counted when settled)" if gateway else "attempts"
-    ax2.plot(t, s["attempts"].to_numpy() / width, color=COLORS["established"], lw=1, label=attempts)
+    begun = "connects begun" if gateway and "connects_waiting" in s else "attempts"
+    ax2.plot(t, _begun(s, gateway) / width, color=COLORS["established"], lw=1, label=begun)
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     _retry_lines(ax2, s, t, width)
     ax2.set_ylabel("connects\nper second")
     if ax2.get_yscale() == "linear":  # a band above the curves for the legend
-        ax2.set_ylim(0, 1.35 * max(float(np.max(s["attempts"].to_numpy() / width)), 1.0))
+        ax2.set_ylim(0, 1.35 * max(float(np.max(_begun(s, gateway) / width)), 1.0))
         ax2.legend(loc="upper center", fontsize=8, ncols=4)
     else:
         ax2.legend(loc="upper left", fontsize=8)
     _probes_panel(ax3, s, t)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
+
+
+def _begun(s, gateway: bool) -> np.ndarray:
+    """Connects begun in each bin.  Behind a gateway ``attempts`` counts a connect when it
+    is settled, seconds later if its SYN was dropped, so while the gateway is full the
+    attempts would dip as if the load stopped; a connect still retransmitting at a bin's
+    end is in ``connects_waiting``, so attempts plus its change is the connects begun."""
+    attempts = s["attempts"].to_numpy()
+    if not gateway or "connects_waiting" not in s:  # (a result from before the column)
+        return attempts
+    waiting = s["connects_waiting"].to_numpy()
+    return attempts + np.diff(waiting, prepend=0)
 
 
 def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title: bool) -> None:

@@ -64,7 +64,14 @@ EVENT_COLUMNS = (
 WORST_COLUMNS = ("worst_established", "worst_time_wait", "worst_unusable", "worst_peak")
 # appended after them when the run has gateways (sim/nat): the worst destination's peak
 # pressure over every gateway in the bin, SYNs dropped, connects established after a drop
-GATEWAY_COLUMNS = ("gateway_pressure_worst", "gateway_drops", "connects_delayed")
+# connects_waiting: connects retransmitting their SYN at the bin's end (counted in
+# ``attempts`` only once settled, so attempts + its change is the connects begun)
+GATEWAY_COLUMNS = (
+    "gateway_pressure_worst",
+    "gateway_drops",
+    "connects_delayed",
+    "connects_waiting",
+)
 # and to events.csv: the translated source of a connection (rows of the routes)
 GATEWAY_EVENT_COLUMNS = ("public_address", "public_port")
 
@@ -221,7 +228,7 @@ class Recorder:
         # behind a NAT (sim/nat): the gateways by name, and connect latency through them
         self.gateways: dict[str, Gateway] = gateways or {}
         self.connect = connect or ConnectStats()
-        self.gateway_rows: list[tuple[float, int, int]] = []
+        self.gateway_rows: list[tuple[float, int, int, int]] = []
 
     def bin_end(self) -> float:
         """When the current bin ends."""
@@ -313,7 +320,7 @@ class Recorder:
         starts the gateways' next bin (``Model.close_bin``)."""
         worst = max(g.bin_worst()[0] for g in self.gateways.values())
         stats = self.connect
-        self.gateway_rows.append((worst, stats.bin_drops, stats.bin_delayed))
+        self.gateway_rows.append((worst, stats.bin_drops, stats.bin_delayed, stats.pending))
 
     def _close_host_bins(self) -> tuple[int, int]:
         """Append each host's (and fleet's) attempts, successes and failures of the closing

@@ -209,3 +209,20 @@ def test_first_drop_is_the_first_dropped_syn_and_the_key_figures_say_so() -> Non
     calm = sim.run(scenario(hosts=1, connects=10)).summary  # 10 flows into 10 tuples
     assert calm["gateways"]["gw"]["first_drop_s"] is None
     assert not any("first drop" in line for line in key_figures(calm))
+
+
+def test_connects_waiting_makes_attempts_into_connects_begun() -> None:
+    """One host connecting at 0, 1, ... 11 s into 10 tuples: the connects at 10 and 11 s
+    retransmit their SYN until ETIMEDOUT; ``attempts`` counts them only then, and
+    ``connects_waiting`` holds them meanwhile, so attempts + its change per bin is what
+    began in the bin (the plot's line: sim.plots._begun)."""
+    from sim.plots import _begun
+
+    series = sim.run(scenario(hosts=1, connects=12)).series
+    begun = _begun(series, gateway=True)
+    starts, ends = series["t_start_s"].to_numpy(), series["t_end_s"].to_numpy()
+    expected = [sum(1 for k in range(12) if a <= k < b) for a, b in zip(starts, ends, strict=True)]
+    assert list(begun) == expected
+    at = series.set_index("t_start_s")["connects_waiting"]
+    assert at[at.index <= 10.0].iloc[-1] == 1 and at[at.index <= 11.0].iloc[-1] == 2
+    assert series["connects_waiting"].iloc[-1] == 0  # both timed out within the 400 s

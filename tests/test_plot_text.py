@@ -24,8 +24,8 @@ def test_user_dollars_are_literal_and_log_ticks_stay_mathtext() -> None:
 
 
 def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() -> None:
-    """Behind a gateway the pods' failure marks may be the gateway's drops, attempts are
-    counted when settled, and the gateway panel's legend names each line's axis; the
+    """Behind a gateway the pods' failure marks may be the gateway's drops, connects are
+    drawn as begun (not as settled), and the gateway panel's legend names each line's axis; the
     legend sits in a band above the curves (the held line reaches 100 % of a 130 % axis)."""
     # 10 translated ports, one never-closing connect a second: from the 11th on the SYNs
     # are dropped and each fails with ETIMEDOUT 131 s after its first SYN
@@ -64,7 +64,8 @@ def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() ->
     assert "held (%, left)" in labels
     assert "translations refused (/s, right)" in labels
     assert "bins with failed connects (here or at the gateway)" in labels
-    assert "attempts (counted when settled)" in labels
+    # attempts as begun, not as settled (a connect retransmitting is settled seconds later)
+    assert "connects begun" in labels
     # a socket retransmitting its SYN holds its port: drawn with the established ones
     assert "established or SYN_SENT" in labels and "established" not in labels
     assert fig.axes[0].get_ylim()[1] == 130
