@@ -385,8 +385,9 @@ def _gateway_capacity(h: HostEntry, s: Summary) -> str:
     if bound["per_vm"]:
         own = _own_rate(h)
         text = (
-            f"; its gateway {gateway['name']} gives each VM a slice: at most "
-            f"{format_rate(bound['per_s'])}/s into the worst ({bound['towards']})"
+            f"; its gateway {gateway['name']} gives each VM a slice of its own: at most "
+            f"{format_rate(bound['per_s'])}/s into a slice of {bound['tuples']:,} tuples "
+            f"(the gateway's worst: {bound['towards']})"
         )
     else:
         behind = [x for x in s.get("hosts") or [] if _gateway_name(x) == gateway["name"]]
@@ -431,12 +432,14 @@ def _own_capacity(h: HostEntry) -> str:
         return (
             f"capacity of {h['name']}: at most {c['sustainable_per_s']:,.0f} new connections/s "
             f"per {per} (bound: {c['ports']:,} ports / {c['holding_s']:.4g} s held, "
-            f"lifetime + TIME_WAIT{why})"
+            f"{'lifetime: UDP has no TIME_WAIT' if 'UDP' in per else 'lifetime + TIME_WAIT'}"
+            f"{why})"
         )
     if c["method"] == "keepalive_pool":
         return (
             f"capacity of {h['name']}: at most {c['sustainable_per_s']:,.0f} requests/s "
-            "through its keep-alive pools (K connections / L s per request, summed); "
+            "through its keep-alive pools (each pool's connections / the mean time a "
+            "request takes one, summed over the pools); "
             "connections are reused, so ports are not the limit"
         )
     why = c.get("why_none") or c.get("why_not_erlang_b") or "no mean connection lifetime"

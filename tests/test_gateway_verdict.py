@@ -226,3 +226,40 @@ def test_connects_waiting_makes_attempts_into_connects_begun() -> None:
     at = series.set_index("t_start_s")["connects_waiting"]
     assert at[at.index <= 10.0].iloc[-1] == 1 and at[at.index <= 11.0].iloc[-1] == 2
     assert series["connects_waiting"].iloc[-1] == 0  # both timed out within the 400 s
+
+
+def test_capacity_lines_name_what_they_divide() -> None:
+    """The bound's words fit the protocol and a keep-alive line names its terms (a new
+    user read "lifetime + TIME_WAIT" on a UDP host and "K connections / L s" as text
+    never filled in)."""
+    from sim.verdict import _own_capacity
+
+    def line(per: str, method: str = "bound") -> str:
+        capacity = {
+            "method": method,
+            "per": per,
+            "ports": 100,
+            "holding_s": 0.5,
+            "sustainable_per_s": 200.0,
+            "why_not_erlang_b": None,
+        }
+        return _own_capacity({"name": "h", "capacity": capacity})  # type: ignore[typeddict-item]
+
+    assert "(bound: 100 ports / 0.5 s held, lifetime + TIME_WAIT)" in line("destination")
+    udp = line("host (connected UDP: a port serves one socket)")
+    assert "(bound: 100 ports / 0.5 s held, lifetime: UDP has no TIME_WAIT)" in udp
+    pools = line("host (requests over every keep-alive pool)", "keepalive_pool")
+    assert "each pool's connections / the mean time a request takes one" in pools
+    assert "K connections" not in pools
+
+
+def test_a_vm_slice_is_its_own_in_every_vms_line() -> None:
+    """Cloud NAT gives each VM its own slice: each VM's line gives the slice's size, and
+    names the gateway's worst slice as the gateway's, not as this VM's."""
+    sc = sim.load_scenario(ROOT / "scenarios" / "cloudnat-ci-builders.toml")
+    s = sim.run(sc).summary
+    lines = [x for x in key_figures(s) if x.strip().startswith("capacity of builder-")]
+    assert len(lines) == 2
+    for text in lines:
+        assert "gives each VM a slice of its own: at most 0.529/s into a slice of 64 tuples" in text
+        assert "(the gateway's worst: tcp 140.82.112.3:443 from builder-1)" in text
