@@ -178,7 +178,8 @@ def pressure_figure(result: Result) -> Figure:
     ax2.plot(t, _begun(s, gateway) / width, color=COLORS["established"], lw=1, label=begun)
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     _retry_lines(ax2, s, t, width)
-    ax2.set_ylabel("connects\nper second")
+    fleet = bool(hosts and hosts[0].get("fleet"))  # the panel above is its worst member
+    ax2.set_ylabel("connects per second\n(whole fleet)" if fleet else "connects\nper second")
     if ax2.get_yscale() == "linear":  # a band above the curves for the legend
         ax2.set_ylim(0, 1.35 * max(float(np.max(_begun(s, gateway) / width)), 1.0))
         ax2.legend(loc="upper center", fontsize=8, ncols=4)

@@ -69,3 +69,28 @@ def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() ->
     # a socket retransmitting its SYN holds its port: drawn with the established ones
     assert "established or SYN_SENT" in labels and "established" not in labels
     assert fig.axes[0].get_ylim()[1] == 130
+
+
+def test_a_fleets_connects_panel_says_it_is_the_whole_fleet() -> None:
+    """The ports panel shows a fleet's worst member, the connects panel every member's
+    connects together: its axis says so (a plain host's does not)."""
+    doc = {
+        "name": "fleet",
+        "duration": 20,
+        "hosts": [{"name": "pods", "count": 3, "address": "10.244.1.0/24"}],
+        "destinations": [{"name": "d", "address": "203.0.113.10:443"}],
+        "load": [
+            {
+                "host": "pods",
+                "destination": "d",
+                "arrival": {"kind": "poisson", "rate": 30},
+                "lifetime": {"kind": "fixed", "value": 1},
+            }
+        ],
+    }
+    fig = pressure_figure(sim.run(sim.parse_scenario(doc)))
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "connects per second\n(whole fleet)" in labels
+    plain = {**doc, "hosts": [{"name": "pods", "address": "10.244.1.2"}]}
+    labels = [ax.get_ylabel() for ax in pressure_figure(sim.run(sim.parse_scenario(plain))).axes]
+    assert "connects\nper second" in labels and not any("fleet" in x for x in labels)
