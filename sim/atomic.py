@@ -251,6 +251,12 @@ def _exception_for(signum: int) -> BaseException:
     return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
 
+def record_signal(signum: int) -> None:
+    """For a handler of its own (``sim.replay``): the signal is reported by
+    :func:`raise_if_signalled` even if the handler's exception is swallowed."""
+    _received.append(signum)
+
+
 def raise_if_signalled() -> None:
     """Raise for a signal received inside :func:`terminate_as_exception` whose exception
     was swallowed on the way (see ``_received``).  Cheap: one list test."""
@@ -278,11 +284,13 @@ def terminate_as_exception() -> Iterator[None]:
         return
 
     def handler(signum: int, _frame: Any) -> None:
-        _received.append(signum)
+        record_signal(signum)
         raise _exception_for(signum)
 
-    signals = [signal.SIGTERM, signal.SIGHUP]
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not SIG_IGN
+    # a signal the process was started ignoring stays ignored (``nohup`` ignores SIGHUP,
+    # a shell's background job SIGINT); Python installs its own SIGINT handler otherwise
+    signals = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signals.append(signal.SIGINT)
     saved = {}
     for sig in signals:

@@ -189,16 +189,23 @@ def headline(s: GatewaySizing) -> str:
         gateway = s.sustainable_per_destination
         own = _own_ports_rate(s)
         # netfilter hashes whole VMs to addresses: the even split assumed is the best case
-        best = " at best" if "port_range" in s.parameters and s.addresses > 1 else ""
+        hashed = "port_range" in s.parameters and s.addresses > 1 and s.vms > 1
+        best = " at best" if hashed else ""
         if own is not None and s.vms * own < gateway:  # the VMs' own ports bind first
             each = (
                 "the VM's own ports ("
                 if s.vms == 1
                 else f"the VMs' own ports ({format_rate(own)}/s from each; "
             )
+            alone = (
+                f"the gateway alone{best} would take {format_rate(gateway)}/s"
+                if math.isfinite(gateway)
+                else "the gateway alone sets no limit"
+            )
+            # (at best too: the hash may put the VMs on fewer addresses than the split)
             sustainable = (
-                f"sustainable: {format_rate(s.vms * own)}/s per destination, by {each}"
-                f"the gateway alone{best} would take {format_rate(gateway)}/s)"
+                f"sustainable{best}: {format_rate(s.vms * own)}/s per destination, by {each}"
+                f"{alone})"
             )
         else:
             sustainable = f"sustainable{best}: {format_rate(gateway)}/s per destination"

@@ -141,7 +141,7 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "gateway_translations_refused",
-        "gateway translations refused",
+        "gateway translations refused (each SYN retransmission too)",
         _over_gateways(sum, "mappings", "dropped"),
         _int,
     ),

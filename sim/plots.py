@@ -174,7 +174,10 @@ def pressure_figure(result: Result) -> Figure:
         _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, True, marks, gateway)
         ax1.set_ylabel("ports unusable for\na new connect()")
 
-    begun = "connects begun" if gateway and "connects_waiting" in s else "attempts"
+    # (a result written before connects_waiting: attempts as settled, and said so)
+    begun = "attempts (counted when settled)" if gateway else "attempts"
+    if gateway and "connects_waiting" in s:
+        begun = "connects begun"
     ax2.plot(t, _begun(s, gateway) / width, color=COLORS["established"], lw=1, label=begun)
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     _retry_lines(ax2, s, t, width)

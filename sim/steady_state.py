@@ -335,7 +335,12 @@ def host_capacity(model: Model, pools: dict[str, AnalyticPool]) -> dict[str, Cap
             answer["per"] = "fleet (requests over every member's keep-alive pools)"
             answer["fleet_sustainable_per_s"] = rate
         else:  # each member has its own ports and 1/count of the arrivals (uniform spread)
-            answer["per"] = f"member (each of {fleet.count:,}) and {answer['per']}"
+            per = answer["per"]
+            answer["per"] = (  # "destination", or "host (connected UDP: ...)"
+                f"member (each of {fleet.count:,}) and destination"
+                if per == "destination"
+                else f"member (each of {fleet.count:,}; {per.removeprefix('host (')}"
+            )
             answer["fleet_sustainable_per_s"] = None if rate is None else rate * fleet.count
         out[fleet.name] = answer
     return out

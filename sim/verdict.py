@@ -252,7 +252,7 @@ def key_figures(s: Summary) -> list[str]:
         if (dropped := g.get("first_drop_s")) is not None:  # long before the first failure
             lines.append(
                 f"first drop at gateway {name}: {format_duration(dropped)} (a new flow's first "
-                "SYN or datagram: from then on flows are delayed or refused there)"
+                "SYN or datagram: flows can be delayed or refused there from then on)"
             )
     steady = s.get("steady_state")
     reason = steady.get("not_stationary_because") if steady else None

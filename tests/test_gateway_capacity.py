@@ -394,10 +394,19 @@ def test_first_line_rate_is_the_lowest_limit(capsys: pytest.CaptureFixture[str])
     )
     _, out, _ = run(capsys, *argv, "--vms", "2", "--rate", "600", "--addresses", "2")
     # two VMs, 469.0/s each = 938/s; the gateway's two addresses at best 2 x 536.7 = 1,073/s
+    # (at best: if the hash put both VMs on one address, the gateway would take 537/s)
     assert out.startswith(
-        "sustainable: 938/s per destination, by the VMs' own ports (469/s from each; the "
-        "gateway alone at best would take 1,073/s)"
+        "sustainable at best: 938/s per destination, by the VMs' own ports (469/s from each; "
+        "the gateway alone at best would take 1,073/s)"
     )
+    _, out, _ = run(capsys, *argv, "--vms", "1", "--rate", "500", "--addresses", "2")
+    assert out.startswith("sustainable: 469/s")  # one VM, one address by hash: no split
+    _, out, _ = run(capsys, *argv, "--vms", "1", "--rate", "500", "--hold", "0")
+    # no hold and a lifetime of 0.2 s: 64,512 / 0.2 s = 322,560/s at the gateway
+    assert "(the gateway alone would take 322,560/s)" in out.splitlines()[0]
+    _, out, _ = run(capsys, "--gateway", "k8s-node", "--vms", "1", "--rate", "500",
+                    "--lifetime", "0", "--hold", "0")  # fmt: skip
+    assert "(the gateway alone sets no limit)" in out.splitlines()[0]  # a tuple held 0 s
     _, out, _ = run(capsys, *argv, "--vms", "100", "--rate", "6", "--addresses", "2")
     # 100 VMs x 469/s is far above the gateway: it binds, and netfilter's hash of whole VMs
     # to addresses makes the even split (50 and 50) the best case

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 import sim
 from sim.plots import pressure_figure, render_png
+from sim.result import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,3 +97,38 @@ def test_a_fleets_connects_panel_says_it_is_the_whole_fleet() -> None:
     plain = {**doc, "hosts": [{"name": "pods", "address": "10.244.1.2"}]}
     labels = [ax.get_ylabel() for ax in pressure_figure(sim.run(sim.parse_scenario(plain))).axes]
     assert "connects\nper second" in labels and not any("fleet" in x for x in labels)
+
+
+def test_a_gateway_result_from_before_connects_waiting_says_attempts_are_settled(
+    tmp_path: Path,
+) -> None:
+    """A result folder written before series.csv had connects_waiting: the connects panel
+    plots attempts as settled, and says so."""
+    doc = {
+        "name": "gw",
+        "duration": 20,
+        "gateways": [{"name": "gw", "kind": "linux-masquerade", "addresses": ["198.51.100.1"]}],
+        "hosts": [{"name": "h", "address": "10.0.0.2", "gateway": "gw"}],
+        "destinations": [{"name": "d", "address": "203.0.113.10:443"}],
+        "load": [
+            {
+                "destination": "d",
+                "arrival": {"kind": "poisson", "rate": 10},
+                "lifetime": {"kind": "fixed", "value": 1},
+            }
+        ],
+    }
+    folder = tmp_path / "old"
+    sim.run(sim.parse_scenario(doc)).save(folder, plots=False)
+    series = folder / "series.csv"
+    frame = pd.read_csv(series)
+    assert "connects_waiting" in frame.columns
+    frame.drop(columns=["connects_waiting"]).to_csv(series, index=False)
+    result = Result.load(folder)
+    labels = [
+        text.get_text()
+        for ax in pressure_figure(result).axes
+        if (legend := ax.get_legend()) is not None
+        for text in legend.get_texts()
+    ]
+    assert "attempts (counted when settled)" in labels and "connects begun" not in labels

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.atomic import record_signal
 from sim.replay.lab import Pair, veth_pair
 from sim.replay.plan import HostPlan
 
@@ -58,7 +59,8 @@ def _ready(proc: subprocess.Popen[str], what: str) -> None:
         raise OSError(f"{what} did not start: {err.strip()[-300:]}")
 
 
-def _raise_interrupt(_sig: int, _frame: Any) -> None:
+def _raise_interrupt(sig: int, _frame: Any) -> None:
+    record_signal(sig)  # reported even if this exception is swallowed (sim.atomic)
     raise KeyboardInterrupt
 
 

@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.atomic import raise_if_signalled
+from sim.atomic import forget_signals, raise_if_signalled
 from sim.config.errors import ScenarioError
 from sim.config.load import parse_scenario
 from sim.safe_paths import InputFileError, read_regular
@@ -72,6 +72,7 @@ def _worker_setup(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # not the parent's cleanup handler (fork)
         signal.signal(sig, signal.SIG_DFL)
+    forget_signals()  # the parent's, copied by fork: the parent reports them
     try:
         import ctypes
         import ctypes.util
@@ -209,6 +210,7 @@ def execute(
     rows = {key: row for key, row in done.items() if key in {t["key"] for t in tasks}}
     if rows and notice is not None:
         notice(f"{len(rows)} of {len(tasks)} runs already done, running {len(todo)}")
+    raise_if_signalled()  # (the seeds import numpy.random: where one is swallowed)
     if dask is not None:
         backend = _dask(dask, workers)
     elif workers > 1 and len(todo) > 1:
