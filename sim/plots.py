@@ -280,12 +280,17 @@ def _requests_panel(ax, s, t: np.ndarray, width: np.ndarray, requests: Requests 
         failed = _smooth(s["requests_failed"].to_numpy() / width, n)
         ax.plot(t, failed, color=COLORS["fail"], lw=1, label="failed")
     limit = requests.get("pool_limit_per_s") if requests else None
-    if limit:
-        ax.axhline(
-            limit, color="black", lw=1, ls=":", zorder=4, label=f"pool limit K/L: {limit:,.0f}/s"
-        )
+    top = max(float(np.max(offered, initial=0.0)), 1.0)
+    if "requests_served" in s:
+        top = max(top, float(np.max(served, initial=0.0)))
+    label = f"pool limit K/L: {limit:,.0f}/s" if limit else ""
+    if limit and limit > 3 * top:  # far above the load: named, not drawn (it would squash it)
+        ax.plot([], [], color="black", lw=1, ls=":", label=f"{label}, off the scale")
+    elif limit:
+        ax.axhline(limit, color="black", lw=1, ls=":", zorder=4, label=label)
+        top = max(top, limit)
     ax.set_ylabel("requests\nper second")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 1.35 * top)  # a band above the curves for the legend
     ax.legend(loc="upper left", fontsize=8)
     queue = ax.twinx()
     queue.plot(

@@ -93,6 +93,19 @@ def test_keepalive_pressure_plot_shows_offered_served_and_the_queue() -> None:
     assert any(label.startswith("pool limit K/L: 160/s") for label in labels)
     queue = [ax for ax in fig.axes if ax.get_ylabel().startswith("requests waiting")]
     assert queue and max(queue[0].get_lines()[0].get_ydata()) > 1000
+    assert top.get_ylim()[1] >= 600  # the limit (160/s) is drawn, and the offered 600/s
+
+
+def test_a_pool_limit_far_above_the_load_is_named_not_drawn() -> None:
+    """500 requests/s of 50 ms on 64 connections: limit 1,280/s, 2.6x the load, drawn;
+    on 1,024 connections 20,480/s, 41x the load: drawing it would squash the load into
+    the bottom 3 % of the axis, so the legend names it and the axis fits the load."""
+    near = pressure_figure(keepalive_run(500, "50ms", 64, duration="20s")).axes[0]
+    assert near.get_ylim()[1] >= 1280
+    assert "pool limit K/L: 1,280/s" in [line.get_label() for line in near.get_lines()]
+    far = pressure_figure(keepalive_run(500, "50ms", 1024, duration="20s")).axes[0]
+    assert "pool limit K/L: 20,480/s, off the scale" in [x.get_label() for x in far.get_lines()]
+    assert far.get_ylim()[1] < 3 * 500 * 1.35  # the load's scale, not the limit's
 
 
 # -- item 5: several hosts --------------------------------------------------------------
