@@ -188,7 +188,9 @@ def pressure_figure(result: Result) -> Figure:
         ax2.legend(loc="upper center", fontsize=8, ncols=4)
     else:
         ax2.legend(loc="upper left", fontsize=8)
-    _probes_panel(ax3, s, t)
+    linux = bool(hosts) and bool(hosts[0].get("generation"))  # (Linux hosts have one)
+    scanned = linux and bool((summ.get("probes") or {}).get("refused"))
+    _probes_panel(ax3, s, t, refused=scanned)
     ax3.set_xlabel(f"simulated time ({unit})")
     return fig
 
@@ -249,7 +251,9 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
     ax.set_title(_wrapped(text), fontsize=10, loc="left")
 
 
-def _probes_panel(ax, s, t: np.ndarray) -> None:
+def _probes_panel(ax, s, t: np.ndarray, refused: bool = True) -> None:
+    """Ports probed per connect() call; the note on a refused call's full scan only when a
+    Linux connect() was refused (not for refusals at a gateway, nor on other systems)."""
     ax.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
     ax.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
     ax.set_ylabel("ports probed per\nconnect() call,\nrefused ones included", fontsize=9)
@@ -261,7 +265,7 @@ def _probes_panel(ax, s, t: np.ndarray) -> None:
     ax.legend(
         loc="best",
         fontsize=8,
-        title="a refused Linux connect()\nscans the whole range",
+        title="a refused Linux connect()\nscans the whole range" if refused else None,
         title_fontsize=7,
     )
 

@@ -132,3 +132,25 @@ def test_a_gateway_result_from_before_connects_waiting_says_attempts_are_settled
         for text in legend.get_texts()
     ]
     assert "attempts (counted when settled)" in labels and "connects begun" not in labels
+
+
+def _probes_title(result: sim.Result) -> str | None:
+    legend = pressure_figure(result).axes[-1].get_legend()
+    title = legend.get_title().get_text() if legend is not None else ""
+    return title or None
+
+
+def test_the_full_scan_note_only_where_a_linux_connect_was_refused() -> None:
+    """The probes panel notes that a refused Linux connect() scans the whole range: for a
+    Linux host that was refused, not for one whose refusals were a gateway's drops."""
+    flagship = sim.load_scenario(
+        ROOT / "scenarios" / "linux-one-backend-500rps.toml", ["duration=70s"]
+    )
+    refused = sim.run(flagship)
+    assert refused.summary["probes"]["refused"] > 0
+    assert _probes_title(refused) == "a refused Linux connect()\nscans the whole range"
+    node = sim.load_scenario(ROOT / "scenarios" / "k8s-node-dns-flood.toml", ["duration=40s"])
+    dropped = sim.run(node)  # datagrams dropped at the gateway: no connect() refused
+    assert dropped.summary["probes"]["refused"] == 0
+    assert dropped.summary["gateways"]["node"]["mappings"]["dropped"] > 0
+    assert _probes_title(dropped) is None
