@@ -263,3 +263,23 @@ def test_a_vm_slice_is_its_own_in_every_vms_line() -> None:
     for text in lines:
         assert "gives each VM a slice of its own: at most 0.529/s into a slice of 64 tuples" in text
         assert "(the gateway's worst: tcp 140.82.112.3:443 from builder-1)" in text
+
+
+def test_busiest_address_is_the_one_whose_own_ports_filled_most() -> None:
+    """Two addresses of 10 ports, 3 hosts x 3 never-closing connects: netfilter hashes each
+    host onto one address, so the addresses hold what their hosts opened (counted from the
+    events); the pressure over both (9 of 20) understates the busier one."""
+    two = {"addresses": ["198.51.100.1", "198.51.100.2"]}
+    r = sim.run(scenario(hosts=3, connects=3, gateway=two), events=True)
+    given = r.events[r.events.event == "translated"].public_address.value_counts()
+    pressure = r.summary["gateways"]["gw"]["pressure"]
+    assert pressure["peak"] == 9 / 20
+    busiest = pressure["busiest_address"]
+    assert busiest == {"address": given.idxmax(), "peak": given.max() / 10}
+    (line,) = [x for x in verdict(r.summary).splitlines() if x.startswith("Gateway gw ")]
+    assert (
+        f"(its busiest address {given.idxmax()}: {format_percent(given.max() / 10)} of its 10)"
+        in line
+    )
+    one = sim.run(scenario(hosts=3, connects=3)).summary["gateways"]["gw"]["pressure"]
+    assert "busiest_address" not in one  # one address: the pressure is its own

@@ -58,6 +58,7 @@ from sim.nat.base import (
     Gateway,
     GatewayConfig,
     Mapping,
+    destination_label,
 )
 from sim.nat_kinds import default_of
 from sim.ports.linux import parse_kernel
@@ -208,7 +209,7 @@ class Pool:
     ``cells`` is 0 where the tuple is free, ``live`` 1 where a live conntrack holds it
     (the rest of the held ones are closing: TIME_WAIT, CLOSE or a UDP hold)."""
 
-    __slots__ = ("address", "cells", "closing", "live", "udp", "use")
+    __slots__ = ("address", "cells", "closing", "held", "live", "peak", "udp", "use")
 
     def __init__(self, address: str, use: DestinationUse, udp: bool) -> None:
         self.address = address
@@ -219,6 +220,10 @@ class Pool:
         # port -> its closing entry: built the first time an eviction search needs it
         # (LinuxMasquerade._closing_of), kept from then on; most pools never need it
         self.closing: dict[int, LinuxMapping] | None = None
+        # tuples held at this address and their peak: netfilter never spills a flow to
+        # another address, so with several the busiest fills first (summary)
+        self.held = 0
+        self.peak = 0
 
 
 def _scan(cells: bytearray, lo: int, size: int, off: int, i0: int, i1: int) -> int:
@@ -458,6 +463,10 @@ class LinuxMasquerade(Gateway):
         pool.cells[port] = LIVE
         pool.live[port] = 1
         pool.use.take(now)
+        held = pool.held + 1
+        pool.held = held
+        if held > pool.peak:
+            pool.peak = held
         if self.random_fully:  # the bysource lookup is skipped (_choose): nothing to keep
             entry.source_key = None
         else:
@@ -705,6 +714,7 @@ class LinuxMasquerade(Gateway):
         if key is not None and self.bysource.get(key) is entry:
             del self.bysource[key]
         pool.use.give(now)
+        pool.held -= 1
 
     def _revive(self, entry: LinuxMapping) -> LinuxMapping:
         """A held UDP entry carries a new flow on the same inside tuple: it goes on as a
@@ -736,6 +746,18 @@ class LinuxMasquerade(Gateway):
         return pool
 
     # -- reporting ---------------------------------------------------------------------
+    def _busiest_address(self, worst: str | None) -> dict[str, Any] | None:
+        """With several addresses, the one whose tuples to the worst destination peaked
+        highest: its own share fills first (no spill-over), so the pressure over all of
+        them understates how close it came."""
+        if self.n_addresses < 2 or worst is None:
+            return None
+        for dkey, pools in self.pools.items():
+            if destination_label(dkey) == worst:
+                top = max((p for p in pools if p is not None), key=lambda p: p.peak)
+                return {"address": top.address, "peak": top.peak / self.ports()}
+        return None
+
     def ports(self) -> int:
         """The ``--to-ports`` range size, else the [1024, 65535] class (64,512 ports):
         inside hosts' ephemeral ports are unprivileged."""
@@ -754,6 +776,9 @@ class LinuxMasquerade(Gateway):
             "insert_failed": dropped,
             "drop": dropped,
         }
+        busiest = self._busiest_address(out["pressure"]["worst_destination"])
+        if busiest is not None:
+            out["pressure"]["busiest_address"] = busiest
         out["closing_evicted"] = self.evicted
         out["reopened"] = self.reopened
         return out

@@ -388,6 +388,14 @@ class GatewayMappings(TypedDict):
     dropped_by_reason: dict[str, int]
 
 
+class BusiestAddress(TypedDict):
+    """A Linux gateway with several addresses: the one whose tuples to the worst
+    destination peaked highest, and that peak over its own ports (no spill-over)."""
+
+    address: str
+    peak: float
+
+
 class GatewayPressure(TypedDict):
     """Held translated tuples towards a destination over all of them (every address): the
     destination that peaked, its peak and its time-weighted mean."""
@@ -397,6 +405,7 @@ class GatewayPressure(TypedDict):
     peak_time_s: float
     worst_destination: str | None
     capacity: NotRequired[int]  # tuples towards the worst destination (or VM's slice)
+    busiest_address: NotRequired[BusiestAddress]
 
 
 class GatewaySustainable(TypedDict):
