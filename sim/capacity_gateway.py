@@ -202,7 +202,6 @@ def headline(s: GatewaySizing) -> str:
                 if math.isfinite(gateway)
                 else "the gateway alone sets no limit"
             )
-            # (at best too: the hash may put the VMs on fewer addresses than the split)
             sustainable = (
                 f"sustainable{best}: {format_rate(s.vms * own)}/s per destination, by {each}"
                 f"{alone})"

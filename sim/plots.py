@@ -174,17 +174,15 @@ def pressure_figure(result: Result) -> Figure:
         _pool_panel(ax1, t, est, tw, unusable, peak, size, failed, True, marks, gateway)
         ax1.set_ylabel("ports unusable for\na new connect()")
 
-    # (a result written before connects_waiting: attempts as settled, and said so)
-    begun = "attempts (counted when settled)" if gateway else "attempts"
-    if gateway and "connects_waiting" in s:
-        begun = "connects begun"
-    ax2.plot(t, _begun(s, gateway) / width, color=COLORS["established"], lw=1, label=begun)
+    begun, label = _begun(s, gateway)
+    rate = begun / width
+    ax2.plot(t, rate, color=COLORS["established"], lw=1, label=label)
     ax2.plot(t, s["failures"].to_numpy() / width, color=COLORS["fail"], lw=1.2, label="failures")
     _retry_lines(ax2, s, t, width)
     fleet = bool(hosts and hosts[0].get("fleet"))  # the panel above is its worst member
     ax2.set_ylabel("connects per second\n(whole fleet)" if fleet else "connects\nper second")
     if ax2.get_yscale() == "linear":  # a band above the curves for the legend
-        ax2.set_ylim(0, 1.35 * max(float(np.max(_begun(s, gateway) / width)), 1.0))
+        ax2.set_ylim(0, 1.35 * max(float(np.max(rate)), 1.0))
         ax2.legend(loc="upper center", fontsize=8, ncols=4)
     else:
         ax2.legend(loc="upper left", fontsize=8)
@@ -195,16 +193,20 @@ def pressure_figure(result: Result) -> Figure:
     return fig
 
 
-def _begun(s, gateway: bool) -> np.ndarray:
-    """Connects begun in each bin.  Behind a gateway ``attempts`` counts a connect when it
-    is settled, seconds later if its SYN was dropped, so while the gateway is full the
-    attempts would dip as if the load stopped; a connect still retransmitting at a bin's
-    end is in ``connects_waiting``, so attempts plus its change is the connects begun."""
+def _begun(s, gateway: bool) -> tuple[np.ndarray, str]:
+    """Connects begun in each bin, and their legend.  Behind a gateway ``attempts`` counts
+    a connect when it is settled, seconds later if its SYN was dropped, so while the
+    gateway is full the attempts would dip as if the load stopped; a connect still
+    retransmitting at a bin's end is in ``connects_waiting``, so attempts plus its change
+    is the connects begun.  A result written before that column: attempts as settled,
+    and said so."""
     attempts = s["attempts"].to_numpy()
-    if not gateway or "connects_waiting" not in s:  # (a result from before the column)
-        return attempts
+    if not gateway:
+        return attempts, "attempts"
+    if "connects_waiting" not in s:
+        return attempts, "attempts (counted when settled)"
     waiting = s["connects_waiting"].to_numpy()
-    return attempts + np.diff(waiting, prepend=0)
+    return attempts + np.diff(waiting, prepend=0), "connects begun"
 
 
 def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title: bool) -> None:

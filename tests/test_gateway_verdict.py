@@ -219,7 +219,8 @@ def test_connects_waiting_makes_attempts_into_connects_begun() -> None:
     from sim.plots import _begun
 
     series = sim.run(scenario(hosts=1, connects=12)).series
-    begun = _begun(series, gateway=True)
+    begun, label = _begun(series, gateway=True)
+    assert label == "connects begun"
     starts, ends = series["t_start_s"].to_numpy(), series["t_end_s"].to_numpy()
     expected = [sum(1 for k in range(12) if a <= k < b) for a, b in zip(starts, ends, strict=True)]
     assert list(begun) == expected

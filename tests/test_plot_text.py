@@ -9,8 +9,19 @@ import pandas as pd
 import sim
 from sim.plots import pressure_figure, render_png
 from sim.result import Result
+from tests.test_gateways import scenario as gateway_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _legend_labels(fig) -> list[str]:
+    """Every legend entry's text, over the figure's panels."""
+    return [
+        text.get_text()
+        for ax in fig.axes
+        if (legend := ax.get_legend()) is not None
+        for text in legend.get_texts()
+    ]
 
 
 def test_user_dollars_are_literal_and_log_ticks_stay_mathtext() -> None:
@@ -58,12 +69,7 @@ def test_a_gateway_runs_panels_say_where_failures_are_and_what_the_axes_are() ->
     result = sim.run(sc)
     assert result.summary["connections"]["failed_by_error"]["ETIMEDOUT"] > 0
     fig = pressure_figure(result)
-    labels = [
-        text.get_text()
-        for ax in fig.axes
-        if (legend := ax.get_legend()) is not None
-        for text in legend.get_texts()
-    ]
+    labels = _legend_labels(fig)
     assert "held (%, left)" in labels
     assert "translations refused (/s, right)" in labels
     assert "bins with failed connects (here or at the gateway)" in labels
@@ -104,33 +110,13 @@ def test_a_gateway_result_from_before_connects_waiting_says_attempts_are_settled
 ) -> None:
     """A result folder written before series.csv had connects_waiting: the connects panel
     plots attempts as settled, and says so."""
-    doc = {
-        "name": "gw",
-        "duration": 20,
-        "gateways": [{"name": "gw", "kind": "linux-masquerade", "addresses": ["198.51.100.1"]}],
-        "hosts": [{"name": "h", "address": "10.0.0.2", "gateway": "gw"}],
-        "destinations": [{"name": "d", "address": "203.0.113.10:443"}],
-        "load": [
-            {
-                "destination": "d",
-                "arrival": {"kind": "poisson", "rate": 10},
-                "lifetime": {"kind": "fixed", "value": 1},
-            }
-        ],
-    }
     folder = tmp_path / "old"
-    sim.run(sim.parse_scenario(doc)).save(folder, plots=False)
+    sim.run(gateway_scenario(hosts=1, connects=12, duration=20)).save(folder, plots=False)
     series = folder / "series.csv"
     frame = pd.read_csv(series)
     assert "connects_waiting" in frame.columns
     frame.drop(columns=["connects_waiting"]).to_csv(series, index=False)
-    result = Result.load(folder)
-    labels = [
-        text.get_text()
-        for ax in pressure_figure(result).axes
-        if (legend := ax.get_legend()) is not None
-        for text in legend.get_texts()
-    ]
+    labels = _legend_labels(pressure_figure(Result.load(folder)))
     assert "attempts (counted when settled)" in labels and "connects begun" not in labels
 
 
