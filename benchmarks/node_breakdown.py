@@ -9,12 +9,16 @@ interleaved (this shared VM's speed drifts; each round runs them all, in alterna
 order), CPU seconds of ``sim.run`` per variant:
 
 * ``single``: throughput.py's single host at 50 % (217 connects/s), the reference;
-* ``fleet10`` / ``fleet1000``: 10 or 1,000 pods at 1,000 connects/s in all, no gateway;
+* ``fleet10`` / ``fleet100`` / ``fleet1000``: 10, 100 or 1,000 pods at 1,000 connects/s in
+  all, no gateway: the same code per connection, but for the connect() hash each member
+  computes once per 10 s window it connects in (some 10,000 times in 100,000 connections
+  for 1,000 members, 1,000 for 100), so what 1,000 members cost over 100 is mostly what
+  reading their state costs once it no longer fits the CPU's caches;
 * ``fleet10_gateway`` / ``node``: the same behind the node's gateway (``node`` is
   throughput.py's ``gateway_node``).
 
 Reported: the median seconds of each, and (as multiples of the single host's seconds) what
-1,000 members cost over 10, what the gateway costs with 10 members and with 1,000, and the
+100 and 1,000 members cost over 10, what the gateway costs with 10 members and with 1,000, and the
 node's throughput over the single host's (the ratio issue 16 names, here in CPU time).
 The lifetimes, destination and arrival process are those of throughput.py, so the only
 differences between variants are the number of members and the gateway."""
@@ -46,6 +50,7 @@ def main() -> None:
     variants = {
         "single": throughput.scenario(throughput.CAPACITY * 0.5, n),
         "fleet10": throughput.gateway_scenario(n, members=10, gateway=False),
+        "fleet100": throughput.gateway_scenario(n, members=100, gateway=False),
         "fleet1000": throughput.gateway_scenario(n, gateway=False),
         "fleet10_gateway": throughput.gateway_scenario(n, members=10),
         "node": throughput.gateway_scenario(n),
@@ -63,6 +68,7 @@ def main() -> None:
         "cpu_seconds_median": {name: round(value, 3) for name, value in t.items()},
         "in_single_host_runs": {
             "fleet_machinery_10_members": round((t["fleet10"] - single) / single, 2),
+            "members_100_over_10": round((t["fleet100"] - t["fleet10"]) / single, 2),
             "members_1000_over_10": round((t["fleet1000"] - t["fleet10"]) / single, 2),
             "gateway_with_10_members": round((t["fleet10_gateway"] - t["fleet10"]) / single, 2),
             "gateway_with_1000_members": round((t["node"] - t["fleet1000"]) / single, 2),
