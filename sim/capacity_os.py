@@ -4,6 +4,10 @@ user need not know them; explicit ``--range`` / ``--time-wait`` still win."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.resolve import ResolvedHost
 
 LINUX_RANGE = "32768-60999"  # ip_local_port_range's default since Linux 4.2 (commit 07f4c90062f8)
 LINUX_TIME_WAIT = "60s"  # TCP_TIMEWAIT_LEN
@@ -37,6 +41,11 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
                     else "one pool per destination 4-tuple: --rate is per destination"
                 )
             )
+    elif args.range is None or args.time_wait is None:
+        note = (
+            f"no --os: Linux's defaults (range {LINUX_RANGE}, TIME_WAIT 60 s) where "
+            "not given; one pool per destination 4-tuple: --rate is per destination"
+        )
     if args.range is None:
         args.range = preset_range
     if args.time_wait is None:
@@ -46,25 +55,46 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
     return note
 
 
-def _wheel_note(args: argparse.Namespace) -> str:
-    """A Linux host (4.8 and later) ends TIME_WAIT on the timer wheel's grid, up to one
-    bucket late (kernel/time/timer.c ``calc_index`` rounds up; ``sim/timerwheel.py``): on
-    average half a bucket more, which the simulated hosts hold too.  Sets ``args.time_wait``
-    to that mean; returns the line saying so ("" for other systems)."""
+def time_wait_held(os: str = "linux", time_wait_s: float | None = None) -> float:
+    """Seconds a port stays in TIME_WAIT, on average, on a simulated host of preset ``os``
+    (``time_wait_s``, else the preset's): what a capacity estimate should hold it for.  A
+    Linux host (4.8 and later) ends TIME_WAIT on the timer wheel's grid, up to one bucket
+    late (kernel/time/timer.c ``calc_index`` rounds up; ``sim/timerwheel.py``), so half a
+    bucket more than its length: 61.024 s for Linux's 60 s at HZ 250."""
+    host = _resolved(os)
+    tw = host.time_wait if time_wait_s is None else time_wait_s
+    bucket = _wheel_bucket(host, tw)
+    return tw + bucket / 2  # as Channel.tw_hold: half a bucket late on average
+
+
+def _resolved(os: str) -> ResolvedHost:
     from sim.config.types import HostSpec
-    from sim.presets import PRESETS
     from sim.resolve import resolve_host
+
+    return resolve_host(HostSpec(name="capacity", os=os))
+
+
+def _wheel_bucket(host: ResolvedHost, tw: float) -> float:
+    """The wheel's bucket for a TIME_WAIT of ``tw`` s on ``host`` (0: no wheel)."""
     from sim.timerwheel import WheelTimer
+
+    return WheelTimer(tw, host.hz, 0.0).granularity_s if host.timer_wheel else 0.0
+
+
+def _wheel_note(args: argparse.Namespace) -> str:
+    """Sets ``args.time_wait`` to what a simulated host holds (``time_wait_held``); returns
+    the line saying so ("" for systems without the wheel)."""
+    from sim.presets import PRESETS
     from sim.units import parse_duration
 
     if args.os is not None and args.os not in PRESETS:
         return ""  # (reported as an unknown preset)
-    host = resolve_host(HostSpec(name="capacity", os=args.os or "linux"))
-    if not host.timer_wheel:
-        return ""
+    host = _resolved(args.os or "linux")
     tw = parse_duration(args.time_wait)
-    bucket = WheelTimer(tw, host.hz, 0.0).granularity_s
-    mean = tw + bucket / 2  # as Channel.tw_hold: half a bucket late on average
+    bucket = _wheel_bucket(host, tw)
+    if not bucket:
+        return ""
+    mean = tw + bucket / 2
     args.time_wait = f"{mean:g}s"
     return (
         f"TIME_WAIT {tw:g} s ends on the timer wheel's {bucket:g} s grid (HZ {host.hz}): "

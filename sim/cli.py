@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the preset's, or Linux's)",
     )
     cap.add_argument("--time-wait", help="hold after close (default: the preset's, or 60s)")
-    cap.add_argument("--lifetime", default="1s", help="mean connection lifetime")
+    cap.add_argument("--lifetime", default="1s", help="mean connection lifetime (default 1s)")
     cap.add_argument(
         "--rate",
         type=float,

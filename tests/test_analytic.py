@@ -91,6 +91,32 @@ def test_capacity_command_prints_text_and_json(capsys):
     assert any(line.startswith("--lifetime:") for line in err)
 
 
+def test_time_wait_held_is_what_a_simulated_host_holds() -> None:
+    """Linux's 60 s at HZ 250 lands in the wheel's level 3 (512 jiffies = 2.048 s buckets,
+    up to 63 x 512 jiffies), so half a bucket more on average; systems without the wheel
+    hold exactly their TIME_WAIT (FreeBSD 60 s: 2 MSL of 30 s; Windows 120 s)."""
+    from sim.capacity_os import time_wait_held
+
+    assert time_wait_held() == pytest.approx(60 + 2.048 / 2)
+    assert time_wait_held("linux", 30.0) == pytest.approx(30 + 2.048 / 2)  # also level 3
+    assert time_wait_held("freebsd") == 60.0
+    assert time_wait_held("windows") == 120.0
+
+
+def test_capacity_without_os_says_the_defaults_it_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without --os the rate is still per destination (Linux's 4-tuple pools): said, as
+    with --os linux; with --range and --time-wait both given no default is taken."""
+    assert main(["capacity", "--rate", "470"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("no --os: Linux's defaults (range 32768-60999, TIME_WAIT 60 s)")
+    assert first.endswith("--rate is per destination")
+    args = ["capacity", "--rate", "470", "--range", "1000-1999", "--time-wait", "30s"]
+    assert main(args) == 0
+    assert "no --os" not in capsys.readouterr().out
+
+
 def small_pool(rate: float, lifetime: dict, seed: int, duration: float = 4000) -> sim.Result:
     """40 ports (even, so Linux scans the whole range), TIME_WAIT 4 s, one destination."""
     sc = sim.parse_scenario(
