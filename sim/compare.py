@@ -113,8 +113,13 @@ def _over_gateways(
 FIGURES: tuple[Figure, ...] = (
     Figure("scenario", "scenario", _path("scenario"), _text),
     Figure("seed", "seed", _path("seed"), _text),
-    # a run of several hosts: the figures below are over all of them (see its verdict)
-    Figure("hosts", "hosts (figures below add them up)", _several_hosts, _int),
+    # a run of several hosts: its figures below are over all of them (see its verdict)
+    Figure(
+        "hosts",
+        "hosts (below: counts summed, pressure the worst host's, probes over all)",
+        _several_hosts,
+        _int,
+    ),
     Figure("duration_s", "simulated", _path("duration_s"), _seconds),
     Figure("connects_attempted", "connects attempted", _path("connections", "attempted"), _int),
     Figure("connects_failed", "connects failed", _path("connections", "failed"), _int),

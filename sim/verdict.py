@@ -241,8 +241,9 @@ def key_figures(s: Summary) -> list[str]:
             f"{what}: peak {_pct(p['peak'])}, time-weighted mean {_pct(p['mean'])} "
             f"({worst_pool(p.get('worst_destination'))})",
         ]
+    together = f", all {len(hosts)} hosts together" if several else ""  # (not kept per host)
     lines.append(
-        f"ports probed per connect() that got a port: mean {probes['mean']:.1f}, "
+        f"ports probed per connect() that got a port{together}: mean {probes['mean']:.1f}, "
         f"p99 {probes['p99']:.0f}, max {probes['max']}"
         + (f"; a refused one probed {probes['refused_mean']:,.0f}" if probes.get("refused") else "")
     )

@@ -132,6 +132,9 @@ def test_several_hosts_get_one_headline_each_and_are_never_summed(four_os) -> No
     text = "\n".join([verdict(s), *key_figures(s)])
     assert f"{total:,}" not in text  # the sum over hosts is never printed
     assert not any(line.startswith("steady state (from") for line in key_figures(s))
+    # probes are kept for the run, not per host: the line says it mixes the four systems
+    probes = [line for line in key_figures(s) if line.startswith("ports probed")]
+    assert len(probes) == 1 and "got a port, all 4 hosts together: mean " in probes[0]
 
 
 def test_several_hosts_plot_one_row_each_named_and_inside_the_frame(four_os) -> None:
