@@ -256,8 +256,13 @@ def _gateway_panel(ax, s, t: np.ndarray, width: np.ndarray, summ: Summary, title
 def _probes_panel(ax, s, t: np.ndarray, refused: bool = True) -> None:
     """Ports probed per connect() call; the note on a refused call's full scan only when a
     Linux connect() was refused (not for refusals at a gateway, nor on other systems)."""
-    ax.plot(t, s["probes_mean"], color="#55A868", lw=1, label="mean")
-    ax.plot(t, s["probes_max"], color="#8172B3", lw=0.8, alpha=0.8, label="max")
+    # a call probes at least one port: a bin whose max is 0 had none, and is left blank
+    # (drawn as 0 it would read as connect() calls that cost nothing)
+    called = s["probes_max"].to_numpy() > 0
+    dots = {} if called.all() else {"marker": ".", "ms": 3}  # a lone bin with calls still shows
+    mean, most = (np.where(called, s[c], np.nan) for c in ("probes_mean", "probes_max"))
+    ax.plot(t, mean, color="#55A868", lw=1, label="mean", **dots)
+    ax.plot(t, most, color="#8172B3", lw=0.8, alpha=0.8, label="max", **dots)
     ax.set_ylabel("ports probed per\nconnect() call,\nrefused ones included", fontsize=9)
     ax.set_yscale("symlog", linthresh=10)
     # a fixed floor and room above: with one probe per call the autoscaled symlog axis

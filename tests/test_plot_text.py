@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import sim
@@ -140,3 +141,44 @@ def test_the_full_scan_note_only_where_a_linux_connect_was_refused() -> None:
     assert dropped.summary["probes"]["refused"] == 0
     assert dropped.summary["gateways"]["node"]["mappings"]["dropped"] > 0
     assert _probes_title(dropped) is None
+
+
+def test_the_probes_panel_leaves_bins_without_a_connect_blank() -> None:
+    """A keep-alive pool opens its connections at the start and then reuses them: most
+    bins have no connect() call.  Each call probes at least one port, so those bins are
+    gaps in the probes lines (drawn as 0 they would read as calls that cost nothing), and
+    a bin with calls between two gaps is a dot; a run with calls in every bin is lines."""
+    sc = sim.parse_scenario(
+        {
+            "name": "ka",
+            "seed": 3,
+            "duration": "30s",
+            "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+            "load": [
+                {
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": 50},
+                    "lifetime": {"kind": "fixed", "value": "20ms"},
+                    "keepalive": {"max_connections": 8},
+                }
+            ],
+        }
+    )
+    result = sim.run(sc)
+    idle = result.series["probes_max"].to_numpy() == 0
+    assert idle.sum() >= 10 and not idle.all()  # the pool's connects are early
+    probes = _probes_axis(pressure_figure(result))
+    for line in probes.get_lines()[:2]:  # mean, max
+        y = line.get_ydata()
+        assert np.isnan(y[idle]).all() and (y[~idle] >= 1).all()
+        assert line.get_marker() == "."
+    flagship = sim.load_scenario(
+        ROOT / "scenarios" / "linux-one-backend-500rps.toml", ["duration=20s", "bin=1s"]
+    )  # 500 calls in every bin
+    busy = _probes_axis(pressure_figure(sim.run(flagship))).get_lines()[0]
+    assert not np.isnan(busy.get_ydata()).any() and busy.get_marker() in ("None", None, "")
+
+
+def _probes_axis(fig):
+    (axis,) = [ax for ax in fig.axes if ax.get_ylabel().startswith("ports probed per")]
+    return axis
