@@ -612,8 +612,11 @@ def _sweep_table(table, keys: list[str], metrics: list[str]) -> list[str]:
 
 def _sweep_figure(row: dict, metric: str) -> str:
     """mean [95 % CI]; for first_failure_s, the runs that never failed said in words."""
-    text = f"{metric} {row[f'{metric}.mean']:.4g} [{row[f'{metric}.ci_low']:.4g}, "
-    text += f"{row[f'{metric}.ci_high']:.4g}]"
+    from sim.sweeps.metrics import unit_of
+
+    factor, unit = unit_of(metric)
+    mean, low, high = (factor * row[f"{metric}.{k}"] for k in ("mean", "ci_low", "ci_high"))
+    text = f"{metric} {mean:.4g}{' ' + unit if unit else ''} [{low:.4g}, {high:.4g}]"
     clean = row.get("first_failure_s.no_failure", 0)
     if metric == "first_failure_s" and clean:
         ran = row["runs"] - row["failed_runs"]

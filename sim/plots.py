@@ -420,7 +420,10 @@ def overlay_figure(results: list[Result], names: list[str]) -> Figure:
     each run its own colour, line style and marker (equal curves stay visible); with
     keep-alive runs, their queue of waiting requests too (a pool that queues fails nothing
     but can leave requests waiting for minutes)."""
-    keepalive = any("requests" in r.series and r.series["requests"].any() for r in results)
+    def keeps_alive(r: Result) -> bool:
+        return "requests" in r.series and bool(r.series["requests"].any())
+
+    keepalive = any(keeps_alive(r) for r in results)
     fig = Figure(figsize=(10, 8.5 if keepalive else 6.5), layout="constrained")
     axes = fig.subplots(3 if keepalive else 2, 1, sharex=True)
     ax1, ax2 = axes[0], axes[1]
@@ -440,7 +443,7 @@ def overlay_figure(results: list[Result], names: list[str]) -> Figure:
         }
         ax1.plot(t, 100 * s["pressure_worst"], **style)
         ax2.plot(t, s["failures"].cumsum(), **style)
-        if keepalive:
+        if keeps_alive(result):  # (a run without keep-alive has no requests to wait)
             waiting = s["requests_waiting"] if "requests_waiting" in s else 0 * s["failures"]
             axes[2].plot(t, waiting, **style)
     ax1.set_ylabel("worst-destination\npressure (%)")
@@ -448,9 +451,11 @@ def overlay_figure(results: list[Result], names: list[str]) -> Figure:
     ax1.set_title("pool pressure compared")
     ax1.legend(fontsize=8)
     ax2.set_ylabel("failed connects\n(cumulative)")
+    for ax in axes[1:]:  # counts: from 0 (all zero would centre the axis on 0)
+        ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
     if keepalive:
         axes[2].set_ylabel("keep-alive requests\nwaiting (at bin end)")
-        axes[2].legend(fontsize=8)
+        axes[2].legend(fontsize=8, title="runs with keep-alive", title_fontsize=8)
     axes[-1].set_xlabel(f"simulated time ({unit})")
     return fig
 
@@ -511,10 +516,13 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
     with its 95 % confidence band; Erlang B's prediction dashed on top of refusals (visible
     where they agree); for ``first_failure_s``, grid points whose runs never failed are
     marked "no failure" instead of being dropped."""
+    from sim.sweeps.metrics import axis_label, unit_of
+
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     x_key, others = keys[0], keys[1:]
     groups = table.groupby(others, sort=False) if others else [((), table)]
+    factor, unit = unit_of(metric)  # fractions in %, as the run's own plots show them
     numeric = all(isinstance(v, int | float) for v in table[x_key])
     markers = "osD^vP*X"
     no_failure_key = "first_failure_s.no_failure"
@@ -525,19 +533,18 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
         color = f"C{i % 10}"
         ax.plot(
             x,
-            group[f"{metric}.mean"],
+            factor * group[f"{metric}.mean"],
             marker=markers[i % len(markers)],
             color=color,
             lw=1.4,
             label=label,
         )
-        ax.fill_between(
-            x, group[f"{metric}.ci_low"], group[f"{metric}.ci_high"], color=color, alpha=0.2
-        )
+        low, high = (factor * group[f"{metric}.{k}"] for k in ("ci_low", "ci_high"))
+        ax.fill_between(x, low, high, color=color, alpha=0.2)
         if metric == "steady_state.blocking" and group["analytic.blocking.mean"].notna().any():
             ax.plot(
                 x,
-                group["analytic.blocking.mean"],
+                factor * group["analytic.blocking.mean"],
                 ls=(0, (4, 3)),
                 color="black",
                 lw=1.3,
@@ -548,9 +555,9 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
             _mark_no_failure(ax, x, group, no_failure_key, color, i)
         if not numeric:
             ax.set_xticks(x, [str(v) for v in group[x_key]])
-    ax.set_xlabel(x_key)
+    ax.set_xlabel(axis_label(x_key))
     what = " over the runs that failed" if metric == "first_failure_s" else ""
-    ax.set_ylabel(f"{metric}\n(mean{what}, 95 % CI)")
+    ax.set_ylabel(f"{metric}{f' ({unit})' if unit else ''}\n(mean{what}, 95 % CI)")
     ax.set_title(title or metric)
     ax.legend(fontsize=8)
     return fig

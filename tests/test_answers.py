@@ -304,6 +304,23 @@ def test_sweep_erlang_b_is_dashed_on_top_of_an_equal_simulated_line() -> None:
     assert erlang.get_color() != simulated.get_color()
 
 
+def test_sweep_fractions_are_shown_in_percent_and_rates_per_second() -> None:
+    """As `portsim run` and `compare` show them: pressure 0.02834 is 2.834 %, in the plot
+    (line, band and axis label) and in the terminal's mean [95 % CI]."""
+    from sim.cli import _sweep_table
+
+    table = _table({"pressure.peak": [0.01, 0.02834, 0.5]})
+    table["pressure.peak.ci_high"] = [0.02, 0.03, 0.6]
+    ax = sweep_figure(table, ["rate"], "pressure.peak").axes[0]
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([1.0, 2.834, 50.0])
+    assert ax.get_ylabel().startswith("pressure.peak (%)\n")
+    table["load[0].arrival.rate"] = table["rate"]
+    axis = sweep_figure(table, ["load[0].arrival.rate"], "pressure.peak").axes[0]
+    assert axis.get_xlabel() == "load[0].arrival.rate (per second)"
+    line = _sweep_table(table, ["rate"], ["pressure.peak"])[1]
+    assert line == "rate=450: pressure.peak 2.834 % [2.834, 3]"
+
+
 def test_sweep_first_failure_marks_runs_that_never_failed() -> None:
     table = _table(
         {"first_failure_s": [np.nan, np.nan, 56.0]},
@@ -337,6 +354,31 @@ def test_overlay_styles_differ_and_keepalive_queue_is_drawn() -> None:
     assert lines[0].get_marker() != lines[1].get_marker()
     assert len(fig.axes) == 3 and "waiting" in fig.axes[2].get_ylabel()
     assert max(fig.axes[2].get_lines()[0].get_ydata()) > 1000
+
+
+def test_overlay_waiting_panel_has_only_keepalive_runs_and_counts_start_at_zero() -> None:
+    """A run without keep-alive has no requests to wait: not drawn as a 0 line among them;
+    count axes start at 0, even where every count is 0 (matplotlib would centre them)."""
+    plain = sim.parse_scenario(
+        {
+            "name": "plain",
+            "duration": "10s",
+            "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
+            "load": [
+                {
+                    "destination": "api",
+                    "arrival": {"kind": "poisson", "rate": 50},
+                    "lifetime": {"kind": "fixed", "value": "20ms"},
+                }
+            ],
+        }
+    )
+    roomy = keepalive_run(50, "20ms", 64, duration="10s")  # nothing waits, nothing fails
+    fig = overlay_figure([sim.run(plain), roomy], ["plain", "roomy"])
+    waiting = fig.axes[2]
+    assert [ln.get_label() for ln in waiting.get_lines()] == ["roomy"]
+    for ax in fig.axes[1:]:
+        assert ax.get_ylim() == (0.0, 1.0)
 
 
 # -- item 10: consecutive lives of one port ---------------------------------------------
@@ -384,7 +426,7 @@ def test_sweep_table_says_no_failure_in_words() -> None:
     lines = _sweep_table(pd.DataFrame([row, some]), ["rate"], ["first_failure_s"])
     assert lines == [
         "rate=400: first_failure_s: no failure",
-        "rate=400: first_failure_s 56 [50, 62] (no failure in 1 of 3 runs)",
+        "rate=400: first_failure_s 56 s [50, 62] (no failure in 1 of 3 runs)",
     ]
 
 

@@ -43,6 +43,35 @@ METRICS = (  # summary figures in runs.csv, dotted as in summary.json
 
 DEFAULT_PLOTS = ("pressure.peak", "steady_state.blocking")
 
+# fractions in the summary, shown in % as `portsim run` and `compare` show them
+PERCENT = frozenset(
+    {
+        "connections.failed_fraction",
+        "pressure.peak",
+        "pressure.mean",
+        "steady_state.blocking",
+        "steady_state.pressure_mean",
+        "analytic.blocking",
+        "analytic.pressure",
+    }
+)
+
+
+def unit_of(metric: str) -> tuple[float, str]:
+    """(factor, unit) to show a metric in: fractions as %, times in s, counts bare."""
+    if metric in PERCENT:
+        return 100.0, "%"
+    if metric == "first_failure_s" or metric.startswith("requests.wait_s."):
+        return 1.0, "s"
+    return 1.0, ""
+
+
+def axis_label(key: str) -> str:
+    """A grid key as an axis label, with the unit of the keys whose unit is known."""
+    if key.endswith(".arrival.rate"):
+        return f"{key} (per second)"
+    return key
+
 
 def metrics_of(summary: Summary) -> dict[str, float | None]:
     """The METRICS of one run (paths checked against the summary's types by the tests)."""
