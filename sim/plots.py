@@ -353,7 +353,7 @@ def _hosts_figure(result: Result) -> Figure:
             mine["worst_peak"].to_numpy(),
             h["range_ports"],
             failed,
-            legend=row == 0,
+            legend=False,  # one legend for every row, below them (``_rows_legend``)
             connecting=h.get("gateway") is not None,
         )
         dest = (h.get("pressure") or {}).get("worst_destination") or "(none)"
@@ -380,12 +380,31 @@ def _hosts_figure(result: Result) -> Figure:
             fontsize=10,
             loc="left",
         )
-        if row == 0:
-            ax2.legend(loc="lower right", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel(f"simulated time ({unit})")
     fig.suptitle(f"{summ.get('scenario', '')}: each host's worst pool and its own connects")
+    _rows_legend(fig, [ax for pair in axes for ax in pair])
     return fig
+
+
+def _rows_legend(fig: Figure, axes: list) -> None:
+    """The hosts' rows share one legend, under them: inside a panel it hid a host's curve
+    wherever it sat (a plateau at half the range, a full pool), and the failure ticks or
+    the range line of a later row were missing from the first row's."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label.startswith("range: "):  # each host's own size: on its own axis
+                label = "range (each host's)"
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside lower center",
+            ncols=min(4, len(entries)),
+            fontsize=8,
+        )
 
 
 def _retry_lines(ax, s, t: np.ndarray, width: np.ndarray) -> None:
@@ -553,6 +572,8 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
             )
         if metric == "first_failure_s" and no_failure_key in group:
             _mark_no_failure(ax, x, group, no_failure_key, color, i)
+        if metric.startswith("requests."):
+            _mark_overloaded(ax, x, factor * group[f"{metric}.mean"], group, first=i == 0)
         if not numeric:
             ax.set_xticks(x, [str(v) for v in group[x_key]])
     ax.set_xlabel(axis_label(x_key))
@@ -561,6 +582,29 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
     ax.set_title(title or metric)
     ax.legend(fontsize=8)
     return fig
+
+
+def _mark_overloaded(ax, x: np.ndarray, y, group, first: bool) -> None:
+    """Grid points whose keep-alive pools were overloaded (1 % or more of the requests still
+    queued at the end): ringed, since their per-request figures can look best there (a
+    saturated pool serves the most requests per connection)."""
+    queued, asked = "requests.waiting_at_end.mean", "requests.attempted.mean"
+    if queued not in group or asked not in group:
+        return
+    over = (group[queued] >= 0.01 * group[asked]).to_numpy()
+    if over.any():
+        label = "pool overloaded: 1 % or more of the requests still queued at the end"
+        ax.plot(
+            x[over],
+            np.asarray(y)[over],
+            "o",
+            ms=14,
+            mfc="none",
+            mec="#C44E52",
+            mew=1.5,
+            zorder=5,
+            label=label if first else None,
+        )
 
 
 def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> None:

@@ -154,6 +154,19 @@ def test_several_hosts_plot_one_row_each_named_and_inside_the_frame(four_os) -> 
                     assert path.vertices[:, 1].max() <= top + 1e-9
 
 
+def test_several_hosts_share_one_legend_under_their_rows(four_os) -> None:
+    """Inside the first row's panel the legend hid that host's plateau; and a later row's
+    failure ticks were in no legend.  One figure legend below the rows has every entry."""
+    result, _ = four_os
+    fig = pressure_figure(result)
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert {"TIME_WAIT", "range (each host's)", "attempts", "failures"} <= set(labels)
+    assert any("failed" in label for label in labels)  # the ticks of the Windows row
+    assert len(labels) == len(set(labels))
+
+
 # -- item 6: refusal waves --------------------------------------------------------------
 def test_refusal_waves_from_counts() -> None:
     """Bins of 1 s: refusing 3 of every 10 (all refused), none refused the other 7."""
@@ -319,6 +332,26 @@ def test_sweep_fractions_are_shown_in_percent_and_rates_per_second() -> None:
     assert axis.get_xlabel() == "load[0].arrival.rate (per second)"
     line = _sweep_table(table, ["rate"], ["pressure.peak"])[1]
     assert line == "rate=450: pressure.peak 2.834 % [2.834, 3]"
+
+
+def test_sweep_request_figures_ring_the_points_whose_pool_was_overloaded() -> None:
+    """Requests per connection is highest where the pool is saturated: those points (here
+    the 450/s one, 300 of 10,000 requests still queued at the end, 3 %) are ringed; 50 of
+    10,000 (0.5 %) is a tight pool, not an overloaded one."""
+    table = _table(
+        {
+            "requests.requests_per_connection": [500.0, 900.0, 1200.0],
+            "requests.waiting_at_end": [0.0, 50.0, 300.0],
+            "requests.attempted": [10000.0, 10000.0, 10000.0],
+        }
+    )
+    ax = sweep_figure(table, ["rate"], "requests.requests_per_connection").axes[0]
+    (ring,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("pool overloaded")]
+    assert list(ring.get_xdata()) == [500] and list(ring.get_ydata()) == [1200.0]
+    for k in ("mean", "ci_low", "ci_high"):
+        table[f"pressure.peak.{k}"] = [0.1, 0.2, 0.3]
+    ports = sweep_figure(table, ["rate"], "pressure.peak").axes[0]  # not about requests
+    assert not [ln for ln in ports.get_lines() if ln.get_label().startswith("pool overloaded")]
 
 
 def test_sweep_first_failure_marks_runs_that_never_failed() -> None:
