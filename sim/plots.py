@@ -439,6 +439,7 @@ def overlay_figure(results: list[Result], names: list[str]) -> Figure:
     each run its own colour, line style and marker (equal curves stay visible); with
     keep-alive runs, their queue of waiting requests too (a pool that queues fails nothing
     but can leave requests waiting for minutes)."""
+
     def keeps_alive(r: Result) -> bool:
         return "requests" in r.series and bool(r.series["requests"].any())
 
