@@ -10,6 +10,7 @@ import pandas as pd
 import sim
 from sim.plots import pressure_figure, render_png
 from sim.result import Result
+from tests.test_answers import keepalive_run
 from tests.test_gateways import scenario as gateway_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,23 +149,7 @@ def test_the_probes_panel_leaves_bins_without_a_connect_blank() -> None:
     bins have no connect() call.  Each call probes at least one port, so those bins are
     gaps in the probes lines (drawn as 0 they would read as calls that cost nothing), and
     a bin with calls between two gaps is a dot; a run with calls in every bin is lines."""
-    sc = sim.parse_scenario(
-        {
-            "name": "ka",
-            "seed": 3,
-            "duration": "30s",
-            "destinations": [{"name": "api", "address": "10.0.0.10:443"}],
-            "load": [
-                {
-                    "destination": "api",
-                    "arrival": {"kind": "poisson", "rate": 50},
-                    "lifetime": {"kind": "fixed", "value": "20ms"},
-                    "keepalive": {"max_connections": 8},
-                }
-            ],
-        }
-    )
-    result = sim.run(sc)
+    result = keepalive_run(50, "20ms", 8, duration="30s")
     idle = result.series["probes_max"].to_numpy() == 0
     assert idle.sum() >= 10 and not idle.all()  # the pool's connects are early
     probes = _probes_axis(pressure_figure(result))
