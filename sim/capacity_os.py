@@ -41,11 +41,16 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
                     else "one pool per destination 4-tuple: --rate is per destination"
                 )
             )
-    elif args.range is None or args.time_wait is None:
-        note = (
-            f"no --os: Linux's defaults (range {LINUX_RANGE}, TIME_WAIT 60 s) where "
-            "not given; one pool per destination 4-tuple: --rate is per destination"
-        )
+    else:  # say which of Linux's defaults are taken, and what --rate means then
+        taken = [
+            f"range {LINUX_RANGE}" if args.range is None else "",
+            "TIME_WAIT 60 s" if args.time_wait is None else "",
+        ]
+        if any(taken):
+            note = (
+                f"no --os: Linux's {' and '.join(t for t in taken if t)}; one pool per "
+                "destination 4-tuple: --rate is per destination"
+            )
     if args.range is None:
         args.range = preset_range
     if args.time_wait is None:
@@ -63,8 +68,19 @@ def time_wait_held(os: str = "linux", time_wait_s: float | None = None) -> float
     bucket more than its length: 61.024 s for Linux's 60 s at HZ 250."""
     host = _resolved(os)
     tw = host.time_wait if time_wait_s is None else time_wait_s
-    bucket = _wheel_bucket(host, tw)
-    return tw + bucket / 2  # as Channel.tw_hold: half a bucket late on average
+    return _held(host, tw)[0]
+
+
+def _held(host: ResolvedHost, tw: float) -> tuple[float, float]:
+    """(mean hold, the wheel's bucket) for a TIME_WAIT of ``tw`` s on ``host``: half a
+    bucket late on average, as ``Channel.tw_hold``; no wheel, or no TIME_WAIT (a host keeps
+    none of length 0), holds ``tw`` exactly (bucket 0)."""
+    from sim.timerwheel import WheelTimer
+
+    if not host.timer_wheel or tw <= 0:
+        return tw, 0.0
+    bucket = WheelTimer(tw, host.hz, 0.0).granularity_s
+    return tw + bucket / 2, bucket
 
 
 def _resolved(os: str) -> ResolvedHost:
@@ -72,13 +88,6 @@ def _resolved(os: str) -> ResolvedHost:
     from sim.resolve import resolve_host
 
     return resolve_host(HostSpec(name="capacity", os=os))
-
-
-def _wheel_bucket(host: ResolvedHost, tw: float) -> float:
-    """The wheel's bucket for a TIME_WAIT of ``tw`` s on ``host`` (0: no wheel)."""
-    from sim.timerwheel import WheelTimer
-
-    return WheelTimer(tw, host.hz, 0.0).granularity_s if host.timer_wheel else 0.0
 
 
 def _wheel_note(args: argparse.Namespace) -> str:
@@ -91,10 +100,9 @@ def _wheel_note(args: argparse.Namespace) -> str:
         return ""  # (reported as an unknown preset)
     host = _resolved(args.os or "linux")
     tw = parse_duration(args.time_wait)
-    bucket = _wheel_bucket(host, tw)
+    mean, bucket = _held(host, tw)
     if not bucket:
         return ""
-    mean = tw + bucket / 2
     args.time_wait = f"{mean:g}s"
     return (
         f"TIME_WAIT {tw:g} s ends on the timer wheel's {bucket:g} s grid (HZ {host.hz}): "

@@ -116,7 +116,7 @@ FIGURES: tuple[Figure, ...] = (
     # a run of several hosts: its figures below are over all of them (see its verdict)
     Figure(
         "hosts",
-        "hosts (below: counts summed, pressure the worst host's, probes over all)",
+        "hosts (below: counts summed, pressure the worst host's, the rest over all)",
         _several_hosts,
         _int,
     ),

@@ -546,6 +546,7 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
     numeric = all(isinstance(v, int | float) for v in table[x_key])
     markers = "osD^vP*X"
     no_failure_key = "first_failure_s.no_failure"
+    ringed = False  # an overloaded point drawn (its legend entry once)
     for i, (values, group) in enumerate(groups):
         values = values if isinstance(values, tuple) else (values,)
         label = ", ".join(f"{k}={v}" for k, v in zip(others, values, strict=True)) or metric
@@ -574,7 +575,7 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
         if metric == "first_failure_s" and no_failure_key in group:
             _mark_no_failure(ax, x, group, no_failure_key, color, i)
         if metric.startswith("requests."):
-            _mark_overloaded(ax, x, factor * group[f"{metric}.mean"], group, first=i == 0)
+            ringed = _mark_overloaded(ax, x, factor * group[f"{metric}.mean"], group, ringed)
         if not numeric:
             ax.set_xticks(x, [str(v) for v in group[x_key]])
     ax.set_xlabel(axis_label(x_key))
@@ -585,14 +586,15 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
     return fig
 
 
-def _mark_overloaded(ax, x: np.ndarray, y, group, first: bool) -> None:
+def _mark_overloaded(ax, x: np.ndarray, y, group, ringed: bool) -> bool:
     """Grid points whose keep-alive pools were overloaded (1 % or more of the requests still
     queued at the end): ringed, since their per-request figures can look best there (a
-    saturated pool serves the most requests per connection)."""
+    saturated pool serves the most requests per connection).  The first ring drawn gets
+    the legend entry; returns whether any is drawn by now."""
     queued, asked = "requests.waiting_at_end.mean", "requests.attempted.mean"
     if queued not in group or asked not in group:
-        return
-    over = (group[queued] >= 0.01 * group[asked]).to_numpy()
+        return ringed
+    over = ((group[asked] > 0) & (group[queued] >= 0.01 * group[asked])).to_numpy()
     if over.any():
         label = "pool overloaded: 1 % or more of the requests still queued at the end"
         ax.plot(
@@ -604,8 +606,10 @@ def _mark_overloaded(ax, x: np.ndarray, y, group, first: bool) -> None:
             mec="#C44E52",
             mew=1.5,
             zorder=5,
-            label=label if first else None,
+            label=None if ringed else label,
         )
+        return True
+    return ringed
 
 
 def _mark_no_failure(ax, x: np.ndarray, group, key: str, color: str, i: int) -> None:

@@ -101,17 +101,21 @@ def test_time_wait_held_is_what_a_simulated_host_holds() -> None:
     assert time_wait_held("linux", 30.0) == pytest.approx(30 + 2.048 / 2)  # also level 3
     assert time_wait_held("freebsd") == 60.0
     assert time_wait_held("windows") == 120.0
+    assert time_wait_held("linux", 0.0) == 0.0  # no TIME_WAIT kept, none on the wheel
 
 
 def test_capacity_without_os_says_the_defaults_it_takes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Without --os the rate is still per destination (Linux's 4-tuple pools): said, as
-    with --os linux; with --range and --time-wait both given no default is taken."""
+    with --os linux, with the defaults taken (only those); with --range and --time-wait
+    both given none is taken and nothing is said."""
+    per = "; one pool per destination 4-tuple: --rate is per destination"
     assert main(["capacity", "--rate", "470"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith("no --os: Linux's defaults (range 32768-60999, TIME_WAIT 60 s)")
-    assert first.endswith("--rate is per destination")
+    assert first == "no --os: Linux's range 32768-60999 and TIME_WAIT 60 s" + per
+    assert main(["capacity", "--rate", "470", "--range", "1000-1999"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "no --os: Linux's TIME_WAIT 60 s" + per
     args = ["capacity", "--rate", "470", "--range", "1000-1999", "--time-wait", "30s"]
     assert main(args) == 0
     assert "no --os" not in capsys.readouterr().out

@@ -332,12 +332,15 @@ def test_sweep_fractions_are_shown_in_percent_and_rates_per_second() -> None:
     assert axis.get_xlabel() == "load[0].arrival.rate (per second)"
     line = _sweep_table(table, ["rate"], ["pressure.peak"])[1]
     assert line == "rate=450: pressure.peak 2.834 % [2.834, 3]"
+    table.loc[0, ["pressure.peak.mean", "pressure.peak.ci_low", "pressure.peak.ci_high"]] = np.nan
+    assert _sweep_table(table, ["rate"], ["pressure.peak"])[0] == "rate=400: pressure.peak: none"
 
 
 def test_sweep_request_figures_ring_the_points_whose_pool_was_overloaded() -> None:
     """Requests per connection is highest where the pool is saturated: those points (here
-    the 450/s one, 300 of 10,000 requests still queued at the end, 3 %) are ringed; 50 of
-    10,000 (0.5 %) is a tight pool, not an overloaded one."""
+    the 500/s one, 300 of 10,000 requests still queued at the end, 3 %) are ringed; 50 of
+    10,000 (0.5 %) is a tight pool, not an overloaded one.  The legend says what a ring is
+    whichever line has the first, once."""
     table = _table(
         {
             "requests.requests_per_connection": [500.0, 900.0, 1200.0],
@@ -348,6 +351,11 @@ def test_sweep_request_figures_ring_the_points_whose_pool_was_overloaded() -> No
     ax = sweep_figure(table, ["rate"], "requests.requests_per_connection").axes[0]
     (ring,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("pool overloaded")]
     assert list(ring.get_xdata()) == [500] and list(ring.get_ydata()) == [1200.0]
+    two = pd.concat([table.assign(pool=8), table.assign(pool=64)])
+    two.loc[two["pool"] == 8, "requests.waiting_at_end.mean"] = 0.0  # the first line: none
+    both = sweep_figure(two, ["rate", "pool"], "requests.requests_per_connection").axes[0]
+    entries = [t.get_text() for t in both.get_legend().get_texts()]
+    assert sum(e.startswith("pool overloaded") for e in entries) == 1
     for k in ("mean", "ci_low", "ci_high"):
         table[f"pressure.peak.{k}"] = [0.1, 0.2, 0.3]
     ports = sweep_figure(table, ["rate"], "pressure.peak").axes[0]  # not about requests

@@ -588,7 +588,7 @@ def test_compare_says_when_hosts_are_added_and_hides_a_steady_state_that_is_not(
     assert [r["steady_state_refused"] for r in runs] == [0.04, None]
     assert main(["compare", str(one), str(four)]) == 0
     rows = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
-    label = "hosts (below: counts summed, pressure the worst host's, probes over all)"
+    label = "hosts (below: counts summed, pressure the worst host's, the rest over all)"
     assert rows[label].split()[-2:] == ["-", "4"]
 
 
