@@ -10,16 +10,17 @@ if TYPE_CHECKING:
     from sim.resolve import ResolvedHost
 
 LINUX_RANGE = "32768-60999"  # ip_local_port_range's default since Linux 4.2 (commit 07f4c90062f8)
-LINUX_TIME_WAIT = "60s"  # TCP_TIMEWAIT_LEN
+LINUX_TIME_WAIT_S = 60.0  # TCP_TIMEWAIT_LEN (include/net/tcp.h)
 
 
 def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
     """Fill ``args.range`` and ``args.time_wait`` from ``args.os`` (or Linux's defaults);
-    return a line saying what the preset implies ("" without --os)."""
+    return the lines saying what it took: the preset's settings, or without --os which of
+    Linux's defaults, and the timer wheel's lateness where it applies."""
     from sim.presets import PRESETS
     from sim.resolve import preset_port_range
 
-    preset_range, preset_tw, note = LINUX_RANGE, LINUX_TIME_WAIT, ""
+    preset_range, preset_tw, note = LINUX_RANGE, f"{LINUX_TIME_WAIT_S:g}s", ""
     if args.os is not None:
         preset = PRESETS.get(args.os)
         if preset is None:
@@ -44,7 +45,7 @@ def capacity_defaults(args: argparse.Namespace, problems: list[str]) -> str:
     else:  # say which of Linux's defaults are taken, and what --rate means then
         taken = [
             f"range {LINUX_RANGE}" if args.range is None else "",
-            "TIME_WAIT 60 s" if args.time_wait is None else "",
+            f"TIME_WAIT {LINUX_TIME_WAIT_S:g} s" if args.time_wait is None else "",
         ]
         if any(taken):
             note = (

@@ -616,9 +616,10 @@ def _sweep_figure(row: dict, metric: str) -> str:
 
     factor, unit = unit_of(metric)
     mean, low, high = (factor * row[f"{metric}.{k}"] for k in ("mean", "ci_low", "ci_high"))
-    text = f"{metric} {mean:.4g}{' ' + unit if unit else ''} [{low:.4g}, {high:.4g}]"
     if mean != mean:  # NaN: no run has the figure (requests without keep-alive, ...)
         text = f"{metric}: none"
+    else:
+        text = f"{metric} {mean:.4g}{' ' + unit if unit else ''} [{low:.4g}, {high:.4g}]"
     clean = row.get("first_failure_s.no_failure", 0)
     if metric == "first_failure_s" and clean:
         ran = row["runs"] - row["failed_runs"]

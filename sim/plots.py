@@ -552,9 +552,10 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
         label = ", ".join(f"{k}={v}" for k, v in zip(others, values, strict=True)) or metric
         x = group[x_key].to_numpy() if numeric else np.arange(len(group))
         color = f"C{i % 10}"
+        mean = factor * group[f"{metric}.mean"]
         ax.plot(
             x,
-            factor * group[f"{metric}.mean"],
+            mean,
             marker=markers[i % len(markers)],
             color=color,
             lw=1.4,
@@ -575,7 +576,7 @@ def sweep_figure(table, keys: list[str], metric: str, title: str = "") -> Figure
         if metric == "first_failure_s" and no_failure_key in group:
             _mark_no_failure(ax, x, group, no_failure_key, color, i)
         if metric.startswith("requests."):
-            ringed = _mark_overloaded(ax, x, factor * group[f"{metric}.mean"], group, ringed)
+            ringed = _mark_overloaded(ax, x, mean, group, ringed)
         if not numeric:
             ax.set_xticks(x, [str(v) for v in group[x_key]])
     ax.set_xlabel(axis_label(x_key))
