@@ -39,14 +39,18 @@ def _entry(net: NatNet, src: str, sport: int, dst: str, dport: int) -> CtEntry |
 
 def _wait_state(
     net: NatNet, flow: tuple[str, int, str, int], state: str, within_s: float = 2.0
-) -> CtEntry | None:
-    """Poll the router's table (bounded) until the flow's entry reaches ``state``."""
+) -> tuple[CtEntry | None, float]:
+    """Poll the router's table (bounded) until the flow's entry reaches ``state``: the
+    entry, and the wall time just before the read that returned it (the table was read
+    between then and the return; on a loaded machine the two can be a second apart)."""
     end = time.monotonic() + within_s
+    started = time.time()
     entry = _entry(net, *flow)
     while time.monotonic() < end and (entry is None or entry.state != state):
         time.sleep(0.02)
+        started = time.time()
         entry = _entry(net, *flow)
-    return entry
+    return entry, started
 
 
 def _connect(client: Client, cid: str, src: str, sport: int, dst: str, **kw: Any) -> Any:
@@ -180,10 +184,10 @@ def measure_conntrack_holds(lo: int = 40000, hi: int = 40009) -> dict[str, Any]:
         _connect(c1, "rst", rst[0], rst[1], SERVER_A)
         open_entry = _entry(net, *fin)
         closed_at = c1.agent.call("close", ids=["fin"], how="fin")["fin"]
-        tw = _wait_state(net, fin, "TIME_WAIT")
+        tw, tw_started = _wait_state(net, fin, "TIME_WAIT")
         tw_read = time.time()
         rst_at = c1.agent.call("close", ids=["rst"], how="rst")["rst"]
-        cl = _wait_state(net, rst, "CLOSE")
+        cl, cl_started = _wait_state(net, rst, "CLOSE")
         cl_read = time.time()
         sysctls = {
             name: net.router_agent.call("sysctl", name=f"net.netfilter.{name}")
@@ -194,17 +198,21 @@ def measure_conntrack_holds(lo: int = 40000, hi: int = 40009) -> dict[str, Any]:
             )
         }
 
-        def row(entry: CtEntry | None, since: float | None, read: float) -> dict[str, Any]:
+        def row(
+            entry: CtEntry | None, since: float | None, started: float, read: float
+        ) -> dict[str, Any]:
+            """The table was read between ``started`` and ``read`` (both after the close)."""
             return {
                 "state": entry.state if entry else None,
                 "timeout_s": entry.timeout_s if entry else None,
+                "read_started_after_close_s": None if since is None else round(started - since, 3),
                 "read_after_close_s": None if since is None else round(read - since, 3),
             }
 
         return {
-            "established": row(open_entry, None, 0.0),
-            "after_fin": row(tw, closed_at, tw_read),
-            "after_rst": row(cl, rst_at, cl_read),
+            "established": row(open_entry, None, 0.0, 0.0),
+            "after_fin": row(tw, closed_at, tw_started, tw_read),
+            "after_rst": row(cl, rst_at, cl_started, cl_read),
             "router_sysctls": sysctls,
         }
 
@@ -231,7 +239,7 @@ def measure_hold_and_eviction(
             net.router_agent.call("sniff_start", ifaces=ifaces)
             _connect(c1, f"old{k}", old[0], old[1], SERVER_A, dport=dport, send_bytes=100)
             closed_at = c1.agent.call("close", ids=[f"old{k}"], how="fin")[f"old{k}"]
-            held = _wait_state(net, old, "TIME_WAIT")
+            held, _ = _wait_state(net, old, "TIME_WAIT")
             time.sleep(max(0.0, closed_at + delay_s - time.time()))
             before = conntrack_stats(net.router)
             new_src = (c2.addrs[0], CLIENT_PORT_BASE + k)

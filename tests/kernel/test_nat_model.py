@@ -101,13 +101,15 @@ def test_model_exhausts_to_a_but_not_to_b_as_the_kernel_did(nat_exhaustion: dict
 def test_model_hold_lies_within_the_kernel_remaining_timeout(
     nat_holds: dict, row: str, close: str
 ) -> None:
-    """The kernel showed ``timeout_s`` whole seconds left ``read_after_close_s`` after the
-    close, so its hold is in [timeout_s + read, timeout_s + 1 + read]; the model's tuple
-    must be held at the lower bound and free at the upper one (one-port range, eviction
-    off so that only the hold decides)."""
+    """The kernel showed ``timeout_s`` whole seconds left when its table was read, between
+    ``read_started_after_close_s`` and ``read_after_close_s`` after the close, so its hold
+    is in [timeout_s + started, timeout_s + 1 + read]; the model's tuple must be held at the
+    lower bound and free at the upper one (one-port range, eviction off so that only the
+    hold decides).  (Taking the read's end for both bounds overstated the lower one by the
+    read's own time: a second on a loaded machine, once.)"""
     kernel = nat_holds[row]
-    lower = kernel["timeout_s"] + kernel["read_after_close_s"]
-    upper = lower + 1.0
+    lower = kernel["timeout_s"] + kernel["read_started_after_close_s"]
+    upper = kernel["timeout_s"] + 1.0 + kernel["read_after_close_s"]
     gw = gateway(40000, 40000, evict_seq_advanced=0.0)
     mapping = translate(gw, 0.0, 0, "10.77.1.11", CLIENT_PORT_BASE, SERVER_A)
     gw.release(mapping, 1.0, close)
